@@ -1,0 +1,276 @@
+using System.Globalization;
+
+namespace Levee.Drill.Topology;
+
+/// <summary>What a <see cref="RedisNode"/> runs.</summary>
+public enum RedisNodeKind
+{
+    /// <summary>A redis-server (standalone, master or replica).</summary>
+    Server,
+
+    /// <summary>A redis-sentinel.</summary>
+    Sentinel,
+
+    /// <summary>A redis-server with <c>cluster-enabled yes</c>.</summary>
+    ClusterNode,
+}
+
+/// <summary>
+/// A real redis-server or redis-sentinel process on a loopback port, started by a <see cref="ProcessHost"/>,
+/// with fault helpers (kill, freeze, thaw, restart empty) and raw commands with a hard timeout.
+/// </summary>
+public sealed class RedisNode
+{
+    /// <summary>Default time a node has to answer PING after start.</summary>
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>Default timeout of <see cref="ExecuteAsync(string[])"/>.</summary>
+    public static readonly TimeSpan DefaultCommandTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly ProcessHost host;
+    private readonly Func<string, int, string> template;
+    private HostedProcess? process;
+
+    private RedisNode(ProcessHost host, string name, RedisNodeKind kind, string directory, Func<string, int, string> template)
+    {
+        this.host = host;
+        this.template = template;
+        Name = name;
+        Kind = kind;
+        Directory = directory;
+        LogFile = Path.Combine(directory, name + ".log");
+        ConfigFile = Path.Combine(directory, kind == RedisNodeKind.Sentinel ? "sentinel.conf" : "redis.conf");
+    }
+
+    /// <summary>Name (folder and PID-file name), e.g. <c>master</c>, <c>replica-1</c>, <c>sentinel-2</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>What the node runs.</summary>
+    public RedisNodeKind Kind { get; }
+
+    /// <summary>The node's folder (config, log, cluster state).</summary>
+    public string Directory { get; }
+
+    /// <summary>The loopback TCP port; stays the same across <see cref="RestartAsync"/>.</summary>
+    public int Port { get; private set; }
+
+    /// <summary><c>127.0.0.1:Port</c>, usable as a StackExchange.Redis endpoint.</summary>
+    public string Endpoint => "127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The process id of the current incarnation.</summary>
+    public int Pid => Process.Pid;
+
+    /// <summary>The file receiving the node's log (stdout and stderr).</summary>
+    public string LogFile { get; }
+
+    /// <summary>The node's config file (Sentinel rewrites its own).</summary>
+    public string ConfigFile { get; }
+
+    /// <summary>The current process.</summary>
+    public HostedProcess Process => process ?? throw new InvalidOperationException($"{Name} was never started");
+
+    /// <summary>True while the process exists (frozen counts as running).</summary>
+    public bool IsRunning => process is { HasExited: false };
+
+    /// <summary>True while frozen by <see cref="Freeze"/>.</summary>
+    public bool IsFrozen => process is { IsFrozen: true };
+
+    /// <summary>SIGKILL: the node vanishes with a TCP reset (a crashed process).</summary>
+    public void Kill() => process?.Kill();
+
+    /// <summary>SIGSTOP: the node keeps its port open but answers nothing (a dead host without a TCP reset).</summary>
+    public void Freeze() => Process.Freeze();
+
+    /// <summary>SIGCONT after <see cref="Freeze"/>.</summary>
+    public void Thaw() => Process.Thaw();
+
+    /// <summary>
+    /// Kills the node if it runs (also when frozen) and starts it again on the same port with the same
+    /// config file; a Redis node comes back empty (no persistence). Waits until it answers PING.
+    /// </summary>
+    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    {
+        Kill();
+        for (var attempt = 1; ; attempt++)
+        {
+            process = LaunchProcess();
+            var failure = await WaitReadyAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
+            if (failure is null)
+            {
+                return;
+            }
+
+            Kill();
+            if (attempt >= 5 || !AddressInUse())
+            {
+                throw StartFailure("restart", failure);
+            }
+
+            await Task.Delay(200 * attempt, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends one command with the default 2 s timeout; a Redis error reply is returned, not thrown.</summary>
+    /// <exception cref="TimeoutException">The node did not answer in time (e.g. frozen).</exception>
+    /// <exception cref="IOException">The connection failed or was closed (e.g. killed).</exception>
+    public Task<RedisReply> ExecuteAsync(params string[] args) => ExecuteAsync(DefaultCommandTimeout, args, CancellationToken.None);
+
+    /// <summary>Sends one command over a fresh connection with a hard <paramref name="timeout"/>.</summary>
+    public async Task<RedisReply> ExecuteAsync(TimeSpan timeout, IReadOnlyList<string> args, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await RespClient.ExecuteAsync(Port, timeout, args, cancellationToken).ConfigureAwait(false);
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            throw new IOException($"{Name} at {Endpoint}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>True when the node answers PONG within <paramref name="timeout"/> (default 1 s).</summary>
+    public async Task<bool> PingAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var reply = await ExecuteAsync(timeout ?? TimeSpan.FromSeconds(1), ["PING"], cancellationToken).ConfigureAwait(false);
+            return reply.Text == "PONG";
+        }
+        catch (Exception ex) when (ex is TimeoutException or IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Runs <c>INFO section</c> and returns its <c>field:value</c> lines.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> InfoAsync(string section = "default", CancellationToken cancellationToken = default)
+    {
+        var reply = await ExecuteAsync(DefaultCommandTimeout, ["INFO", section], cancellationToken).ConfigureAwait(false);
+        return ParseInfo(reply);
+    }
+
+    /// <summary>The first element of <c>ROLE</c>: <c>master</c>, <c>slave</c> or <c>sentinel</c>.</summary>
+    public async Task<string> RoleAsync(CancellationToken cancellationToken = default)
+    {
+        var reply = await ExecuteAsync(DefaultCommandTimeout, ["ROLE"], cancellationToken).ConfigureAwait(false);
+        return reply.Items.Count > 0 ? reply.Items[0].Text ?? string.Empty : throw new IOException($"{Name}: unexpected ROLE reply {reply}");
+    }
+
+    /// <summary>The last <paramref name="lines"/> lines of the log file (for failure messages).</summary>
+    public string LogTail(int lines = 20) => ReadTail(LogFile, lines);
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} {Kind} {Endpoint} (log {LogFile})";
+
+    internal static IReadOnlyDictionary<string, string> ParseInfo(RedisReply reply)
+    {
+        if (reply.IsError)
+        {
+            throw new IOException("INFO failed: " + reply.Text);
+        }
+
+        var map = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var raw in (reply.Text ?? string.Empty).Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon > 0 && !line.StartsWith('#'))
+            {
+                map[line[..colon]] = line[(colon + 1)..];
+            }
+        }
+
+        return map;
+    }
+
+    internal static string ReadTail(string file, int lines)
+    {
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines + 1)).TrimEnd();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"(log {file} not readable: {ex.Message})";
+        }
+    }
+
+    internal static async Task<RedisNode> StartAsync(
+        ProcessHost host,
+        string name,
+        RedisNodeKind kind,
+        Func<string, int, string> template,
+        CancellationToken cancellationToken)
+    {
+        // validate the binary before allocating anything
+        _ = kind == RedisNodeKind.Sentinel ? Binaries.RedisSentinel : Binaries.RedisServer;
+        var node = new RedisNode(host, name, kind, host.CreateDirectory(name), template);
+        for (var attempt = 1; ; attempt++)
+        {
+            node.Port = PortAllocator.Next();
+            await File.WriteAllTextAsync(node.ConfigFile, template(node.Directory, node.Port), cancellationToken).ConfigureAwait(false);
+            node.process = node.LaunchProcess();
+            var failure = await node.WaitReadyAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
+            if (failure is null)
+            {
+                return node;
+            }
+
+            node.Kill();
+            if (attempt >= 4 || !node.AddressInUse())
+            {
+                throw node.StartFailure("start", failure);
+            }
+        }
+    }
+
+    internal TopologyException StartFailure(string what, string failure) =>
+        new($"{Kind} node {Name} failed to {what} on {Endpoint}: {failure}. Log {LogFile}, last lines:\n{LogTail()}");
+
+    private HostedProcess LaunchProcess()
+    {
+        var binary = Kind == RedisNodeKind.Sentinel ? Binaries.RedisSentinel : Binaries.RedisServer;
+        return host.Start(Name, binary, [ConfigFile], Directory, LogFile);
+    }
+
+    private bool AddressInUse() =>
+        LogTail(40).Contains("Address already in use", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Polls PING until PONG; returns null when ready, else why not.</summary>
+    private async Task<string?> WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var delay = 10;
+        string last = "no answer";
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process is null || process.HasExited)
+            {
+                return "the process exited";
+            }
+
+            try
+            {
+                var reply = await RespClient.ExecuteAsync(Port, TimeSpan.FromMilliseconds(500), ["PING"], cancellationToken).ConfigureAwait(false);
+                if (reply.Text == "PONG")
+                {
+                    return null;
+                }
+
+                last = "PING answered " + reply;
+            }
+            catch (Exception ex) when (ex is TimeoutException or IOException or System.Net.Sockets.SocketException)
+            {
+                last = ex.Message;
+            }
+
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            delay = Math.Min(delay * 2, 100);
+        }
+
+        return $"no PONG within {timeout.TotalSeconds:0} s (last: {last})";
+    }
+}

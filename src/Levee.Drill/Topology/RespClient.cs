@@ -1,0 +1,157 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Levee.Drill.Topology;
+
+/// <summary>
+/// A minimal RESP2 client for the launcher's own readiness polls and fault checks: one short-lived
+/// connection per command, a hard timeout on connect + write + read, so a frozen node can never hang it.
+/// </summary>
+internal static class RespClient
+{
+    public static async Task<RedisReply> ExecuteAsync(int port, TimeSpan timeout, IReadOnlyList<string> args, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(args.Count);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            var request = Encode(args);
+            await stream.WriteAsync(request, cts.Token).ConfigureAwait(false);
+            var reader = new Reader(stream);
+            return await reader.ReadAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"127.0.0.1:{port} did not answer '{args[0]}' within {timeout.TotalMilliseconds:0} ms");
+        }
+    }
+
+    private static byte[] Encode(IReadOnlyList<string> args)
+    {
+        var sb = new StringBuilder();
+        sb.Append('*').Append(args.Count).Append("\r\n");
+        foreach (var arg in args)
+        {
+            sb.Append('$').Append(Encoding.UTF8.GetByteCount(arg)).Append("\r\n").Append(arg).Append("\r\n");
+        }
+
+        return Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private sealed class Reader(NetworkStream stream)
+    {
+        private readonly byte[] buffer = new byte[16 * 1024];
+        private int start;
+        private int end;
+
+        public async Task<RedisReply> ReadAsync(CancellationToken ct)
+        {
+            var line = await ReadLineAsync(ct).ConfigureAwait(false);
+            if (line.Length == 0)
+            {
+                throw new IOException("empty RESP line");
+            }
+
+            var body = line[1..];
+            switch (line[0])
+            {
+                case '+':
+                    return new RedisReply(RedisReplyKind.SimpleString, body);
+                case '-':
+                    return new RedisReply(RedisReplyKind.Error, body);
+                case ':':
+                    return RedisReply.FromInteger(long.Parse(body, CultureInfo.InvariantCulture));
+                case '$':
+                    {
+                        var length = int.Parse(body, CultureInfo.InvariantCulture);
+                        if (length < 0)
+                        {
+                            return new RedisReply(RedisReplyKind.Null);
+                        }
+
+                        var bytes = await ReadExactAsync(length + 2, ct).ConfigureAwait(false);
+                        return new RedisReply(RedisReplyKind.BulkString, Encoding.UTF8.GetString(bytes, 0, length));
+                    }
+
+                case '*':
+                    {
+                        var count = int.Parse(body, CultureInfo.InvariantCulture);
+                        if (count < 0)
+                        {
+                            return new RedisReply(RedisReplyKind.Null);
+                        }
+
+                        var items = new List<RedisReply>(count);
+                        for (var i = 0; i < count; i++)
+                        {
+                            items.Add(await ReadAsync(ct).ConfigureAwait(false));
+                        }
+
+                        return new RedisReply(RedisReplyKind.Array, items: items);
+                    }
+
+                default:
+                    throw new IOException($"unexpected RESP type byte '{line[0]}'");
+            }
+        }
+
+        private async Task<string> ReadLineAsync(CancellationToken ct)
+        {
+            var sb = new StringBuilder();
+            while (true)
+            {
+                for (var i = start; i < end; i++)
+                {
+                    if (buffer[i] == (byte)'\n')
+                    {
+                        sb.Append(Encoding.UTF8.GetString(buffer, start, i - start));
+                        start = i + 1;
+                        return sb.ToString().TrimEnd('\r');
+                    }
+                }
+
+                sb.Append(Encoding.UTF8.GetString(buffer, start, end - start));
+                start = end = 0;
+                await FillAsync(ct).ConfigureAwait(false);
+            }
+        }
+
+        private async Task<byte[]> ReadExactAsync(int count, CancellationToken ct)
+        {
+            var result = new byte[count];
+            var copied = 0;
+            while (copied < count)
+            {
+                if (start == end)
+                {
+                    start = end = 0;
+                    await FillAsync(ct).ConfigureAwait(false);
+                }
+
+                var n = Math.Min(count - copied, end - start);
+                Buffer.BlockCopy(buffer, start, result, copied, n);
+                start += n;
+                copied += n;
+            }
+
+            return result;
+        }
+
+        private async Task FillAsync(CancellationToken ct)
+        {
+            var n = await stream.ReadAsync(buffer.AsMemory(end), ct).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new IOException("connection closed by the server");
+            }
+
+            end += n;
+        }
+    }
+}
