@@ -1,0 +1,50 @@
+namespace Levee.Internal;
+
+/// <summary>
+/// The distributed layer as the engine sees it: plain operations on raw keys, no resilience of its own.
+/// The engine wraps every call in <see cref="L2Guard"/> (time budget + circuit breaker), so a fake store in tests gets
+/// exactly the protection the Redis store gets.
+/// </summary>
+internal interface IL2Store : IAsyncDisposable
+{
+    /// <summary>True when the store believes it can serve calls (connected to a writable or readable node).</summary>
+    bool IsConnected { get; }
+
+    /// <summary>Raised (on any thread) when the store reconnects or follows a failover, so the engine can re-read shared state.</summary>
+    event EventHandler<L2StoreEvent>? StateChanged;
+
+    Task<byte[]?> GetAsync(string key);
+
+    Task SetAsync(string key, byte[] value, TimeSpan timeToLive);
+
+    Task RemoveAsync(string key);
+
+    /// <summary>Reads integers stored at the keys (null where absent).</summary>
+    Task<long?[]> GetNumbersAsync(string[] keys);
+
+    /// <summary>Sets the key to the value unless it already holds a larger one.</summary>
+    Task SetMaxAsync(string key, long value, TimeSpan timeToLive);
+
+    /// <summary>Atomically increments the key and returns the new value.</summary>
+    Task<long> IncrementAsync(string key);
+
+    /// <summary>Publishes a backplane message to every subscriber of the channel.</summary>
+    Task PublishAsync(string channel, string message);
+
+    /// <summary>Registers a handler for the channel; the store (re)subscribes whenever it (re)connects.</summary>
+    void Subscribe(string channel, Action<string> handler);
+}
+
+internal enum L2StoreEventKind
+{
+    Connected,
+    ConnectionLost,
+    Failover,
+}
+
+internal sealed class L2StoreEvent(L2StoreEventKind kind, string? detail) : EventArgs
+{
+    public L2StoreEventKind Kind { get; } = kind;
+
+    public string? Detail { get; } = detail;
+}

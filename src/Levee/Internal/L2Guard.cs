@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace Levee.Internal;
+
+/// <summary>
+/// Runs every L2 call under a time budget and a circuit breaker (Polly.Core). The budget is enforced with
+/// <see cref="Task.WaitAsync(TimeSpan, TimeProvider)"/>, not by cancellation, because a Redis client may not observe a
+/// token: the caller stops waiting at the budget whatever the client does. An abandoned call is observed so its fault
+/// never surfaces as an unobserved task exception.
+/// </summary>
+internal sealed class L2Guard
+{
+    private readonly IL2Store _store;
+    private readonly TimeSpan _budget;
+    private readonly TimeProvider _time;
+    private readonly ResiliencePipeline _pipeline;
+    private readonly CircuitBreakerStateProvider _state = new();
+    private readonly LeveeMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly string _cache;
+
+    public L2Guard(IL2Store store, LeveeOptions options, LeveeMetrics metrics, ILogger logger)
+    {
+        _store = store;
+        _budget = options.L2Timeout;
+        _time = options.TimeProvider;
+        _metrics = metrics;
+        _logger = logger;
+        _cache = options.Name;
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = options.BreakerFailureRatio,
+                MinimumThroughput = options.BreakerMinimumThroughput,
+                SamplingDuration = options.BreakerSamplingDuration,
+                BreakDuration = options.BreakerBreakDuration,
+                StateProvider = _state,
+                ShouldHandle = static args => new ValueTask<bool>(args.Outcome.Exception is not null and not OperationCanceledException),
+                OnOpened = args =>
+                {
+                    Log.BreakerOpened(_logger, _cache, args.BreakDuration.TotalSeconds);
+                    return default;
+                },
+                OnClosed = _ =>
+                {
+                    Log.BreakerClosed(_logger, _cache);
+                    return default;
+                },
+            })
+            .Build();
+    }
+
+    public IL2Store Store => _store;
+
+    /// <summary>Breaker state: 0 closed, 1 half-open, 2 open, 3 isolated (Polly's numbering differs; this one is the metric's).</summary>
+    public int BreakerState => _state.CircuitState switch
+    {
+        CircuitState.Closed => 0,
+        CircuitState.HalfOpen => 1,
+        CircuitState.Open => 2,
+        _ => 2,
+    };
+
+    public bool IsUsable => _store.IsConnected && _state.CircuitState is not CircuitState.Open and not CircuitState.Isolated;
+
+    /// <summary>Runs an L2 operation; never throws (but for the caller's own cancellation). A failure is counted and logged.</summary>
+    public async ValueTask<L2Outcome<TResult>> TryAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
+    {
+        if (!_store.IsConnected)
+        {
+            _metrics.L2Error("unavailable");
+            return L2Outcome<TResult>.Failed(L2FailureKind.Unavailable);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var result = await _pipeline.ExecuteAsync(
+                static async (s, _) =>
+                {
+                    var task = s.call(s.self._store, s.arg);
+                    try
+                    {
+                        return await task.WaitAsync(s.self._budget, s.self._time, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                        Observe(task);
+                        throw;
+                    }
+                },
+                (self: this, call, arg),
+                CancellationToken.None).ConfigureAwait(false);
+            _metrics.L2Duration(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            return L2Outcome<TResult>.Ok(result);
+        }
+        catch (BrokenCircuitException)
+        {
+            _metrics.L2Error("breaker_open");
+            return L2Outcome<TResult>.Failed(L2FailureKind.BreakerOpen);
+        }
+        catch (TimeoutException ex)
+        {
+            _metrics.L2Error("timeout");
+            Log.L2CallFailed(_logger, _cache, operation, "timeout", ex);
+            return L2Outcome<TResult>.Failed(L2FailureKind.Timeout);
+        }
+        catch (Exception ex)
+        {
+            _metrics.L2Error("error");
+            Log.L2CallFailed(_logger, _cache, operation, "error", ex);
+            return L2Outcome<TResult>.Failed(L2FailureKind.Error);
+        }
+    }
+
+    private static void Observe(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+}
+
+internal enum L2FailureKind
+{
+    None,
+    Unavailable,
+    BreakerOpen,
+    Timeout,
+    Error,
+}
+
+internal readonly struct L2Outcome<T>
+{
+    private L2Outcome(bool success, T value, L2FailureKind failure)
+    {
+        Success = success;
+        Value = value;
+        Failure = failure;
+    }
+
+    public bool Success { get; }
+
+    public T Value { get; }
+
+    public L2FailureKind Failure { get; }
+
+    public static L2Outcome<T> Ok(T value) => new(true, value, L2FailureKind.None);
+
+    public static L2Outcome<T> Failed(L2FailureKind kind) => new(false, default!, kind);
+}

@@ -1,0 +1,96 @@
+using System.Globalization;
+
+namespace Levee;
+
+internal enum BackplaneMessageKind
+{
+    Set = 'S',
+    Remove = 'R',
+    RemoveTag = 'T',
+    Clear = 'C',
+}
+
+public sealed partial class LeveeCache
+{
+    // Message: "<instance>|<kind>|<wall ms>|<subject>" on channel "<prefix>backplane".
+    private readonly string _instanceId = Guid.NewGuid().ToString("N");
+
+    private string BackplaneChannel => _options.KeyPrefix + "backplane";
+
+    private void StartBackplane()
+    {
+        _guard?.Store.Subscribe(BackplaneChannel, OnBackplaneMessage);
+    }
+
+    /// <summary>
+    /// Tells other instances to drop their L1 copy. A removal whose message cannot be sent is journaled like a removal
+    /// that could not reach L2: the replay after recovery sends it again, so no instance keeps serving it.
+    /// </summary>
+    private async ValueTask PublishAsync(BackplaneMessageKind kind, string? subject)
+    {
+        if (_guard is null)
+        {
+            return;
+        }
+
+        var message = string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{subject}");
+        var sent = await _guard.TryAsync("publish", static async (store, a) =>
+        {
+            await store.PublishAsync(a.channel, a.message).ConfigureAwait(false);
+            return true;
+        }, (channel: BackplaneChannel, message)).ConfigureAwait(false);
+        if (sent.Success)
+        {
+            _metrics.Backplane("sent");
+            return;
+        }
+
+        var journaled = kind switch
+        {
+            BackplaneMessageKind.Remove => _journal.AddKey(subject!),
+            BackplaneMessageKind.RemoveTag => _journal.AddTag(subject!, _clock.WallMs),
+            BackplaneMessageKind.Clear => false,
+            _ => true, // a lost "set" only costs other instances an older L1 copy until it expires... unless they had one: drop is safer
+        };
+        if (!journaled)
+        {
+            OnJournalOverflow();
+        }
+    }
+
+    internal void OnBackplaneMessage(string message)
+    {
+        var parts = message.Split('|', 4);
+        if (parts.Length != 4 || parts[0] == _instanceId || parts[1].Length != 1
+            || !long.TryParse(parts[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var wall))
+        {
+            return;
+        }
+
+        _metrics.Backplane("received");
+        var subject = parts[3];
+        switch ((BackplaneMessageKind)parts[1][0])
+        {
+            case BackplaneMessageKind.Set:
+            case BackplaneMessageKind.Remove:
+                if (subject.Length > 0)
+                {
+                    _removals[subject] = _clock.MonoMs;
+                    _l1.TryRemove(subject);
+                }
+
+                break;
+            case BackplaneMessageKind.RemoveTag:
+                if (subject.Length > 0)
+                {
+                    RecordTagInvalidation(subject, wall, checkedNow: false);
+                }
+
+                break;
+            case BackplaneMessageKind.Clear:
+                ClearLocal();
+                RunMaintenance();
+                break;
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using System.Collections.Concurrent;
+using Levee.Internal;
+
+namespace Levee;
+
+public sealed partial class LeveeCache
+{
+    private static readonly TimeSpan TagRetention = TimeSpan.FromDays(7);
+    private readonly InvalidationJournal _journal;
+    private readonly ConcurrentDictionary<string, long> _removals = new(StringComparer.Ordinal); // key -> mono ms of its last removal
+    private readonly ITimer? _maintenance;
+    private int _maintenanceRunning;
+
+    /// <summary>Invalidations waiting for Redis (journaled while it was unreachable).</summary>
+    public int PendingInvalidations => _journal.Count + (_journal.Overflowed ? 1 : 0);
+
+    /// <inheritdoc />
+    public override async ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ValidateKey(key);
+        _removals[key] = _clock.MonoMs;
+        _l1.TryRemove(key);
+        if (_guard is not null)
+        {
+            var removed = await _guard.TryAsync("remove", static async (store, k) =>
+            {
+                await store.RemoveAsync(k).ConfigureAwait(false);
+                return true;
+            }, DataKey(key)).ConfigureAwait(false);
+            if (!removed.Success || !_generationKnown)
+            {
+                if (!_journal.AddKey(key))
+                {
+                    OnJournalOverflow();
+                }
+
+                Log.InvalidationJournaled(_logger, _name, _journal.Count);
+            }
+        }
+
+        await PublishAsync(BackplaneMessageKind.Remove, key).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tag);
+        var nowWall = _clock.WallMs;
+        if (tag == "*")
+        {
+            // Everything: locally at once; in L2 by a generation bump (every instance re-reads the generation).
+            Volatile.Write(ref _allInvalidatedWall, nowWall);
+            ClearLocal();
+            if (_guard is not null)
+            {
+                var bumped = await _guard.TryAsync("generation", static (store, k) => store.IncrementAsync(k), GenerationKey).ConfigureAwait(false);
+                if (bumped.Success)
+                {
+                    ApplyGeneration(bumped.Value);
+                }
+                else
+                {
+                    OnJournalOverflow(); // the overflow path is exactly "bump the generation when Redis is back"
+                }
+            }
+
+            await PublishAsync(BackplaneMessageKind.Clear, null).ConfigureAwait(false);
+            return;
+        }
+
+        RecordTagInvalidation(tag, nowWall, checkedNow: false);
+        if (_guard is not null)
+        {
+            var written = await _guard.TryAsync("tag", static async (store, a) =>
+            {
+                await store.SetMaxAsync(a.key, a.time, a.ttl).ConfigureAwait(false);
+                return true;
+            }, (key: TagKey(tag), time: nowWall, ttl: TagRetention + _options.FailSafeMaxDuration)).ConfigureAwait(false);
+            if (!written.Success)
+            {
+                if (!_journal.AddTag(tag, nowWall))
+                {
+                    OnJournalOverflow();
+                }
+
+                Log.InvalidationJournaled(_logger, _name, _journal.Count);
+            }
+        }
+
+        await PublishAsync(BackplaneMessageKind.RemoveTag, tag).ConfigureAwait(false);
+    }
+
+    private void OnJournalOverflow()
+    {
+        _metrics.JournalOverflow();
+        Log.JournalOverflow(_logger, _name, _options.InvalidationJournalCapacity);
+    }
+
+    private void OnL2StateChanged(object? sender, L2StoreEvent e)
+    {
+        Log.L2StateChanged(_logger, _name, e.Kind.ToString(), e.Detail);
+        if (e.Kind == L2StoreEventKind.Failover)
+        {
+            _metrics.Failover();
+            Log.FailoverFollowed(_logger, _name, e.Detail ?? "");
+        }
+
+        if (e.Kind is L2StoreEventKind.Connected or L2StoreEventKind.Failover)
+        {
+            RunMaintenance();
+        }
+    }
+
+    private void RunMaintenance()
+    {
+        if (_disposed != 0 || Interlocked.Exchange(ref _maintenanceRunning, 1) != 0)
+        {
+            return;
+        }
+
+        _ = RunMaintenanceAsync();
+    }
+
+    /// <summary>
+    /// Periodic work while L2 is configured: re-read the shared generation (another instance may have bumped it), replay
+    /// journaled invalidations once Redis answers, forget old removal marks.
+    /// </summary>
+    internal async Task RunMaintenanceAsync()
+    {
+        try
+        {
+            if (_guard is null || !_guard.Store.IsConnected)
+            {
+                return;
+            }
+
+            if (!await RefreshGenerationAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+
+            if (!_journal.IsEmpty)
+            {
+                await ReplayJournalAsync().ConfigureAwait(false);
+            }
+
+            var horizon = _clock.MonoMs - 60_000;
+            foreach (var (key, mono) in _removals)
+            {
+                if (mono < horizon)
+                {
+                    _removals.TryRemove(new KeyValuePair<string, long>(key, mono));
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.L2CallFailed(_logger, _name, "maintenance", "error", ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _maintenanceRunning, 0);
+        }
+    }
+
+    private async Task ReplayJournalAsync()
+    {
+        var (keys, tags, overflowed) = _journal.Snapshot();
+        if (overflowed)
+        {
+            var bumped = await _guard!.TryAsync("generation", static (store, k) => store.IncrementAsync(k), GenerationKey).ConfigureAwait(false);
+            if (!bumped.Success)
+            {
+                return;
+            }
+
+            ApplyGeneration(bumped.Value);
+            _journal.Complete(keys, tags, overflowHandled: true);
+            Log.JournalReplayed(_logger, _name, 0);
+            await PublishAsync(BackplaneMessageKind.Clear, null).ConfigureAwait(false);
+            return;
+        }
+
+        var doneKeys = new List<string>(keys.Length);
+        foreach (var key in keys)
+        {
+            var removed = await _guard!.TryAsync("remove", static async (store, k) =>
+            {
+                await store.RemoveAsync(k).ConfigureAwait(false);
+                return true;
+            }, DataKey(key)).ConfigureAwait(false);
+            if (!removed.Success)
+            {
+                break;
+            }
+
+            doneKeys.Add(key);
+            await PublishAsync(BackplaneMessageKind.Remove, key).ConfigureAwait(false);
+        }
+
+        var doneTags = new List<KeyValuePair<string, long>>(tags.Length);
+        if (doneKeys.Count == keys.Length)
+        {
+            foreach (var tag in tags)
+            {
+                var written = await _guard!.TryAsync("tag", static async (store, a) =>
+                {
+                    await store.SetMaxAsync(a.key, a.time, a.ttl).ConfigureAwait(false);
+                    return true;
+                }, (key: TagKey(tag.Key), time: tag.Value, ttl: TagRetention + _options.FailSafeMaxDuration)).ConfigureAwait(false);
+                if (!written.Success)
+                {
+                    break;
+                }
+
+                doneTags.Add(tag);
+                await PublishAsync(BackplaneMessageKind.RemoveTag, tag.Key).ConfigureAwait(false);
+            }
+        }
+
+        _journal.Complete([.. doneKeys], [.. doneTags], overflowHandled: false);
+        Log.JournalReplayed(_logger, _name, doneKeys.Count + doneTags.Count);
+    }
+}

@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Levee.Internal;
+
+namespace Levee;
+
+public sealed partial class LeveeCache
+{
+    // tag -> wall time (Unix ms) of its latest invalidation known to this instance, and when it was last read from L2
+    private readonly ConcurrentDictionary<string, TagState> _tags = new(StringComparer.Ordinal);
+    private long _allInvalidatedWall; // RemoveByTagAsync("*")
+
+    /// <summary>The L1 hit path: no allocation, no lock.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryGetFresh<T>(string key, out T? value, out CacheEntry entry)
+    {
+        if (_l1.TryGet(key, out entry!) && entry.FreshUntilMono > _clock.MonoMs && IsValid(entry) && TryUnwrap(entry.Value, out value))
+        {
+            _metrics.Hit("l1");
+            return true;
+        }
+
+        value = default;
+        return false;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsValid(CacheEntry entry) =>
+        entry.Epoch == Volatile.Read(ref _epoch)
+        && entry.CreatedWall > Volatile.Read(ref _allInvalidatedWall)
+        && (entry.Tags is null || !IsTagInvalidated(entry.Tags, entry.CreatedWall));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryUnwrap<T>(object? stored, out T? value)
+    {
+        if (stored is T typed)
+        {
+            value = typed;
+            return true;
+        }
+
+        value = default;
+        return stored is null && default(T) is null;
+    }
+
+    private bool IsTagInvalidated(string[] tags, long createdWall)
+    {
+        foreach (var tag in tags)
+        {
+            if (_tags.TryGetValue(tag, out var state) && state.InvalidatedWall >= createdWall)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>An L1 entry that is past its freshness but inside its fail-safe window (and not invalidated).</summary>
+    private CacheEntry? GetStale(string key)
+    {
+        if (_l1.TryGet(key, out var entry) && entry.StaleUntilMono > _clock.MonoMs && IsValid(entry))
+        {
+            return entry;
+        }
+
+        return null;
+    }
+
+    private void RecordTagInvalidation(string tag, long wall, bool checkedNow)
+    {
+        var nowMono = _clock.MonoMs;
+        _tags.AddOrUpdate(tag,
+            static (_, a) => new TagState(a.wall, a.checkedNow ? a.nowMono : long.MinValue),
+            static (_, old, a) => new TagState(Math.Max(old.InvalidatedWall, a.wall), a.checkedNow ? a.nowMono : old.CheckedMono),
+            (wall, checkedNow, nowMono));
+    }
+
+    /// <summary>
+    /// Builds an L1 entry. Expiration is shortened by jitter; the fail-safe window extends how long the entry may be
+    /// served stale; early refresh starts at <see cref="LeveeOptions.EarlyRefreshRatio"/> of the (jittered) lifetime.
+    /// <paramref name="freshUntilWall"/> is the shared logical expiry when the value came from L2.
+    /// </summary>
+    private CacheEntry CreateEntry(object? value, LeveeEntryOptions options, string[]? tags, long createdWall, long freshUntilWall, long epoch)
+    {
+        var nowMono = _clock.MonoMs;
+        var nowWall = _clock.WallMs;
+        var remaining = Math.Max(0, freshUntilWall - nowWall);
+        if (options.LocalCacheExpiration is { } local)
+        {
+            remaining = Math.Min(remaining, (long)local.TotalMilliseconds);
+        }
+
+        var failSafe = (long)(options.FailSafeMaxDuration ?? _options.FailSafeMaxDuration).TotalMilliseconds;
+        var lifetime = Math.Max(1, freshUntilWall - createdWall);
+        var ratio = options.EarlyRefresh ? _options.EarlyRefreshRatio : 1.0;
+        var refreshAtMono = ratio >= 1.0 ? long.MaxValue : nowMono + (createdWall + (long)(lifetime * ratio) - nowWall);
+        var freshUntilMono = nowMono + remaining;
+        var staleUntilMono = nowMono + Math.Max(0, freshUntilWall + failSafe - nowWall);
+        return new CacheEntry(value, createdWall, freshUntilMono, staleUntilMono, refreshAtMono, freshUntilWall, tags, epoch);
+    }
+
+    /// <summary>The logical expiry of a value created now: the expiration shortened by a random jitter.</summary>
+    private long ComputeFreshUntilWall(LeveeEntryOptions options, long createdWall)
+    {
+        var expiration = (options.Expiration ?? _options.DefaultExpiration).TotalMilliseconds;
+        var jitter = _options.JitterFraction <= 0 ? 0 : Random.Shared.NextDouble() * _options.JitterFraction;
+        return createdWall + Math.Max(1, (long)(expiration * (1 - jitter)));
+    }
+
+    private void WriteL1(string key, CacheEntry entry, LeveeEntryOptions options)
+    {
+        if ((options.Flags & Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableLocalCacheWrite) == 0)
+        {
+            _l1.AddOrUpdate(key, entry);
+        }
+    }
+
+    internal int L1Count => _l1.Count;
+
+    private readonly record struct TagState(long InvalidatedWall, long CheckedMono);
+}

@@ -1,0 +1,213 @@
+using System.Buffers;
+using Levee.Internal;
+using Microsoft.Extensions.Caching.Hybrid;
+
+namespace Levee;
+
+public sealed partial class LeveeCache
+{
+    private readonly L2Guard? _guard;
+    private long _generation;
+    private volatile bool _generationKnown;
+
+    private readonly struct L2Read
+    {
+        public CacheEntry? Fresh { get; init; }
+
+        public CacheEntry? Stale { get; init; }
+
+        public bool Unavailable { get; init; }
+    }
+
+    private string DataKey(string key) => string.Concat(_options.KeyPrefix, "d:", Volatile.Read(ref _generation).ToString(System.Globalization.CultureInfo.InvariantCulture), ":", key);
+
+    private string TagKey(string tag) => string.Concat(_options.KeyPrefix, "t:", tag);
+
+    private string GenerationKey => _options.KeyPrefix + "generation";
+
+    /// <summary>
+    /// Reads and validates an L2 entry. Not usable (treated as unavailable, never as data): the generation is not known yet,
+    /// an invalidation of this key or its tags is still journaled, or a tag's invalidation time could not be read.
+    /// Corrupt or foreign bytes are a miss (counted and logged), never an exception.
+    /// </summary>
+    private async ValueTask<L2Read> ReadL2Async<T>(string key, LeveeEntryOptions options, long epoch)
+    {
+        if (_guard is null || (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) != 0)
+        {
+            return default;
+        }
+
+        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        {
+            return new L2Read { Unavailable = true };
+        }
+
+        if (_journal.Overflowed || _journal.ContainsKey(key))
+        {
+            return new L2Read { Unavailable = true };
+        }
+
+        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
+        if (!outcome.Success)
+        {
+            return new L2Read { Unavailable = true };
+        }
+
+        if (outcome.Value is not { } bytes)
+        {
+            return default;
+        }
+
+        if (!Envelope.TryRead(bytes, out var envelope))
+        {
+            _metrics.L2Error("corrupt");
+            Log.L2Corrupt(_logger, _name, null);
+            return default;
+        }
+
+        if (envelope.CreatedWall <= Volatile.Read(ref _allInvalidatedWall))
+        {
+            return default;
+        }
+
+        if (envelope.Tags is { } tags)
+        {
+            if (_journal.ContainsAnyTag(tags))
+            {
+                return new L2Read { Unavailable = true };
+            }
+
+            var allowed = await CheckTagsAsync(tags, envelope.CreatedWall).ConfigureAwait(false);
+            if (allowed is null)
+            {
+                return new L2Read { Unavailable = true };
+            }
+
+            if (allowed == false)
+            {
+                return default;
+            }
+        }
+
+        T value;
+        try
+        {
+            value = _serializers.Get<T>().Deserialize(envelope.PayloadSequence);
+        }
+        catch (Exception ex)
+        {
+            _metrics.L2Error("corrupt");
+            Log.L2Corrupt(_logger, _name, ex);
+            return default;
+        }
+
+        var nowWall = _clock.WallMs;
+        var entry = CreateEntry(value, options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch);
+        if (envelope.FreshUntilWall > nowWall)
+        {
+            return new L2Read { Fresh = entry };
+        }
+
+        return entry.StaleUntilMono > _clock.MonoMs ? new L2Read { Stale = entry } : default;
+    }
+
+    /// <summary>
+    /// True: no tag was invalidated after the entry was created. False: one was. Null: a tag's invalidation time could not
+    /// be read (the entry is then not used, and nothing is recorded: an unreadable time is never taken as "invalidated now").
+    /// </summary>
+    private async ValueTask<bool?> CheckTagsAsync(string[] tags, long createdWall)
+    {
+        var nowMono = _clock.MonoMs;
+        var interval = (long)_options.TagCheckInterval.TotalMilliseconds;
+        List<string>? toRead = null;
+        foreach (var tag in tags)
+        {
+            if (!_tags.TryGetValue(tag, out var state) || state.CheckedMono == long.MinValue || nowMono - state.CheckedMono >= interval)
+            {
+                (toRead ??= []).Add(tag);
+            }
+        }
+
+        if (toRead is not null)
+        {
+            var keys = new string[toRead.Count];
+            for (var i = 0; i < keys.Length; i++)
+            {
+                keys[i] = TagKey(toRead[i]);
+            }
+
+            var outcome = await _guard!.TryAsync("tags", static (store, k) => store.GetNumbersAsync(k), keys).ConfigureAwait(false);
+            if (!outcome.Success)
+            {
+                return null;
+            }
+
+            for (var i = 0; i < keys.Length; i++)
+            {
+                RecordTagInvalidation(toRead[i], outcome.Value[i] ?? 0, checkedNow: true);
+            }
+        }
+
+        return !IsTagInvalidated(tags, createdWall);
+    }
+
+    private async Task WriteL2Async<T>(string key, T value, CacheEntry entry, LeveeEntryOptions options)
+    {
+        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        {
+            return;
+        }
+
+        byte[] payload;
+        try
+        {
+            var buffer = new ArrayBufferWriter<byte>();
+            _serializers.Get<T>().Serialize(value, buffer);
+            if (buffer.WrittenCount > _options.MaximumPayloadBytes)
+            {
+                Log.PayloadTooLarge(_logger, _name, buffer.WrittenCount, _options.MaximumPayloadBytes);
+                return;
+            }
+
+            payload = Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, buffer.WrittenSpan);
+        }
+        catch (Exception ex)
+        {
+            Log.SerializeFailed(_logger, _name, typeof(T).Name, ex);
+            return;
+        }
+
+        var failSafe = (options.FailSafeMaxDuration ?? _options.FailSafeMaxDuration).TotalMilliseconds;
+        var ttl = TimeSpan.FromMilliseconds(Math.Max(1, entry.FreshUntilWall - _clock.WallMs + failSafe));
+        await _guard!.TryAsync("set", static async (store, a) =>
+        {
+            await store.SetAsync(a.key, a.payload, a.ttl).ConfigureAwait(false);
+            return true;
+        }, (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the shared generation. A changed generation drops every L1 entry of this instance. False when L2 can't be read.</summary>
+    private async ValueTask<bool> RefreshGenerationAsync()
+    {
+        var outcome = await _guard!.TryAsync("generation", static (store, k) => store.GetNumbersAsync([k]), GenerationKey).ConfigureAwait(false);
+        if (!outcome.Success)
+        {
+            return false;
+        }
+
+        ApplyGeneration(outcome.Value[0] ?? 0);
+        return true;
+    }
+
+    private void ApplyGeneration(long generation)
+    {
+        var known = _generationKnown;
+        var previous = Interlocked.Exchange(ref _generation, generation);
+        _generationKnown = true;
+        if (known && previous != generation)
+        {
+            ClearLocal();
+            Log.GenerationChanged(_logger, _name, generation);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+using System.Buffers;
+using System.Diagnostics;
+using Levee.Internal;
+using Microsoft.Extensions.Caching.Hybrid;
+
+namespace Levee;
+
+public sealed partial class LeveeCache
+{
+    private abstract class Flight;
+
+    /// <summary>One load of one key in this process; every concurrent caller of the key awaits the same task.</summary>
+    private sealed class Flight<T> : Flight
+    {
+        public readonly TaskCompletionSource<T> Source = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private async ValueTask<T> GetOrCreateSlowAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        LeveeEntryOptions options, IEnumerable<string>? tags, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        cancellationToken.ThrowIfCancellationRequested();
+        if ((options.Flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0)
+        {
+            _metrics.Miss("l1");
+        }
+
+        var tagArray = ToArray(tags);
+        var mine = new Flight<T>();
+        var existing = _flights.GetOrAdd(key, mine);
+        if (!ReferenceEquals(existing, mine))
+        {
+            if (existing is Flight<T> joined)
+            {
+                _metrics.Join();
+                return await joined.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // A load of the same key with another value type is in flight: load without sharing.
+            return await LoadAsync(key, state, factory, options, tagArray, background: false).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        _ = RunFlightAsync(key, mine, state, factory, options, tagArray);
+        return await mine.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the shared load. It is not tied to any caller's token: one caller giving up doesn't cancel the others.</summary>
+    private async Task RunFlightAsync<TState, T>(string key, Flight<T> flight, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        LeveeEntryOptions options, string[]? tags)
+    {
+        try
+        {
+            var value = await LoadAsync(key, state, factory, options, tags, background: false).ConfigureAwait(false);
+            flight.Source.TrySetResult(value);
+        }
+        catch (Exception ex)
+        {
+            flight.Source.TrySetException(ex);
+        }
+        finally
+        {
+            // L1 is written before the flight is removed: a later caller finds either the flight or the value.
+            _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
+        }
+    }
+
+    /// <summary>L2, then the factory, with fail-safe and timeouts. Writes L1 (and L2) on success.</summary>
+    private async Task<T> LoadAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        LeveeEntryOptions options, string[]? tags, bool background)
+    {
+        var epoch = Volatile.Read(ref _epoch);
+        var startedWall = _clock.WallMs;
+        var startedMono = _clock.MonoMs;
+        var stale = GetStale(key);
+        var staleOk = stale is not null && TryUnwrap<T>(stale.Value, out _);
+        if (!staleOk)
+        {
+            stale = null;
+        }
+
+        var l2Down = false;
+        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0 && !background)
+        {
+            var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
+            if (l2.Fresh is { } fresh)
+            {
+                _metrics.Hit("l2");
+                WriteL1(key, fresh, options);
+                return (T)fresh.Value!;
+            }
+
+            l2Down = l2.Unavailable;
+            if (!l2Down)
+            {
+                _metrics.Miss("l2");
+            }
+
+            if (l2.Stale is { } l2Stale && (stale is null || l2Stale.CreatedWall > stale.CreatedWall))
+            {
+                stale = l2Stale;
+            }
+        }
+
+        if ((options.Flags & HybridCacheEntryFlags.DisableUnderlyingData) != 0)
+        {
+            return default!;
+        }
+
+        // Degraded mode: L2 is unavailable and a stale value exists. Serve it now and refresh in the background,
+        // at most once per key per FailSafeThrottleDuration, so a Redis outage doesn't turn every expiry into a query.
+        if (stale is not null && !background && _options.ServeStaleWhileL2Unavailable && (l2Down || (_guard is not null && !_guard.IsUsable)))
+        {
+            var result = ServeStale<T>(key, stale, "l2_unavailable", null);
+            _ = RefreshInBackgroundAsync(key, state, factory, options, tags);
+            return result;
+        }
+
+        var soft = options.FactorySoftTimeout ?? _options.FactorySoftTimeout;
+        var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
+        var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
+        var factoryTask = RunFactoryAsync(state, factory, hardCts.Token);
+        var ownsCts = true;
+        try
+        {
+            T value;
+            try
+            {
+                if (stale is not null && soft != Timeout.InfiniteTimeSpan && (hard == Timeout.InfiniteTimeSpan || soft < hard))
+                {
+                    try
+                    {
+                        value = await factoryTask.WaitAsync(soft, _clock.Provider).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException) when (!factoryTask.IsCompleted)
+                    {
+                        // Soft timeout: the caller gets the stale value; the factory finishes in the background and updates the cache.
+                        ownsCts = false;
+                        _ = CompleteInBackgroundAsync(factoryTask, hardCts, key, options, tags, epoch, startedWall, startedMono);
+                        return ServeStale<T>(key, stale, "factory_timeout", null);
+                    }
+                }
+                else if (hard != Timeout.InfiniteTimeSpan)
+                {
+                    value = await factoryTask.WaitAsync(hard, _clock.Provider).ConfigureAwait(false);
+                }
+                else
+                {
+                    value = await factoryTask.ConfigureAwait(false);
+                }
+            }
+            catch (TimeoutException ex) when (!factoryTask.IsCompleted || hardCts.IsCancellationRequested)
+            {
+                await hardCts.CancelAsync().ConfigureAwait(false);
+                if (stale is not null)
+                {
+                    return ServeStale<T>(key, stale, "factory_timeout", ex);
+                }
+
+                throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
+            }
+            catch (OperationCanceledException ex) when (hardCts.IsCancellationRequested)
+            {
+                if (stale is not null)
+                {
+                    return ServeStale<T>(key, stale, "factory_timeout", ex);
+                }
+
+                throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
+            }
+            catch (Exception ex) when (stale is not null)
+            {
+                return ServeStale<T>(key, stale, "factory_error", ex);
+            }
+
+            await StoreAsync(key, value, options, tags, epoch, startedWall, startedMono).ConfigureAwait(false);
+            return value;
+        }
+        finally
+        {
+            if (ownsCts)
+            {
+                hardCts.Dispose();
+            }
+        }
+    }
+
+    private async Task<T> RunFactoryAsync<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken cancellationToken)
+    {
+        _metrics.FactoryCall();
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            return await factory(state, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _metrics.FactoryError();
+            throw;
+        }
+        finally
+        {
+            _metrics.FactoryDuration(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+    }
+
+    private async Task CompleteInBackgroundAsync<T>(Task<T> factoryTask, CancellationTokenSource hardCts, string key, LeveeEntryOptions options,
+        string[]? tags, long epoch, long startedWall, long startedMono)
+    {
+        try
+        {
+            var value = await factoryTask.ConfigureAwait(false);
+            await StoreAsync(key, value, options, tags, epoch, startedWall, startedMono).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.BackgroundRefreshFailed(_logger, _name, ex);
+        }
+        finally
+        {
+            hardCts.Dispose();
+        }
+    }
+
+    private T ServeStale<T>(string key, CacheEntry stale, string reason, Exception? exception)
+    {
+        // The stale value counts as fresh for the throttle duration: the failing backend is asked again at most once per key per interval.
+        var nowMono = _clock.MonoMs;
+        var throttle = (long)_options.FailSafeThrottleDuration.TotalMilliseconds;
+        var throttled = new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
+            stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch);
+        if (stale.Epoch == Volatile.Read(ref _epoch))
+        {
+            _l1.AddOrUpdate(key, throttled);
+        }
+
+        _metrics.StaleServed(reason);
+        if (exception is not null)
+        {
+            Log.StaleServed(_logger, _name, reason, exception);
+        }
+
+        return (T)stale.Value!;
+    }
+
+    private void StartEarlyRefresh<TState, T>(CacheEntry entry, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        LeveeEntryOptions options, IEnumerable<string>? tags)
+    {
+        if (Interlocked.CompareExchange(ref entry.RefreshStarted, 1, 0) == 0)
+        {
+            _ = RefreshInBackgroundAsync(key, state, factory, options, ToArray(tags));
+        }
+    }
+
+    /// <summary>A background load through the factory (early refresh, degraded-mode refresh). Failures are logged, never thrown.</summary>
+    private async Task RefreshInBackgroundAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        LeveeEntryOptions options, string[]? tags)
+    {
+        await Task.Yield();
+        try
+        {
+            _ = await LoadAsync(key, state, factory, options, tags, background: true).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.BackgroundRefreshFailed(_logger, _name, ex);
+        }
+    }
+
+    /// <summary>
+    /// Writes a loaded value to L1 and L2. Its creation time is when the load STARTED, so an invalidation (of the key or
+    /// of a tag) issued while the load ran makes it invisible: a load never resurrects data invalidated under it.
+    /// </summary>
+    private async Task StoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, long startedWall, long startedMono)
+    {
+        if (_removals.TryGetValue(key, out var removedMono) && removedMono >= startedMono)
+        {
+            return;
+        }
+
+        var freshUntilWall = ComputeFreshUntilWall(options, startedWall);
+        var entry = CreateEntry(value, options, tags, startedWall, freshUntilWall, epoch);
+        WriteL1(key, entry, options);
+        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)
+        {
+            await WriteL2Async(key, value, entry, options).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SetCoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var createdWall = _clock.WallMs;
+        _removals.TryRemove(key, out _);
+        var entry = CreateEntry(value, options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
+        WriteL1(key, entry, options);
+        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)
+        {
+            await WriteL2Async(key, value, entry, options).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+namespace Levee;
+
+public sealed partial class LeveeCache
+{
+    private void CreateObservableInstruments()
+    {
+        var meter = _metrics.Meter;
+        var tag = _metrics.CacheTag;
+        if (_guard is not null)
+        {
+            meter.CreateObservableGauge("levee.l2.breaker.state", () => new System.Diagnostics.Metrics.Measurement<int>(_guard.BreakerState, tag),
+                "{state}", "L2 circuit breaker: 0 closed, 1 half-open, 2 open.");
+        }
+
+        meter.CreateObservableGauge("levee.invalidation.journal.size", () => new System.Diagnostics.Metrics.Measurement<int>(_journal.Count, tag),
+            "{invalidation}", "Invalidations waiting for Redis.");
+        meter.CreateObservableGauge("levee.l1.entries", () => new System.Diagnostics.Metrics.Measurement<int>(_l1.Count, tag),
+            "{entry}", "Entries in L1.");
+    }
+
+    /// <summary>L2 circuit breaker state: 0 closed, 1 half-open, 2 open; -1 without L2.</summary>
+    public int L2BreakerState => _guard?.BreakerState ?? -1;
+
+    /// <summary>True when L2 is configured, connected and its breaker is not open.</summary>
+    public bool IsL2Available => _guard?.IsUsable ?? false;
+}

@@ -1,0 +1,113 @@
+using System.Text.Json;
+
+namespace Levee;
+
+/// <summary>
+/// Options of a <see cref="LeveeCache"/>. Every property has a default that assumes Redis will fail;
+/// the options are validated once, at start-up, and every problem is reported in one message.
+/// </summary>
+public sealed class LeveeOptions
+{
+    /// <summary>
+    /// StackExchange.Redis configuration string for the L2 (standalone <c>host:port</c>, Sentinel
+    /// <c>s1:26379,s2:26379,serviceName=mymaster</c> or Cluster endpoints). Null or empty: L1 only.
+    /// Default: null.
+    /// </summary>
+    public string? Redis { get; set; }
+
+    /// <summary>Prefix of every key Levee writes to Redis, so several applications can share one Redis. Default: <c>levee:</c>.</summary>
+    public string KeyPrefix { get; set; } = "levee:";
+
+    /// <summary>Logical expiration of an entry when the call gives none (fresh until then). Default: 5 minutes. Bounds: &gt; 0.</summary>
+    public TimeSpan DefaultExpiration { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Fail-safe window: how long after its logical expiration an entry may still be served as stale when the
+    /// factory fails, times out, or the database is shed. The physical TTL in Redis is expiration + this window.
+    /// Default: 1 hour. Bounds: 0 (fail-safe off) to 30 days.
+    /// </summary>
+    public TimeSpan FailSafeMaxDuration { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// After a stale value was served because the factory failed, the stale value is treated as fresh for this
+    /// long, so a failing database is asked again at most once per key per interval. Default: 5 seconds.
+    /// </summary>
+    public TimeSpan FailSafeThrottleDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Soft factory timeout: when a stale value exists and the factory has not answered within this time, the stale
+    /// value is returned and the factory completes in the background (and updates the cache). Default: 1 second.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+    /// </summary>
+    public TimeSpan FactorySoftTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Hard factory timeout: the factory is cancelled after this time; the caller gets a stale value if one exists,
+    /// otherwise a <see cref="TimeoutException"/>. Default: 30 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+    /// </summary>
+    public TimeSpan FactoryHardTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Expiration jitter: each entry's expiration is shortened by a random fraction in [0, JitterFraction) so hot keys
+    /// written together don't expire together. Default: 0.1. Bounds: 0 to 0.5.
+    /// </summary>
+    public double JitterFraction { get; set; } = 0.1;
+
+    /// <summary>
+    /// Early refresh: once an entry has lived this fraction of its expiration, the next hit returns it and refreshes it
+    /// in the background (one refresh per key). Default: 0.8. Bounds: 0.1 to 1 (1 disables it).
+    /// </summary>
+    public double EarlyRefreshRatio { get; set; } = 0.8;
+
+    /// <summary>Maximum number of entries in the in-process L1. Default: 100,000. Bounds: 16 to 100,000,000.</summary>
+    public int L1MaxEntries { get; set; } = 100_000;
+
+    /// <summary>Maximum key length in characters; longer keys are rejected with an <see cref="ArgumentException"/>. Default: 1024.</summary>
+    public int MaximumKeyLength { get; set; } = 1024;
+
+    /// <summary>Maximum serialized value size written to Redis; larger values stay in L1 only (logged). Default: 1 MiB.</summary>
+    public int MaximumPayloadBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Time budget of every L2 (Redis) call. A call that takes longer is abandoned and counted as a failure: callers never
+    /// wait on a sick Redis for StackExchange.Redis' own multi-second timeouts. Default: 50 ms. Bounds: 1 ms to 10 s.
+    /// </summary>
+    public TimeSpan L2Timeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Circuit breaker around L2: failure ratio (0..1] over <see cref="BreakerSamplingDuration"/> that opens it. Default: 0.5.</summary>
+    public double BreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>Minimum number of L2 calls in the sampling window before the breaker may open. Default: 10.</summary>
+    public int BreakerMinimumThroughput { get; set; } = 10;
+
+    /// <summary>Sampling window of the breaker. Default: 2 seconds. Must exceed <see cref="L2Timeout"/>.</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long the breaker stays open (L2 skipped entirely) before one probe call is let through. Default: 1 second.</summary>
+    public TimeSpan BreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Degraded mode: while L2 is unavailable, an entry past its expiration (inside the fail-safe window) is served stale
+    /// at once and refreshed in the background, at most once per key per <see cref="FailSafeThrottleDuration"/>, so a
+    /// Redis outage does not turn every expiry into a database query. Default: true.
+    /// </summary>
+    public bool ServeStaleWhileL2Unavailable { get; set; } = true;
+
+    /// <summary>Maximum invalidations kept while Redis is unreachable; past it, recovery bumps the generation (every older L2 entry becomes invisible). Default: 10,000.</summary>
+    public int InvalidationJournalCapacity { get; set; } = 10_000;
+
+    /// <summary>How often the cache re-reads the shared generation and replays journaled invalidations. Default: 500 ms. Bounds: 10 ms to 1 minute.</summary>
+    public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long a tag's invalidation time read from Redis is trusted before it is read again for an L2 entry. Default: 1 second.</summary>
+    public TimeSpan TagCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>JSON options of the default serializer (set a source-generated <c>TypeInfoResolver</c> here). Default: web defaults.</summary>
+    public JsonSerializerOptions JsonSerializerOptions { get; set; } = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Time source; tests pass a fake. Default: <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Name of this cache instance in logs and metrics (several caches in one process). Default: <c>default</c>.</summary>
+    public string Name { get; set; } = "default";
+}

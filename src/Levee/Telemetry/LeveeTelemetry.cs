@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Levee;
+
+/// <summary>Names of Levee's meter and activity source, for OpenTelemetry registration (<c>AddMeter(LeveeTelemetry.MeterName)</c>).</summary>
+public static class LeveeTelemetry
+{
+    /// <summary>Name of the <see cref="System.Diagnostics.Metrics.Meter"/> every Levee cache reports to.</summary>
+    public const string MeterName = "Levee";
+
+    /// <summary>Name of the <see cref="System.Diagnostics.ActivitySource"/> of Levee's L2 and factory calls.</summary>
+    public const string ActivitySourceName = "Levee";
+
+    internal static readonly ActivitySource ActivitySource = new(ActivitySourceName);
+}
+
+/// <summary>The instruments of one cache instance; every measurement carries the tag <c>cache</c> = the cache's name.</summary>
+internal sealed class LeveeMetrics : IDisposable
+{
+    private readonly Meter _meter;
+    private readonly KeyValuePair<string, object?> _cacheTag;
+    private readonly Counter<long> _hits;
+    private readonly Counter<long> _misses;
+    private readonly Counter<long> _staleServed;
+    private readonly Counter<long> _factoryCalls;
+    private readonly Counter<long> _factoryErrors;
+    private readonly Histogram<double> _factoryDuration;
+    private readonly Counter<long> _joins;
+    private readonly Counter<long> _l2Errors;
+    private readonly Histogram<double> _l2Duration;
+    private readonly Counter<long> _failovers;
+    private readonly Counter<long> _backplane;
+    private readonly Counter<long> _journalOverflows;
+
+    public LeveeMetrics(IMeterFactory? meterFactory, string cacheName)
+    {
+        _meter = meterFactory?.Create(LeveeTelemetry.MeterName) ?? new Meter(LeveeTelemetry.MeterName);
+        _cacheTag = new KeyValuePair<string, object?>("cache", cacheName);
+        _hits = _meter.CreateCounter<long>("levee.cache.hits", "{hit}", "Values returned from a cache level (tag level=l1|l2).");
+        _misses = _meter.CreateCounter<long>("levee.cache.misses", "{miss}", "Lookups a cache level could not answer (tag level=l1|l2).");
+        _staleServed = _meter.CreateCounter<long>("levee.cache.stale_served", "{value}", "Stale values served instead of failing (tag reason).");
+        _factoryCalls = _meter.CreateCounter<long>("levee.factory.calls", "{call}", "Factory (database) calls.");
+        _factoryErrors = _meter.CreateCounter<long>("levee.factory.errors", "{error}", "Factory calls that threw or timed out.");
+        _factoryDuration = _meter.CreateHistogram<double>("levee.factory.duration", "s", "Factory call duration.");
+        _joins = _meter.CreateCounter<long>("levee.singleflight.joins", "{call}", "Callers that joined a load already in flight for their key.");
+        _l2Errors = _meter.CreateCounter<long>("levee.l2.errors", "{error}", "L2 calls that failed (tag kind=timeout|error|corrupt|breaker_open|unavailable).");
+        _l2Duration = _meter.CreateHistogram<double>("levee.l2.duration", "s", "Duration of successful L2 calls.");
+        _failovers = _meter.CreateCounter<long>("levee.failover.switches", "{switch}", "Redis master switches followed by this cache.");
+        _backplane = _meter.CreateCounter<long>("levee.backplane.messages", "{message}", "Backplane messages (tag direction=sent|received).");
+        _journalOverflows = _meter.CreateCounter<long>("levee.invalidation.journal.overflows", "{overflow}", "Invalidation journal overflows (each leads to a generation bump).");
+    }
+
+    public Meter Meter => _meter;
+
+    public KeyValuePair<string, object?> CacheTag => _cacheTag;
+
+    public void Hit(string level) => _hits.Add(1, _cacheTag, new("level", level));
+
+    public void Miss(string level) => _misses.Add(1, _cacheTag, new("level", level));
+
+    public void StaleServed(string reason) => _staleServed.Add(1, _cacheTag, new("reason", reason));
+
+    public void FactoryCall() => _factoryCalls.Add(1, _cacheTag);
+
+    public void FactoryError() => _factoryErrors.Add(1, _cacheTag);
+
+    public void FactoryDuration(double seconds) => _factoryDuration.Record(seconds, _cacheTag);
+
+    public void Join() => _joins.Add(1, _cacheTag);
+
+    public void L2Error(string kind) => _l2Errors.Add(1, _cacheTag, new("kind", kind));
+
+    public void L2Duration(double seconds) => _l2Duration.Record(seconds, _cacheTag);
+
+    public void Failover() => _failovers.Add(1, _cacheTag);
+
+    public void Backplane(string direction) => _backplane.Add(1, _cacheTag, new("direction", direction));
+
+    public void JournalOverflow() => _journalOverflows.Add(1, _cacheTag);
+
+    public void Dispose() => _meter.Dispose();
+}
