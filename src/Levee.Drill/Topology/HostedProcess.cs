@@ -35,6 +35,9 @@ public sealed class HostedProcess
     /// <summary>True once the process has exited (and was reaped).</summary>
     public bool HasExited => process.HasExited;
 
+    /// <summary>The exit code once the process has exited (128 + signal for a killed one), else null.</summary>
+    public int? ExitCode => process.HasExited ? process.ExitCode : null;
+
     /// <summary>True after <see cref="Freeze"/> and before <see cref="Thaw"/> or exit.</summary>
     public bool IsFrozen => frozen && !HasExited;
 

@@ -1,0 +1,93 @@
+using Levee.Drill.Topology;
+
+namespace Levee.Drill.Tests.Topology;
+
+public sealed class ClusterTopologyFixture : IAsyncLifetime
+{
+    public ClusterTopology Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Cluster = await ClusterTopology.StartAsync();
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}
+
+public sealed class ClusterTopologyTests(ClusterTopologyFixture fixture) : IClassFixture<ClusterTopologyFixture>
+{
+    private ClusterTopology Cluster => fixture.Cluster;
+
+    [Fact]
+    public async Task Started_ThreeMastersEachWithOneLinkedReplica_AllSlotsOk()
+    {
+        Assert.Equal(6, Cluster.Nodes.Count);
+        Assert.Equal(3, Cluster.Masters.Count);
+        Assert.Equal(3, Cluster.ReplicaOf.Count);
+        Assert.Equal(3, Cluster.ReplicaOf.Values.Distinct().Count());
+        Assert.All(Cluster.ReplicaOf.Values, m => Assert.Contains(m, Cluster.Masters));
+        foreach (var node in Cluster.Nodes)
+        {
+            var info = RedisNode.ParseInfo(await node.ExecuteAsync("CLUSTER", "INFO"));
+            Assert.Equal("ok", info["cluster_state"]);
+            Assert.Equal("16384", info["cluster_slots_assigned"]);
+            Assert.Equal("2000", (await node.ExecuteAsync("CONFIG", "GET", "cluster-node-timeout")).Items[1].Text);
+        }
+
+        foreach (var (replica, master) in Cluster.ReplicaOf)
+        {
+            Assert.Equal("slave", await replica.RoleAsync());
+            var repl = await replica.InfoAsync("replication");
+            Assert.Equal(master.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), repl["master_port"]);
+            Assert.Equal("up", repl["master_link_status"]);
+        }
+
+        Assert.Equal(string.Join(',', Cluster.Nodes.Select(n => n.Endpoint)), Cluster.ConnectionString);
+        Assert.Same(Cluster.Nodes[2], Cluster.NodeById(Cluster.NodeId(Cluster.Nodes[2])));
+    }
+
+    [Fact]
+    public async Task Write_IsRedirectedToTheSlotOwner_AndReplicated()
+    {
+        // a key whose slot the first node may not own: follow the MOVED redirect as a cluster client would
+        var first = await Cluster.Nodes[0].ExecuteAsync("SET", "{user}:1", "v");
+        var owner = Cluster.Nodes[0];
+        if (first.IsError)
+        {
+            Assert.StartsWith("MOVED ", first.Text, StringComparison.Ordinal);
+            owner = Cluster.NodeByEndpoint(first.Text!.Split(' ')[2])!;
+            if (Cluster.ReplicaOf.ContainsKey(owner))
+            {
+                Assert.Fail("MOVED pointed at a replica");
+            }
+
+            Assert.Equal("OK", (await owner.ExecuteAsync("SET", "{user}:1", "v")).Text);
+        }
+
+        Assert.Contains(owner, Cluster.Masters);
+        Assert.Equal(1, (await owner.ExecuteAsync("WAIT", "1", "5000")).Number);
+        var replica = Cluster.ReplicaOf.Single(kv => kv.Value == owner).Key;
+        var keys = (await owner.ExecuteAsync("DBSIZE")).Number;
+        Assert.True(keys >= 1);
+        Assert.Equal(keys, (await replica.ExecuteAsync("DBSIZE")).Number);
+    }
+}
+
+public sealed class ClusterFailoverTests
+{
+    [Fact]
+    public async Task MasterKilled_ItsReplicaIsPromoted_ClusterOkAgain()
+    {
+        await using var cluster = await ClusterTopology.StartAsync();
+        var victim = cluster.Masters[0];
+        var replica = cluster.ReplicaOf.Single(kv => kv.Value == victim).Key;
+
+        victim.Kill();
+        var promoted = await cluster.WaitForPromotionAsync(victim, TimeSpan.FromSeconds(60));
+
+        Assert.Same(replica, promoted);
+        Assert.Equal("master", await promoted.RoleAsync());
+        var layout = await cluster.GetLayoutAsync();
+        Assert.Contains(promoted, layout.Masters);
+        Assert.DoesNotContain(victim, layout.Masters);
+        Assert.Contains(victim, layout.Failed);
+        Assert.Equal(3, layout.Masters.Count);
+    }
+}
