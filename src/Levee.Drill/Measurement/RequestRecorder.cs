@@ -1,0 +1,131 @@
+using HdrHistogram;
+
+namespace Levee.Drill.Measurement;
+
+/// <summary>How a request ended.</summary>
+internal enum RequestOutcome
+{
+    Ok,
+    Error,
+    Refused,
+}
+
+/// <summary>
+/// Records every request into the one-second bucket of its SCHEDULED start: latency (from the scheduled
+/// start, HdrHistogram in microseconds), outcome and staleness. Thread-safe; one lock per second.
+/// </summary>
+internal sealed class RequestRecorder
+{
+    /// <summary>Highest latency tracked: 10 minutes, in microseconds.</summary>
+    internal const long HighestTrackableMicros = 600L * 1000 * 1000;
+
+    private readonly SecondBucket[] buckets;
+
+    public RequestRecorder(int seconds)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(seconds, 1);
+        buckets = new SecondBucket[seconds];
+        for (var i = 0; i < seconds; i++)
+        {
+            buckets[i] = new SecondBucket();
+        }
+    }
+
+    public int Seconds => buckets.Length;
+
+    public void Record(TimeSpan scheduled, TimeSpan latency, RequestOutcome outcome, bool isWrite = false)
+    {
+        var bucket = BucketOf(scheduled);
+        lock (bucket.Gate)
+        {
+            bucket.Requests++;
+            if (isWrite)
+            {
+                bucket.Writes++;
+            }
+
+            switch (outcome)
+            {
+                case RequestOutcome.Error:
+                    bucket.Errors++;
+                    break;
+                case RequestOutcome.Refused:
+                    bucket.Errors++;
+                    bucket.Refused++;
+                    return; // refused at the door: no latency to speak of
+            }
+
+            var micros = Math.Clamp((long)latency.TotalMicroseconds, 1, HighestTrackableMicros);
+            bucket.Latency.RecordValue(micros);
+        }
+    }
+
+    public void RecordStale(TimeSpan scheduled, bool staleServed, bool staleAfterInvalidation)
+    {
+        if (!staleServed && !staleAfterInvalidation)
+        {
+            return;
+        }
+
+        var bucket = BucketOf(scheduled);
+        lock (bucket.Gate)
+        {
+            if (staleServed)
+            {
+                bucket.StaleServed++;
+            }
+
+            if (staleAfterInvalidation)
+            {
+                bucket.StaleAfterInvalidation++;
+            }
+        }
+    }
+
+    /// <summary>A copy of one second's counts and latency histogram.</summary>
+    public SecondStats Snapshot(int second)
+    {
+        var bucket = buckets[second];
+        lock (bucket.Gate)
+        {
+            return new SecondStats(
+                bucket.Requests,
+                bucket.Errors,
+                bucket.Refused,
+                bucket.Writes,
+                bucket.StaleServed,
+                bucket.StaleAfterInvalidation,
+                bucket.Latency.Copy());
+        }
+    }
+
+    private SecondBucket BucketOf(TimeSpan scheduled)
+    {
+        var index = Math.Clamp((int)Math.Floor(scheduled.TotalSeconds), 0, buckets.Length - 1);
+        return buckets[index];
+    }
+
+    internal static LongHistogram NewHistogram() => new(HighestTrackableMicros, 2);
+
+    private sealed class SecondBucket
+    {
+        public readonly Lock Gate = new();
+        public readonly LongHistogram Latency = NewHistogram();
+        public long Requests;
+        public long Errors;
+        public long Refused;
+        public long Writes;
+        public long StaleServed;
+        public long StaleAfterInvalidation;
+    }
+}
+
+/// <summary>One second of requests (by scheduled start).</summary>
+internal sealed record SecondStats(
+    long Requests,
+    long Errors,
+    long Refused,
+    long Writes,
+    long StaleServed,
+    long StaleAfterInvalidation,
+    HistogramBase Latency);

@@ -1,0 +1,141 @@
+using HdrHistogram;
+using Levee.Drill.Reporting;
+
+namespace Levee.Drill.Measurement;
+
+/// <summary>What the per-second sampler saw at the end of a second (counters are cumulative).</summary>
+internal sealed record GaugeSample(long DbQueriesServer, long DbQueriesClient, int DbPoolInUse, int DbPoolWaiting, int InFlight, int BreakerOpen, string L2);
+
+/// <summary>The run's phases in whole seconds: baseline [0, B), fault [B, B+F), recovery [B+F, B+F+R).</summary>
+internal sealed record PhasePlan(int BaselineSeconds, int FaultSeconds, int RecoverySeconds)
+{
+    public int TotalSeconds => BaselineSeconds + FaultSeconds + RecoverySeconds;
+
+    public int FaultStart => BaselineSeconds;
+
+    public int RecoveryStart => BaselineSeconds + FaultSeconds;
+
+    public string PhaseOf(int second) =>
+        second < BaselineSeconds ? "baseline" : second < RecoveryStart ? "fault" : "recovery";
+}
+
+/// <summary>
+/// Turns the recorder's per-second buckets and the sampler's gauges into the report's timeline and
+/// phase blocks. Pure: no clock, no I/O.
+/// </summary>
+internal static class TimelineAggregator
+{
+    /// <summary>One point per second; samples[0] is taken at second 0 (the start), samples[s] at the end of second s-1.</summary>
+    public static IReadOnlyList<TimelinePoint> BuildTimeline(PhasePlan plan, RequestRecorder recorder, IReadOnlyList<GaugeSample> samples)
+    {
+        var points = new List<TimelinePoint>(plan.TotalSeconds);
+        for (var s = 0; s < plan.TotalSeconds && s < recorder.Seconds; s++)
+        {
+            var stats = recorder.Snapshot(s);
+            var before = s < samples.Count ? samples[s] : null;
+            var after = s + 1 < samples.Count ? samples[s + 1] : null;
+            var gauge = after ?? before;
+            points.Add(new TimelinePoint(
+                s,
+                plan.PhaseOf(s),
+                stats.Requests,
+                stats.Errors,
+                stats.Refused,
+                Millis(stats.Latency, 50),
+                Millis(stats.Latency, 95),
+                Millis(stats.Latency, 99),
+                before is not null && after is not null ? Math.Max(0, after.DbQueriesServer - before.DbQueriesServer) : 0,
+                before is not null && after is not null ? Math.Max(0, after.DbQueriesClient - before.DbQueriesClient) : 0,
+                gauge?.DbPoolInUse ?? 0,
+                gauge?.DbPoolWaiting ?? 0,
+                gauge?.InFlight ?? 0,
+                gauge?.BreakerOpen ?? 0,
+                gauge?.L2 ?? "unknown",
+                stats.StaleServed,
+                stats.StaleAfterInvalidation));
+        }
+
+        return points;
+    }
+
+    /// <summary>The figures of seconds [from, to). <paramref name="withPeak"/> adds the peak DB rate (3-second moving average of PostgreSQL's count).</summary>
+    public static PhaseBlock Phase(RequestRecorder recorder, IReadOnlyList<TimelinePoint> timeline, int from, int to, bool withPeak)
+    {
+        to = Math.Min(to, timeline.Count);
+        var seconds = Math.Max(0, to - from);
+        var merged = RequestRecorder.NewHistogram();
+        long requests = 0, errors = 0, dbServer = 0, dbClient = 0, stale = 0;
+        var peakPool = 0;
+        for (var s = from; s < to; s++)
+        {
+            var stats = recorder.Snapshot(s);
+            merged.Add(stats.Latency);
+            requests += stats.Requests;
+            errors += stats.Errors;
+            stale += stats.StaleAfterInvalidation;
+            dbServer += timeline[s].DbQueries;
+            dbClient += timeline[s].DbQueriesClient;
+            peakPool = Math.Max(peakPool, timeline[s].DbPoolInUse);
+        }
+
+        double? peak = withPeak ? PeakDbRate(timeline, from, to) : null;
+        return new PhaseBlock(
+            seconds,
+            requests,
+            errors,
+            requests == 0 ? 0 : Math.Round((double)errors / requests, 4),
+            Millis(merged, 50),
+            Millis(merged, 95),
+            Millis(merged, 99),
+            merged.TotalCount == 0 ? 0 : Math.Round(merged.GetMaxValue() / 1000.0, 1),
+            seconds == 0 ? 0 : Math.Round((double)dbServer / seconds, 1),
+            seconds == 0 ? 0 : Math.Round((double)dbClient / seconds, 1),
+            peak,
+            peakPool,
+            stale);
+    }
+
+    /// <summary>Highest 3-second centred moving average of PostgreSQL's per-second count within [from, to).</summary>
+    public static double PeakDbRate(IReadOnlyList<TimelinePoint> timeline, int from, int to)
+    {
+        var peak = 0.0;
+        for (var s = from; s < to; s++)
+        {
+            var lo = Math.Max(0, s - 1);
+            var hi = Math.Min(timeline.Count - 1, s + 1);
+            double sum = 0;
+            for (var k = lo; k <= hi; k++)
+            {
+                sum += timeline[k].DbQueries;
+            }
+
+            peak = Math.Max(peak, sum / (hi - lo + 1));
+        }
+
+        return Math.Round(peak, 1);
+    }
+
+    /// <summary>
+    /// Seconds from <paramref name="repairSecond"/> to the first of 3 consecutive seconds with no errors and
+    /// p95 within twice the baseline p95 (at least baseline + 20 ms); null when that never happens.
+    /// </summary>
+    public static double? RecoverySeconds(IReadOnlyList<TimelinePoint> timeline, int repairSecond, double baselineP95Ms)
+    {
+        var limit = Math.Max(2 * baselineP95Ms, baselineP95Ms + 20);
+        var run = 0;
+        for (var s = repairSecond; s < timeline.Count; s++)
+        {
+            var p = timeline[s];
+            run = p.Errors == 0 && p.Requests > 0 && p.P95Ms <= limit ? run + 1 : 0;
+            if (run == 3)
+            {
+                return s - 2 - repairSecond;
+            }
+        }
+
+        return null;
+    }
+
+    public static double Millis(HistogramBase histogram, double percentile) =>
+        histogram.TotalCount == 0 ? 0 : Math.Round(histogram.GetValueAtPercentile(percentile) / 1000.0, 1);
+}

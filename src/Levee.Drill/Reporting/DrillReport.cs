@@ -1,0 +1,122 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Levee.Drill.Reporting;
+
+/// <summary>The whole drill: what ran, on what, and per client what users and the database saw.</summary>
+internal sealed record DrillReport(
+    string Scenario,
+    string Description,
+    ulong Seed,
+    DateTimeOffset StartedAt,
+    MachineInfo Machine,
+    LoadSettings Load,
+    TopologyInfo Topology,
+    IReadOnlyList<FaultStep> Faults,
+    IReadOnlyList<ClientRun> Runs)
+{
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    public static DrillReport FromJson(string json) =>
+        JsonSerializer.Deserialize<DrillReport>(json, JsonOptions) ?? throw new JsonException("empty report");
+}
+
+internal sealed record MachineInfo(string Host, int Cores, string Os, string Runtime);
+
+internal sealed record LoadSettings(
+    double RatePerSecond,
+    int Instances,
+    int InFlightLimitPerInstance,
+    int DbPoolPerInstance,
+    double DbQueryCostMs,
+    double DbCapacityQueriesPerSec,
+    int Keys,
+    double ZipfExponent,
+    double WriteRatio,
+    int BaselineSeconds,
+    int FaultSeconds,
+    int RecoverySeconds);
+
+internal sealed record TopologyInfo(string Kind, int Masters, int Replicas, int Sentinels, int Quorum, int DownAfterMs, string Postgres);
+
+/// <summary>A fault or repair action at a second of the timeline.</summary>
+internal sealed record FaultStep(double AtSecond, string Action);
+
+/// <summary>One client's run. <see cref="Status"/> is <c>ran</c>, <c>not run</c> or <c>failed</c>.</summary>
+internal sealed record ClientRun(
+    string Client,
+    string Description,
+    string Status,
+    string? Note,
+    long Requests,
+    long Errors,
+    long Refused,
+    PhaseBlock? Baseline,
+    PhaseBlock? Fault,
+    PhaseBlock? Recovery,
+    double? DbAmplification,
+    FailoverInfo? Failover,
+    long StaleServed,
+    long StaleAfterInvalidation,
+    double? RecoverySeconds,
+    IReadOnlyList<FaultStep>? Events,
+    IReadOnlyList<TimelinePoint>? Timeline)
+{
+    public static ClientRun NotRun(string client, string description, string status, string note) =>
+        new(client, description, status, note, 0, 0, 0, null, null, null, null, null, 0, 0, null, null, null);
+}
+
+/// <summary>
+/// A phase's figures. Latency percentiles are over the phase's requests (by scheduled start, refused ones
+/// excluded); <see cref="DbQueriesPerSec"/> is PostgreSQL's own count (pg_stat_database),
+/// <see cref="DbQueriesPerSecClient"/> the clients' count of the same queries.
+/// </summary>
+internal sealed record PhaseBlock(
+    int Seconds,
+    long Requests,
+    long Errors,
+    double ErrorRate,
+    double P50Ms,
+    double P95Ms,
+    double P99Ms,
+    double MaxMs,
+    double DbQueriesPerSec,
+    double DbQueriesPerSecClient,
+    double? PeakDbQueriesPerSec,
+    int PeakDbPoolInUse,
+    long StaleAfterInvalidation);
+
+/// <summary>
+/// Sentinel's automatic failover during the fault: <see cref="Happened"/> when a <c>+switch-master</c> was
+/// seen before the repair; <see cref="Seconds"/> from the fault to it. <see cref="ManualSwitchSeconds"/>:
+/// from the repair to the new master when the repair had to promote one.
+/// </summary>
+internal sealed record FailoverInfo(bool Happened, double? Seconds, double? ManualSwitchSeconds);
+
+/// <summary>One second of the run.</summary>
+internal sealed record TimelinePoint(
+    int Second,
+    string Phase,
+    long Requests,
+    long Errors,
+    long Refused,
+    double P50Ms,
+    double P95Ms,
+    double P99Ms,
+    long DbQueries,
+    long DbQueriesClient,
+    int DbPoolInUse,
+    int DbPoolWaiting,
+    int InFlight,
+    int BreakerOpen,
+    string L2,
+    long StaleServed,
+    long StaleAfterInvalidation);

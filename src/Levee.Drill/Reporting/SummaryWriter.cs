@@ -1,0 +1,143 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace Levee.Drill.Reporting;
+
+/// <summary>The human-readable forms of a report: a Markdown table (also printed by the CLI) and an HTML page with the charts.</summary>
+internal static class SummaryWriter
+{
+    private static readonly string[] Headers =
+    [
+        "client", "requests", "errors", "p95 baseline", "p95 fault", "p99 fault", "DB q/s baseline", "DB q/s fault peak",
+        "DB amplification", "failover", "stale after invalidation", "recovery",
+    ];
+
+    public static IReadOnlyList<string[]> Rows(DrillReport report)
+    {
+        var rows = new List<string[]>();
+        foreach (var run in report.Runs)
+        {
+            if (run.Status != "ran")
+            {
+                rows.Add([run.Client, run.Status, "", "", "", "", "", "", "", "", "", run.Note ?? ""]);
+                continue;
+            }
+
+            rows.Add(
+            [
+                run.Client,
+                Count(run.Requests),
+                $"{Count(run.Errors)} ({Percent(run.Errors, run.Requests)})",
+                Ms(run.Baseline?.P95Ms),
+                Ms(run.Fault?.P95Ms),
+                Ms(run.Fault?.P99Ms),
+                Num(run.Baseline?.DbQueriesPerSec),
+                Num(run.Fault?.PeakDbQueriesPerSec),
+                run.DbAmplification is { } a ? a.ToString("0.0", CultureInfo.InvariantCulture) + "x" : "n/a",
+                Failover(run.Failover),
+                Count(run.StaleAfterInvalidation),
+                run.RecoverySeconds is { } r ? r.ToString("0", CultureInfo.InvariantCulture) + " s after repair" : "not within the run",
+            ]);
+        }
+
+        return rows;
+    }
+
+    public static string Markdown(DrillReport report)
+    {
+        var sb = new StringBuilder();
+        var l = report.Load;
+        sb.Append(CultureInfo.InvariantCulture, $"### levee drill --scenario {report.Scenario} (seed {report.Seed})\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"{report.Description}\n\n");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"{report.StartedAt:yyyy-MM-dd HH:mm} UTC on {report.Machine.Host} ({report.Machine.Cores} cores, {report.Machine.Os}, {report.Machine.Runtime}). ");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"Load: {l.RatePerSecond:0} req/s open loop over {l.Instances} instances (in-flight limit {l.InFlightLimitPerInstance} each), Zipf {l.ZipfExponent} over {l.Keys} keys, {l.WriteRatio:P0} writes. ");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"Database: pool {l.DbPoolPerInstance} per instance, {l.DbQueryCostMs:0} ms per query, capacity about {l.DbCapacityQueriesPerSec:0} queries/s. ");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"Phases: baseline {l.BaselineSeconds} s, fault {l.FaultSeconds} s, recovery {l.RecoverySeconds} s. ");
+        var t = report.Topology;
+        sb.Append(CultureInfo.InvariantCulture,
+            $"Topology: {t.Kind}, {t.Masters} master(s), {t.Replicas} replica(s), {t.Sentinels} Sentinel(s), quorum {t.Quorum}, down-after {t.DownAfterMs} ms.\n\n");
+        sb.Append("| ").Append(string.Join(" | ", Headers)).Append(" |\n");
+        sb.Append('|').Append(string.Concat(Enumerable.Repeat("---|", Headers.Length))).Append('\n');
+        foreach (var row in Rows(report))
+        {
+            sb.Append("| ").Append(string.Join(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal)))).Append(" |\n");
+        }
+
+        sb.Append("\nFaults: ").Append(string.Join("; ", report.Faults.Select(f => string.Create(CultureInfo.InvariantCulture, $"t={f.AtSecond:0.#} s {f.Action}")))).Append('\n');
+        return sb.ToString();
+    }
+
+    public static string Html(DrillReport report, IReadOnlyList<string> charts)
+    {
+        var sb = new StringBuilder();
+        sb.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>levee drill: ")
+          .Append(WebUtility.HtmlEncode(report.Scenario))
+          .Append("</title><style>body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}")
+          .Append("table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}")
+          .Append("td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee;margin:8px 0}</style></head><body>");
+        sb.Append("<h1>levee drill: ").Append(WebUtility.HtmlEncode(report.Scenario)).Append("</h1><p>")
+          .Append(WebUtility.HtmlEncode(report.Description)).Append("</p>");
+        sb.Append("<p>").Append(WebUtility.HtmlEncode(string.Create(CultureInfo.InvariantCulture,
+            $"{report.StartedAt:yyyy-MM-dd HH:mm} UTC, {report.Machine.Host}, {report.Machine.Cores} cores, seed {report.Seed}"))).Append("</p>");
+        sb.Append("<table><tr>");
+        foreach (var h in Headers)
+        {
+            sb.Append("<th>").Append(WebUtility.HtmlEncode(h)).Append("</th>");
+        }
+
+        sb.Append("</tr>");
+        foreach (var row in Rows(report))
+        {
+            sb.Append("<tr>");
+            foreach (var cell in row)
+            {
+                sb.Append("<td>").Append(WebUtility.HtmlEncode(cell)).Append("</td>");
+            }
+
+            sb.Append("</tr>");
+        }
+
+        sb.Append("</table><h2>Timeline</h2><p>Fault window shaded red; the dashed green line is the repair.</p>");
+        foreach (var chart in charts)
+        {
+            sb.Append("<img src=\"").Append(WebUtility.HtmlEncode(chart)).Append("\" alt=\"").Append(WebUtility.HtmlEncode(chart)).Append("\">");
+        }
+
+        sb.Append("<h2>Faults</h2><ul>");
+        foreach (var f in report.Faults)
+        {
+            sb.Append("<li>").Append(WebUtility.HtmlEncode(string.Create(CultureInfo.InvariantCulture, $"t={f.AtSecond:0.#} s: {f.Action}"))).Append("</li>");
+        }
+
+        sb.Append("</ul><p>Raw data: <a href=\"report.json\">report.json</a></p></body></html>\n");
+        return sb.ToString();
+    }
+
+    private static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string Percent(long part, long total) =>
+        total == 0 ? "0%" : ((double)part / total).ToString("0.#%", CultureInfo.InvariantCulture);
+
+    private static string Num(double? value) => value is { } v ? v.ToString("0.#", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string Ms(double? value) => value switch
+    {
+        null => "n/a",
+        >= 1000 => (value.Value / 1000).ToString("0.0", CultureInfo.InvariantCulture) + " s",
+        _ => value.Value.ToString("0.#", CultureInfo.InvariantCulture) + " ms",
+    };
+
+    private static string Failover(FailoverInfo? f) => f switch
+    {
+        null => "n/a",
+        { Happened: true, Seconds: { } s } => string.Create(CultureInfo.InvariantCulture, $"yes, {s:0.0} s"),
+        { Happened: true } => "yes",
+        { ManualSwitchSeconds: { } m } => string.Create(CultureInfo.InvariantCulture, $"no (manual: {m:0.0} s)"),
+        _ => "no",
+    };
+}

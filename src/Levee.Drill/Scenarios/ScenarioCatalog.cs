@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using Levee.Drill.Measurement;
+using Levee.Drill.Topology;
+
+namespace Levee.Drill.Scenarios;
+
+/// <summary>The drill's scenarios (<c>levee drill --list</c>).</summary>
+internal static class ScenarioCatalog
+{
+    public const string DefaultName = "incident";
+
+    private static readonly PhasePlan Standard = new(BaselineSeconds: 15, FaultSeconds: 40, RecoverySeconds: 20);
+
+    public static IReadOnlyList<Scenario> All { get; } =
+    [
+        new(
+            "incident",
+            "The reference postmortem: 1 master, 2 replicas, 3 Sentinels with quorum 3. One Sentinel is partitioned (SIGSTOP), then the master host dies "
+            + "(SIGSTOP: no TCP reset). Quorum 3 cannot be reached, so no failover happens. Repair as the responders did: SENTINEL FAILOVER by hand, then "
+            + "clients with a fixed master endpoint get the new address and a rolling restart.",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 3, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: false,
+            InjectAsync: static (ctx, ct) =>
+            {
+                ctx.Topology.Sentinels[^1].Freeze();
+                ctx.Mark($"sentinel {ctx.Topology.Sentinels[^1].Endpoint} partitioned (SIGSTOP)");
+                ctx.Topology.Master.Freeze();
+                ctx.Mark($"master {ctx.Topology.Master.Endpoint} host dies (SIGSTOP, no TCP reset)");
+                return Task.CompletedTask;
+            },
+            RepairAsync: static (ctx, ct) => PromoteByHandAsync(ctx, thawSentinels: true, ct)),
+        new(
+            "master-crash",
+            "1 master, 2 replicas, 3 Sentinels with quorum 2; the master process is killed (SIGKILL: TCP reset). Sentinel fails over. "
+            + "Repair: the old master is restarted (it rejoins as a replica); fixed-endpoint clients are pointed at the new master.",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 2, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: true,
+            InjectAsync: static (ctx, ct) =>
+            {
+                ctx.Topology.Master.Kill();
+                ctx.Mark($"master {ctx.Topology.Master.Endpoint} killed (SIGKILL)");
+                return Task.CompletedTask;
+            },
+            RepairAsync: static async (ctx, ct) =>
+            {
+                await PromoteByHandAsync(ctx, thawSentinels: false, ct).ConfigureAwait(false);
+                await ctx.Topology.Master.RestartAsync(ct).ConfigureAwait(false);
+                ctx.Mark($"old master {ctx.Topology.Master.Endpoint} restarted (empty; Sentinel demotes it)");
+            }),
+        new(
+            "master-hang",
+            "1 master, 2 replicas, 3 Sentinels with quorum 2; the master freezes (SIGSTOP, like a kernel panic: no TCP reset). Sentinel fails over. "
+            + "Repair: the old master is thawed (Sentinel demotes it); fixed-endpoint clients are pointed at the new master.",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 2, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: true,
+            InjectAsync: static (ctx, ct) =>
+            {
+                ctx.Topology.Master.Freeze();
+                ctx.Mark($"master {ctx.Topology.Master.Endpoint} frozen (SIGSTOP, no TCP reset)");
+                return Task.CompletedTask;
+            },
+            RepairAsync: static async (ctx, ct) =>
+            {
+                await PromoteByHandAsync(ctx, thawSentinels: false, ct).ConfigureAwait(false);
+                ctx.Topology.Master.Thaw();
+                ctx.Mark($"old master {ctx.Topology.Master.Endpoint} thawed (Sentinel demotes it)");
+            }),
+        new(
+            "redis-outage",
+            "1 master, 2 replicas, 3 Sentinels with quorum 2; every Redis data node is killed for the fault phase, then restarted empty "
+            + "(no persistence) on the same ports.",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 2, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: false,
+            InjectAsync: static (ctx, ct) =>
+            {
+                foreach (var node in ctx.Topology.RedisNodes)
+                {
+                    node.Kill();
+                }
+
+                ctx.Mark("every Redis data node killed (SIGKILL)");
+                return Task.CompletedTask;
+            },
+            RepairAsync: static async (ctx, ct) =>
+            {
+                await ctx.Topology.Master.RestartAsync(ct).ConfigureAwait(false);
+                foreach (var replica in ctx.Topology.Replicas)
+                {
+                    await replica.RestartAsync(ct).ConfigureAwait(false);
+                }
+
+                ctx.Mark("every Redis data node restarted, empty");
+            }),
+        NotYet("slow-redis", "Redis answers, but slowly (latency injected by a loopback TCP proxy).", "needs the latency proxy and Sentinel announce addresses"),
+        NotYet("cluster-master-crash", "6-node Redis Cluster (3 masters, 3 replicas); one master killed; its replica takes over.", "needs the Cluster launcher"),
+        NotYet("chaos", "Random Redis faults from the scenarios above for --duration, from --seed.", "not written yet"),
+    ];
+
+    public static Scenario? Find(string name) =>
+        All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// Makes sure a master other than the original one is serving: when Sentinel has not failed over, thaw
+    /// the partitioned Sentinels (optionally) and force <c>SENTINEL FAILOVER</c> on an answering Sentinel,
+    /// as the incident's responders did. Records how long the switch took.
+    /// </summary>
+    private static async Task PromoteByHandAsync(ScenarioContext ctx, bool thawSentinels, CancellationToken ct)
+    {
+        var topology = ctx.Topology;
+        if (thawSentinels)
+        {
+            foreach (var sentinel in topology.Sentinels.Where(s => s.IsFrozen))
+            {
+                sentinel.Thaw();
+                ctx.Mark($"sentinel {sentinel.Endpoint} partition healed (SIGCONT)");
+            }
+        }
+
+        var current = await topology.GetMasterEndpointAsync(ct).ConfigureAwait(false);
+        if (current is not null && current != ctx.OriginalMaster)
+        {
+            return; // Sentinel already failed over by itself
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var sentinelNode = topology.Sentinels.First(s => s.IsRunning && !s.IsFrozen);
+        var reply = await sentinelNode.ExecuteAsync(TimeSpan.FromSeconds(2), ["SENTINEL", "FAILOVER", topology.ServiceName], ct).ConfigureAwait(false);
+        ctx.Mark($"SENTINEL FAILOVER {topology.ServiceName} on {sentinelNode.Endpoint}: {reply}");
+        var changed = await topology.WaitForMasterChangeAsync(ctx.OriginalMaster, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
+        if (changed is null)
+        {
+            throw new TopologyException($"manual failover did not produce a new master within 20 s (Sentinel {sentinelNode}): {reply}");
+        }
+
+        ctx.ManualSwitchAfterRepair = Stopwatch.GetElapsedTime(started);
+        ctx.Mark($"new master {changed} (promoted by hand)");
+    }
+
+    private static Scenario NotYet(string name, string description, string reason) =>
+        new(name, description, new ScenarioTopology("sentinel", 2, 3, 2, 2000), Standard, false,
+            static (_, _) => Task.CompletedTask, static (_, _) => Task.CompletedTask)
+        {
+            NotImplementedReason = reason,
+        };
+}
