@@ -1,0 +1,379 @@
+using Levee.Tests.Fakes;
+using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Options;
+
+namespace Levee.Tests.Engine;
+
+public class LeveeCacheTests
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    [Fact]
+    public async Task GetOrCreate_1000ConcurrentCallersOfColdKey_OneFactoryCall()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        var tasks = new Task<int>[1000];
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            tasks[i] = cache.GetOrCreateAsync("cold", gate, async (g, _) =>
+            {
+                Interlocked.Increment(ref calls);
+                await g.Task;
+                return 42;
+            }, OneMinute).AsTask();
+        }
+
+        gate.SetResult();
+        var results = await Task.WhenAll(tasks);
+        Assert.Equal(1, calls);
+        Assert.All(results, r => Assert.Equal(42, r));
+    }
+
+    [Fact]
+    public async Task GetOrCreate_ConcurrentCallersAcrossL1AndL2Miss_ShareOneFactoryCall()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        var tasks = Enumerable.Range(0, 200).Select(_ => cache.GetOrCreateAsync("k", gate, async (g, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            await g.Task;
+            return "v";
+        }, OneMinute).AsTask()).ToArray();
+        gate.SetResult();
+        await Task.WhenAll(tasks);
+        Assert.Equal(1, calls);
+        Assert.Single(l2.Redis.Data);
+    }
+
+    [Fact]
+    public async Task GetOrCreate_L1Hit_DoesNotCallFactoryAgain()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var calls = 0;
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(7, await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult(7); }, OneMinute));
+        }
+
+        Assert.Equal(1, calls);
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(7, await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult(7); }, OneMinute));
+        Assert.Equal(2, calls);
+    }
+
+    [Fact]
+    public async Task GetOrCreate_OneWaiterCancelled_OthersStillGetTheSharedLoad()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        Func<TaskCompletionSource, CancellationToken, ValueTask<int>> factory = async (g, ct) =>
+        {
+            Interlocked.Increment(ref calls);
+            await g.Task;
+            ct.ThrowIfCancellationRequested();
+            return 5;
+        };
+        using var cts = new CancellationTokenSource();
+        var cancelled = cache.GetOrCreateAsync("k", gate, factory, OneMinute, cancellationToken: cts.Token).AsTask();
+        var other = cache.GetOrCreateAsync("k", gate, factory, OneMinute).AsTask();
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        gate.SetResult();
+        Assert.Equal(5, await other);
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task GetOrCreate_FactoryThrowsAndStaleExists_ServesStaleAndCountsIt()
+    {
+        var time = TestCache.NewTime();
+        var logger = new CollectingLogger();
+        await using var cache = TestCache.Create(time, logger: logger);
+        Assert.Equal("v1", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("v1"), OneMinute));
+        time.Advance(TimeSpan.FromMinutes(2)); // expired, inside the 1 h fail-safe window
+        var value = await cache.GetOrCreateAsync<int, string>("k", 0, (_, _) => throw new InvalidOperationException("db down"), OneMinute);
+        Assert.Equal("v1", value);
+        Assert.True(logger.Has(5));
+    }
+
+    [Fact]
+    public async Task GetOrCreate_FactoryThrowsAndNoStale_ExceptionReachesCallerUnchanged_AndIsNotCached()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var boom = new InvalidOperationException("db down");
+        var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            cache.GetOrCreateAsync<int, string>("k", 0, (_, _) => throw boom, OneMinute).AsTask());
+        Assert.Same(boom, thrown);
+        Assert.Equal("ok", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("ok"), OneMinute));
+    }
+
+    [Fact]
+    public async Task GetOrCreate_FactoryFailing_IsAskedAtMostOncePerThrottleInterval()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5));
+        await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("v1"), OneMinute);
+        time.Advance(TimeSpan.FromMinutes(2));
+        var calls = 0;
+        Func<int, CancellationToken, ValueTask<string>> failing = (_, _) => { calls++; throw new InvalidOperationException(); };
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal("v1", await cache.GetOrCreateAsync("k", 0, failing, OneMinute));
+        }
+
+        Assert.Equal(1, calls);
+        time.Advance(TimeSpan.FromSeconds(6));
+        Assert.Equal("v1", await cache.GetOrCreateAsync("k", 0, failing, OneMinute));
+        Assert.Equal(2, calls);
+    }
+
+    [Fact]
+    public async Task GetOrCreate_FailSafeWindowOver_ThrowsInsteadOfServingStale()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o => o.FailSafeMaxDuration = TimeSpan.FromMinutes(10));
+        await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("v1"), OneMinute);
+        time.Advance(TimeSpan.FromMinutes(12));
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            cache.GetOrCreateAsync<int, string>("k", 0, (_, _) => throw new InvalidOperationException(), OneMinute).AsTask());
+    }
+
+    [Fact]
+    public async Task GetOrCreate_SoftTimeoutWithStale_ReturnsStale_ThenBackgroundResultUpdatesCache()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o => o.FactorySoftTimeout = TimeSpan.FromMilliseconds(100));
+        await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("old"), OneMinute);
+        time.Advance(TimeSpan.FromMinutes(2));
+        var slow = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = cache.GetOrCreateAsync("k", slow, (s, _) => new ValueTask<string>(s.Task), OneMinute).AsTask();
+        Assert.False(pending.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(150));
+        Assert.Equal("old", await pending);
+
+        slow.SetResult("new");
+        var calls = 0;
+        await WaitUntil(async () => await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("factory"); }, OneMinute) == "new");
+        Assert.Equal(0, calls);
+    }
+
+    [Fact]
+    public async Task GetOrCreate_HardTimeoutWithoutStale_ThrowsTimeoutAndCancelsFactory()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o =>
+        {
+            o.FactorySoftTimeout = TimeSpan.FromMilliseconds(100);
+            o.FactoryHardTimeout = TimeSpan.FromSeconds(2);
+        });
+        CancellationToken seen = default;
+        var pending = cache.GetOrCreateAsync("k", 0, async (_, ct) =>
+        {
+            seen = ct;
+            await Task.Delay(Timeout.Infinite, ct);
+            return 1;
+        }, OneMinute).AsTask();
+        time.Advance(TimeSpan.FromSeconds(3));
+        var ex = await Assert.ThrowsAsync<TimeoutException>(() => pending);
+        Assert.Contains("hard timeout", ex.Message, StringComparison.Ordinal);
+        Assert.True(seen.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task GetOrCreate_HardTimeoutWithStale_ServesStale()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o =>
+        {
+            o.FactorySoftTimeout = Timeout.InfiniteTimeSpan;
+            o.FactoryHardTimeout = TimeSpan.FromSeconds(1);
+        });
+        await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("old"), OneMinute);
+        time.Advance(TimeSpan.FromMinutes(2));
+        var pending = cache.GetOrCreateAsync("k", 0, async (_, ct) =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            return "never";
+        }, OneMinute).AsTask();
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal("old", await pending);
+    }
+
+    [Fact]
+    public async Task Jitter_ExpirationsStayWithinConfiguredBounds()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2, o => o.JitterFraction = 0.2);
+        await cache.RunMaintenanceAsync();
+        var expiration = TimeSpan.FromSeconds(100);
+        var options = new LeveeEntryOptions { Expiration = expiration, FailSafeMaxDuration = TimeSpan.Zero };
+        for (var i = 0; i < 200; i++)
+        {
+            await cache.SetAsync("k" + i, i, options);
+        }
+
+        var ttls = l2.Redis.Ttls.Values.Select(t => t.TotalSeconds).ToArray();
+        Assert.Equal(200, ttls.Length);
+        Assert.All(ttls, t => Assert.InRange(t, 80, 100));
+        Assert.True(ttls.Max() - ttls.Min() > 5, "jitter must spread expirations");
+    }
+
+    [Fact]
+    public async Task EarlyRefresh_HitPastRatio_ReturnsCurrentValueAndRefreshesOnceInBackground()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o => o.EarlyRefreshRatio = 0.8);
+        var version = 0;
+        var calls = 0;
+        Func<int, CancellationToken, ValueTask<int>> factory = (_, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            return ValueTask.FromResult(Interlocked.Increment(ref version));
+        };
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, factory, new LeveeEntryOptions { Expiration = TimeSpan.FromSeconds(100) }));
+        time.Advance(TimeSpan.FromSeconds(85));
+        var options = new LeveeEntryOptions { Expiration = TimeSpan.FromSeconds(100) };
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, factory, options));
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, factory, options) is 1 or 2 ? 1 : 0);
+        await WaitUntil(async () => await cache.GetOrCreateAsync("k", 0, factory, options) == 2);
+        Assert.Equal(2, calls);
+    }
+
+    [Fact]
+    public async Task RemoveByTag_EntryWithTagIsGone_UntaggedAndLaterEntriesStay()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        await cache.SetAsync("a", "A", OneMinute, ["products"]);
+        await cache.SetAsync("b", "B", OneMinute, ["users"]);
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await cache.RemoveByTagAsync("products");
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        Assert.False((await cache.TryGetAsync<string>("a")).Found);
+        Assert.True((await cache.TryGetAsync<string>("b")).Found);
+        await cache.SetAsync("c", "C", OneMinute, ["products"]);
+        Assert.True((await cache.TryGetAsync<string>("c")).Found);
+    }
+
+    [Fact]
+    public async Task RemoveByTag_DuringLoad_LoadedValueIsNotResurrected()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var load = cache.GetOrCreateAsync("k", gate, async (g, _) => { await g.Task; return "read-before-invalidation"; }, OneMinute, ["t"]).AsTask();
+        time.Advance(TimeSpan.FromMilliseconds(10));
+        await cache.RemoveByTagAsync("t");
+        gate.SetResult();
+        Assert.Equal("read-before-invalidation", await load); // the caller gets what it asked for
+        Assert.False((await cache.TryGetAsync<string>("k")).Found); // but it was not cached
+    }
+
+    [Fact]
+    public async Task Remove_DuringLoad_LoadedValueIsNotCached()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var load = cache.GetOrCreateAsync("k", gate, async (g, _) => { await g.Task; return "old"; }, OneMinute).AsTask();
+        await cache.RemoveAsync("k");
+        gate.SetResult();
+        await load;
+        Assert.False((await cache.TryGetAsync<string>("k")).Found);
+    }
+
+    [Fact]
+    public async Task RemoveByTagStar_RemovesEverything()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        await cache.SetAsync("a", 1, OneMinute);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await cache.RemoveByTagAsync("*");
+        Assert.False((await cache.TryGetAsync<int>("a")).Found);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(null)]
+    public async Task GetOrCreate_NullOrEmptyKey_ThrowsArgumentException(string? key)
+    {
+        await using var cache = TestCache.Create(TestCache.NewTime());
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => cache.GetOrCreateAsync(key!, 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
+    }
+
+    [Fact]
+    public async Task GetOrCreate_OversizedKey_ThrowsWithTheLimitInTheMessage()
+    {
+        await using var cache = TestCache.Create(TestCache.NewTime(), configure: o => o.MaximumKeyLength = 10);
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => cache.GetOrCreateAsync(new string('x', 11), 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
+        Assert.Contains("at most 10", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Options_Invalid_AllProblemsReportedInOneMessage()
+    {
+        var options = new LeveeOptions
+        {
+            L2Timeout = TimeSpan.FromSeconds(5),
+            BreakerSamplingDuration = TimeSpan.FromSeconds(2),
+            JitterFraction = 0.9,
+            FactorySoftTimeout = TimeSpan.FromSeconds(10),
+            FactoryHardTimeout = TimeSpan.FromSeconds(5),
+            Redis = "127.0.0.1:6379,connectTimeout=notanumber",
+        };
+        var ex = Assert.Throws<OptionsValidationException>(() => LeveeOptionsValidator.ThrowIfInvalid(options));
+        Assert.Contains("JitterFraction is 0.9", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("BreakerSamplingDuration", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("FactorySoftTimeout", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("LeveeOptions.Redis", ex.Message, StringComparison.Ordinal);
+        Assert.True(ex.Failures.Count() >= 4);
+    }
+
+    [Fact]
+    public void Options_Defaults_AreValid()
+    {
+        Assert.Empty(LeveeOptionsValidator.Collect(new LeveeOptions()));
+    }
+
+    [Fact]
+    public async Task HybridCacheApi_GetOrCreateSetRemove_Work()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        HybridCache hybrid = cache;
+        Assert.Equal("x", await hybrid.GetOrCreateAsync("k", _ => ValueTask.FromResult("x")));
+        await hybrid.SetAsync("k", "y");
+        Assert.Equal("y", await hybrid.GetOrCreateAsync("k", _ => ValueTask.FromResult("z")));
+        await hybrid.RemoveAsync("k");
+        Assert.Equal("z", await hybrid.GetOrCreateAsync("k", _ => ValueTask.FromResult("z")));
+    }
+
+    internal static async Task WaitUntil(Func<Task<bool>> condition)
+    {
+        // Background continuations run on the thread pool; poll (bounded) instead of sleeping a fixed time.
+        for (var i = 0; i < 500; i++)
+        {
+            if (await condition())
+            {
+                return;
+            }
+
+            await Task.Delay(10);
+        }
+
+        Assert.Fail("condition not met within 5 s");
+    }
+}

@@ -1,0 +1,291 @@
+using Levee.Tests.Fakes;
+
+namespace Levee.Tests.Engine;
+
+/// <summary>The engine over a fake L2 with a fault switch: a sick Redis never crashes the caller, never poisons the cache, never loses an invalidation.</summary>
+public class UnreliableL2Tests
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    private static async Task<LeveeCache> Ready(LeveeCache cache)
+    {
+        await cache.RunMaintenanceAsync(); // reads the shared generation
+        return cache;
+    }
+
+    [Fact]
+    public async Task ValueSetByOneInstance_IsReadFromL2ByAnother()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await a.SetAsync("k", "from-a", OneMinute);
+        var calls = 0;
+        Assert.Equal("from-a", await b.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("factory"); }, OneMinute));
+        Assert.Equal(0, calls);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 1, 2, 3 })]
+    [InlineData(new byte[] { (byte)'L', (byte)'V', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]
+    [InlineData(new byte[0])]
+    public async Task CorruptBytesInL2_AreAMissAndAWarning_NeverAnException(byte[] garbage)
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        var logger = new CollectingLogger();
+        await using var cache = await Ready(TestCache.Create(time, l2, logger: logger));
+        l2.Redis.Data["levee:d:0:k"] = garbage;
+        Assert.Equal("fresh", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("fresh"), OneMinute));
+        Assert.True(logger.Has(2));
+        Assert.NotEqual(garbage, l2.Redis.Data["levee:d:0:k"]); // replaced by a valid envelope
+    }
+
+    [Fact]
+    public async Task ValidEnvelopeWithUndeserializablePayload_IsAMiss()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var writer = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var reader = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await writer.SetAsync("k", "not a number", OneMinute);
+        Assert.Equal(9, await reader.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(9), OneMinute));
+    }
+
+    [Fact]
+    public async Task L2Throwing_FallsBackToFactory_WithoutException()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2));
+        l2.Mode = FakeL2Mode.Throw;
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
+        await cache.SetAsync("k2", 2, OneMinute);
+        Assert.Equal(2, (await cache.TryGetAsync<int>("k2")).Value);
+    }
+
+    [Fact]
+    public async Task L2Hanging_CallerWaitsOnlyTheBudget_ThenFactoryAnswers()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2, o => o.L2Timeout = TimeSpan.FromMilliseconds(50)));
+        l2.Mode = FakeL2Mode.Hang;
+        var pending = cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute).AsTask();
+        await LeveeCacheTests.WaitUntil(() => Task.FromResult(l2.Calls > 1));
+        Assert.False(pending.IsCompleted); // waiting on the frozen L2 ...
+        time.Advance(TimeSpan.FromMilliseconds(60)); // ... only until the budget
+        await LeveeCacheTests.WaitUntil(() => Task.FromResult(pending.IsCompleted || Advance(time)));
+        Assert.Equal("db", await pending);
+    }
+
+    private static bool Advance(Microsoft.Extensions.Time.Testing.FakeTimeProvider time)
+    {
+        time.Advance(TimeSpan.FromMilliseconds(60));
+        return false;
+    }
+
+    [Fact]
+    public async Task BreakerOpensAfterRepeatedFailures_ThenL2IsSkipped_ThenClosesWhenRedisAnswers()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2, o =>
+        {
+            o.BreakerMinimumThroughput = 5;
+            o.BreakerBreakDuration = TimeSpan.FromSeconds(1);
+        }));
+        l2.Mode = FakeL2Mode.Throw;
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(i), OneMinute);
+        }
+
+        Assert.Equal(2, cache.L2BreakerState);
+        var callsWhenOpen = l2.Calls;
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.GetOrCreateAsync("x" + i, 0, (_, _) => ValueTask.FromResult(i), OneMinute);
+        }
+
+        Assert.Equal(callsWhenOpen, l2.Calls); // open: no L2 call at all
+        l2.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(2));
+        await cache.GetOrCreateAsync("probe", 0, (_, _) => ValueTask.FromResult(0), OneMinute);
+        Assert.Equal(0, cache.L2BreakerState);
+    }
+
+    [Fact]
+    public async Task RemoveWhileL2Down_IsJournaled_AndReplayedWhenL2IsBack()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2));
+        await cache.SetAsync("k", "old", OneMinute);
+        Assert.True(l2.Redis.Data.ContainsKey("levee:d:0:k"));
+        l2.Mode = FakeL2Mode.Throw;
+        await cache.RemoveAsync("k");
+        Assert.Equal(1, cache.PendingInvalidations);
+        Assert.True(l2.Redis.Data.ContainsKey("levee:d:0:k"));
+
+        l2.Mode = FakeL2Mode.Healthy;
+        // while the removal is pending, this instance never reads the key from L2
+        Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("new"), OneMinute));
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(0, cache.PendingInvalidations);
+    }
+
+    [Fact]
+    public async Task TwoInstances_RemoveWhileRedisFrozen_OtherNeverServesRemovedValueAfterRecovery()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var storeA = new FakeL2Store(redis);
+        var storeB = new FakeL2Store(redis);
+        await using var a = await Ready(TestCache.Create(time, storeA));
+        await using var b = await Ready(TestCache.Create(time, storeB));
+        await a.SetAsync("k", "v1", OneMinute);
+        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // B has it in L1 now
+
+        storeA.Mode = FakeL2Mode.Throw;
+        await a.RemoveAsync("k"); // neither L2 nor the backplane are reachable
+        storeA.Mode = FakeL2Mode.Healthy;
+        await a.RunMaintenanceAsync(); // recovery: replay removes from L2 and re-publishes
+
+        var calls = 0;
+        Assert.Equal("v2", await b.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("v2"); }, OneMinute));
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task JournalOverflow_BumpsGeneration_AllOlderL2EntriesInvisibleToEveryInstance()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var storeA = new FakeL2Store(redis);
+        await using var a = await Ready(TestCache.Create(time, storeA, o => o.InvalidationJournalCapacity = 3));
+        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        for (var i = 0; i < 5; i++)
+        {
+            await a.SetAsync("k" + i, "v" + i, OneMinute);
+            Assert.Equal("v" + i, await b.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        }
+
+        storeA.Mode = FakeL2Mode.Throw;
+        for (var i = 0; i < 5; i++)
+        {
+            await a.RemoveAsync("k" + i);
+        }
+
+        Assert.Equal(1, a.PendingInvalidations); // overflowed: only "bump the generation" is remembered
+        storeA.Mode = FakeL2Mode.Healthy;
+        await a.RunMaintenanceAsync();
+        Assert.Equal(1, redis.Numbers["levee:generation"]);
+        Assert.Equal(0, a.PendingInvalidations);
+
+        await b.RunMaintenanceAsync(); // B re-reads the generation (also told by the backplane)
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("db", await b.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        }
+    }
+
+    [Fact]
+    public async Task Backplane_RemoveOnOneInstance_DropsL1OnTheOther_OwnMessagesIgnored()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await a.SetAsync("k", "v1", OneMinute);
+        await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("x"), OneMinute);
+        await a.RemoveAsync("k");
+        Assert.False((await b.TryGetAsync<string>("k")).Found);
+    }
+
+    [Fact]
+    public async Task TagTimeUnreadable_EntryNotUsed_ButNotTakenAsInvalidatedNow()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var storeB = new FakeL2Store(redis);
+        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await Ready(TestCache.Create(time, storeB));
+        await a.SetAsync("k", "tagged", OneMinute, ["t"]);
+
+        storeB.Mode = FakeL2Mode.Throw; // B starts while Redis is unreachable: nothing about tag "t" can be read
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), LocalCacheExpiration = TimeSpan.FromSeconds(1) }));
+        storeB.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(2)); // B's own L1 copy expired
+        await b.RunMaintenanceAsync();
+        // Redis is back: the L2 entry (tag never invalidated) is used again, not rejected forever
+        var calls = 0;
+        Assert.Equal("tagged", await b.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("db2"); }, OneMinute));
+        Assert.Equal(0, calls);
+    }
+
+    [Fact]
+    public async Task TagRemovedOnOneInstance_L2EntryWithTagInvisibleToAnother()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis), o => o.TagCheckInterval = TimeSpan.Zero));
+        await a.SetAsync("k", "tagged", OneMinute, ["t"]);
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveByTagAsync("t");
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+    }
+
+    [Fact]
+    public async Task L2Unavailable_ExpiredL1Entry_ServedStaleAndRefreshedOncePerInterval()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2, o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5)));
+        await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute);
+        l2.Mode = FakeL2Mode.Down;
+        time.Advance(TimeSpan.FromMinutes(2));
+        var calls = 0;
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.True(await cache.GetOrCreateAsync("k", 0, (_, _) => { Interlocked.Increment(ref calls); return ValueTask.FromResult(2); }, OneMinute) is 1 or 2);
+        }
+
+        await LeveeCacheTests.WaitUntil(() => Task.FromResult(Volatile.Read(ref calls) >= 1));
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task OversizedValue_StaysInL1_NotWrittenToL2()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        var logger = new CollectingLogger();
+        await using var cache = await Ready(TestCache.Create(time, l2, o => o.MaximumPayloadBytes = 100, logger));
+        await cache.SetAsync("big", new string('x', 1000), OneMinute);
+        Assert.Empty(l2.Redis.Data);
+        Assert.True(logger.Has(6));
+        Assert.True((await cache.TryGetAsync<string>("big")).Found);
+    }
+
+    [Fact]
+    public async Task SerializerThrows_ValueKeptInL1Only_AndLogged()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        var logger = new CollectingLogger();
+        await using var cache = await Ready(TestCache.Create(time, l2, logger: logger));
+        var cyclic = new Node();
+        cyclic.Next = cyclic; // System.Text.Json throws on cycles
+        Assert.Same(cyclic, await cache.GetOrCreateAsync("c", cyclic, (n, _) => ValueTask.FromResult(n), OneMinute));
+        Assert.Empty(l2.Redis.Data);
+        Assert.True(logger.Has(7));
+    }
+
+    public sealed class Node
+    {
+        public Node? Next { get; set; }
+    }
+}

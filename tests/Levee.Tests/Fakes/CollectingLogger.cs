@@ -1,0 +1,19 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+
+namespace Levee.Tests.Fakes;
+
+/// <summary>Collects log entries so tests can assert the event ids of failure paths.</summary>
+internal sealed class CollectingLogger : ILogger
+{
+    public ConcurrentQueue<(LogLevel Level, EventId Id, string Message)> Entries { get; } = new();
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        Entries.Enqueue((logLevel, eventId, formatter(state, exception)));
+
+    public bool Has(int eventId) => Entries.Any(e => e.Id.Id == eventId);
+}

@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using Levee.Internal;
+
+namespace Levee.Tests.Fakes;
+
+public enum FakeL2Mode
+{
+    Healthy,
+    Throw,
+    Hang,
+    Down,
+}
+
+/// <summary>An in-memory L2 with a fault switch (throw, hang like a frozen host, down) and an in-memory pub/sub hub, shareable between caches.</summary>
+internal sealed class FakeL2Store : IL2Store
+{
+    private readonly FakeRedis _redis;
+    private readonly List<TaskCompletionSource> _hanging = [];
+
+    public FakeL2Store(FakeRedis? redis = null) => _redis = redis ?? new FakeRedis();
+
+    public FakeRedis Redis => _redis;
+
+    public FakeL2Mode Mode { get; set; }
+
+    public int Calls;
+
+    public bool IsConnected => Mode != FakeL2Mode.Down;
+
+    public event EventHandler<L2StoreEvent>? StateChanged;
+
+    public void RaiseConnected() => StateChanged?.Invoke(this, new L2StoreEvent(L2StoreEventKind.Connected, "test"));
+
+    /// <summary>Completes (with an error) every call that hung.</summary>
+    public void ReleaseHanging()
+    {
+        lock (_hanging)
+        {
+            foreach (var h in _hanging)
+            {
+                h.TrySetException(new TimeoutException("released"));
+            }
+
+            _hanging.Clear();
+        }
+    }
+
+    private async Task Fault()
+    {
+        Interlocked.Increment(ref Calls);
+        switch (Mode)
+        {
+            case FakeL2Mode.Throw:
+            case FakeL2Mode.Down:
+                throw new InvalidOperationException("fake L2 failure");
+            case FakeL2Mode.Hang:
+                var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                lock (_hanging)
+                {
+                    _hanging.Add(tcs);
+                }
+
+                await tcs.Task;
+                break;
+        }
+    }
+
+    public async Task<byte[]?> GetAsync(string key)
+    {
+        await Fault();
+        return _redis.Data.TryGetValue(key, out var v) ? v : null;
+    }
+
+    public async Task SetAsync(string key, byte[] value, TimeSpan timeToLive)
+    {
+        await Fault();
+        _redis.Data[key] = value;
+        _redis.Ttls[key] = timeToLive;
+    }
+
+    public async Task RemoveAsync(string key)
+    {
+        await Fault();
+        _redis.Data.TryRemove(key, out _);
+    }
+
+    public async Task<long?[]> GetNumbersAsync(string[] keys)
+    {
+        await Fault();
+        return keys.Select(k => _redis.Numbers.TryGetValue(k, out var n) ? n : (long?)null).ToArray();
+    }
+
+    public async Task SetMaxAsync(string key, long value, TimeSpan timeToLive)
+    {
+        await Fault();
+        _redis.Numbers.AddOrUpdate(key, value, (_, old) => Math.Max(old, value));
+    }
+
+    public async Task<long> IncrementAsync(string key)
+    {
+        await Fault();
+        return _redis.Numbers.AddOrUpdate(key, 1, (_, old) => old + 1);
+    }
+
+    public async Task PublishAsync(string channel, string message)
+    {
+        await Fault();
+        _redis.Publish(channel, message);
+    }
+
+    public void Subscribe(string channel, Action<string> handler) => _redis.Subscribe(channel, handler);
+
+    public ValueTask DisposeAsync()
+    {
+        ReleaseHanging();
+        return default;
+    }
+}
+
+/// <summary>The shared state behind several <see cref="FakeL2Store"/>s (one "Redis" seen by several instances).</summary>
+internal sealed class FakeRedis
+{
+    public readonly ConcurrentDictionary<string, byte[]> Data = new();
+    public readonly ConcurrentDictionary<string, TimeSpan> Ttls = new();
+    public readonly ConcurrentDictionary<string, long> Numbers = new();
+    private readonly List<(string Channel, Action<string> Handler)> _subscribers = [];
+
+    public void Subscribe(string channel, Action<string> handler)
+    {
+        lock (_subscribers)
+        {
+            _subscribers.Add((channel, handler));
+        }
+    }
+
+    public void Publish(string channel, string message)
+    {
+        (string Channel, Action<string> Handler)[] subs;
+        lock (_subscribers)
+        {
+            subs = [.. _subscribers];
+        }
+
+        foreach (var (c, h) in subs)
+        {
+            if (c == channel)
+            {
+                h(message);
+            }
+        }
+    }
+}
