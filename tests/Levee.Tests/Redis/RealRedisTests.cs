@@ -1,0 +1,145 @@
+using Levee.Drill.Topology;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Caching.Hybrid;
+
+namespace Levee.Tests.Redis;
+
+/// <summary>The library against a real redis-server started on a free loopback port (and always stopped).</summary>
+public sealed class RealRedisTests : IAsyncLifetime
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+    private ProcessHost _host = null!;
+    private RedisNode _redis = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = new ProcessHost();
+        _redis = await _host.StartRedisAsync();
+    }
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private ServiceProvider NewApp(Action<LeveeOptions>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLevee(o =>
+        {
+            o.Redis = _redis.Endpoint;
+            configure?.Invoke(o);
+        });
+        return services.BuildServiceProvider();
+    }
+
+    internal static async Task<LeveeCache> ConnectedCache(ServiceProvider app)
+    {
+        var cache = app.GetRequiredService<LeveeCache>();
+        for (var i = 0; i < 500 && !cache.IsL2Available; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(cache.IsL2Available, "Levee did not connect to Redis within 5 s");
+        await cache.RunMaintenanceAsync();
+        return cache;
+    }
+
+    [Fact]
+    public async Task ValueSetByOneServiceProvider_IsReadFromL2ByASecondOne()
+    {
+        await using var appA = NewApp();
+        await using var appB = NewApp();
+        var a = await ConnectedCache(appA);
+        var b = await ConnectedCache(appB);
+        await a.SetAsync("product:1", new Product(1, "Lamp"), OneMinute);
+
+        var calls = 0;
+        var read = await b.GetOrCreateAsync("product:1", 0, (_, _) => { calls++; return ValueTask.FromResult(new Product(0, "db")); }, OneMinute);
+        Assert.Equal(new Product(1, "Lamp"), read);
+        Assert.Equal(0, calls);
+        Assert.Equal(RedisReplyKind.BulkString, (await _redis.ExecuteAsync("GET", "levee:d:0:product:1")).Kind);
+    }
+
+    [Fact]
+    public async Task HybridCacheResolvedFromDI_IsLevee_AndUsesRedis()
+    {
+        await using var app = NewApp();
+        var cache = await ConnectedCache(app);
+        var hybrid = app.GetRequiredService<HybridCache>();
+        Assert.Same(cache, hybrid);
+        Assert.Equal("v", await hybrid.GetOrCreateAsync("h", _ => ValueTask.FromResult("v")));
+        Assert.False((await _redis.ExecuteAsync("GET", "levee:d:0:h")).IsNull);
+    }
+
+    [Fact]
+    public async Task CorruptBytesInRedis_AreAMiss_AndGetOverwritten()
+    {
+        await using var app = NewApp();
+        var cache = await ConnectedCache(app);
+        await _redis.ExecuteAsync("SET", "levee:d:0:bad", "this is not a levee envelope");
+        Assert.Equal(7, await cache.GetOrCreateAsync("bad", 0, (_, _) => ValueTask.FromResult(7), OneMinute));
+        var stored = await _redis.ExecuteAsync("GET", "levee:d:0:bad");
+        Assert.StartsWith("LV", stored.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RedisKilledMidTest_GetOrCreateFallsBackToFactory_WithoutThrowing()
+    {
+        await using var app = NewApp();
+        var cache = await ConnectedCache(app);
+        Assert.Equal(1, await cache.GetOrCreateAsync("a", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
+        _redis.Kill();
+        var calls = 0;
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal(i, await cache.GetOrCreateAsync("after-kill-" + i, i, (s, _) => { calls++; return ValueTask.FromResult(s); }, OneMinute));
+        }
+
+        Assert.Equal(50, calls);
+        Assert.Equal(1, await cache.GetOrCreateAsync("a", 0, (_, _) => ValueTask.FromResult(99), OneMinute)); // L1 still serves
+        await cache.RemoveAsync("a"); // never throws; journaled
+        Assert.True(cache.PendingInvalidations >= 1);
+    }
+
+    [Fact]
+    public async Task RedisFrozen_CallersKeepGettingValues_AndTheBreakerOpens()
+    {
+        await using var app = NewApp(o =>
+        {
+            o.L2Timeout = TimeSpan.FromMilliseconds(50);
+            o.BreakerMinimumThroughput = 5;
+        });
+        var cache = await ConnectedCache(app);
+        await cache.SetAsync("warm", "w", OneMinute);
+        _redis.Freeze();
+        try
+        {
+            for (var i = 0; i < 30; i++)
+            {
+                Assert.Equal("v" + i, await cache.GetOrCreateAsync("frozen-" + i, i, (s, _) => ValueTask.FromResult("v" + s), OneMinute));
+            }
+
+            Assert.Equal("w", await cache.GetOrCreateAsync("warm", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+            Assert.Equal(2, cache.L2BreakerState);
+        }
+        finally
+        {
+            _redis.Thaw();
+        }
+    }
+
+    [Fact]
+    public async Task AppStartedWhileRedisDown_ServesFromFactory_ThenConnectsInTheBackground()
+    {
+        _redis.Kill();
+        await using var app = NewApp();
+        var cache = app.GetRequiredService<LeveeCache>();
+        Assert.Equal("db", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        Assert.False(cache.IsL2Available);
+        await _redis.RestartAsync();
+        await ConnectedCache(app);
+        await cache.SetAsync("k2", "v2", OneMinute);
+        Assert.False((await _redis.ExecuteAsync("GET", "levee:d:0:k2")).IsNull);
+    }
+
+    public sealed record Product(int Id, string Name);
+}
