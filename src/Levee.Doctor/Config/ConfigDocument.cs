@@ -1,0 +1,58 @@
+namespace Levee.Doctor.Config;
+
+/// <summary>A parsed sentinel.conf or redis.conf (from a file, or embedded in a Kubernetes ConfigMap).</summary>
+internal sealed class ConfigDocument
+{
+    public ConfigDocument(string file, string name, ConfigKind kind, IReadOnlyList<ConfigDirective> directives, int processes)
+    {
+        File = file;
+        Name = name;
+        Kind = kind;
+        Directives = directives;
+        Processes = processes;
+    }
+
+    /// <summary>The file findings point at (the YAML file for embedded configs).</summary>
+    public string File { get; }
+
+    /// <summary>Human name: the file, or <c>file.yaml[configmap/key]</c>.</summary>
+    public string Name { get; }
+
+    public ConfigKind Kind { get; }
+
+    public IReadOnlyList<ConfigDirective> Directives { get; }
+
+    /// <summary>How many processes run with this config (1 for a file; a workload's replicas for a ConfigMap).</summary>
+    public int Processes { get; }
+
+    /// <summary>True when <see cref="Processes"/> was learned from a workload, not assumed.</summary>
+    public bool ProcessesKnown { get; init; }
+
+    /// <summary>The last directive named <paramref name="name"/> (last wins, as in Redis), or null.</summary>
+    public ConfigDirective? Last(string name)
+    {
+        for (var i = Directives.Count - 1; i >= 0; i--)
+        {
+            if (Directives[i].Name == name)
+            {
+                return Directives[i];
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The value (first argument) of the last directive named by any of <paramref name="names"/>.</summary>
+    public ConfigDirective? LastOf(params string[] names)
+    {
+        for (var i = Directives.Count - 1; i >= 0; i--)
+        {
+            if (Array.IndexOf(names, Directives[i].Name) >= 0)
+            {
+                return Directives[i];
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,111 @@
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Levee.Doctor.Config;
+
+/// <summary>
+/// Extracts sentinel.conf / redis.conf files embedded in Kubernetes ConfigMaps (<c>data:</c> keys, usually
+/// <c>|</c> block scalars), keeping line numbers relative to the YAML file. When a StatefulSet or Deployment in
+/// the same file mounts the ConfigMap, its <c>replicas</c> tell how many processes run with that config.
+/// </summary>
+internal static class KubernetesConfigReader
+{
+    public static bool Read(string file, string text, List<ConfigDocument> documents, List<Finding> findings)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            findings.Add(ConfigSourceReader.Unusable(file, $"'{file}' is not valid YAML at line {e.Start.Line}: {e.Message}"));
+            return false;
+        }
+
+        var replicasByConfigMap = WorkloadReplicas(stream);
+        var found = 0;
+        foreach (var doc in stream.Documents)
+        {
+            if (doc.RootNode is not YamlMappingNode root || Scalar(root, "kind") != "ConfigMap")
+            {
+                continue;
+            }
+
+            var mapName = root.Children.TryGetValue(new YamlScalarNode("metadata"), out var meta) && meta is YamlMappingNode m
+                ? Scalar(m, "name") ?? "configmap"
+                : "configmap";
+            if (!root.Children.TryGetValue(new YamlScalarNode("data"), out var dataNode) || dataNode is not YamlMappingNode data)
+            {
+                continue;
+            }
+
+            foreach (var (keyNode, valueNode) in data.Children)
+            {
+                if (keyNode is not YamlScalarNode key || valueNode is not YamlScalarNode value || value.Value is null)
+                {
+                    continue;
+                }
+
+                if (!LooksLikeRedisConfig(key.Value ?? string.Empty, value.Value))
+                {
+                    continue;
+                }
+
+                var startLine = (int)value.Start.Line;
+                Func<int, int> map = value.Style is ScalarStyle.Literal or ScalarStyle.Folded
+                    ? l => startLine + l
+                    : _ => startLine;
+                var known = replicasByConfigMap.TryGetValue(mapName, out var replicas);
+                var name = $"{file}[{mapName}/{key.Value}]";
+                documents.Add(ConfigParser.Parse(file, name, value.Value, findings, map, known ? replicas : 1, known));
+                found++;
+            }
+        }
+
+        if (found == 0)
+        {
+            findings.Add(ConfigSourceReader.Unusable(file, $"'{file}' holds no ConfigMap with a *.conf key (sentinel.conf or redis.conf) under data:."));
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool LooksLikeRedisConfig(string key, string value) =>
+        key.EndsWith(".conf", StringComparison.OrdinalIgnoreCase)
+        || value.Contains("sentinel monitor", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>ConfigMap name → total replicas of the StatefulSets/Deployments whose pod template mounts it as a volume.</summary>
+    private static Dictionary<string, int> WorkloadReplicas(YamlStream stream)
+    {
+        var result = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var doc in stream.Documents)
+        {
+            if (doc.RootNode is not YamlMappingNode root || Scalar(root, "kind") is not ("StatefulSet" or "Deployment"))
+            {
+                continue;
+            }
+
+            var spec = Map(root, "spec");
+            var replicas = spec is not null && int.TryParse(Scalar(spec, "replicas"), out var r) ? r : 1;
+            var volumes = spec is null ? null : Map(Map(spec, "template"), "spec") is { } podSpec && podSpec.Children.TryGetValue(new YamlScalarNode("volumes"), out var v) ? v as YamlSequenceNode : null;
+            foreach (var volume in volumes?.Children.OfType<YamlMappingNode>() ?? [])
+            {
+                var name = Scalar(Map(volume, "configMap"), "name");
+                if (name is not null)
+                {
+                    result[name] = result.GetValueOrDefault(name) + replicas;
+                }
+            }
+        }
+
+        return result;
+    }
+
+    private static YamlMappingNode? Map(YamlMappingNode? node, string key) =>
+        node is not null && node.Children.TryGetValue(new YamlScalarNode(key), out var child) ? child as YamlMappingNode : null;
+
+    private static string? Scalar(YamlMappingNode? node, string key) =>
+        node is not null && node.Children.TryGetValue(new YamlScalarNode(key), out var child) && child is YamlScalarNode s ? s.Value : null;
+}

@@ -1,0 +1,103 @@
+using Levee.Doctor.Config;
+using Levee.Doctor.Lint;
+
+namespace Levee.Doctor;
+
+public static partial class DoctorLinter
+{
+    /// <summary>P002 unknown directives, P003 include, P004 argument counts.</summary>
+    private static void CheckDirectives(ConfigDocument doc, List<Finding> findings)
+    {
+        foreach (var d in doc.Directives)
+        {
+            if (d.Name == "sentinel")
+            {
+                if (doc.Kind != ConfigKind.Sentinel)
+                {
+                    continue;
+                }
+
+                var sub = d.SubName;
+                if (!KnownDirectives.SentinelArity.TryGetValue(sub, out var counts))
+                {
+                    findings.Add(Make("P002", doc, d.Line, $"Unknown Sentinel directive 'sentinel {d.Arg(0)}' (redis-sentinel 7.0 refuses to start: \"Unrecognized sentinel configuration statement\")."));
+                }
+                else if (Array.IndexOf(counts, d.Args.Count) < 0)
+                {
+                    findings.Add(Make("P004", doc, d.Line, $"'sentinel {sub}' takes {string.Join(" or ", counts.Select(c => c - 1))} argument(s), found {d.Args.Count - 1}."));
+                }
+
+                continue;
+            }
+
+            if (!KnownDirectives.Redis.Contains(d.Name))
+            {
+                findings.Add(Make("P002", doc, d.Line, $"Unknown directive '{d.Name}' (redis 7.0 refuses to start: \"Bad directive or wrong number of arguments\")."));
+            }
+            else if (KnownDirectives.RedisArity.TryGetValue(d.Name, out var arity) && d.Args.Count != arity)
+            {
+                findings.Add(Make("P004", doc, d.Line, $"'{d.Name}' takes {arity} argument(s), found {d.Args.Count}."));
+            }
+
+            if (d.Name == "include")
+            {
+                findings.Add(Make("P003", doc, d.Line, $"'include {d.Arg(0)}' is not followed; settings in that file are not checked."));
+            }
+        }
+    }
+
+    /// <summary>Builds the Sentinel model; P006 for per-master lines naming an undeclared master.</summary>
+    private static SentinelModel BuildSentinel(ConfigDocument doc, List<Finding> findings)
+    {
+        var model = new SentinelModel(doc);
+        foreach (var d in doc.Directives.Where(d => d.Name == "sentinel"))
+        {
+            var sub = d.SubName;
+            if (!KnownDirectives.SentinelArity.TryGetValue(sub, out var counts) || Array.IndexOf(counts, d.Args.Count) < 0)
+            {
+                continue; // already reported
+            }
+
+            if (sub == "monitor")
+            {
+                if (model.Masters.ContainsKey(d.Arg(1)))
+                {
+                    findings.Add(Make("S002", doc, d.Line, $"Master '{d.Arg(1)}' is monitored twice in this file (\"Duplicate master name.\")."));
+                    continue;
+                }
+
+                model.Masters[d.Arg(1)] = new MasterDecl(model, d);
+            }
+            else if (KnownDirectives.SentinelPerMaster.Contains(sub))
+            {
+                if (!model.Masters.TryGetValue(d.Arg(1), out var decl))
+                {
+                    findings.Add(Make("P006", doc, d.Line, $"'sentinel {sub}' names master '{d.Arg(1)}', which no earlier 'sentinel monitor' line declares (\"No such master with specified name.\")."));
+                    continue;
+                }
+
+                switch (sub)
+                {
+                    case "known-sentinel":
+                        decl.KnownSentinels.Add(d);
+                        break;
+                    case "known-replica" or "known-slave":
+                        decl.KnownReplicas.Add(d);
+                        break;
+                    case "rename-command":
+                        decl.Renames.Add(d);
+                        break;
+                    default:
+                        decl.Settings[sub] = d;
+                        break;
+                }
+            }
+            else
+            {
+                model.Globals[sub] = d;
+            }
+        }
+
+        return model;
+    }
+}

@@ -1,0 +1,328 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Levee.Doctor.Config;
+using Levee.Doctor.Lint;
+
+namespace Levee.Doctor;
+
+public static partial class DoctorLinter
+{
+    private static readonly string[] CompareSettings = ["down-after-milliseconds", "failover-timeout", "parallel-syncs", "auth-pass", "auth-user"];
+
+    private static readonly string[] FailoverCommands = ["config", "slaveof", "replicaof", "info", "ping", "client", "script", "multi", "exec", "role", "publish", "subscribe"];
+
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex MasterNameCharset();
+
+    /// <summary>T001–T006, T008, T010, T011, S001–S006, S010, S013, S014 for one monitored master.</summary>
+    private static MasterTopology CheckMaster(string name, List<MasterDecl> decls, List<RedisModel> group, LintOptions options, List<Finding> findings)
+    {
+        var first = decls[0];
+        var doc = first.Owner.Doc;
+        var line = first.Monitor.Line;
+
+        // --- how many Sentinels run, and how many each believes exist
+        var fileCount = decls.Sum(d => d.Owner.Doc.Processes);
+        var maxKnown = decls.Max(d => d.KnownSentinelCount);
+        int real;
+        var countIndependent = true;
+        if (options.Sentinels is { } n)
+        {
+            real = n;
+        }
+        else if (fileCount > 1 || decls.Any(d => d.Owner.Doc.ProcessesKnown))
+        {
+            real = fileCount;
+        }
+        else if (maxKnown > 0)
+        {
+            real = maxKnown + 1;
+            countIndependent = false;
+        }
+        else
+        {
+            real = 1;
+            findings.Add(Make("P007", doc, line, $"Only one Sentinel config monitors '{name}' and it has no known-sentinel lines: counting 1 Sentinel. Pass every Sentinel's config or --sentinels N."));
+        }
+
+        var voters = Math.Max(real, maxKnown + 1);
+        var quorum = first.Quorum;
+        var topology = MasterTopology.Compute(name, real, voters, quorum, first.Address);
+
+        // --- per declaration (each Sentinel file)
+        foreach (var decl in decls)
+        {
+            CheckMonitorLine(decl, findings);
+            CheckSettings(decl, group, findings);
+            if (countIndependent && decl.KnownSentinelCount + 1 > real)
+            {
+                var known = decl.KnownSentinels[^1];
+                findings.Add(Make("S014", decl.Owner.Doc, known.Line,
+                    $"This Sentinel knows {decl.KnownSentinelCount} other Sentinels for '{name}' ({decl.KnownSentinelCount + 1} voters) but {real} Sentinels run: the majority needed becomes {voters / 2 + 1}."));
+            }
+        }
+
+        // --- the arithmetic
+        var arithmetic = $"{real} Sentinels, quorum {quorum}, majority {topology.Majority}" + (voters > real ? $" of {voters} voters" : string.Empty);
+        if (quorum > real)
+        {
+            findings.Add(Make("T001", doc, line, $"Master '{name}': quorum {quorum} is larger than the {real} Sentinels: it can never be marked objectively down, so it is never failed over."));
+        }
+        else if (topology.ToleratedSentinelFailures < 1)
+        {
+            findings.Add(Make("T002", doc, line,
+                $"Master '{name}': {arithmetic}: a failover needs {Math.Max(quorum, topology.Majority)} Sentinels, so it tolerates {topology.ToleratedSentinelFailures} Sentinel failures; losing any one Sentinel blocks failover.",
+                real >= 3 ? $"Set the quorum to {real / 2 + 1} ('sentinel monitor {name} {first.Host} {first.PortText} {real / 2 + 1}')" + (real % 2 == 0 ? " and use an odd number of Sentinels." : ".") : Rules.Get("T002").Fix));
+        }
+
+        if (quorum > topology.Majority && quorum <= real)
+        {
+            findings.Add(Make("T003", doc, line, $"Master '{name}': quorum {quorum} is above the majority {topology.Majority} of {voters} Sentinels; the quorum, not the majority, limits failover.",
+                $"Set the quorum to {topology.Majority}."));
+        }
+
+        if (quorum == 1 && real > 1)
+        {
+            findings.Add(Make("T004", doc, line, $"Master '{name}': quorum 1 with {real} Sentinels: one Sentinel's view is enough to declare the master down.",
+                $"Set the quorum to {real / 2 + 1}."));
+        }
+
+        if (real > 0 && real % 2 == 0)
+        {
+            findings.Add(Make("T005", doc, line, $"Master '{name}': {real} Sentinels (even) tolerate no more failures than {real - 1}."));
+        }
+
+        if (real < 3)
+        {
+            findings.Add(Make("T006", doc, line, $"Master '{name}' is monitored by {real} Sentinel{(real == 1 ? string.Empty : "s")}; at least 3 are needed to survive the loss of one."));
+        }
+
+        // --- Sentinels must agree
+        foreach (var decl in decls.Skip(1))
+        {
+            if (decl.Quorum != first.Quorum)
+            {
+                findings.Add(Make("T008", decl.Owner.Doc, decl.Monitor.Line, $"Master '{name}': quorum {decl.QuorumText} here, {first.QuorumText} in {first.Owner.Doc.Name}."));
+            }
+
+            if (!string.Equals(decl.Address, first.Address, StringComparison.OrdinalIgnoreCase))
+            {
+                findings.Add(Make("T010", decl.Owner.Doc, decl.Monitor.Line, $"Master '{name}': monitored at {decl.Address} here, at {first.Address} in {first.Owner.Doc.Name}."));
+            }
+
+            foreach (var setting in CompareSettings)
+            {
+                var mine = decl.Setting(setting);
+                var theirs = first.Setting(setting);
+                if (!string.Equals(mine, theirs, StringComparison.Ordinal))
+                {
+                    var at = decl.Settings.TryGetValue(setting, out var d) ? d.Line : decl.Monitor.Line;
+                    var show = setting is "auth-pass" ? (mine is null ? "not set" : "set") + " here, " + (theirs is null ? "not set" : mine is null ? "set" : "a different value") : $"{mine ?? "default"} here, {theirs ?? "default"}";
+                    findings.Add(Make("T008", decl.Owner.Doc, at, $"Master '{name}': {setting} {show} in {first.Owner.Doc.Name}."));
+                }
+            }
+        }
+
+        // --- replicas: promotable count (T011), all priority 0 is R001 (reported with the nodes)
+        var replicas = group.Where(r => r.IsReplica).ToList();
+        var promotable = replicas.Count(r => r.Priority > 0);
+        if (replicas.Count > 0 && promotable == 1)
+        {
+            var r = replicas.First(x => x.Priority > 0);
+            findings.Add(Make("T011", r.Doc, r.ReplicaOf!.Line, $"Master '{name}' has {replicas.Count} replica config(s) and only one can be promoted ({r.Doc.Name}); losing it leaves no failover target."));
+        }
+
+        // --- auth: Sentinel must authenticate as the data nodes require (S010)
+        var passwords = group.Select(r => r.RequirePass).Where(p => p is not null).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var decl in decls)
+        {
+            var authPass = decl.Setting("auth-pass");
+            if (decl.Settings.TryGetValue("auth-user", out var user) && authPass is null)
+            {
+                findings.Add(Make("S010", decl.Owner.Doc, user.Line, $"Master '{name}': auth-user without auth-pass is ignored; Sentinel connects unauthenticated."));
+            }
+
+            if (passwords.Count > 0 && authPass is null)
+            {
+                findings.Add(Make("S010", decl.Owner.Doc, decl.Monitor.Line, $"Master '{name}': the Redis nodes set requirepass but this Sentinel has no 'sentinel auth-pass {name} ...': every PING gets -NOAUTH and the master looks down."));
+            }
+            else if (authPass is not null && passwords.Count > 0 && !passwords.Contains(authPass))
+            {
+                findings.Add(Make("S010", decl.Owner.Doc, decl.Settings["auth-pass"].Line, $"Master '{name}': auth-pass differs from the requirepass of the Redis nodes (values not shown)."));
+            }
+
+            // S013: renamed commands that Sentinel needs
+            foreach (var node in group)
+            {
+                foreach (var rename in node.Doc.Directives.Where(d => d.Name == "rename-command" && Array.IndexOf(FailoverCommands, d.Arg(0).ToLowerInvariant()) >= 0))
+                {
+                    var mirrored = decl.Renames.Any(x => string.Equals(x.Arg(2), rename.Arg(0), StringComparison.OrdinalIgnoreCase) && x.Arg(3) == rename.Arg(1));
+                    if (!mirrored)
+                    {
+                        findings.Add(Make("S013", decl.Owner.Doc, decl.Monitor.Line, $"Master '{name}': {node.Doc.Name}:{rename.Line} renames {rename.Arg(0).ToUpperInvariant()} but this Sentinel has no matching 'sentinel rename-command {name} {rename.Arg(0)} ...'."));
+                    }
+                }
+            }
+
+            // S006: parallel-syncs vs number of replicas
+            var replicaCount = Math.Max(replicas.Count, decl.KnownReplicas.Count);
+            if (replicaCount >= 2 && decl.Settings.TryGetValue("parallel-syncs", out var ps) && int.TryParse(ps.Arg(2), out var psv) && psv >= replicaCount)
+            {
+                findings.Add(Make("S006", decl.Owner.Doc, ps.Line, $"Master '{name}': parallel-syncs {psv} with {replicaCount} replicas resyncs every replica at once after a failover."));
+            }
+        }
+
+        return topology;
+    }
+
+    /// <summary>S001, S002 on the monitor line.</summary>
+    private static void CheckMonitorLine(MasterDecl decl, List<Finding> findings)
+    {
+        var doc = decl.Owner.Doc;
+        var m = decl.Monitor;
+        if (!MasterNameCharset().IsMatch(decl.Name))
+        {
+            findings.Add(Make("S002", doc, m.Line, $"Master name '{decl.Name}' has characters outside A-z 0-9 . - _."));
+        }
+
+        if (!int.TryParse(decl.PortText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            findings.Add(Make("S002", doc, m.Line, $"Port '{decl.PortText}' is not a number in 0..65535 (\"Invalid port number\")."));
+        }
+
+        if (!int.TryParse(decl.QuorumText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var q) || q <= 0)
+        {
+            findings.Add(Make("S002", doc, m.Line, $"Quorum '{decl.QuorumText}' must be 1 or greater (\"Quorum must be 1 or greater.\")."));
+        }
+
+        if (!Net.IsIp(decl.Host))
+        {
+            var resolve = decl.Owner.Globals.GetValueOrDefault("resolve-hostnames");
+            var on = resolve is not null && resolve.Arg(1).Equals("yes", StringComparison.OrdinalIgnoreCase);
+            if (!on)
+            {
+                findings.Add(Make("S001", doc, m.Line, $"Master '{decl.Name}' is monitored by hostname '{decl.Host}' but 'sentinel resolve-hostnames' is not yes: redis-sentinel refuses to start (\"Can't resolve instance hostname.\")."));
+            }
+            else if (resolve!.Line > m.Line)
+            {
+                findings.Add(Make("S001", doc, m.Line, $"'sentinel resolve-hostnames yes' comes after the monitor line (line {resolve.Line}); it must come first for hostname '{decl.Host}' to be accepted."));
+            }
+        }
+    }
+
+    /// <summary>S002 (non-positive times), S003, S004, S005.</summary>
+    private static void CheckSettings(MasterDecl decl, List<RedisModel> group, List<Finding> findings)
+    {
+        var doc = decl.Owner.Doc;
+        if (decl.Settings.TryGetValue("down-after-milliseconds", out var da) && long.TryParse(da.Arg(2), out var down))
+        {
+            if (down <= 0)
+            {
+                findings.Add(Make("S002", doc, da.Line, $"down-after-milliseconds {down} is rejected (\"negative or zero time parameter.\")."));
+            }
+            else if (down < 1000 || down > 60000)
+            {
+                findings.Add(Make("S003", doc, da.Line, down < 1000
+                    ? $"down-after-milliseconds {down} ms: a pause shorter than a second marks '{decl.Name}' down."
+                    : $"down-after-milliseconds {down} ms: every real master failure is an outage of at least {down / 1000} s before failover starts."));
+            }
+        }
+
+        if (decl.Settings.TryGetValue("failover-timeout", out var ft) && long.TryParse(ft.Arg(2), out var timeout))
+        {
+            if (timeout <= 0)
+            {
+                findings.Add(Make("S002", doc, ft.Line, $"failover-timeout {timeout} is rejected (\"negative or zero time parameter.\")."));
+            }
+            else if (timeout < 10000)
+            {
+                findings.Add(Make("S004", doc, ft.Line, $"failover-timeout {timeout} ms is below 10 s: elections and replica reconfiguration time out early."));
+            }
+        }
+
+        if (decl.Settings.TryGetValue("parallel-syncs", out var ps) && (!int.TryParse(ps.Arg(2), out var syncs) || syncs <= 0))
+        {
+            findings.Add(Make("S005", doc, ps.Line, $"parallel-syncs '{ps.Arg(2)}': no replica is re-pointed to the new master until failover-timeout expires."));
+        }
+
+        _ = group;
+    }
+
+    /// <summary>T009 shared myid, S007 deny-scripts-reconfig no, S011 differing Sentinel passwords.</summary>
+    private static void CheckSentinelGlobals(List<SentinelModel> sentinels, List<Finding> findings)
+    {
+        var seen = new Dictionary<string, SentinelModel>(StringComparer.OrdinalIgnoreCase);
+        foreach (var s in sentinels)
+        {
+            if (s.Globals.TryGetValue("myid", out var myid))
+            {
+                if (myid.Arg(1).Length != 40)
+                {
+                    findings.Add(Make("S002", s.Doc, myid.Line, $"myid must be 40 characters, found {myid.Arg(1).Length} (\"Malformed Sentinel id in myid option.\")."));
+                }
+
+                if (seen.TryGetValue(myid.Arg(1), out var other))
+                {
+                    findings.Add(Make("T009", s.Doc, myid.Line, $"Same 'sentinel myid' as {other.Doc.Name}."));
+                }
+                else if (s.Doc.Processes > 1)
+                {
+                    findings.Add(Make("T009", s.Doc, myid.Line, $"This config with a fixed 'sentinel myid' is used by {s.Doc.Processes} Sentinels ({s.Doc.Name}): they all get the same id."));
+                }
+
+                seen.TryAdd(myid.Arg(1), s);
+            }
+
+            if (s.Globals.TryGetValue("deny-scripts-reconfig", out var deny) && deny.Arg(1).Equals("no", StringComparison.OrdinalIgnoreCase))
+            {
+                findings.Add(Make("S007", s.Doc, deny.Line, "'sentinel deny-scripts-reconfig no' lets clients set scripts that Sentinel executes."));
+            }
+        }
+
+        if (sentinels.Count > 1)
+        {
+            var first = sentinels[0];
+            foreach (var s in sentinels.Skip(1))
+            {
+                foreach (var (what, a, b, at) in new[]
+                {
+                    ("requirepass", first.Doc.Last("requirepass")?.Arg(0), s.Doc.Last("requirepass")?.Arg(0), s.Doc.Last("requirepass")?.Line),
+                    ("sentinel-user", first.Global("sentinel-user"), s.Global("sentinel-user"), s.Globals.GetValueOrDefault("sentinel-user")?.Line),
+                    ("sentinel-pass", first.Global("sentinel-pass"), s.Global("sentinel-pass"), s.Globals.GetValueOrDefault("sentinel-pass")?.Line),
+                })
+                {
+                    if (!string.Equals(a, b, StringComparison.Ordinal))
+                    {
+                        findings.Add(Make("S011", s.Doc, at ?? 0, $"{what} differs from {first.Doc.Name} (values not shown)."));
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Assigns redis.conf nodes to the master they serve: all of them when one master is monitored, else by replicaof address.</summary>
+    private static Dictionary<string, List<RedisModel>> GroupNodes(List<SentinelModel> sentinels, List<RedisModel> nodes)
+    {
+        var data = nodes.Where(n => !n.ClusterEnabled).ToList();
+        var decls = sentinels.SelectMany(s => s.Masters.Values).ToList();
+        var names = decls.Select(d => d.Name).Distinct(StringComparer.Ordinal).ToList();
+        var groups = names.ToDictionary(n => n, _ => new List<RedisModel>(), StringComparer.Ordinal);
+        if (names.Count == 1)
+        {
+            groups[names[0]].AddRange(data);
+        }
+        else
+        {
+            foreach (var node in data)
+            {
+                var target = node.ReplicaOfAddress is { } addr ? decls.FirstOrDefault(d => string.Equals(d.Address, addr, StringComparison.OrdinalIgnoreCase)) : null;
+                if (target is not null)
+                {
+                    groups[target.Name].Add(node);
+                }
+            }
+        }
+
+        return groups;
+    }
+}

@@ -1,0 +1,23 @@
+namespace Levee.Doctor;
+
+/// <summary>Connection settings for live checks. Secrets are used for AUTH only and never appear in findings or output.</summary>
+public sealed class LiveCheckOptions
+{
+    /// <summary>ACL user for the Redis data nodes. Default: none (the default user).</summary>
+    public string? User { get; init; }
+
+    /// <summary>Password for the Redis data nodes (and Cluster nodes). Default: none.</summary>
+    public string? Password { get; init; }
+
+    /// <summary>Password for the Sentinels (their requirepass). Default: none.</summary>
+    public string? SentinelPassword { get; init; }
+
+    /// <summary>Connect and per-command timeout. Default 2 s; must be positive.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Replication lag (bytes) above which a replica is reported (L011/K018). Default 1 MiB.</summary>
+    public long MaxReplicationLagBytes { get; init; } = 1 << 20;
+
+    /// <summary>Cluster slot count (16384), exposed for clarity.</summary>
+    internal const int ClusterSlots = 16384;
+}

@@ -1,0 +1,92 @@
+namespace Levee.Doctor.Tests.Lint;
+
+public sealed class InputTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("levee-doctor-input-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void MissingFile_IsUnusableInput_NamingTheFile()
+    {
+        var path = Path.Combine(_dir, "nope.conf");
+        var report = DoctorLinter.Lint([path]);
+        var f = Assert.Single(report.Findings);
+        Assert.Equal(("P005", path), (f.RuleId, f.File));
+        Assert.Contains("does not exist", f.Message, StringComparison.Ordinal);
+        Assert.Equal(2, report.ExitCode(strict: false));
+    }
+
+    [Fact]
+    public void BinaryFile_IsUnusableInput()
+    {
+        var path = Path.Combine(_dir, "dump.rdb");
+        File.WriteAllBytes(path, [0x52, 0x45, 0x44, 0x49, 0x53, 0x00, 0xFF, 0x01]);
+        var report = DoctorLinter.Lint([path]);
+        Assert.Equal("P005", Assert.Single(report.Findings).RuleId);
+        Assert.Contains("binary", report.Findings[0].Message, StringComparison.Ordinal);
+        Assert.Equal(2, report.ExitCode(strict: false));
+    }
+
+    [Fact]
+    public void MalformedLine_IsAnErrorNamingFileAndLine_NotUnusable()
+    {
+        var path = Path.Combine(_dir, "redis.conf");
+        File.WriteAllText(path, "port 6379\n# comment\n\nrequirepass \"oops\n");
+        var report = DoctorLinter.Lint([path]);
+        var f = Assert.Single(report.Findings);
+        Assert.Equal(("P001", path, 4), (f.RuleId, f.File, f.Line));
+        Assert.Equal($"{path}:4", f.Location);
+        Assert.Equal(1, report.ExitCode(strict: false));
+    }
+
+    [Fact]
+    public void UnknownDirective_IsAWarning()
+    {
+        var report = DoctorLinter.LintTexts([("redis.conf", "port 6379\nfrobnicate yes\n")]);
+        var f = Assert.Single(report.Findings);
+        Assert.Equal(("P002", Severity.Warning, 2), (f.RuleId, f.Severity, f.Line));
+        Assert.Equal(0, report.ExitCode(strict: false));
+        Assert.Equal(1, report.ExitCode(strict: true));
+    }
+
+    [Fact]
+    public void SentinelRewrittenLines_AreUnderstood()
+    {
+        // What redis-sentinel 7.0 writes back into its config file after running.
+        const string rewritten = """
+            port 26379
+            sentinel myid 9f3c1e2a7b4d5c6e8f9a0b1c2d3e4f5a6b7c8d9e
+            sentinel deny-scripts-reconfig yes
+            sentinel monitor mymaster 127.0.0.1 6379 2
+            sentinel config-epoch mymaster 3
+            sentinel leader-epoch mymaster 3
+            sentinel current-epoch 3
+            sentinel known-replica mymaster 127.0.0.1 6380
+            sentinel known-slave mymaster 127.0.0.1 6381
+            sentinel known-sentinel mymaster 127.0.0.1 26380 1111111111111111111111111111111111111111
+            sentinel known-sentinel mymaster 127.0.0.1 26381 2222222222222222222222222222222222222222
+            """;
+        var report = DoctorLinter.LintTexts([("sentinel.conf", rewritten)]);
+        Assert.DoesNotContain(report.Findings, f => f.Severity != Severity.Info);
+        Assert.Equal((3, 1), (report.Masters.Single().Sentinels, report.Masters.Single().ToleratedSentinelFailures));
+    }
+
+    [Fact]
+    public void Include_IsReportedAsInfo()
+    {
+        var report = DoctorLinter.LintTexts([("redis.conf", "include /etc/redis/base.conf\n")]);
+        var f = Assert.Single(report.Findings);
+        Assert.Equal(("P003", Severity.Info, 1), (f.RuleId, f.Severity, f.Line));
+    }
+
+    [Fact]
+    public void Directory_IsExpandedToItsConfigFiles()
+    {
+        File.WriteAllText(Path.Combine(_dir, "a.conf"), "port 6379\n");
+        File.WriteAllText(Path.Combine(_dir, "notes.txt"), "not a config\n");
+        var report = DoctorLinter.Lint([_dir]);
+        Assert.Empty(report.Findings);
+        Assert.False(report.UnusableInput);
+    }
+}

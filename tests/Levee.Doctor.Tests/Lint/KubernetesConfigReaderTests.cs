@@ -1,0 +1,73 @@
+namespace Levee.Doctor.Tests.Lint;
+
+public class KubernetesConfigReaderTests
+{
+    private const string Manifest = """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: redis-sentinel-config
+        data:
+          sentinel.conf: |
+            port 26379
+            sentinel resolve-hostnames yes
+            sentinel monitor mymaster redis-0.redis 6379 3
+            sentinel down-after-milliseconds mymaster 5000
+          other: "not a config"
+        ---
+        apiVersion: apps/v1
+        kind: StatefulSet
+        metadata:
+          name: redis-sentinel
+        spec:
+          replicas: 3
+          template:
+            spec:
+              containers:
+                - name: sentinel
+                  image: redis:7.0
+              volumes:
+                - name: config
+                  configMap:
+                    name: redis-sentinel-config
+        """;
+
+    [Fact]
+    public void EmbeddedSentinelConf_IsLinted_WithYamlLineNumbers_AndWorkloadReplicas()
+    {
+        var report = DoctorLinter.LintTexts([("sentinel.yaml", Manifest)]);
+
+        var master = Assert.Single(report.Masters);
+        Assert.Equal((3, 3, 0), (master.Sentinels, master.Quorum, master.ToleratedSentinelFailures));
+        var t002 = Assert.Single(report.Findings, f => f.RuleId == "T002");
+        Assert.Equal(("sentinel.yaml", 9), (t002.File, t002.Line)); // the monitor line inside the block scalar
+        Assert.DoesNotContain(report.Findings, f => f.RuleId == "P007");
+    }
+
+    [Fact]
+    public void MalformedEmbeddedLine_PointsAtTheYamlLine()
+    {
+        var yaml = """
+            kind: ConfigMap
+            metadata:
+              name: redis
+            data:
+              redis.conf: |
+                port 6379
+
+                requirepass "broken
+            """;
+        var report = DoctorLinter.LintTexts([("redis.yaml", yaml)]);
+        var f = Assert.Single(report.Findings);
+        Assert.Equal(("P001", "redis.yaml", 8), (f.RuleId, f.File, f.Line));
+    }
+
+    [Fact]
+    public void YamlWithoutConfigs_OrInvalidYaml_IsUnusable()
+    {
+        Assert.True(DoctorLinter.LintTexts([("x.yaml", "kind: Service\nmetadata:\n  name: x\n")]).UnusableInput);
+        var bad = DoctorLinter.LintTexts([("x.yaml", "kind: ConfigMap\ndata: [unclosed\n")]);
+        Assert.True(bad.UnusableInput);
+        Assert.Equal("P005", Assert.Single(bad.Findings).RuleId);
+    }
+}

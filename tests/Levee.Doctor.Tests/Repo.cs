@@ -1,0 +1,20 @@
+namespace Levee.Doctor.Tests;
+
+/// <summary>Paths inside the repository checkout, found from the test binary's folder.</summary>
+internal static class Repo
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "Levee.slnx")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException($"Levee.slnx not found above {AppContext.BaseDirectory}");
+    }
+}
