@@ -17,14 +17,15 @@ public static class Binaries
 
     /// <summary>
     /// Path of a PostgreSQL server binary (<c>initdb</c>, <c>postgres</c>, <c>pg_ctl</c>): on PATH, else the
-    /// highest version under <c>/usr/lib/postgresql/*/bin</c>.
+    /// highest version under <c>/usr/lib/postgresql/*/bin</c>. Symbolic links are resolved.
     /// </summary>
     public static string Postgres(string name)
     {
         var onPath = FindOnPath(name);
         if (onPath is not null)
         {
-            return onPath;
+            // resolve /usr/local/bin/postgres -> /usr/lib/postgresql/15/bin/postgres: its lib folder is next to it
+            return new FileInfo(onPath).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? onPath;
         }
 
         if (Directory.Exists("/usr/lib/postgresql"))

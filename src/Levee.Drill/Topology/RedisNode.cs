@@ -128,6 +128,22 @@ public sealed class RedisNode
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="commands"/> in order over one fresh connection (so <c>WAIT</c>, <c>READONLY</c>,
+    /// <c>MULTI</c> apply to the commands before or after them), with one hard <paramref name="timeout"/> for all.
+    /// </summary>
+    public async Task<IReadOnlyList<RedisReply>> ExecuteBatchAsync(TimeSpan timeout, IReadOnlyList<IReadOnlyList<string>> commands, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await RespClient.ExecuteBatchAsync(Port, timeout, commands, cancellationToken).ConfigureAwait(false);
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            throw new IOException($"{Name} at {Endpoint}: {ex.Message}", ex);
+        }
+    }
+
     /// <summary>True when the node answers PONG within <paramref name="timeout"/> (default 1 s).</summary>
     public async Task<bool> PingAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {

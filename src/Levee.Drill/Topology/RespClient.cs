@@ -13,7 +13,19 @@ internal static class RespClient
 {
     public static async Task<RedisReply> ExecuteAsync(int port, TimeSpan timeout, IReadOnlyList<string> args, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfZero(args.Count);
+        var replies = await ExecuteBatchAsync(port, timeout, [args], cancellationToken).ConfigureAwait(false);
+        return replies[0];
+    }
+
+    /// <summary>Runs <paramref name="commands"/> in order on one connection (so WAIT, READONLY, MULTI apply).</summary>
+    public static async Task<IReadOnlyList<RedisReply>> ExecuteBatchAsync(int port, TimeSpan timeout, IReadOnlyList<IReadOnlyList<string>> commands, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(commands.Count);
+        foreach (var command in commands)
+        {
+            ArgumentOutOfRangeException.ThrowIfZero(command.Count);
+        }
+
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -21,14 +33,19 @@ internal static class RespClient
         {
             await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
             await using var stream = new NetworkStream(socket, ownsSocket: false);
-            var request = Encode(args);
-            await stream.WriteAsync(request, cts.Token).ConfigureAwait(false);
             var reader = new Reader(stream);
-            return await reader.ReadAsync(cts.Token).ConfigureAwait(false);
+            var replies = new List<RedisReply>(commands.Count);
+            foreach (var command in commands)
+            {
+                await stream.WriteAsync(Encode(command), cts.Token).ConfigureAwait(false);
+                replies.Add(await reader.ReadAsync(cts.Token).ConfigureAwait(false));
+            }
+
+            return replies;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"127.0.0.1:{port} did not answer '{args[0]}' within {timeout.TotalMilliseconds:0} ms");
+            throw new TimeoutException($"127.0.0.1:{port} did not answer '{string.Join(' ', commands.Select(c => c[0]))}' within {timeout.TotalMilliseconds:0} ms");
         }
     }
 

@@ -53,8 +53,9 @@ public sealed class SentinelTopologyTests(SentinelTopologyFixture fixture) : ICl
     [Fact]
     public async Task WriteOnMaster_IsReadFromReplicas()
     {
-        Assert.Equal("OK", (await Topology.Master.ExecuteAsync("SET", "replicated", "yes")).Text);
-        Assert.Equal(2, (await Topology.Master.ExecuteAsync("WAIT", "2", "5000")).Number);
+        var written = await Topology.Master.ExecuteBatchAsync(TimeSpan.FromSeconds(5), [["SET", "replicated", "yes"], ["WAIT", "2", "4000"]]);
+        Assert.Equal("OK", written[0].Text);
+        Assert.Equal(2, written[1].Number);
         foreach (var replica in Topology.Replicas)
         {
             Assert.Equal("yes", (await replica.ExecuteAsync("GET", "replicated")).Text);
@@ -78,8 +79,8 @@ public sealed class SentinelFailoverTests
     {
         await using var topology = await SentinelTopology.StartAsync();
         var old = topology.Master;
-        await old.ExecuteAsync("SET", "before", "1");
-        await old.ExecuteAsync("WAIT", "2", "5000");
+        var written = await old.ExecuteBatchAsync(TimeSpan.FromSeconds(5), [["SET", "before", "1"], ["WAIT", "2", "4000"]]);
+        Assert.Equal(2, written[1].Number);
 
         old.Kill();
         var promoted = await topology.WaitForFailoverAsync(old.Endpoint, TimeSpan.FromSeconds(60));
