@@ -9,8 +9,10 @@ cd "$(dirname "$0")"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 out="$(mktemp)"; trap 'rm -f "$out"' EXIT
 dotnet run -c Release -v q -- "$port" > "$out"
-# Classic text format (first block): the series lines, histogram buckets folded to one line.
+# Classic text format (first block): the series lines without the histogram buckets.
 awk '/^##### Accept/{n++} n==1' "$out" | grep -v '_bucket{' | grep -v '^#####'
+echo "----- bucket boundaries (le) of levee_l2_duration_seconds, the exporter's default"
+awk '/^##### Accept/{n++} n==1' "$out" | sed -n 's/^levee_l2_duration_seconds_bucket{.*le="\([^"]*\)"}.*/\1/p' | paste -sd' '
 echo "----- OpenMetrics as Prometheus 3 asks for it (allow-utf-8): content type and families"
 awk '/^##### Accept/{n++} n==2' "$out" | grep -E '^##### Content-Type|^# TYPE levee'
 awk '/^##### Accept/{n++} n==1' "$out" | sed -n 's/^# TYPE \(levee_[a-z0-9_]*\) \([a-z]*\)$/\1 \2/p' | sort > names.txt
