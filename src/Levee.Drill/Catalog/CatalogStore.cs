@@ -21,6 +21,8 @@ internal sealed class CatalogStore : IAsyncDisposable
             MaxPoolSize = maxPoolSize,
             MinPoolSize = 0,
             ApplicationName = applicationName,
+            // no DISCARD ALL on reuse: PostgreSQL's transaction count then equals the queries the app ran
+            NoResetOnClose = true,
         };
         dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
         costSeconds = queryCost.TotalSeconds;

@@ -48,7 +48,8 @@ internal static class ChartRenderer
         var i = 0;
         foreach (var run in runs)
         {
-            var points = run.Timeline!;
+            // a second whose requests were all refused has no latency: leave it out of the latency chart
+            var points = logScale ? run.Timeline!.Where(p => p.Requests > p.Refused).ToList() : run.Timeline!.ToList();
             var xs = points.Select(p => (double)p.Second).ToArray();
             var ys = points.Select(p => logScale ? Math.Log10(Math.Max(value(p), 0.1)) : value(p)).ToArray();
             var scatter = plot.Add.ScatterLine(xs, ys);

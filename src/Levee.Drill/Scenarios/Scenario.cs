@@ -17,6 +17,12 @@ internal sealed record Scenario(
     Func<ScenarioContext, CancellationToken, Task> InjectAsync,
     Func<ScenarioContext, CancellationToken, Task> RepairAsync)
 {
+    /// <summary>One line for the report's fault list: what the fault does.</summary>
+    public string FaultSummary { get; init; } = "fault";
+
+    /// <summary>One line for the report's fault list: what the repair does.</summary>
+    public string RepairSummary { get; init; } = "repair";
+
     /// <summary>False for scenarios listed but not implemented yet; <see cref="NotImplementedReason"/> says why.</summary>
     public bool Implemented => NotImplementedReason is null;
 
@@ -46,6 +52,9 @@ internal sealed class ScenarioContext(SentinelTopology topology, Action<string> 
 
     /// <summary>Set by the repair when it had to promote a replica by hand: the moment the new master was reported.</summary>
     public TimeSpan? ManualSwitchAfterRepair { get; set; }
+
+    /// <summary>The master after the repair (set by the repair), or null when it did not change.</summary>
+    public string? NewMaster { get; set; }
 
     /// <summary>Records an action on the run's timeline (at the current second).</summary>
     public void Mark(string action) => mark(action);

@@ -9,7 +9,7 @@ internal static class ScenarioCatalog
 {
     public const string DefaultName = "incident";
 
-    private static readonly PhasePlan Standard = new(BaselineSeconds: 15, FaultSeconds: 40, RecoverySeconds: 20);
+    private static readonly PhasePlan Standard = new(BaselineSeconds: 10, FaultSeconds: 30, RecoverySeconds: 20);
 
     public static IReadOnlyList<Scenario> All { get; } =
     [
@@ -29,7 +29,11 @@ internal static class ScenarioCatalog
                 ctx.Mark($"master {ctx.Topology.Master.Endpoint} host dies (SIGSTOP, no TCP reset)");
                 return Task.CompletedTask;
             },
-            RepairAsync: static (ctx, ct) => PromoteByHandAsync(ctx, thawSentinels: true, ct)),
+            RepairAsync: static (ctx, ct) => PromoteByHandAsync(ctx, thawSentinels: true, ct))
+        {
+            FaultSummary = "one Sentinel frozen (partition), then the master frozen (host dead, no TCP reset); quorum 3 unreachable",
+            RepairSummary = "Sentinel thawed, SENTINEL FAILOVER by hand; fixed-endpoint clients re-pointed with a rolling restart",
+        },
         new(
             "master-crash",
             "1 master, 2 replicas, 3 Sentinels with quorum 2; the master process is killed (SIGKILL: TCP reset). Sentinel fails over. "
@@ -48,7 +52,11 @@ internal static class ScenarioCatalog
                 await PromoteByHandAsync(ctx, thawSentinels: false, ct).ConfigureAwait(false);
                 await ctx.Topology.Master.RestartAsync(ct).ConfigureAwait(false);
                 ctx.Mark($"old master {ctx.Topology.Master.Endpoint} restarted (empty; Sentinel demotes it)");
-            }),
+            })
+        {
+            FaultSummary = "master killed (SIGKILL)",
+            RepairSummary = "old master restarted; fixed-endpoint clients re-pointed with a rolling restart",
+        },
         new(
             "master-hang",
             "1 master, 2 replicas, 3 Sentinels with quorum 2; the master freezes (SIGSTOP, like a kernel panic: no TCP reset). Sentinel fails over. "
@@ -67,7 +75,11 @@ internal static class ScenarioCatalog
                 await PromoteByHandAsync(ctx, thawSentinels: false, ct).ConfigureAwait(false);
                 ctx.Topology.Master.Thaw();
                 ctx.Mark($"old master {ctx.Topology.Master.Endpoint} thawed (Sentinel demotes it)");
-            }),
+            })
+        {
+            FaultSummary = "master frozen (SIGSTOP, no TCP reset)",
+            RepairSummary = "old master thawed; fixed-endpoint clients re-pointed with a rolling restart",
+        },
         new(
             "redis-outage",
             "1 master, 2 replicas, 3 Sentinels with quorum 2; every Redis data node is killed for the fault phase, then restarted empty "
@@ -94,7 +106,11 @@ internal static class ScenarioCatalog
                 }
 
                 ctx.Mark("every Redis data node restarted, empty");
-            }),
+            })
+        {
+            FaultSummary = "every Redis data node killed",
+            RepairSummary = "every Redis data node restarted, empty",
+        },
         NotYet("slow-redis", "Redis answers, but slowly (latency injected by a loopback TCP proxy).", "needs the latency proxy and Sentinel announce addresses"),
         NotYet("cluster-master-crash", "6-node Redis Cluster (3 masters, 3 replicas); one master killed; its replica takes over.", "needs the Cluster launcher"),
         NotYet("chaos", "Random Redis faults from the scenarios above for --duration, from --seed.", "not written yet"),
@@ -123,7 +139,8 @@ internal static class ScenarioCatalog
         var current = await topology.GetMasterEndpointAsync(ct).ConfigureAwait(false);
         if (current is not null && current != ctx.OriginalMaster)
         {
-            return; // Sentinel already failed over by itself
+            ctx.NewMaster = current; // Sentinel already failed over by itself
+            return;
         }
 
         var started = Stopwatch.GetTimestamp();
@@ -137,6 +154,7 @@ internal static class ScenarioCatalog
         }
 
         ctx.ManualSwitchAfterRepair = Stopwatch.GetElapsedTime(started);
+        ctx.NewMaster = changed;
         ctx.Mark($"new master {changed} (promoted by hand)");
     }
 

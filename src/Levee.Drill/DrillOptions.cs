@@ -1,0 +1,94 @@
+using System.Globalization;
+
+namespace Levee.Drill;
+
+/// <summary>What <see cref="DrillRunner"/> runs. Defaults make <c>levee drill</c> reproduce the reference incident in a few minutes on 2 cores.</summary>
+public sealed class DrillOptions
+{
+    /// <summary>Scenario name (see <see cref="DrillRunner.Scenarios"/>). Default <c>incident</c>.</summary>
+    public string Scenario { get; set; } = "incident";
+
+    /// <summary>Clients to compare, in order. Default naive, postmortem, levee.</summary>
+    public IList<string> Clients { get; } = ["naive", "postmortem", "levee"];
+
+    /// <summary>App instances, each with its own cache client and database pool. Default 8; 1 to 64.</summary>
+    public int Instances { get; set; } = 8;
+
+    /// <summary>Open-loop arrival rate over all instances, requests per second. Default 300; 1 to 5000.</summary>
+    public double Rate { get; set; } = 300;
+
+    /// <summary>Baseline phase length in seconds; null for the scenario's default (15).</summary>
+    public int? BaselineSeconds { get; set; }
+
+    /// <summary>Fault phase length in seconds (<c>--duration</c>); null for the scenario's default (40).</summary>
+    public int? FaultSeconds { get; set; }
+
+    /// <summary>Recovery phase length in seconds; null for the scenario's default (20).</summary>
+    public int? RecoverySeconds { get; set; }
+
+    /// <summary>Seed of the load (arrivals, keys, writes) and the catalog. Default 1.</summary>
+    public ulong Seed { get; set; } = 1;
+
+    /// <summary>Report folder. Default <c>drill-report</c> (relative to the working directory).</summary>
+    public string OutputDirectory { get; set; } = "drill-report";
+
+    /// <summary>Requests in flight per instance before new ones are refused (counted as errors). Default 128; 1 to 10000.</summary>
+    public int InFlightLimit { get; set; } = 128;
+
+    /// <summary>PostgreSQL connection pool per instance (<c>Maximum Pool Size</c>). Default 3; 1 to 50.</summary>
+    public int DbPoolSize { get; set; } = 3;
+
+    /// <summary>Cost of every database query (<c>pg_sleep</c>), milliseconds. Default 100; 0 to 5000.</summary>
+    public double DbQueryCostMs { get; set; } = 100;
+
+    /// <summary>Share of requests that are writes (UPDATE then invalidate). Default 0.02; 0 to 0.5.</summary>
+    public double WriteRatio { get; set; } = 0.02;
+
+    /// <summary>Zipf exponent of key popularity. Default 1.0; 0 to 3.</summary>
+    public double ZipfExponent { get; set; } = 1.0;
+
+    /// <summary>Catalog size: products. Default 20000 (users 5000, categories 200, one settings row).</summary>
+    public int Products { get; set; } = 20_000;
+
+    /// <summary>Catalog size: users. Default 5000.</summary>
+    public int Users { get; set; } = 5_000;
+
+    /// <summary>Catalog size: categories. Default 200.</summary>
+    public int Categories { get; set; } = 200;
+
+    /// <summary>Every problem with the options, in one list (empty when valid).</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        void Check(bool ok, string message)
+        {
+            if (!ok)
+            {
+                problems.Add(message);
+            }
+        }
+
+        var known = DrillRunner.Scenarios.Select(s => s.Name).ToList();
+        Check(known.Contains(Scenario, StringComparer.OrdinalIgnoreCase), $"unknown scenario '{Scenario}' (known: {string.Join(", ", known)})");
+        Check(Clients.Count > 0, "no client given (known: naive, postmortem, levee)");
+        foreach (var client in Clients)
+        {
+            Check(client is "naive" or "postmortem" or "levee", $"unknown client '{client}' (known: naive, postmortem, levee)");
+        }
+
+        Check(Instances is >= 1 and <= 64, $"instances={Instances} must be 1..64");
+        Check(Rate is >= 1 and <= 5000, string.Create(CultureInfo.InvariantCulture, $"rate={Rate} must be 1..5000 requests/s"));
+        Check(BaselineSeconds is null or (>= 1 and <= 3600), $"baseline={BaselineSeconds} must be 1..3600 s");
+        Check(FaultSeconds is null or (>= 1 and <= 3600), $"duration (fault phase)={FaultSeconds} must be 1..3600 s");
+        Check(RecoverySeconds is null or (>= 1 and <= 3600), $"recovery={RecoverySeconds} must be 1..3600 s");
+        Check(InFlightLimit is >= 1 and <= 10_000, $"in-flight limit={InFlightLimit} must be 1..10000");
+        Check(DbPoolSize is >= 1 and <= 50, $"db pool={DbPoolSize} must be 1..50");
+        Check(DbQueryCostMs is >= 0 and <= 5000, string.Create(CultureInfo.InvariantCulture, $"db query cost={DbQueryCostMs} ms must be 0..5000"));
+        Check(WriteRatio is >= 0 and <= 0.5, string.Create(CultureInfo.InvariantCulture, $"write ratio={WriteRatio} must be 0..0.5"));
+        Check(ZipfExponent is >= 0 and <= 3, string.Create(CultureInfo.InvariantCulture, $"zipf exponent={ZipfExponent} must be 0..3"));
+        Check(Products >= 1 && Users >= 1 && Categories >= 1, "catalog sizes must be at least 1");
+        Check(Instances * DbPoolSize <= 90, $"instances x db pool = {Instances * DbPoolSize} must stay under PostgreSQL's 100 connections (max 90)");
+        Check(!string.IsNullOrWhiteSpace(OutputDirectory), "output directory must not be empty");
+        return problems;
+    }
+}

@@ -1,0 +1,157 @@
+using System.Globalization;
+using Levee.Drill.Catalog;
+using Levee.Drill.Clients;
+using Levee.Drill.Load;
+using Levee.Drill.Measurement;
+using Levee.Drill.Reporting;
+using Levee.Drill.Running;
+using Levee.Drill.Scenarios;
+
+namespace Levee.Drill;
+
+/// <summary>
+/// Runs a drill: for each client in turn, a fresh Redis topology and database, the same seeded load and
+/// the same faults; then writes <c>report.json</c>, <c>report.md</c>, <c>report.html</c> and PNG charts.
+/// </summary>
+public static class DrillRunner
+{
+    /// <summary>The scenarios, in <c>--list</c> order.</summary>
+    public static IReadOnlyList<DrillScenarioInfo> Scenarios { get; } =
+        ScenarioCatalog.All.Select(s => new DrillScenarioInfo(s.Name, s.Description, s.Implemented, s.NotImplementedReason)).ToList();
+
+    /// <summary>
+    /// Runs the drill described by <paramref name="options"/>. Throws <see cref="ArgumentException"/> for invalid
+    /// options and <see cref="DrillException"/> when the drill cannot run (e.g. a missing binary); a drill that
+    /// ran returns its result whatever it found.
+    /// </summary>
+    public static async Task<DrillResult> RunAsync(DrillOptions options, IProgress<DrillProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("invalid drill options: " + string.Join("; ", problems));
+        }
+
+        var scenario = ScenarioCatalog.Find(options.Scenario)!;
+        if (!scenario.Implemented)
+        {
+            throw new DrillException($"scenario '{scenario.Name}' is not implemented yet: {scenario.NotImplementedReason}");
+        }
+
+        var defaults = scenario.DefaultPhases;
+        var plan = new PhasePlan(
+            options.BaselineSeconds ?? defaults.BaselineSeconds,
+            options.FaultSeconds ?? defaults.FaultSeconds,
+            options.RecoverySeconds ?? defaults.RecoverySeconds);
+
+        // many requests await Redis/PostgreSQL at once; StackExchange.Redis blocks a thread in a few paths
+        ThreadPool.GetMinThreads(out var worker, out var io);
+        ThreadPool.SetMinThreads(Math.Max(worker, 64), Math.Max(io, 64));
+
+        var startedAt = DateTimeOffset.UtcNow;
+        var shape = new CatalogShape(options.Products, options.Categories, options.Users, options.Seed);
+        var zipf = new ZipfSampler(shape.KeysByPopularity.Count, options.ZipfExponent);
+        var runs = new List<ClientRun>();
+
+        progress?.Report(new DrillProgress("-", "starting", 0, plan.TotalSeconds, 0, 0, 0, 0, "starting PostgreSQL and seeding the catalog"));
+        await using var postgres = await DrillPostgres.StartAsync(cancellationToken).ConfigureAwait(false);
+        await CatalogDatabase.CreateTemplateAsync(postgres.AdminConnectionString, shape, options.Seed, cancellationToken).ConfigureAwait(false);
+
+        foreach (var name in options.Clients.Distinct(StringComparer.Ordinal))
+        {
+            var kind = ClientKinds.Create(name);
+            if (kind.UnavailableReason is { } reason)
+            {
+                runs.Add(ClientRun.NotRun(kind.Name, kind.Description, "not run", reason));
+                progress?.Report(new DrillProgress(kind.Name, "done", 0, plan.TotalSeconds, 0, 0, 0, 0, "not run: " + reason));
+                continue;
+            }
+
+            var drill = new ClientDrill(scenario, plan, kind, options, shape, zipf, postgres.AdminConnectionString, progress);
+            runs.Add(await drill.RunAsync(cancellationToken).ConfigureAwait(false));
+            progress?.Report(new DrillProgress(kind.Name, "done", plan.TotalSeconds, plan.TotalSeconds, 0, 0, 0, 0, "done"));
+        }
+
+        var report = new DrillReport(
+            scenario.Name,
+            scenario.Description,
+            options.Seed,
+            startedAt,
+            new MachineInfo(Environment.MachineName, Environment.ProcessorCount, System.Runtime.InteropServices.RuntimeInformation.OSDescription, "dotnet " + Environment.Version),
+            new LoadSettings(
+                options.Rate,
+                options.Instances,
+                options.InFlightLimit,
+                options.DbPoolSize,
+                options.DbQueryCostMs,
+                options.DbQueryCostMs > 0 ? Math.Round(options.Instances * options.DbPoolSize * 1000 / options.DbQueryCostMs, 0) : double.PositiveInfinity,
+                shape.KeysByPopularity.Count,
+                options.ZipfExponent,
+                options.WriteRatio,
+                plan.BaselineSeconds,
+                plan.FaultSeconds,
+                plan.RecoverySeconds),
+            new TopologyInfo(scenario.Topology.Kind, 1, scenario.Topology.Replicas, scenario.Topology.Sentinels, scenario.Topology.Quorum, scenario.Topology.DownAfterMs, postgres.Version),
+            [
+                new FaultStep(plan.FaultStart, "fault: " + scenario.FaultSummary),
+                new FaultStep(plan.RecoveryStart, "repair: " + scenario.RepairSummary),
+            ],
+            runs);
+
+        return ReportFiles.Write(report, options.OutputDirectory);
+    }
+}
+
+/// <summary>A scenario as <c>levee drill --list</c> shows it.</summary>
+/// <param name="Name">The <c>--scenario</c> value.</param>
+/// <param name="Description">What it does.</param>
+/// <param name="Implemented">False for scenarios listed but not written yet.</param>
+/// <param name="NotImplementedReason">Why not, when not.</param>
+public sealed record DrillScenarioInfo(string Name, string Description, bool Implemented, string? NotImplementedReason);
+
+/// <summary>A finished drill: where its files are and its summary.</summary>
+/// <param name="OutputDirectory">The report folder (absolute).</param>
+/// <param name="Files">Files written there (report.json, report.md, report.html, PNG charts).</param>
+/// <param name="SummaryMarkdown">The summary table (also in report.md).</param>
+/// <param name="Json">The content of report.json.</param>
+public sealed record DrillResult(string OutputDirectory, IReadOnlyList<string> Files, string SummaryMarkdown, string Json);
+
+/// <summary>The drill could not run (a missing binary, a process that would not start); the message says what to do.</summary>
+public sealed class DrillException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public DrillException()
+    {
+    }
+
+    /// <summary>Creates the exception with a message.</summary>
+    public DrillException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception with a message and cause.</summary>
+    public DrillException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>Writes the report's files.</summary>
+internal static class ReportFiles
+{
+    public static DrillResult Write(DrillReport report, string directory)
+    {
+        var full = Path.GetFullPath(directory);
+        Directory.CreateDirectory(full);
+        var json = report.ToJson();
+        File.WriteAllText(Path.Combine(full, "report.json"), json);
+        var markdown = SummaryWriter.Markdown(report);
+        var charts = ChartRenderer.Render(report, full);
+        var md = markdown + "\n" + string.Concat(charts.Select(c => string.Create(CultureInfo.InvariantCulture, $"![{c}]({c})\n")));
+        File.WriteAllText(Path.Combine(full, "report.md"), md);
+        File.WriteAllText(Path.Combine(full, "report.html"), SummaryWriter.Html(report, charts));
+        return new DrillResult(full, ["report.json", "report.md", "report.html", .. charts], markdown, json);
+    }
+}

@@ -1,0 +1,356 @@
+using System.Collections.Concurrent;
+using Levee.Drill.Catalog;
+using Levee.Drill.Clients;
+using Levee.Drill.Load;
+using Levee.Drill.Measurement;
+using Levee.Drill.Reporting;
+using Levee.Drill.Scenarios;
+using Levee.Drill.Topology;
+
+namespace Levee.Drill.Running;
+
+/// <summary>
+/// One client on one scenario: a fresh Redis topology and a fresh copy of the catalog database, the app
+/// instances, the warm cache, then the open-loop load over baseline, fault and recovery with the fault
+/// and repair injected on time, and the per-second sampler. Every process it starts is stopped at the end.
+/// </summary>
+internal sealed class ClientDrill(
+    Scenario scenario,
+    PhasePlan plan,
+    IDrillClientKind kind,
+    DrillOptions options,
+    CatalogShape shape,
+    ZipfSampler zipf,
+    string adminConnectionString,
+    IProgress<DrillProgress>? progress)
+{
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+    private readonly TimeProvider time = TimeProvider.System;
+    private readonly ConcurrentQueue<FaultStep> marks = new();
+    private long epoch;
+
+    public async Task<ClientRun> RunAsync(CancellationToken cancellationToken)
+    {
+        Report("starting", 0, $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
+        await using var topology = await SentinelTopology.StartAsync(scenario.Topology.ToSentinelOptions(), cancellationToken).ConfigureAwait(false);
+        var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name, cancellationToken).ConfigureAwait(false);
+        var counters = new DbCounters();
+        await using var monitor = await DbServerMonitor.OpenAsync(database, cancellationToken).ConfigureAwait(false);
+        var target = new RedisTarget(
+            "sentinel",
+            topology.Master.Endpoint,
+            topology.Sentinels.Select(s => s.Endpoint).ToList(),
+            topology.ServiceName,
+            topology.RedisNodes.Select(n => n.Endpoint).ToList());
+
+        var instances = new List<AppInstance>(options.Instances);
+        try
+        {
+            for (var i = 0; i < options.Instances; i++)
+            {
+                var store = new CatalogStore(database, options.DbPoolSize, TimeSpan.FromMilliseconds(options.DbQueryCostMs), counters, $"levee-drill-{kind.Name}-{i}");
+                var client = await kind.CreateAsync(target, i, cancellationToken).ConfigureAwait(false);
+                instances.Add(new AppInstance(i, store, client));
+            }
+
+            var entries = await CatalogDatabase.ReadAllAsync(database, cancellationToken).ConfigureAwait(false);
+            Report("starting", 0, $"warming the cache with {entries.Count} entries");
+            await kind.WarmAsync(target, instances[0].Client, entries, cancellationToken).ConfigureAwait(false);
+
+            epoch = time.GetTimestamp();
+            await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, epoch).ConfigureAwait(false);
+            return await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var instance in instances)
+            {
+                await instance.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<ClientRun> RunLoadAsync(
+        SentinelTopology topology,
+        RedisTarget target,
+        List<AppInstance> instances,
+        DbCounters counters,
+        DbServerMonitor monitor,
+        SentinelEventListener listener,
+        CancellationToken cancellationToken)
+    {
+        var recorder = new RequestRecorder(plan.TotalSeconds);
+        var versions = new VersionBook();
+        using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
+        var context = new ScenarioContext(topology, Mark);
+        TimeSpan? faultAt = null, repairAt = null;
+        string? faultFailure = null;
+
+        var sampler = Task.Run(
+            async () =>
+            {
+                for (var s = 1; s <= plan.TotalSeconds; s++)
+                {
+                    await DelayUntilAsync(TimeSpan.FromSeconds(s), stopSampling.Token).ConfigureAwait(false);
+                    var sample = await SampleAsync(instances, counters, monitor, stopSampling.Token).ConfigureAwait(false);
+                    var last = samples[^1];
+                    samples.Add(sample);
+                    var stats = recorder.Snapshot(Math.Min(s - 1, recorder.Seconds - 1));
+                    Report(plan.PhaseOf(s - 1), s, null, stats, sample.DbQueriesServer - last.DbQueriesServer);
+                }
+            },
+            CancellationToken.None);
+
+        var faults = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await DelayUntilAsync(TimeSpan.FromSeconds(plan.FaultStart), cancellationToken).ConfigureAwait(false);
+                    faultAt = Elapsed();
+                    await scenario.InjectAsync(context, cancellationToken).ConfigureAwait(false);
+                    await DelayUntilAsync(TimeSpan.FromSeconds(plan.RecoveryStart), cancellationToken).ConfigureAwait(false);
+                    repairAt = Elapsed();
+                    Mark("repair starts");
+                    await scenario.RepairAsync(context, cancellationToken).ConfigureAwait(false);
+                    await RestartFixedEndpointClientsAsync(topology, context, target, instances, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is TopologyException or IOException or TimeoutException or InvalidOperationException or StackExchange.Redis.RedisException)
+                {
+                    faultFailure = ex.Message;
+                    Mark("fault/repair step failed: " + ex.Message);
+                }
+            },
+            CancellationToken.None);
+
+        var scheduler = new OpenLoopScheduler(options.Rate, options.Seed, time);
+        var outstanding = 0L;
+        void Dispatch(long index, TimeSpan scheduled)
+        {
+            var instance = instances[(int)(index % instances.Count)];
+            if (!instance.TryEnter(options.InFlightLimit))
+            {
+                recorder.Record(scheduled, TimeSpan.Zero, RequestOutcome.Refused);
+                return;
+            }
+
+            Interlocked.Increment(ref outstanding);
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await ExecuteAsync(instance, index, scheduled, recorder, versions, requestCts.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    instance.Exit();
+                    Interlocked.Decrement(ref outstanding);
+                }
+            }, CancellationToken.None);
+        }
+
+        await scheduler.RunAsync(epoch, TimeSpan.FromSeconds(plan.TotalSeconds), Dispatch, cancellationToken).ConfigureAwait(false);
+
+        // let requests still in flight finish (they are part of the last seconds), then cut them off
+        var drainStart = time.GetTimestamp();
+        while (Interlocked.Read(ref outstanding) > 0 && time.GetElapsedTime(drainStart) < DrainTimeout)
+        {
+            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        await requestCts.CancelAsync().ConfigureAwait(false);
+        await faults.ConfigureAwait(false);
+        await stopSampling.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await sampler.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // sampling ends with the load
+        }
+
+        var drainDeadline = time.GetTimestamp();
+        while (Interlocked.Read(ref outstanding) > 0 && time.GetElapsedTime(drainDeadline) < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        foreach (var e in listener.Events)
+        {
+            marks.Enqueue(new FaultStep(Math.Round(e.At.TotalSeconds, 1), $"sentinel {e.Channel} {e.Message}"));
+        }
+
+        return BuildRun(recorder, samples, listener, context, faultAt, repairAt, faultFailure);
+    }
+
+    private async Task ExecuteAsync(AppInstance instance, long index, TimeSpan scheduled, RequestRecorder recorder, VersionBook versions, CancellationToken cancellationToken)
+    {
+        var seed = options.Seed;
+        var key = shape.KeysByPopularity[zipf.Sample(DeterministicRandom.Uniform(seed, 2, (ulong)index))];
+        var isWrite = DeterministicRandom.Uniform(seed, 1, (ulong)index) < options.WriteRatio;
+        var outcome = RequestOutcome.Ok;
+        bool stale = false, staleAfterInvalidation = false;
+        try
+        {
+            var client = instance.Client;
+            if (isWrite)
+            {
+                var version = await instance.Store.UpdateAsync(key, cancellationToken).ConfigureAwait(false);
+                versions.RecordCommitted(key, version);
+                await client.InvalidateAsync(key, cancellationToken).ConfigureAwait(false);
+                versions.RecordInvalidated(key, version);
+            }
+            else
+            {
+                var committed = versions.Committed(key);
+                var invalidated = versions.Invalidated(key);
+                var entry = await client.GetAsync(key, instance.Store, cancellationToken).ConfigureAwait(false);
+                stale = entry.Version < committed;
+                staleAfterInvalidation = entry.Version < invalidated;
+            }
+        }
+#pragma warning disable CA1031 // any failure of a request is an error the user saw; it is counted, not thrown
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            outcome = RequestOutcome.Error;
+        }
+
+        recorder.Record(scheduled, Elapsed() - scheduled, outcome, isWrite);
+        recorder.RecordStale(scheduled, stale, staleAfterInvalidation);
+    }
+
+    private async Task RestartFixedEndpointClientsAsync(SentinelTopology topology, ScenarioContext context, RedisTarget target, List<AppInstance> instances, CancellationToken cancellationToken)
+    {
+        if (kind.FollowsFailover)
+        {
+            return;
+        }
+
+        var master = context.NewMaster ?? await topology.GetMasterEndpointAsync(cancellationToken).ConfigureAwait(false);
+        if (master is null || master == target.MasterEndpoint)
+        {
+            return;
+        }
+
+        // as the responders did: new endpoint in the config, rolling restart of the app instances
+        Mark($"config updated to master {master}; rolling restart of {instances.Count} instances");
+        var moved = target with { MasterEndpoint = master };
+        foreach (var instance in instances)
+        {
+            instance.Replace(await kind.CreateAsync(moved, instance.Index, cancellationToken).ConfigureAwait(false));
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+        }
+
+        Mark("rolling restart done");
+    }
+
+    private ClientRun BuildRun(RequestRecorder recorder, List<GaugeSample> samples, SentinelEventListener listener, ScenarioContext context, TimeSpan? faultAt, TimeSpan? repairAt, string? faultFailure)
+    {
+        var timeline = TimelineAggregator.BuildTimeline(plan, recorder, samples);
+        var baseline = TimelineAggregator.Phase(recorder, timeline, 0, plan.FaultStart, withPeak: false);
+        var fault = TimelineAggregator.Phase(recorder, timeline, plan.FaultStart, plan.RecoveryStart, withPeak: true);
+        var recovery = TimelineAggregator.Phase(recorder, timeline, plan.RecoveryStart, plan.TotalSeconds, withPeak: true);
+        double? amplification = baseline.DbQueriesPerSec > 0 && fault.PeakDbQueriesPerSec is { } peak
+            ? Math.Round(peak / baseline.DbQueriesPerSec, 1)
+            : null;
+
+        var switched = faultAt is { } f ? listener.FirstSwitchAfter(f) : null;
+        var automatic = switched is not null && (repairAt is null || switched.At < repairAt);
+        var failover = new FailoverInfo(
+            automatic,
+            automatic && faultAt is not null ? Math.Round((switched!.At - faultAt.Value).TotalSeconds, 1) : null,
+            context.ManualSwitchAfterRepair is { } m ? Math.Round(m.TotalSeconds, 1) : null);
+
+        long requests = 0, errors = 0, refused = 0, staleServed = 0, staleAfter = 0;
+        foreach (var p in timeline)
+        {
+            requests += p.Requests;
+            errors += p.Errors;
+            refused += p.Refused;
+            staleServed += p.StaleServed;
+            staleAfter += p.StaleAfterInvalidation;
+        }
+
+        return new ClientRun(
+            kind.Name,
+            kind.Description,
+            "ran",
+            faultFailure is null ? null : "fault/repair step failed: " + faultFailure,
+            requests,
+            errors,
+            refused,
+            baseline,
+            fault,
+            recovery,
+            amplification,
+            failover,
+            staleServed,
+            staleAfter,
+            TimelineAggregator.RecoverySeconds(timeline, plan.RecoveryStart, baseline.P95Ms),
+            marks.OrderBy(m => m.AtSecond).ToList(),
+            timeline);
+    }
+
+    private static async Task<GaugeSample> SampleAsync(List<AppInstance> instances, DbCounters counters, DbServerMonitor monitor, CancellationToken cancellationToken)
+    {
+        long server;
+        try
+        {
+            server = await monitor.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException)
+        {
+            server = -1;
+        }
+
+        var states = new Dictionary<string, int>(StringComparer.Ordinal);
+        var breakerOpen = 0;
+        var inFlight = 0;
+        foreach (var instance in instances)
+        {
+            var snapshot = instance.Client.Snapshot();
+            states[snapshot.L2] = states.GetValueOrDefault(snapshot.L2) + 1;
+            breakerOpen += snapshot.BreakerOpen ? 1 : 0;
+            inFlight += instance.InFlight;
+        }
+
+        var l2 = states.Count == 1
+            ? states.Keys.First()
+            : string.Join(", ", states.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}"));
+        return new GaugeSample(server, counters.Queries, counters.InUse, counters.Waiting, inFlight, breakerOpen, l2);
+    }
+
+    private TimeSpan Elapsed() => time.GetElapsedTime(epoch);
+
+    private async Task DelayUntilAsync(TimeSpan offset, CancellationToken cancellationToken)
+    {
+        var wait = offset - Elapsed();
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Mark(string action)
+    {
+        var at = epoch == 0 ? TimeSpan.Zero : Elapsed();
+        marks.Enqueue(new FaultStep(Math.Round(at.TotalSeconds, 1), action));
+        Report(plan.PhaseOf((int)at.TotalSeconds), (int)at.TotalSeconds, action);
+    }
+
+    private void Report(string phase, int second, string? message, SecondStats? stats = null, long db = 0) =>
+        progress?.Report(new DrillProgress(
+            kind.Name,
+            phase,
+            second,
+            plan.TotalSeconds,
+            stats?.Requests ?? 0,
+            stats?.Errors ?? 0,
+            stats is null ? 0 : TimelineAggregator.Millis(stats.Latency, 95),
+            Math.Max(0, db),
+            message));
+}

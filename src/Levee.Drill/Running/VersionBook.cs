@@ -1,0 +1,22 @@
+using System.Collections.Concurrent;
+
+namespace Levee.Drill.Running;
+
+/// <summary>
+/// What the drill knows about row versions: the latest version committed by a write, and the latest
+/// version whose write AND invalidation completed. A read that started after such a completed
+/// invalidation and returned an older version is a stale-after-invalidation read. Every row starts at 1.
+/// </summary>
+internal sealed class VersionBook
+{
+    private readonly ConcurrentDictionary<string, long> committed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> invalidated = new(StringComparer.Ordinal);
+
+    public long Committed(string key) => committed.TryGetValue(key, out var v) ? v : 1;
+
+    public long Invalidated(string key) => invalidated.TryGetValue(key, out var v) ? v : 1;
+
+    public void RecordCommitted(string key, long version) => committed.AddOrUpdate(key, version, (_, old) => Math.Max(old, version));
+
+    public void RecordInvalidated(string key, long version) => invalidated.AddOrUpdate(key, version, (_, old) => Math.Max(old, version));
+}
