@@ -103,6 +103,7 @@ public sealed partial class LeveeCache
         {
             _metrics.Failover();
             Log.FailoverFollowed(_logger, _name, e.Detail ?? "");
+            _ = _guard!.ResetAsync(); // the new master starts with a clean record: no waiting for the break to end
         }
 
         if (e.Kind is L2StoreEventKind.Connected or L2StoreEventKind.Failover)

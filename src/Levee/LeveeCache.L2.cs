@@ -7,6 +7,7 @@ namespace Levee;
 public sealed partial class LeveeCache
 {
     private readonly L2Guard? _guard;
+    private readonly L2Guard? _replicaGuard;
     private long _generation;
     private volatile bool _generationKnown;
 
@@ -47,7 +48,18 @@ public sealed partial class LeveeCache
             return new L2Read { Unavailable = true };
         }
 
-        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
+        var dataKey = DataKey(key);
+        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), dataKey).ConfigureAwait(false);
+        if (!outcome.Success)
+        {
+            // The master is unreachable (or its breaker is open): the replicas usually still hold the whole cache.
+            outcome = await _replicaGuard!.TryAsync("get-replica", static (store, k) => store.GetFromReplicaAsync(k), dataKey).ConfigureAwait(false);
+            if (outcome.Success)
+            {
+                _metrics.ReplicaRead();
+            }
+        }
+
         if (!outcome.Success)
         {
             return new L2Read { Unavailable = true };
@@ -139,6 +151,11 @@ public sealed partial class LeveeCache
             var outcome = await _guard!.TryAsync("tags", static (store, k) => store.GetNumbersAsync(k), keys).ConfigureAwait(false);
             if (!outcome.Success)
             {
+                outcome = await _replicaGuard!.TryAsync("tags-replica", static (store, k) => store.GetNumbersFromReplicaAsync(k), keys).ConfigureAwait(false);
+            }
+
+            if (!outcome.Success)
+            {
                 return null;
             }
 
@@ -190,6 +207,11 @@ public sealed partial class LeveeCache
     private async ValueTask<bool> RefreshGenerationAsync()
     {
         var outcome = await _guard!.TryAsync("generation", static (store, k) => store.GetNumbersAsync([k]), GenerationKey).ConfigureAwait(false);
+        if (!outcome.Success)
+        {
+            outcome = await _replicaGuard!.TryAsync("generation-replica", static (store, k) => store.GetNumbersFromReplicaAsync([k]), GenerationKey).ConfigureAwait(false);
+        }
+
         if (!outcome.Success)
         {
             return false;

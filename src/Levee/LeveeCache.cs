@@ -49,6 +49,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         if (l2 is not null)
         {
             _guard = new L2Guard(l2, options, _metrics, _logger);
+            _replicaGuard = new L2Guard(l2, options, _metrics, _logger, replica: true);
             l2.StateChanged += OnL2StateChanged;
             StartBackplane();
             _maintenance = options.TimeProvider.CreateTimer(static s => ((LeveeCache)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);

@@ -13,7 +13,16 @@ internal interface IL2Store : IAsyncDisposable
     /// <summary>Raised (on any thread) when the store reconnects or follows a failover, so the engine can re-read shared state.</summary>
     event EventHandler<L2StoreEvent>? StateChanged;
 
+    /// <summary>True when reads can be sent to a replica (used while the master is unreachable).</summary>
+    bool IsReplicaConnected { get; }
+
     Task<byte[]?> GetAsync(string key);
+
+    /// <summary>Reads from a replica: the whole cache is usually still there while the master is gone.</summary>
+    Task<byte[]?> GetFromReplicaAsync(string key);
+
+    /// <summary>Like <see cref="GetNumbersAsync"/>, from a replica.</summary>
+    Task<long?[]> GetNumbersFromReplicaAsync(string[] keys);
 
     Task SetAsync(string key, byte[] value, TimeSpan timeToLive);
 

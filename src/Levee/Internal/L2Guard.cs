@@ -21,10 +21,19 @@ internal sealed class L2Guard
     private readonly LeveeMetrics _metrics;
     private readonly ILogger _logger;
     private readonly string _cache;
+    private readonly bool _replica;
+    private readonly CircuitBreakerManualControl _control = new();
 
-    public L2Guard(IL2Store store, LeveeOptions options, LeveeMetrics metrics, ILogger logger)
+    /// <summary>Creates a guard; with <paramref name="replica"/> true it guards replica reads (own breaker, own connectivity).</summary>
+    /// <param name="store">The store whose calls are guarded.</param>
+    /// <param name="options">Budget and breaker settings.</param>
+    /// <param name="metrics">Where failures are counted.</param>
+    /// <param name="logger">Where failures are logged.</param>
+    /// <param name="replica">True for the guard of replica reads.</param>
+    public L2Guard(IL2Store store, LeveeOptions options, LeveeMetrics metrics, ILogger logger, bool replica = false)
     {
         _store = store;
+        _replica = replica;
         _budget = options.L2Timeout;
         _time = options.TimeProvider;
         _metrics = metrics;
@@ -38,15 +47,16 @@ internal sealed class L2Guard
                 SamplingDuration = options.BreakerSamplingDuration,
                 BreakDuration = options.BreakerBreakDuration,
                 StateProvider = _state,
+                ManualControl = _control,
                 ShouldHandle = static args => new ValueTask<bool>(args.Outcome.Exception is not null and not OperationCanceledException),
                 OnOpened = args =>
                 {
-                    Log.BreakerOpened(_logger, _cache, args.BreakDuration.TotalSeconds);
+                    Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", args.BreakDuration.TotalSeconds);
                     return default;
                 },
                 OnClosed = _ =>
                 {
-                    Log.BreakerClosed(_logger, _cache);
+                    Log.BreakerClosed(_logger, _cache, _replica ? "replica" : "master");
                     return default;
                 },
             })
@@ -64,12 +74,23 @@ internal sealed class L2Guard
         _ => 2,
     };
 
-    public bool IsUsable => _store.IsConnected && _state.CircuitState is not CircuitState.Open and not CircuitState.Isolated;
+    private bool Connected => _replica ? _store.IsReplicaConnected : _store.IsConnected;
+
+    public bool IsUsable => Connected && _state.CircuitState is not CircuitState.Open and not CircuitState.Isolated;
+
+    /// <summary>Closes the breaker (a new master after a failover starts with a clean record).</summary>
+    public async Task ResetAsync()
+    {
+        if (_state.CircuitState != CircuitState.Closed)
+        {
+            await _control.CloseAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Runs an L2 operation; never throws (but for the caller's own cancellation). A failure is counted and logged.</summary>
     public async ValueTask<L2Outcome<TResult>> TryAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
     {
-        if (!_store.IsConnected)
+        if (!Connected)
         {
             _metrics.L2Error("unavailable");
             return L2Outcome<TResult>.Failed(L2FailureKind.Unavailable);

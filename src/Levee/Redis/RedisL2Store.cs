@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.RegularExpressions;
 using Levee.Internal;
 using Microsoft.Extensions.Logging;
@@ -5,12 +6,19 @@ using StackExchange.Redis;
 
 namespace Levee.Redis;
 
-/// <summary>
-/// The Redis L2 over StackExchange.Redis: one multiplexer per cache, connected in the background (an app that starts
-/// while Redis or Sentinel is down still starts), with defaults that assume Redis will fail: fail-fast backlog, short
-/// connect/command timeouts. Reads prefer the master and fall back to a replica while the master is unreachable.
-/// </summary>
 #pragma warning disable CS0618 // RedisConnectionException(ConnectionFailureType, string) is the plain way to say "not connected yet"
+
+/// <summary>
+/// The Redis L2 over StackExchange.Redis, connected in the background (an app that starts while Redis or Sentinel is
+/// down still starts), with defaults that assume Redis will fail: fail-fast backlog, short connect/command timeouts.
+/// <list type="bullet">
+/// <item>Standalone and Cluster: one multiplexer; StackExchange.Redis follows Cluster slot moves and replica promotions.</item>
+/// <item>Sentinel (<c>serviceName=</c>): Levee follows the master itself (<see cref="SentinelMonitor"/>): it listens to
+/// <c>+switch-master</c> on every Sentinel, asks all of them and takes the address with the highest config epoch, checks
+/// <c>ROLE</c> on it, and swaps in a connection to the new master. Replicas get their own connection, for reads while
+/// the master is unreachable.</item>
+/// </list>
+/// </summary>
 internal sealed partial class RedisL2Store : IL2Store
 {
     private const string SetMaxScript = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 1";
@@ -20,8 +28,9 @@ internal sealed partial class RedisL2Store : IL2Store
     private readonly string _cache;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
-    private volatile ConnectionMultiplexer? _multiplexer;
-    private volatile IDatabase? _database;
+    private readonly List<(string Channel, Action<string> Handler)> _subscriptions = [];
+    private readonly SentinelMonitor? _sentinel;
+    private volatile Connection? _connection;
 
     public RedisL2Store(string configuration, string cacheName, TimeProvider time, ILogger logger)
     {
@@ -29,15 +38,76 @@ internal sealed partial class RedisL2Store : IL2Store
         _cache = cacheName;
         _time = time;
         _logger = logger;
-        _ = ConnectLoopAsync();
+        if (!string.IsNullOrEmpty(_configuration.ServiceName))
+        {
+            _sentinel = new SentinelMonitor(_configuration, this, time, logger, cacheName);
+            _sentinel.Start();
+        }
+        else
+        {
+            _ = ConnectDirectLoopAsync();
+        }
+    }
+
+    /// <summary>One generation of connections; replaced as a whole when the master changes.</summary>
+    internal sealed class Connection(ConnectionMultiplexer primary, ConnectionMultiplexer? replicas, EndPoint? master)
+    {
+        public ConnectionMultiplexer Primary { get; } = primary;
+
+        public IDatabase PrimaryDatabase { get; } = primary.GetDatabase();
+
+        public ConnectionMultiplexer? Replicas { get; } = replicas;
+
+        public IDatabase ReplicaDatabase { get; } = (replicas ?? primary).GetDatabase();
+
+        /// <summary>The master this connection was built for (Sentinel mode), else null.</summary>
+        public EndPoint? Master { get; } = master;
+
+        public async Task DisposeAsync()
+        {
+            foreach (var multiplexer in new[] { Primary, Replicas })
+            {
+                if (multiplexer is null)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await multiplexer.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+                {
+                    // a frozen node may not answer QUIT; disposing below drops the sockets anyway
+                }
+
+                multiplexer.Dispose();
+            }
+        }
     }
 
     public event EventHandler<L2StoreEvent>? StateChanged;
 
-    public bool IsConnected => _multiplexer is { IsConnected: true };
+    public bool IsConnected => _connection is { } c && c.Primary.IsConnected;
 
-    /// <summary>The multiplexer once connected (for the backplane and failover following); null before.</summary>
-    public ConnectionMultiplexer? Multiplexer => _multiplexer;
+    public bool IsReplicaConnected => _connection is { } c && (c.Replicas is { } replicas ? replicas.IsConnected : HasConnectedReplica(c.Primary));
+
+    private static bool HasConnectedReplica(ConnectionMultiplexer multiplexer)
+    {
+        foreach (var server in multiplexer.GetServers())
+        {
+            if (server.IsReplica && server.IsConnected)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    internal Connection? Current => _connection;
+
+    internal CancellationToken Stopping => _stopping.Token;
 
     /// <summary>Levee's defaults for every option the configuration string does not set itself.</summary>
     internal static ConfigurationOptions CreateConfiguration(string configuration)
@@ -80,7 +150,7 @@ internal sealed partial class RedisL2Store : IL2Store
         return options;
     }
 
-    private async Task ConnectLoopAsync()
+    private async Task ConnectDirectLoopAsync()
     {
         var delay = TimeSpan.FromMilliseconds(250);
         while (!_stopping.IsCancellationRequested)
@@ -88,42 +158,16 @@ internal sealed partial class RedisL2Store : IL2Store
             try
             {
                 var multiplexer = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
-                multiplexer.ConnectionFailed += (_, e) => Raise(L2StoreEventKind.ConnectionLost, $"{e.EndPoint} {e.FailureType}");
-                multiplexer.ConnectionRestored += (_, e) => Raise(L2StoreEventKind.Connected, $"{e.EndPoint} restored");
-                multiplexer.ConfigurationChanged += (_, e) => Raise(L2StoreEventKind.Failover, $"configuration changed, blamed {e.EndPoint}");
-                if (_stopping.IsCancellationRequested)
-                {
-                    await multiplexer.DisposeAsync().ConfigureAwait(false);
-                    return;
-                }
-
-                _database = multiplexer.GetDatabase();
-                _multiplexer = multiplexer;
-                (string Channel, Action<string> Handler)[] subscriptions;
-                lock (_subscriptions)
-                {
-                    subscriptions = [.. _subscriptions];
-                }
-
-                foreach (var (channel, handler) in subscriptions)
-                {
-                    await SubscribeAsync(multiplexer, channel, handler).ConfigureAwait(false);
-                }
-
-                Raise(L2StoreEventKind.Connected, "initial connection");
+                multiplexer.ConfigurationChanged += (_, e) => Raise(L2StoreEventKind.Failover, $"configuration changed at {e.EndPoint}");
+                await InstallAsync(new Connection(multiplexer, null, null), "initial connection").ConfigureAwait(false);
                 return;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException or InvalidOperationException or ArgumentException or System.Net.Sockets.SocketException)
+            catch (Exception ex) when (IsConnectFailure(ex))
             {
-                // StackExchange.Redis does not honour abortConnect=false on the Sentinel path; this loop is Levee's own retry.
                 Log.L2ConnectFailed(_logger, _cache, ex);
             }
 
-            try
-            {
-                await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
+            if (!await DelayAsync(delay).ConfigureAwait(false))
             {
                 return;
             }
@@ -132,7 +176,53 @@ internal sealed partial class RedisL2Store : IL2Store
         }
     }
 
-    private void Raise(L2StoreEventKind kind, string detail)
+    internal static bool IsConnectFailure(Exception ex) =>
+        ex is RedisException or TimeoutException or InvalidOperationException or ArgumentException or System.Net.Sockets.SocketException;
+
+    internal async Task<bool> DelayAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Makes <paramref name="connection"/> the current one, subscribes the backplane on it, and retires the previous one.</summary>
+    internal async Task InstallAsync(Connection connection, string reason)
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        connection.Primary.ConnectionFailed += (_, e) => Raise(L2StoreEventKind.ConnectionLost, $"{e.EndPoint} {e.FailureType}");
+        connection.Primary.ConnectionRestored += (_, e) => Raise(L2StoreEventKind.Connected, $"{e.EndPoint} restored");
+        (string Channel, Action<string> Handler)[] subscriptions;
+        lock (_subscriptions)
+        {
+            subscriptions = [.. _subscriptions];
+        }
+
+        foreach (var (channel, handler) in subscriptions)
+        {
+            await SubscribeAsync(connection.Primary, channel, handler).ConfigureAwait(false);
+        }
+
+        var previous = Interlocked.Exchange(ref _connection, connection);
+        Raise(previous is null ? L2StoreEventKind.Connected : L2StoreEventKind.Failover, reason);
+        if (previous is not null)
+        {
+            _ = previous.DisposeAsync();
+        }
+    }
+
+    internal void Raise(L2StoreEventKind kind, string detail)
     {
         try
         {
@@ -144,22 +234,28 @@ internal sealed partial class RedisL2Store : IL2Store
         }
     }
 
-    private IDatabase Database => _database ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "Redis is not connected yet.");
+    private Connection Required => _connection ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "Redis is not connected yet.");
 
-    public async Task<byte[]?> GetAsync(string key) => await Database.StringGetAsync(key, CommandFlags.PreferMaster).ConfigureAwait(false);
+    public async Task<byte[]?> GetAsync(string key) => await Required.PrimaryDatabase.StringGetAsync(key).ConfigureAwait(false);
 
-    public Task SetAsync(string key, byte[] value, TimeSpan timeToLive) => Database.StringSetAsync(key, value, timeToLive);
+    public async Task<byte[]?> GetFromReplicaAsync(string key) =>
+        await Required.ReplicaDatabase.StringGetAsync(key, CommandFlags.DemandReplica).ConfigureAwait(false);
 
-    public Task RemoveAsync(string key) => Database.KeyDeleteAsync(key);
+    public Task SetAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive);
 
-    public async Task<long?[]> GetNumbersAsync(string[] keys)
+    public Task RemoveAsync(string key) => Required.PrimaryDatabase.KeyDeleteAsync(key);
+
+    public Task<long?[]> GetNumbersAsync(string[] keys) => GetNumbersAsync(Required.PrimaryDatabase, keys, CommandFlags.None);
+
+    public Task<long?[]> GetNumbersFromReplicaAsync(string[] keys) => GetNumbersAsync(Required.ReplicaDatabase, keys, CommandFlags.DemandReplica);
+
+    private static async Task<long?[]> GetNumbersAsync(IDatabase db, string[] keys, CommandFlags flags)
     {
         // one GET per key (not MGET): keys may live in different Cluster slots
-        var db = Database;
         var tasks = new Task<RedisValue>[keys.Length];
         for (var i = 0; i < keys.Length; i++)
         {
-            tasks[i] = db.StringGetAsync(keys[i], CommandFlags.PreferMaster);
+            tasks[i] = db.StringGetAsync(keys[i], flags);
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -174,13 +270,12 @@ internal sealed partial class RedisL2Store : IL2Store
     }
 
     public Task SetMaxAsync(string key, long value, TimeSpan timeToLive) =>
-        Database.ScriptEvaluateAsync(SetMaxScript, [key], [value, (long)timeToLive.TotalMilliseconds]);
+        Required.PrimaryDatabase.ScriptEvaluateAsync(SetMaxScript, [key], [value, (long)timeToLive.TotalMilliseconds]);
 
-    public Task<long> IncrementAsync(string key) => Database.StringIncrementAsync(key);
+    public Task<long> IncrementAsync(string key) => Required.PrimaryDatabase.StringIncrementAsync(key);
 
     public Task PublishAsync(string channel, string message) =>
-        (_multiplexer ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "Redis is not connected yet."))
-            .GetSubscriber().PublishAsync(RedisChannel.Literal(channel), message);
+        Required.Primary.GetSubscriber().PublishAsync(RedisChannel.Literal(channel), message);
 
     public void Subscribe(string channel, Action<string> handler)
     {
@@ -189,19 +284,17 @@ internal sealed partial class RedisL2Store : IL2Store
             _subscriptions.Add((channel, handler));
         }
 
-        if (_multiplexer is { } multiplexer)
+        if (_connection is { } connection)
         {
-            _ = SubscribeAsync(multiplexer, channel, handler);
+            _ = SubscribeAsync(connection.Primary, channel, handler);
         }
     }
-
-    private readonly List<(string Channel, Action<string> Handler)> _subscriptions = [];
 
     private async Task SubscribeAsync(ConnectionMultiplexer multiplexer, string channel, Action<string> handler)
     {
         try
         {
-            // StackExchange.Redis re-subscribes by itself after a reconnect or a failover.
+            // StackExchange.Redis re-subscribes by itself after a reconnect; a new master gets a new multiplexer (InstallAsync).
             await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Literal(channel), (_, message) =>
             {
                 if (message.HasValue)
@@ -219,10 +312,14 @@ internal sealed partial class RedisL2Store : IL2Store
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        if (_multiplexer is { } multiplexer)
+        if (_sentinel is not null)
         {
-            await multiplexer.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
-            await multiplexer.DisposeAsync().ConfigureAwait(false);
+            await _sentinel.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Interlocked.Exchange(ref _connection, null) is { } connection)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
         }
 
         _stopping.Dispose();

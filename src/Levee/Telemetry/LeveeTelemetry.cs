@@ -32,6 +32,7 @@ internal sealed class LeveeMetrics : IDisposable
     private readonly Counter<long> _failovers;
     private readonly Counter<long> _backplane;
     private readonly Counter<long> _journalOverflows;
+    private readonly Counter<long> _replicaReads;
 
     public LeveeMetrics(IMeterFactory? meterFactory, string cacheName)
     {
@@ -48,6 +49,7 @@ internal sealed class LeveeMetrics : IDisposable
         _l2Duration = _meter.CreateHistogram<double>("levee.l2.duration", "s", "Duration of successful L2 calls.");
         _failovers = _meter.CreateCounter<long>("levee.failover.switches", "{switch}", "Redis master switches followed by this cache.");
         _backplane = _meter.CreateCounter<long>("levee.backplane.messages", "{message}", "Backplane messages (tag direction=sent|received).");
+        _replicaReads = _meter.CreateCounter<long>("levee.l2.replica_reads", "{read}", "L2 reads answered by a replica because the master was unreachable.");
         _journalOverflows = _meter.CreateCounter<long>("levee.invalidation.journal.overflows", "{overflow}", "Invalidation journal overflows (each leads to a generation bump).");
     }
 
@@ -76,6 +78,8 @@ internal sealed class LeveeMetrics : IDisposable
     public void Failover() => _failovers.Add(1, _cacheTag);
 
     public void Backplane(string direction) => _backplane.Add(1, _cacheTag, new("direction", direction));
+
+    public void ReplicaRead() => _replicaReads.Add(1, _cacheTag);
 
     public void JournalOverflow() => _journalOverflows.Add(1, _cacheTag);
 

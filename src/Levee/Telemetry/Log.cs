@@ -11,11 +11,11 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Warning, "Levee cache '{Cache}': an L2 entry was not a valid Levee envelope or could not be deserialized; treated as a miss.")]
     public static partial void L2Corrupt(ILogger logger, string cache, Exception? exception);
 
-    [LoggerMessage(3, LogLevel.Warning, "Levee cache '{Cache}': L2 circuit breaker opened; L2 is skipped for {BreakSeconds} s.")]
-    public static partial void BreakerOpened(ILogger logger, string cache, double breakSeconds);
+    [LoggerMessage(3, LogLevel.Warning, "Levee cache '{Cache}': L2 {Target} circuit breaker opened; it is skipped for {BreakSeconds} s.")]
+    public static partial void BreakerOpened(ILogger logger, string cache, string target, double breakSeconds);
 
-    [LoggerMessage(4, LogLevel.Information, "Levee cache '{Cache}': L2 circuit breaker closed; L2 is used again.")]
-    public static partial void BreakerClosed(ILogger logger, string cache);
+    [LoggerMessage(4, LogLevel.Information, "Levee cache '{Cache}': L2 {Target} circuit breaker closed; it is used again.")]
+    public static partial void BreakerClosed(ILogger logger, string cache, string target);
 
     [LoggerMessage(5, LogLevel.Warning, "Levee cache '{Cache}': factory failed; serving a stale value ({Reason}).")]
     public static partial void StaleServed(ILogger logger, string cache, string reason, Exception? exception);

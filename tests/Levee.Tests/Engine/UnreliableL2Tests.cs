@@ -284,6 +284,36 @@ public class UnreliableL2Tests
         Assert.True(logger.Has(7));
     }
 
+    [Fact]
+    public async Task MasterUnreachable_ReadsServedFromReplica_FactoryNotCalled()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var writer = await Ready(TestCache.Create(time, new FakeL2Store(l2.Redis)));
+        await using var cache = await Ready(TestCache.Create(time, l2, o => o.BreakerMinimumThroughput = 5));
+        for (var i = 0; i < 20; i++)
+        {
+            await writer.SetAsync("k" + i, i, OneMinute);
+        }
+
+        l2.Mode = FakeL2Mode.Throw; // master gone, replicas alive (the incident)
+        l2.ReplicaMode = FakeL2Mode.Healthy;
+        var calls = 0;
+        for (var round = 0; round < 3; round++)
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.Equal(i, await cache.GetOrCreateAsync("k" + i, 0, (_, _) => { calls++; return ValueTask.FromResult(-1); }, new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), LocalCacheExpiration = TimeSpan.FromMilliseconds(1) }));
+            }
+
+            time.Advance(TimeSpan.FromMilliseconds(5));
+        }
+
+        Assert.Equal(0, calls);
+        Assert.Equal(2, cache.L2BreakerState); // master breaker open: reads go straight to the replica
+        Assert.True(l2.ReplicaCalls >= 60);
+    }
+
     public sealed class Node
     {
         public Node? Next { get; set; }

@@ -27,6 +27,36 @@ internal sealed class FakeL2Store : IL2Store
 
     public bool IsConnected => Mode != FakeL2Mode.Down;
 
+    /// <summary>The replica's own fault switch (replicas keep the data while the master is gone).</summary>
+    public FakeL2Mode ReplicaMode { get; set; } = FakeL2Mode.Down;
+
+    public int ReplicaCalls;
+
+    public bool IsReplicaConnected => ReplicaMode != FakeL2Mode.Down;
+
+    public async Task<byte[]?> GetFromReplicaAsync(string key)
+    {
+        Interlocked.Increment(ref ReplicaCalls);
+        if (ReplicaMode != FakeL2Mode.Healthy)
+        {
+            throw new InvalidOperationException("fake replica failure");
+        }
+
+        await Task.Yield();
+        return _redis.Data.TryGetValue(key, out var v) ? v : null;
+    }
+
+    public async Task<long?[]> GetNumbersFromReplicaAsync(string[] keys)
+    {
+        if (ReplicaMode != FakeL2Mode.Healthy)
+        {
+            throw new InvalidOperationException("fake replica failure");
+        }
+
+        await Task.Yield();
+        return keys.Select(k => _redis.Numbers.TryGetValue(k, out var n) ? n : (long?)null).ToArray();
+    }
+
     public event EventHandler<L2StoreEvent>? StateChanged;
 
     public void RaiseConnected() => StateChanged?.Invoke(this, new L2StoreEvent(L2StoreEventKind.Connected, "test"));

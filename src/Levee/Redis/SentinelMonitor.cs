@@ -1,0 +1,308 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Levee.Redis;
+
+/// <summary>
+/// Follows the master of a Sentinel-managed Redis without a restart. Levee does this itself rather than rely on
+/// StackExchange.Redis' Sentinel mode, which takes the first Sentinel's answer, listens on one Sentinel only and does
+/// not honour abortConnect=false (see docs/failover.md):
+/// <list type="number">
+/// <item>It keeps a connection to every Sentinel and subscribes to <c>+switch-master</c> on each, so the first Sentinel
+/// that adopts the new configuration wakes it up (the failover leader publishes only at the end).</item>
+/// <item>Every check (on a message, else once per second) asks every reachable Sentinel for the master and takes the
+/// address with the highest config epoch, so a stale minority Sentinel cannot win.</item>
+/// <item>Before using a new master it checks <c>ROLE</c> on it; a demoted master that comes back still saying "master"
+/// loses against the higher epoch.</item>
+/// </list>
+/// </summary>
+internal sealed class SentinelMonitor : IAsyncDisposable
+{
+    private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan SentinelTimeout = TimeSpan.FromMilliseconds(750);
+    private readonly ConfigurationOptions _configuration;
+    private readonly RedisL2Store _store;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _cache;
+    private readonly string _service;
+    private readonly EndPoint[] _sentinelEndpoints;
+    private readonly ConnectionMultiplexer?[] _sentinels;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private Task? _loop;
+
+    public SentinelMonitor(ConfigurationOptions configuration, RedisL2Store store, TimeProvider time, ILogger logger, string cache)
+    {
+        _configuration = configuration;
+        _store = store;
+        _time = time;
+        _logger = logger;
+        _cache = cache;
+        _service = configuration.ServiceName!;
+        _sentinelEndpoints = [.. configuration.EndPoints];
+        _sentinels = new ConnectionMultiplexer?[_sentinelEndpoints.Length];
+    }
+
+    public void Start() => _loop = RunAsync();
+
+    private void Wake()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // already awake
+        }
+        catch (ObjectDisposedException)
+        {
+            // stopping
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var stopping = _store.Stopping;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await ConnectSentinelsAsync().ConfigureAwait(false);
+                await CheckAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.L2ConnectFailed(_logger, _cache, ex);
+            }
+
+            try
+            {
+                await _wake.WaitAsync(_store.Current is null ? TimeSpan.FromMilliseconds(250) : CheckInterval, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ConnectSentinelsAsync()
+    {
+        for (var i = 0; i < _sentinels.Length; i++)
+        {
+            if (_sentinels[i] is not null)
+            {
+                continue;
+            }
+
+            var options = new ConfigurationOptions
+            {
+                CommandMap = CommandMap.Sentinel,
+                AbortOnConnectFail = false,
+                ConnectTimeout = 1000,
+                SyncTimeout = 1000,
+                AsyncTimeout = 1000,
+                ConnectRetry = 1,
+                KeepAlive = 5,
+                BacklogPolicy = BacklogPolicy.FailFast,
+                ReconnectRetryPolicy = new LinearRetry(500),
+                ClientName = "levee-sentinel",
+                User = _configuration.SentinelUser ?? _configuration.User,
+                Password = _configuration.SentinelPassword ?? _configuration.Password,
+                Ssl = _configuration.Ssl,
+                SslHost = _configuration.SslHost,
+            };
+            options.EndPoints.Add(_sentinelEndpoints[i]);
+            try
+            {
+                var sentinel = await ConnectionMultiplexer.SentinelConnectAsync(options).ConfigureAwait(false);
+                await sentinel.GetSubscriber().SubscribeAsync(RedisChannel.Literal("+switch-master"), (_, message) =>
+                {
+                    // "<master-name> <old-ip> <old-port> <new-ip> <new-port>": don't trust the address, just look again now
+                    var text = (string?)message;
+                    if (text is not null && text.StartsWith(_service + " ", StringComparison.Ordinal))
+                    {
+                        Wake();
+                    }
+                }).ConfigureAwait(false);
+                _sentinels[i] = sentinel;
+            }
+            catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+            {
+                // that Sentinel is down; the others may answer, and this one is tried again at the next check
+            }
+        }
+    }
+
+    private async Task CheckAsync()
+    {
+        var (master, replicas) = await ResolveAsync().ConfigureAwait(false);
+        var current = _store.Current;
+        if (master is null)
+        {
+            return;
+        }
+
+        if (current?.Master is { } known && known.Equals(master))
+        {
+            return;
+        }
+
+        var primaryOptions = DataOptions([master]);
+        ConnectionMultiplexer? primary = null;
+        try
+        {
+            primary = await ConnectionMultiplexer.ConnectAsync(primaryOptions).ConfigureAwait(false);
+            var role = await primary.GetServer(master).ExecuteAsync("ROLE").WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            var roleName = role.Length > 0 ? (string?)role[0] : null;
+            if (!string.Equals(roleName, "master", StringComparison.Ordinal))
+            {
+                Log.L2StateChanged(_logger, _cache, "not switching", $"Sentinels name {master} as master but it reports ROLE {roleName}");
+                primary.Dispose();
+                return;
+            }
+        }
+        catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+        {
+            primary?.Dispose();
+            Log.L2ConnectFailed(_logger, _cache, ex);
+            return;
+        }
+
+        ConnectionMultiplexer? replicaConnection = null;
+        if (replicas.Count > 0)
+        {
+            try
+            {
+                replicaConnection = await ConnectionMultiplexer.ConnectAsync(DataOptions(replicas)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+            {
+                Log.L2ConnectFailed(_logger, _cache, ex);
+            }
+        }
+
+        var reason = current?.Master is { } old
+            ? string.Create(CultureInfo.InvariantCulture, $"master of '{_service}' switched from {Format(old)} to {Format(master)}")
+            : $"connected to master {Format(master)} of '{_service}'";
+        await _store.InstallAsync(new RedisL2Store.Connection(primary, replicaConnection, master), reason).ConfigureAwait(false);
+    }
+
+    private ConfigurationOptions DataOptions(IEnumerable<EndPoint> endpoints)
+    {
+        var options = _configuration.Clone();
+        options.ServiceName = null;
+        options.EndPoints.Clear();
+        foreach (var endpoint in endpoints)
+        {
+            options.EndPoints.Add(endpoint);
+        }
+
+        return options;
+    }
+
+    /// <summary>Asks every reachable Sentinel; the master with the highest config epoch wins, its replicas (not down) come along.</summary>
+    private async Task<(EndPoint? Master, List<EndPoint> Replicas)> ResolveAsync()
+    {
+        var asks = new List<(ConnectionMultiplexer Sentinel, Task<KeyValuePair<string, string>[]> Reply)>();
+        foreach (var sentinel in _sentinels)
+        {
+            if (sentinel is { IsConnected: true })
+            {
+                var server = sentinel.GetServer(sentinel.GetEndPoints()[0]);
+                asks.Add((sentinel, server.SentinelMasterAsync(_service).WaitAsync(SentinelTimeout, _time)));
+            }
+        }
+
+        EndPoint? best = null;
+        long bestEpoch = -1;
+        ConnectionMultiplexer? bestSentinel = null;
+        foreach (var (sentinel, reply) in asks)
+        {
+            try
+            {
+                var fields = (await reply.ConfigureAwait(false)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+                if (!fields.TryGetValue("ip", out var ip) || !fields.TryGetValue("port", out var portText)
+                    || !int.TryParse(portText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var port))
+                {
+                    continue;
+                }
+
+                var epoch = fields.TryGetValue("config-epoch", out var e) && long.TryParse(e, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
+                if (epoch > bestEpoch)
+                {
+                    bestEpoch = epoch;
+                    best = ToEndPoint(ip, port);
+                    bestSentinel = sentinel;
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // a frozen or partitioned Sentinel: the others decide
+            }
+        }
+
+        var replicas = new List<EndPoint>();
+        if (bestSentinel is not null)
+        {
+            try
+            {
+                var server = bestSentinel.GetServer(bestSentinel.GetEndPoints()[0]);
+                foreach (var replica in await server.SentinelReplicasAsync(_service).WaitAsync(SentinelTimeout, _time).ConfigureAwait(false))
+                {
+                    var fields = replica.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+                    var flags = fields.GetValueOrDefault("flags") ?? "";
+                    if (flags.Contains("s_down", StringComparison.Ordinal) || flags.Contains("o_down", StringComparison.Ordinal) || flags.Contains("disconnected", StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    if (fields.TryGetValue("ip", out var ip) && int.TryParse(fields.GetValueOrDefault("port"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var port))
+                    {
+                        replicas.Add(ToEndPoint(ip, port));
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // no replica list this time
+            }
+        }
+
+        return (best, replicas);
+    }
+
+    private static EndPoint ToEndPoint(string host, int port) =>
+        IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, port) : new DnsEndPoint(host, port);
+
+    private static string Format(EndPoint endpoint) => endpoint switch
+    {
+        IPEndPoint ip => ip.ToString(),
+        DnsEndPoint dns => string.Create(CultureInfo.InvariantCulture, $"{dns.Host}:{dns.Port}"),
+        _ => endpoint.ToString() ?? "?",
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        foreach (var sentinel in _sentinels)
+        {
+            sentinel?.Dispose();
+        }
+
+        _wake.Dispose();
+    }
+}
