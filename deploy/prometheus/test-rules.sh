@@ -119,6 +119,20 @@ if os.path.exists(dash):
         d = json.load(open(dash, encoding="utf-8"))
         exprs_d = [t.get("expr", "") for p in d.get("panels", []) for t in p.get("targets", [])]
         check_names("\n".join(exprs_d), rel(dash))
+        # every panel query must parse: substitute Grafana's variables and let promtool check them
+        import subprocess, tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as tmp:
+            tmp.write("groups:\n  - name: dashboard-queries\n    rules:\n")
+            for i, e in enumerate(exprs_d):
+                e = e.replace("$__rate_interval", "5m").replace("$__interval", "1m")
+                e = re.sub(r"\$\{?[a-z_]+\}?", ".*", e)
+                tmp.write(f"      - record: dashboard:query_{i}\n        expr: {json.dumps(e)}\n")
+        r = subprocess.run(["promtool", "check", "rules", tmp.name], capture_output=True, text=True)
+        os.unlink(tmp.name)
+        if r.returncode != 0:
+            problems.append(f"{rel(dash)}: a panel query does not parse: {(r.stdout + r.stderr).strip()}")
+        else:
+            print(f"  {len(exprs_d)} dashboard queries parse (promtool check rules)")
     except json.JSONDecodeError as ex:
         problems.append(f"{rel(dash)}:{ex.lineno}: invalid JSON: {ex.msg}")
 
