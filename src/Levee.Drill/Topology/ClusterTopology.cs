@@ -38,6 +38,9 @@ public sealed class ClusterTopology : IAsyncDisposable
     /// <summary>The replicas as created.</summary>
     public IReadOnlyList<RedisNode> Replicas => [.. ReplicaOf.Keys];
 
+    /// <summary>Wall time from the first process start until the cluster was ready.</summary>
+    public TimeSpan StartupTime { get; private set; }
+
     /// <summary>The process host (temp folder) holding the nodes.</summary>
     public ProcessHost Host => host;
 
@@ -194,6 +197,7 @@ public sealed class ClusterTopology : IAsyncDisposable
     {
         options ??= new ClusterTopologyOptions();
         options.Validate();
+        var started = System.Diagnostics.Stopwatch.StartNew();
         var cli = Binaries.RedisCli;
         var extra = options.RedisConfig.ToArray();
         var count = options.Masters * (1 + options.ReplicasPerMaster);
@@ -233,6 +237,7 @@ public sealed class ClusterTopology : IAsyncDisposable
         var layout = await topology.GetLayoutAsync(cancellationToken).ConfigureAwait(false);
         topology.Masters = layout.Masters;
         topology.ReplicaOf = layout.ReplicaOf;
+        topology.StartupTime = started.Elapsed;
         return topology;
     }
 

@@ -44,6 +44,9 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>The server log (stdout and stderr of postgres).</summary>
     public string LogFile { get; }
 
+    /// <summary>Wall time of initdb + start until <c>SELECT 1</c> answered (and the database/extension were created).</summary>
+    public TimeSpan StartupTime { get; private set; }
+
     /// <summary>The loopback TCP port.</summary>
     public int Port { get; private set; }
 
@@ -169,6 +172,7 @@ public sealed class PostgresServer : IAsyncDisposable
     {
         options ??= new PostgresOptions();
         options.Validate();
+        var started = System.Diagnostics.Stopwatch.StartNew();
         var initdb = Binaries.Postgres("initdb");
         var postgres = Binaries.Postgres("postgres");
         var runAs = IsRoot() ? options.RunAsUser : null;
@@ -234,6 +238,7 @@ public sealed class PostgresServer : IAsyncDisposable
             server.HasPgStatStatements = true;
         }
 
+        server.StartupTime = started.Elapsed;
         return server;
     }
 

@@ -66,6 +66,9 @@ public sealed class RedisNode
     /// <summary>The node's config file (Sentinel rewrites its own).</summary>
     public string ConfigFile { get; }
 
+    /// <summary>Wall time of the last start or restart until the node answered PING.</summary>
+    public TimeSpan StartupTime { get; private set; }
+
     /// <summary>The current process.</summary>
     public HostedProcess Process => process ?? throw new InvalidOperationException($"{Name} was never started");
 
@@ -91,12 +94,14 @@ public sealed class RedisNode
     public async Task RestartAsync(CancellationToken cancellationToken = default)
     {
         Kill();
+        var started = System.Diagnostics.Stopwatch.StartNew();
         for (var attempt = 1; ; attempt++)
         {
             process = LaunchProcess();
             var failure = await WaitReadyAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
+                StartupTime = started.Elapsed;
                 return;
             }
 
@@ -224,6 +229,7 @@ public sealed class RedisNode
         // validate the binary before allocating anything
         _ = kind == RedisNodeKind.Sentinel ? Binaries.RedisSentinel : Binaries.RedisServer;
         var node = new RedisNode(host, name, kind, host.CreateDirectory(name), template);
+        var started = System.Diagnostics.Stopwatch.StartNew();
         for (var attempt = 1; ; attempt++)
         {
             node.Port = PortAllocator.Next();
@@ -232,6 +238,7 @@ public sealed class RedisNode
             var failure = await node.WaitReadyAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
+                node.StartupTime = started.Elapsed;
                 return node;
             }
 

@@ -39,6 +39,9 @@ public sealed class SentinelTopology : IAsyncDisposable
     /// <summary>Master and replicas (the data nodes).</summary>
     public IReadOnlyList<RedisNode> RedisNodes { get; }
 
+    /// <summary>Wall time from the first process start until the topology was ready.</summary>
+    public TimeSpan StartupTime { get; private set; }
+
     /// <summary>The monitored service name.</summary>
     public string ServiceName => Options.ServiceName;
 
@@ -246,6 +249,7 @@ public sealed class SentinelTopology : IAsyncDisposable
     {
         options ??= new SentinelTopologyOptions();
         options.Validate();
+        var started = System.Diagnostics.Stopwatch.StartNew();
         var extra = options.RedisConfig.ToArray();
         var master = await RedisNode.StartAsync(host, host.UniqueName("master"), RedisNodeKind.Server, (dir, port) => ConfigTemplates.RedisServer(dir, port, extra), cancellationToken).ConfigureAwait(false);
         var replicaTasks = Enumerable.Range(0, options.Replicas).Select(_ =>
@@ -261,6 +265,7 @@ public sealed class SentinelTopology : IAsyncDisposable
         var sentinels = await Task.WhenAll(sentinelTasks).ConfigureAwait(false);
         var topology = new SentinelTopology(host, ownsHost, options, master, replicas, sentinels);
         await topology.WaitUntilReadyAsync(options.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        topology.StartupTime = started.Elapsed;
         return topology;
     }
 

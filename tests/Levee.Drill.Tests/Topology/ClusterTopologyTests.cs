@@ -1,4 +1,5 @@
 using Levee.Drill.Topology;
+using Xunit.Abstractions;
 
 namespace Levee.Drill.Tests.Topology;
 
@@ -11,13 +12,15 @@ public sealed class ClusterTopologyFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }
 
-public sealed class ClusterTopologyTests(ClusterTopologyFixture fixture) : IClassFixture<ClusterTopologyFixture>
+public sealed class ClusterTopologyTests(ClusterTopologyFixture fixture, ITestOutputHelper output) : IClassFixture<ClusterTopologyFixture>
 {
     private ClusterTopology Cluster => fixture.Cluster;
 
     [Fact]
     public async Task Started_ThreeMastersEachWithOneLinkedReplica_AllSlotsOk()
     {
+        output.WriteLine($"startup: cluster (3 masters, 3 replicas) ready in {Cluster.StartupTime.TotalMilliseconds:0} ms");
+        Assert.True(Cluster.StartupTime > TimeSpan.Zero);
         Assert.Equal(6, Cluster.Nodes.Count);
         Assert.Equal(3, Cluster.Masters.Count);
         Assert.Equal(3, Cluster.ReplicaOf.Count);

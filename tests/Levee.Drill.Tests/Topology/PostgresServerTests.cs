@@ -1,5 +1,6 @@
 using System.Globalization;
 using Levee.Drill.Topology;
+using Xunit.Abstractions;
 using Npgsql;
 
 namespace Levee.Drill.Tests.Topology;
@@ -18,13 +19,15 @@ public sealed class PostgresFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
 
-public sealed class PostgresServerTests(PostgresFixture fixture) : IClassFixture<PostgresFixture>
+public sealed class PostgresServerTests(PostgresFixture fixture, ITestOutputHelper output) : IClassFixture<PostgresFixture>
 {
     private PostgresServer Server => fixture.Server;
 
     [Fact]
     public async Task Started_AnswersSelect1_WithTheConfiguredSettings()
     {
+        output.WriteLine($"startup: postgres (initdb + start + create database + extension) ready in {Server.StartupTime.TotalMilliseconds:0} ms");
+        Assert.True(Server.StartupTime > TimeSpan.Zero);
         await using var connection = new NpgsqlConnection(Server.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("SELECT 1", connection);

@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using Levee.Drill.Topology;
+using Xunit.Abstractions;
 
 namespace Levee.Drill.Tests.Topology;
 
-public sealed class ProcessHostTests
+public sealed class ProcessHostTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task StartRedis_AnswersPing_RecordsPidFile_InItsRoot()
@@ -11,6 +12,8 @@ public sealed class ProcessHostTests
         await using var host = new ProcessHost();
         var redis = await host.StartRedisAsync();
 
+        output.WriteLine($"startup: standalone redis-server ready in {redis.StartupTime.TotalMilliseconds:0} ms");
+        Assert.True(redis.StartupTime > TimeSpan.Zero);
         Assert.True(await redis.PingAsync());
         Assert.Equal($"127.0.0.1:{redis.Port}", redis.Endpoint);
         Assert.StartsWith(host.Root, redis.LogFile, StringComparison.Ordinal);

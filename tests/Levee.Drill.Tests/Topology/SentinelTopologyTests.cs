@@ -1,4 +1,5 @@
 using Levee.Drill.Topology;
+using Xunit.Abstractions;
 
 namespace Levee.Drill.Tests.Topology;
 
@@ -12,13 +13,15 @@ public sealed class SentinelTopologyFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Topology.DisposeAsync();
 }
 
-public sealed class SentinelTopologyTests(SentinelTopologyFixture fixture) : IClassFixture<SentinelTopologyFixture>
+public sealed class SentinelTopologyTests(SentinelTopologyFixture fixture, ITestOutputHelper output) : IClassFixture<SentinelTopologyFixture>
 {
     private SentinelTopology Topology => fixture.Topology;
 
     [Fact]
     public async Task Started_SentinelsReportMaster_ReplicasLinked()
     {
+        output.WriteLine($"startup: sentinel topology (1 master, 2 replicas, 3 sentinels) ready in {Topology.StartupTime.TotalMilliseconds:0} ms");
+        Assert.True(Topology.StartupTime > TimeSpan.Zero);
         Assert.Equal(2, Topology.Replicas.Count);
         Assert.Equal(3, Topology.Sentinels.Count);
         Assert.Equal(Topology.Master.Endpoint, await Topology.GetMasterEndpointAsync());
