@@ -203,6 +203,8 @@ public static class Rules
         new("L011", Severity.Warning, "Replica lagging", "A replica far behind the master loses that much data if promoted.", "Investigate replication throughput.", "INFO replication (master_repl_offset, slaveN offset)"),
         new("L012", Severity.Warning, "Replica replicates from another master", "A replica reports a master-host:port other than the Sentinels' master: misconfiguration or +fix-slave-config pending.", "Point it at the monitored master (Sentinel will after failover-timeout).", SentinelC + " sentinelRefreshInstanceInfo() (+fix-slave-config)"),
         new("L014", Severity.Warning, "Peer Sentinel flagged down", "A Sentinel sees a peer Sentinel as s_down/disconnected; it counts against the failover tolerance.", "Restore the peer or its network link.", SentinelC + " sentinelCheckSubjectivelyDown()"),
+        new("L017", Severity.Warning, "Failover tolerance used up", "Fewer Sentinels answer than the deployment has; with the ones left, one more loss (or none) makes failover impossible.", "Bring the missing Sentinels back before anything else fails.", SentinelC + " sentinelGetLeader(), sentinelIsQuorumReachable()"),
+        new("L018", Severity.Warning, "Replica down", "A replica Sentinel flags down (or that does not answer) cannot be promoted; the failover tolerance of the data nodes shrinks.", "Restart or repair the replica.", SentinelC + " sentinelSelectSlave(), sentinelCheckSubjectivelyDown()"),
         new("L016", Severity.Warning, "Persistence failing on the master", "rdb_last_bgsave_status:err or aof_last_write_status:err: data is not being persisted.", "Check disk space and permissions.", "INFO persistence"),
     ];
 

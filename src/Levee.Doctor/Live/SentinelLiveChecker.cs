@@ -1,14 +1,364 @@
+using Levee.Doctor.Live;
+using StackExchange.Redis;
+using static Levee.Doctor.Live.LiveConnections;
+
 namespace Levee.Doctor;
 
-/// <summary>Checks a live Sentinel deployment.</summary>
+/// <summary>
+/// Checks a live Sentinel deployment: asks every Sentinel (SENTINEL MASTER / GET-MASTER-ADDR-BY-NAME / CKQUORUM /
+/// REPLICAS / SENTINELS, INFO sentinel), then the master and replicas they report (INFO replication, persistence),
+/// and applies the live rules (L000–L018) and the failover arithmetic (T001–T006) to what they answer.
+/// </summary>
 public static class SentinelLiveChecker
 {
-    /// <summary>Asks every Sentinel and the nodes they report; see docs/doctor.md for the rules (L001–L016, T001–T006).</summary>
-    /// <param name="sentinels">Sentinel endpoints (HOST:PORT).</param>
+    /// <summary>Checks the service <paramref name="service"/> through <paramref name="sentinels"/>.</summary>
+    /// <param name="sentinels">Sentinel endpoints (HOST:PORT); every Sentinel of the deployment should be listed.</param>
     /// <param name="service">Master name.</param>
     /// <param name="options">Connection options.</param>
     /// <param name="cancellationToken">Cancellation.</param>
-    /// <returns>The report.</returns>
-    public static Task<DoctorReport> CheckAsync(IReadOnlyList<string> sentinels, string service, LiveCheckOptions options, CancellationToken cancellationToken = default)
-        => throw new NotImplementedException();
+    /// <returns>The report; <see cref="DoctorReport.UnusableInput"/> when no Sentinel answered.</returns>
+    public static async Task<DoctorReport> CheckAsync(IReadOnlyList<string> sentinels, string service, LiveCheckOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sentinels);
+        ArgumentException.ThrowIfNullOrWhiteSpace(service);
+        ArgumentNullException.ThrowIfNull(options);
+        var findings = new List<Finding>();
+        var endpoints = new List<string>();
+        foreach (var text in sentinels)
+        {
+            if (TryParseEndpoint(text, out var ep))
+            {
+                endpoints.Add(ep);
+            }
+            else
+            {
+                findings.Add(Live("L000", text, $"'{text}' is not HOST:PORT."));
+            }
+        }
+
+        if (endpoints.Count == 0)
+        {
+            return new DoctorReport(findings, [], unusableInput: true);
+        }
+
+        var views = new List<SentinelView>();
+        using (var mux = await ConnectAsync(endpoints, options, sentinel: true).ConfigureAwait(false))
+        {
+            foreach (var view in await Task.WhenAll(endpoints.Select(ep => QueryAsync(mux, ep, service, options, cancellationToken))).ConfigureAwait(false))
+            {
+                views.Add(view);
+            }
+        }
+
+        foreach (var v in views.Where(v => v.Error is not null))
+        {
+            findings.Add(Live("L000", v.Endpoint, $"Sentinel {v.Endpoint} did not answer: {v.Error}. It counts against the failover tolerance."));
+        }
+
+        var ok = views.Where(v => v.Error is null).ToList();
+        if (ok.Count == 0)
+        {
+            return new DoctorReport(findings, [], unusableInput: true);
+        }
+
+        foreach (var v in ok.Where(v => v.Master is null))
+        {
+            findings.Add(Live("L003", v.Endpoint, $"Sentinel {v.Endpoint} does not monitor '{service}' ({v.MasterError})."));
+        }
+
+        var monitoring = ok.Where(v => v.Master is not null).ToList();
+        if (monitoring.Count == 0)
+        {
+            return new DoctorReport(findings, [], unusableInput: true);
+        }
+
+        var masters = new List<MasterTopology>();
+        var first = monitoring[0];
+        CheckSentinels(service, endpoints, views, monitoring, findings, masters);
+        var masterAddress = monitoring.Select(v => v.MasterAddress).Where(a => a is not null)
+            .GroupBy(a => a, StringComparer.Ordinal).OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault();
+        if (masterAddress is not null)
+        {
+            await CheckDataNodesAsync(service, masterAddress, first, options, findings, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new DoctorReport(findings, masters, unusableInput: false);
+    }
+
+    private static void CheckSentinels(string service, List<string> endpoints, List<SentinelView> views, List<SentinelView> monitoring, List<Finding> findings, List<MasterTopology> masters)
+    {
+        var first = monitoring[0];
+        foreach (var v in monitoring)
+        {
+            var flags = Str(v.Master, "flags");
+            if (flags.Contains("o_down", StringComparison.Ordinal) || flags.Contains("s_down", StringComparison.Ordinal))
+            {
+                findings.Add(Live("L005", v.Endpoint, $"Sentinel {v.Endpoint} flags master '{service}' ({v.MasterAddress}) as {flags}."));
+            }
+
+            if (flags.Contains("failover_in_progress", StringComparison.Ordinal))
+            {
+                findings.Add(Live("L006", v.Endpoint, $"Sentinel {v.Endpoint}: failover of '{service}' in progress (state {Str(v.Master, "failover-state")})."));
+            }
+
+            if (v.Tilt)
+            {
+                findings.Add(Live("L007", v.Endpoint, $"Sentinel {v.Endpoint} is in TILT mode."));
+            }
+
+            if (v.CkQuorumError is not null)
+            {
+                findings.Add(Live("L001", v.Endpoint, $"Sentinel {v.Endpoint}: SENTINEL CKQUORUM {service} answered: {v.CkQuorumError}"));
+            }
+        }
+
+        // Peers flagged down (L014), de-duplicated per peer.
+        foreach (var peer in monitoring.SelectMany(v => v.Peers.Select(p => (Observer: v.Endpoint, Peer: p)))
+                     .Where(x => Str(x.Peer, "flags") is var f && (f.Contains("s_down", StringComparison.Ordinal) || f.Contains("disconnected", StringComparison.Ordinal)))
+                     .GroupBy(x => $"{Str(x.Peer, "ip")}:{Str(x.Peer, "port")}", StringComparer.Ordinal))
+        {
+            findings.Add(Live("L014", peer.Key, $"Sentinel {peer.Key} is flagged {Str(peer.First().Peer, "flags")} by {string.Join(", ", peer.Select(x => x.Observer))}."));
+        }
+
+        // How many Sentinels exist, and how many each believes exist.
+        var known = monitoring.ToDictionary(v => v.Endpoint, v => (int)Long(v.Master, "num-other-sentinels") + 1, StringComparer.Ordinal);
+        var distinct = new HashSet<string>(endpoints, StringComparer.Ordinal);
+        foreach (var p in monitoring.SelectMany(v => v.Peers))
+        {
+            distinct.Add($"{Str(p, "ip")}:{Str(p, "port")}");
+        }
+
+        var real = distinct.Count;
+        var voters = known.Values.Max();
+        if (known.Values.Distinct().Count() > 1 || voters > real)
+        {
+            findings.Add(Live("L002", first.Endpoint,
+                $"Sentinels believe different Sentinel counts for '{service}': {string.Join(", ", known.Select(k => $"{k.Key} sees {k.Value}"))}; {real} distinct Sentinels are known."));
+        }
+
+        var addresses = monitoring.Select(v => v.MasterAddress).Distinct(StringComparer.Ordinal).ToList();
+        var epochs = monitoring.Select(v => Str(v.Master, "config-epoch")).Distinct(StringComparer.Ordinal).ToList();
+        if (addresses.Count > 1 || epochs.Count > 1)
+        {
+            findings.Add(Live("L003", first.Endpoint,
+                $"Sentinels disagree about '{service}': {string.Join(", ", monitoring.Select(v => $"{v.Endpoint} → {v.MasterAddress} (config-epoch {Str(v.Master, "config-epoch")})"))}."));
+        }
+
+        var quorums = monitoring.Select(v => (int)Long(v.Master, "quorum")).Distinct().ToList();
+        if (quorums.Count > 1)
+        {
+            findings.Add(Live("T008", first.Endpoint, $"Sentinels use different quorums for '{service}': {string.Join(", ", monitoring.Select(v => $"{v.Endpoint}={Str(v.Master, "quorum")}"))}."));
+        }
+
+        var quorum = quorums.Max();
+        var topology = MasterTopology.Compute(service, real, voters, quorum, first.MasterAddress);
+        masters.Add(topology);
+        var need = Math.Max(quorum, topology.Majority);
+        var at = first.Endpoint;
+        if (quorum > real)
+        {
+            findings.Add(Live("T001", at, $"Master '{service}': quorum {quorum} is larger than the {real} Sentinels: it is never failed over."));
+        }
+        else if (topology.ToleratedSentinelFailures < 1)
+        {
+            findings.Add(Live("T002", at, $"Master '{service}': {real} Sentinels, quorum {quorum}, majority {topology.Majority}: a failover needs {need} Sentinels, so it tolerates 0 Sentinel failures (SENTINEL CKQUORUM does not report this while all are up).",
+                real >= 3 ? $"SENTINEL SET {service} quorum {real / 2 + 1} on every Sentinel, and the same in their config files." : null));
+        }
+
+        if (quorum > topology.Majority && quorum <= real)
+        {
+            findings.Add(Live("T003", at, $"Master '{service}': quorum {quorum} is above the majority {topology.Majority}."));
+        }
+
+        if (quorum == 1 && real > 1)
+        {
+            findings.Add(Live("T004", at, $"Master '{service}': quorum 1 with {real} Sentinels."));
+        }
+
+        if (real % 2 == 0)
+        {
+            findings.Add(Live("T005", at, $"Master '{service}': {real} Sentinels (even)."));
+        }
+
+        if (real < 3)
+        {
+            findings.Add(Live("T006", at, $"Master '{service}' is monitored by {real} Sentinel(s)."));
+        }
+
+        // What is left right now: Sentinels that answered and monitor the service.
+        var usable = monitoring.Count;
+        if (topology.ToleratedSentinelFailures >= 1 && usable <= need)
+        {
+            findings.Add(new Finding("L017", usable < need ? Severity.Error : Severity.Warning, at, 0,
+                usable < need
+                    ? $"Only {usable} of {real} Sentinels answer for '{service}'; a failover needs {need}: failover is impossible now."
+                    : $"Only {usable} of {real} Sentinels answer for '{service}'; a failover needs {need}: one more Sentinel failure blocks failover.",
+                Rules.Get("L017").Fix));
+        }
+    }
+
+    private static async Task CheckDataNodesAsync(string service, string masterAddress, SentinelView view, LiveCheckOptions options, List<Finding> findings, CancellationToken ct)
+    {
+        var replicas = view.Replicas;
+        var replicaEndpoints = replicas.Select(r => $"{Str(r, "ip")}:{Str(r, "port")}").ToList();
+        using var mux = await ConnectAsync([masterAddress, .. replicaEndpoints], options, sentinel: false).ConfigureAwait(false);
+
+        // The master.
+        long masterOffset = -1;
+        var master = mux.GetServer(masterAddress);
+        try
+        {
+            var info = ParseInfo(await Bounded(() => master.InfoRawAsync("replication"), options, ct).ConfigureAwait(false));
+            if (Str(info, "role") != "master")
+            {
+                findings.Add(Live("L004", masterAddress, $"The Sentinels report {masterAddress} as master of '{service}', but it answers role:{Str(info, "role")}."));
+            }
+
+            masterOffset = Long(info, "master_repl_offset", -1);
+            var persistence = ParseInfo(await Bounded(() => master.InfoRawAsync("persistence"), options, ct).ConfigureAwait(false));
+            if (Str(persistence, "rdb_last_bgsave_status") == "err" || Str(persistence, "aof_last_write_status") == "err")
+            {
+                findings.Add(Live("L016", masterAddress, $"Master {masterAddress}: rdb_last_bgsave_status:{Str(persistence, "rdb_last_bgsave_status")}, aof_last_write_status:{Str(persistence, "aof_last_write_status")}."));
+            }
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            findings.Add(Live("L004", masterAddress, $"The master {masterAddress} reported by the Sentinels does not answer INFO: {Describe(e, options)}."));
+        }
+
+        // The replicas, as Sentinel sees them and as they answer themselves.
+        if (replicas.Count == 0)
+        {
+            findings.Add(Live("L008", masterAddress, $"Sentinel {view.Endpoint} knows no replica of '{service}': nothing can be promoted."));
+            return;
+        }
+
+        var up = new List<IReadOnlyDictionary<string, string>>();
+        foreach (var r in replicas)
+        {
+            var ep = $"{Str(r, "ip")}:{Str(r, "port")}";
+            var flags = Str(r, "flags");
+            string? down = flags.Contains("s_down", StringComparison.Ordinal) || flags.Contains("o_down", StringComparison.Ordinal) || flags.Contains("disconnected", StringComparison.Ordinal)
+                ? $"flagged {flags} by Sentinel {view.Endpoint}"
+                : null;
+            Dictionary<string, string>? info = null;
+            try
+            {
+                info = ParseInfo(await Bounded(() => mux.GetServer(ep).InfoRawAsync("replication"), options, ct).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                down ??= $"it does not answer: {Describe(e, options)}";
+            }
+
+            if (down is not null)
+            {
+                findings.Add(Live("L018", ep, $"Replica {ep} of '{service}' is down: {down}."));
+                continue;
+            }
+
+            up.Add(r);
+            if (info is not null && Str(info, "role") == "master")
+            {
+                findings.Add(Live("L004", ep, $"Replica {ep} of '{service}' answers role:master while {masterAddress} is the master: two masters."));
+            }
+
+            if (Str(r, "master-link-status") == "err" || (info is not null && Str(info, "master_link_status") == "down"))
+            {
+                findings.Add(Live("L010", ep, $"Replica {ep}: link to its master is down (master-link-down-time {Str(r, "master-link-down-time")} ms)."));
+            }
+
+            var replicaMaster = $"{Str(r, "master-host")}:{Str(r, "master-port")}";
+            if (replicaMaster != masterAddress && Str(r, "master-host").Length > 0)
+            {
+                findings.Add(Live("L012", ep, $"Replica {ep} replicates from {replicaMaster}, not from the master {masterAddress}."));
+            }
+
+            var offset = Long(r, "slave-repl-offset", -1);
+            if (masterOffset >= 0 && offset >= 0 && masterOffset - offset > options.MaxReplicationLagBytes)
+            {
+                findings.Add(Live("L011", ep, $"Replica {ep} is {masterOffset - offset} bytes behind the master (limit {options.MaxReplicationLagBytes})."));
+            }
+        }
+
+        if (up.Count == 0)
+        {
+            findings.Add(Live("L008", masterAddress, $"Every replica of '{service}' is down ({replicas.Count}): nothing can be promoted."));
+        }
+        else if (up.All(r => Long(r, "slave-priority", 100) == 0))
+        {
+            findings.Add(Live("L009", masterAddress, $"Every replica of '{service}' that is up has slave-priority 0 ({up.Count})."));
+        }
+    }
+
+    private static async Task<SentinelView> QueryAsync(ConnectionMultiplexer mux, string endpoint, string service, LiveCheckOptions options, CancellationToken ct)
+    {
+        var view = new SentinelView(endpoint);
+        var server = mux.GetServer(endpoint);
+        if (!server.IsConnected)
+        {
+            view.Error = "no connection within the timeout";
+            return view;
+        }
+
+        try
+        {
+            view.Tilt = ParseInfo(await Bounded(() => server.InfoRawAsync("sentinel"), options, ct).ConfigureAwait(false)).GetValueOrDefault("sentinel_tilt") == "1";
+            try
+            {
+                view.Master = (await Bounded(() => server.SentinelMasterAsync(service), options, ct).ConfigureAwait(false)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            }
+            catch (RedisServerException e)
+            {
+                view.MasterError = e.Message;
+                return view;
+            }
+
+            var address = await Bounded(() => server.SentinelGetMasterAddressByNameAsync(service), options, ct).ConfigureAwait(false);
+            view.MasterAddress = Format(address);
+            try
+            {
+                await Bounded(() => server.ExecuteAsync("SENTINEL", "CKQUORUM", service), options, ct).ConfigureAwait(false);
+            }
+            catch (RedisServerException e)
+            {
+                view.CkQuorumError = e.Message;
+            }
+
+            view.Replicas = (await Bounded(() => server.SentinelReplicasAsync(service), options, ct).ConfigureAwait(false))
+                .Select(r => (IReadOnlyDictionary<string, string>)r.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)).ToList();
+            view.Peers = (await Bounded(() => server.SentinelSentinelsAsync(service), options, ct).ConfigureAwait(false))
+                .Select(r => (IReadOnlyDictionary<string, string>)r.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)).ToList();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            view.Error = Describe(e, options);
+        }
+
+        return view;
+    }
+
+    private static Finding Live(string ruleId, string where, string message, string? fix = null) =>
+        new(ruleId, Rules.Get(ruleId).Severity, where, 0, message, fix ?? Rules.Get(ruleId).Fix);
+
+    private sealed class SentinelView(string endpoint)
+    {
+        public string Endpoint { get; } = endpoint;
+
+        public string? Error { get; set; }
+
+        public Dictionary<string, string>? Master { get; set; }
+
+        public string? MasterError { get; set; }
+
+        public string? MasterAddress { get; set; }
+
+        public string? CkQuorumError { get; set; }
+
+        public bool Tilt { get; set; }
+
+        public List<IReadOnlyDictionary<string, string>> Replicas { get; set; } = [];
+
+        public List<IReadOnlyDictionary<string, string>> Peers { get; set; } = [];
+    }
 }

@@ -1,0 +1,98 @@
+using Levee.Drill.Topology;
+
+namespace Levee.Doctor.Tests.Live;
+
+public sealed class SentinelLiveCheckerTests
+{
+    private static Task<DoctorReport> Check(SentinelTopology t) =>
+        SentinelLiveChecker.CheckAsync(t.Sentinels.Select(s => s.Endpoint).ToList(), t.ServiceName, LivePolling.Options);
+
+    private static IEnumerable<RedisNode> All(SentinelTopology t) => [.. t.RedisNodes, .. t.Sentinels];
+
+    [Fact]
+    public async Task HealthyTopology_Passes_WithOneToleratedSentinelFailure()
+    {
+        await using var t = await SentinelTopology.StartAsync();
+
+        // Sentinels discover each other and the replicas through hello messages: wait until they agree.
+        var report = await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Count == 0, TimeSpan.FromSeconds(30));
+
+        Assert.True(report.Findings.Count == 0, LivePolling.Describe(report, All(t)));
+        var m = Assert.Single(report.Masters);
+        Assert.Equal((3, 3, 2, 2, 1), (m.Sentinels, m.Voters, m.Quorum, m.Majority, m.ToleratedSentinelFailures));
+        Assert.Equal(t.Master.Endpoint, m.MasterAddress);
+        Assert.Equal(0, report.ExitCode(strict: true));
+    }
+
+    [Fact]
+    public async Task Quorum3Of3_IsReportedWhileEverySentinelIsUp()
+    {
+        await using var t = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Quorum = 3 });
+
+        var report = await LivePolling.UntilAsync(() => Check(t), r => r.Masters.Count == 1 && r.Masters[0].Voters == 3, TimeSpan.FromSeconds(30));
+
+        var t002 = Assert.Single(report.Findings, f => f.RuleId == "T002");
+        Assert.Equal(Severity.Error, t002.Severity);
+        Assert.Equal(0, report.Masters.Single().ToleratedSentinelFailures);
+        Assert.DoesNotContain(report.Findings, f => f.RuleId == "L001"); // CKQUORUM says OK: that's why the doctor computes it
+        Assert.Equal(1, report.ExitCode(strict: false));
+    }
+
+    [Fact]
+    public async Task FrozenSentinel_IsReported_AndTheToleranceLeft()
+    {
+        await using var t = await SentinelTopology.StartAsync();
+        await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Count == 0, TimeSpan.FromSeconds(30));
+        var frozen = t.Sentinels[2];
+        frozen.Freeze();
+        try
+        {
+            var report = await Check(t);
+
+            var l000 = Assert.Single(report.Findings, f => f.RuleId == "L000");
+            Assert.Equal(frozen.Endpoint, l000.File);
+            var l017 = Assert.Single(report.Findings, f => f.RuleId == "L017");
+            Assert.Equal(Severity.Warning, l017.Severity); // 2 left, 2 needed: one more loss blocks failover
+            Assert.Equal(1, report.ExitCode(strict: false));
+        }
+        finally
+        {
+            frozen.Thaw();
+        }
+    }
+
+    [Fact]
+    public async Task KilledReplica_IsReported()
+    {
+        await using var t = await SentinelTopology.StartAsync();
+        await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Count == 0, TimeSpan.FromSeconds(30));
+        var victim = t.Replicas[0];
+        victim.Kill();
+
+        var report = await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Any(f => f.RuleId == "L018"), TimeSpan.FromSeconds(30));
+
+        var l018 = Assert.Single(report.Findings, f => f.RuleId == "L018");
+        Assert.Equal(victim.Endpoint, l018.File);
+        Assert.DoesNotContain(report.Findings, f => f.RuleId == "L008"); // the other replica can still be promoted
+        Assert.Equal(0, report.ExitCode(strict: false));
+        Assert.Equal(1, report.ExitCode(strict: true));
+    }
+
+    [Fact]
+    public async Task NothingReachable_IsUnusableInput_AndThePasswordIsNeverPrinted()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await Levee.Cli.DoctorCommand.RunAsync(
+            ["check", "--sentinel", "127.0.0.1:1,127.0.0.1:2", "--service", "mymaster", "--password", "hunter2-secret", "--sentinel-password", "other-secret", "--timeout", "500", "--format", "json"],
+            output, error);
+
+        Assert.Equal(2, code);
+        Assert.Contains("\"L000\"", output.ToString(), StringComparison.Ordinal);
+        foreach (var text in new[] { output.ToString(), error.ToString() })
+        {
+            Assert.DoesNotContain("hunter2-secret", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("other-secret", text, StringComparison.Ordinal);
+        }
+    }
+}
