@@ -26,7 +26,7 @@ tests=("$here"/tests/*.yml)
 [ ${#tests[@]} -gt 0 ] || { echo "test-rules: no test files in $here/tests" >&2; exit 1; }
 
 echo "--- promtool check rules"
-promtool check rules "${rules[@]}" || failed=1
+(cd "$here" && promtool check rules "${rules[@]#"$here"/}") || failed=1
 
 echo "--- promtool test rules"
 # promtool resolves rule_files relative to the test file's folder
