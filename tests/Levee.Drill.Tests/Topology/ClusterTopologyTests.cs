@@ -47,6 +47,27 @@ public sealed class ClusterTopologyTests(ClusterTopologyFixture fixture, ITestOu
     }
 
     [Fact]
+    public async Task StackExchangeRedis_ClusterMode_WritesAcrossAllMasters()
+    {
+        await using var mux = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(Cluster.ConnectionString + ",connectTimeout=5000");
+        var db = mux.GetDatabase();
+        for (var i = 0; i < 60; i++)
+        {
+            Assert.True(await db.StringSetAsync("se:" + i, i));
+        }
+
+        var perMaster = new List<long>();
+        foreach (var master in Cluster.Masters)
+        {
+            var keys = await master.ExecuteAsync("KEYS", "se:*");
+            perMaster.Add(keys.Items.Count);
+        }
+
+        Assert.Equal(60, perMaster.Sum());
+        Assert.All(perMaster, n => Assert.True(n > 0));
+    }
+
+    [Fact]
     public async Task Write_IsRedirectedToTheSlotOwner_AndReplicated()
     {
         // a key whose slot the first node may not own: follow the MOVED redirect as a cluster client would
@@ -92,5 +113,9 @@ public sealed class ClusterFailoverTests
         Assert.DoesNotContain(victim, layout.Masters);
         Assert.Contains(victim, layout.Failed);
         Assert.Equal(3, layout.Masters.Count);
+
+        var pids = cluster.Nodes.Select(n => n.Pid).ToList();
+        await cluster.DisposeAsync();
+        Assert.All(pids, pid => Assert.False(Signals.IsAlive(pid), $"pid {pid} alive after dispose"));
     }
 }

@@ -77,6 +77,8 @@ public sealed class ProcessHostTests(ITestOutputHelper output)
     {
         var ex = Assert.Throws<TopologyException>(() => Binaries.Require("redis-server-that-does-not-exist", "redis-server"));
         Assert.Contains("sudo apt-get install -y redis-server redis-sentinel redis-tools postgresql", ex.Message, StringComparison.Ordinal);
+        var pg = Assert.Throws<TopologyException>(() => Binaries.Postgres("initdb-that-does-not-exist"));
+        Assert.Contains("sudo apt-get install -y redis-server redis-sentinel redis-tools postgresql", pg.Message, StringComparison.Ordinal);
     }
 
     [Fact]

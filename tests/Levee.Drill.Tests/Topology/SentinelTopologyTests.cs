@@ -54,6 +54,14 @@ public sealed class SentinelTopologyTests(SentinelTopologyFixture fixture, ITest
     }
 
     [Fact]
+    public async Task StackExchangeRedis_SentinelMode_WritesToTheMaster()
+    {
+        await using var mux = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(Topology.ConnectionString + ",connectTimeout=5000");
+        Assert.True(await mux.GetDatabase().StringSetAsync("via-se-redis", "1"));
+        Assert.Equal("1", (await Topology.Master.ExecuteAsync("GET", "via-se-redis")).Text);
+    }
+
+    [Fact]
     public async Task WriteOnMaster_IsReadFromReplicas()
     {
         var written = await Topology.Master.ExecuteBatchAsync(TimeSpan.FromSeconds(5), [["SET", "replicated", "yes"], ["WAIT", "2", "4000"]]);
@@ -98,6 +106,12 @@ public sealed class SentinelFailoverTests
         await topology.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         Assert.Equal("slave", await old.RoleAsync());
         Assert.Same(promoted, await topology.FindCurrentMasterAsync());
+
+        // dispose stops every process of the topology, the restarted one included
+        var pids = topology.RedisNodes.Concat(topology.Sentinels).Select(n => n.Pid).ToList();
+        await topology.DisposeAsync();
+        Assert.All(pids, pid => Assert.False(Signals.IsAlive(pid), $"pid {pid} alive after dispose"));
+        Assert.False(Directory.Exists(topology.Host.Root));
     }
 }
 
