@@ -1,4 +1,5 @@
-// Creates every instrument of Levee's meter (names, units and labels as the library declares them),
+// Creates every instrument of Levee's meter with the names, units and tags the library declares
+// (src/Levee/Telemetry/LeveeTelemetry.cs, src/Levee/LeveeCache.Telemetry.cs, src/Levee/Gate/GateTelemetry.cs),
 // records one value each, and prints what OpenTelemetry .NET's Prometheus exporter serves for them,
 // in the classic text format and in OpenMetrics as a Prometheus 3 server asks for it (allow-utf-8).
 using System.Diagnostics.Metrics;
@@ -30,12 +31,12 @@ meter.CreateCounter<long>("levee.failover.switches", "{switch}").Add(1, C());
 meter.CreateCounter<long>("levee.backplane.messages", "{message}").Add(1, C(), T("direction", "sent"));
 meter.CreateObservableGauge("levee.invalidation.journal.size", () => new Measurement<int>(4, C()), "{invalidation}");
 meter.CreateCounter<long>("levee.invalidation.journal.overflows", "{overflow}").Add(1, C());
-meter.CreateObservableGauge("levee.gate.limit", () => new Measurement<int>(20, C(), T("gate", "db")), "{request}");
-meter.CreateObservableGauge("levee.gate.in_flight", () => new Measurement<int>(7, C(), T("gate", "db")), "{request}");
-meter.CreateObservableGauge("levee.gate.queued", () => new Measurement<int>(1, C(), T("gate", "db")), "{request}");
-meter.CreateCounter<long>("levee.gate.shed", "{request}").Add(1, C(), T("gate", "db"));
+meter.CreateObservableGauge("levee.gate.limit", () => new Measurement<int>(20, C(), T("gate", "db")), "{call}");
+meter.CreateObservableGauge("levee.gate.in_flight", () => new Measurement<int>(7, C(), T("gate", "db")), "{call}");
+meter.CreateObservableGauge("levee.gate.queued", () => new Measurement<int>(1, C(), T("gate", "db")), "{call}");
+meter.CreateCounter<long>("levee.gate.shed", "{call}").Add(1, C(), T("gate", "db"), T("reason", "queue_full"));
 meter.CreateHistogram<double>("levee.gate.wait", "s").Record(0.002, C(), T("gate", "db"));
-meter.CreateObservableGauge("levee.db.amplification", () => new Measurement<double>(1.5, C(), T("gate", "db")));
+meter.CreateObservableGauge("levee.db.amplification", () => new Measurement<double>(1.5, C(), T("gate", "db")), "1");
 
 using var http = new HttpClient();
 string[] accepts =
