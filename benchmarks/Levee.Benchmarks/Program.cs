@@ -1,12 +1,36 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
 
 namespace Levee.Benchmarks;
 
+/// <summary>
+/// <c>Levee.Benchmarks [BenchmarkDotNet arguments]</c> runs benchmarks (e.g. <c>--filter '*L1Hit*'</c>);
+/// <c>Levee.Benchmarks stampede-calls [rounds] [out.md]</c> counts factory calls per cold-key stampede;
+/// <c>Levee.Benchmarks report ...</c> turns BenchmarkDotNet's JSON results into the markdown in docs/ (see run.sh).
+/// </summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public static async Task<int> Main(string[] args)
     {
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-        return 0;
+        if (args.Length > 0 && args[0] == "stampede-calls")
+        {
+            var rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20;
+            var table = await StampedeBenchmarks.CountAsync(rounds);
+            Console.WriteLine(table);
+            if (args.Length > 2)
+            {
+                await File.WriteAllTextAsync(args[2], table);
+            }
+
+            return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "report")
+        {
+            return Report.Run(args[1..]);
+        }
+
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
     }
 }

@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Levee.Benchmarks;
+
+/// <summary>
+/// Turns BenchmarkDotNet's <c>*-report-full.json</c> files into markdown tables (median and mean ns/op, allocated
+/// bytes/op, ratio to the floor, and Levee's time divided by each line's) and writes them between marker comments in
+/// docs/benchmarks.md and docs/l1-store.md, leaving the hand-written text around them untouched.
+/// </summary>
+internal static class Report
+{
+    private sealed record Row(string Method, string Title, double Median, double Mean, double StdDev, long Allocated);
+
+    private sealed record Section(string Type, string Heading, string? Floor, string Levee, string Note);
+
+    private static readonly Section[] Sections =
+    [
+        new("L1HitBenchmarks", "L1 hit (GetOrCreateAsync on a warm key, 1,000-key working set)", "Floor_FastConcurrentLru", "Levee_AsHybridCache",
+            "One operation = one lookup. Floor = BitFaster FastConcurrentLru.TryGet, the store under Levee's L1."),
+        new("L2HitBenchmarks", "L2 hit (L1 skipped, value in a loopback redis-server)", "Floor_StringGetAsync", "Levee_AsHybridCache",
+            "One operation = one call. Floor = one raw StackExchange.Redis StringGetAsync of the same bytes."),
+        new("StampedeBenchmarks", "Cold-key stampede (1,000 concurrent callers of one key, 1 ms factory)", null, "Levee",
+            "One operation = the whole stampede (all 1,000 callers answered). Factory calls: see the next table."),
+        new("ThroughputBenchmarks", "Throughput (2 threads, Zipf over 10,000 keys, 99% GetOrCreate / 1% Remove, Redis L2)", "Floor_FastConcurrentLru", "Levee",
+            "One operation = one call; ops/s of the two threads together = 1e9 / ns per op. Floor = FastConcurrentLru GetOrAdd/TryRemove without L2."),
+    ];
+
+    /// <summary>report &lt;artifacts dir&gt; &lt;stampede-calls.md&gt; &lt;header.md&gt; &lt;docs/benchmarks.md&gt; &lt;docs/l1-store.md&gt;</summary>
+    public static int Run(string[] args)
+    {
+        if (args.Length != 5)
+        {
+            Console.Error.WriteLine("usage: report <artifacts dir> <stampede-calls.md> <header.md> <docs/benchmarks.md> <docs/l1-store.md>");
+            return 2;
+        }
+
+        var (artifacts, stampedeCalls, header, benchmarksDoc, l1Doc) = (args[0], args[1], args[2], args[3], args[4]);
+        var all = new StringBuilder();
+        all.AppendLine(File.ReadAllText(header).TrimEnd()).AppendLine();
+        string? l1Table = null;
+        foreach (var section in Sections)
+        {
+            var file = Directory.GetFiles(artifacts, $"*.{section.Type}-report-full.json", SearchOption.AllDirectories)
+                .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+            all.AppendLine(CultureInfo.InvariantCulture, $"### {section.Heading}").AppendLine();
+            if (file is null)
+            {
+                all.AppendLine("Not run (no results found).").AppendLine();
+                continue;
+            }
+
+            var table = Table(Read(file), section);
+            all.AppendLine(section.Note).AppendLine().Append(table).AppendLine();
+            if (section.Type == "StampedeBenchmarks" && File.Exists(stampedeCalls))
+            {
+                all.AppendLine("Factory calls per stampede (`Levee.Benchmarks stampede-calls`):").AppendLine();
+                all.AppendLine(File.ReadAllText(stampedeCalls).TrimEnd()).AppendLine();
+            }
+
+            if (section.Type == "L1HitBenchmarks")
+            {
+                l1Table = table;
+            }
+        }
+
+        Replace(benchmarksDoc, "results", all.ToString());
+        if (l1Table is not null)
+        {
+            Replace(l1Doc, "l1", File.ReadAllText(header).TrimEnd() + "\n\n" + l1Table);
+        }
+
+        Console.WriteLine(all);
+        return 0;
+    }
+
+    private static List<Row> Read(string file)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(file));
+        var rows = new List<Row>();
+        foreach (var b in doc.RootElement.GetProperty("Benchmarks").EnumerateArray())
+        {
+            if (!b.TryGetProperty("Statistics", out var stats) || stats.ValueKind != JsonValueKind.Object)
+            {
+                rows.Add(new Row(b.GetProperty("Method").GetString()!, Title(b), double.NaN, double.NaN, double.NaN, -1));
+                continue;
+            }
+
+            var allocated = b.TryGetProperty("Memory", out var mem) && mem.ValueKind == JsonValueKind.Object
+                ? mem.GetProperty("BytesAllocatedPerOperation").GetInt64()
+                : -1;
+            rows.Add(new Row(b.GetProperty("Method").GetString()!, Title(b), stats.GetProperty("Median").GetDouble(),
+                stats.GetProperty("Mean").GetDouble(), stats.GetProperty("StandardDeviation").GetDouble(), allocated));
+        }
+
+        return rows;
+    }
+
+    private static string Title(JsonElement b) => b.GetProperty("MethodTitle").GetString()!.Trim('\'');
+
+    private static string Table(List<Row> rows, Section section)
+    {
+        var floor = rows.FirstOrDefault(r => r.Method == section.Floor);
+        var levee = rows.FirstOrDefault(r => r.Method == section.Levee);
+        var sb = new StringBuilder();
+        sb.AppendLine("| Benchmark | Median ns/op | Mean ns/op | StdDev | Allocated B/op | ÷ floor (median) | Levee ÷ this (median) |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rows)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Title} | {N(r.Median)} | {N(r.Mean)} | {N(r.StdDev)} | {(r.Allocated < 0 ? "?" : r.Allocated.ToString("N0", CultureInfo.InvariantCulture))} | {Ratio(r.Median, floor?.Median)} | {Ratio(levee?.Median, r.Median)} |");
+        }
+
+        return sb.ToString();
+    }
+
+    private static string N(double v) => double.IsNaN(v) ? "failed" : v.ToString(v < 100 ? "N2" : "N0", CultureInfo.InvariantCulture);
+
+    private static string Ratio(double? a, double? b) =>
+        a is { } x && b is { } y && !double.IsNaN(x) && !double.IsNaN(y) && y > 0 ? (x / y).ToString("0.00", CultureInfo.InvariantCulture) : "";
+
+    private static void Replace(string path, string marker, string content)
+    {
+        var begin = $"<!-- bench:{marker}:begin (written by benchmarks/run.sh) -->";
+        var end = $"<!-- bench:{marker}:end -->";
+        var text = File.Exists(path) ? File.ReadAllText(path) : "";
+        var i = text.IndexOf(begin, StringComparison.Ordinal);
+        var j = text.IndexOf(end, StringComparison.Ordinal);
+        var block = begin + "\n" + content.TrimEnd() + "\n" + end;
+        text = i >= 0 && j > i ? string.Concat(text.AsSpan(0, i), block, text.AsSpan(j + end.Length)) : text.TrimEnd() + "\n\n" + block + "\n";
+        File.WriteAllText(path, text);
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs Levee's whole benchmark suite (BenchmarkDotNet, out-of-process, short jobs) against its peers in one run:
+# L1 hit, L2 hit (real loopback redis-server started by the benchmarks), cold-key stampede, 2-thread throughput,
+# plus the stampede factory-call count; then writes the tables into docs/benchmarks.md and docs/l1-store.md
+# (between the bench:* marker comments). About 10 minutes on 2 cores.
+#
+# Usage: benchmarks/run.sh [extra BenchmarkDotNet arguments, e.g. --filter '*L1Hit*']
+# Env:   LEVEE_BENCH_QUIET_LOAD=1.0  wait (at most LEVEE_BENCH_QUIET_WAIT seconds, default 600) until the 1-minute
+#        load average is below this before starting; the machine's load is written next to the numbers either way.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+scripts/install-deps.sh redis
+
+art=benchmarks/artifacts
+rm -rf "$art"
+mkdir -p "$art"
+dll=benchmarks/Levee.Benchmarks/bin/Release/net10.0/Levee.Benchmarks.dll
+dotnet build benchmarks/Levee.Benchmarks/Levee.Benchmarks.csproj -c Release -nologo -v q
+
+if [ -n "${LEVEE_BENCH_QUIET_LOAD:-}" ]; then
+  waited=0
+  while awk -v max="$LEVEE_BENCH_QUIET_LOAD" '{ exit !($1 >= max) }' /proc/loadavg && [ "$waited" -lt "${LEVEE_BENCH_QUIET_WAIT:-600}" ]; do
+    echo "run.sh: load $(cut -d' ' -f1 /proc/loadavg) >= $LEVEE_BENCH_QUIET_LOAD, waiting..." >&2
+    sleep 15; waited=$((waited + 15))
+  done
+fi
+
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+filter=(--filter 'Levee.Benchmarks.*')
+for a in "$@"; do [ "$a" = "--filter" ] && filter=(); done
+dotnet "$dll" "${filter[@]}" --artifacts "$art" "$@" | tee "$art/benchmarkdotnet.log"
+dotnet "$dll" stampede-calls 20 "$art/stampede-calls.md" | tee -a "$art/benchmarkdotnet.log"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+cat > "$art/header.md" <<MD
+Run: \`benchmarks/run.sh $*\` on ${started} (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)).
+Machine: ${cpu:-unknown CPU}, $(nproc) cores, ${mem}, $(. /etc/os-release && echo "$PRETTY_NAME"), .NET SDK $(dotnet --version), redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), BenchmarkDotNet 0.15.8 (short job: 1 launch, few iterations; medians are the headline).
+Load average (1/5/15 min) before: ${load_before}; after: ${load_after}. The machine is shared with other work: at a load above ~1 on 2 cores the absolute times are inflated and noisy; compare lines of one table (same run), not runs.
+MD
+dotnet "$dll" report "$art" "$art/stampede-calls.md" "$art/header.md" docs/benchmarks.md docs/l1-store.md > "$art/report.md"
+echo "run.sh: tables written to docs/benchmarks.md and docs/l1-store.md (raw results in $art/results)"
