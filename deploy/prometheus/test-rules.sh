@@ -2,6 +2,7 @@
 # Checks Levee's Prometheus alert rules; ./test.sh runs it.
 #   1. promtool check rules   on every deploy/prometheus/alerts/*.yml
 #   2. promtool test rules    on every deploy/prometheus/tests/*.yml (Prometheus' own alert unit tests)
+#      and promtool check config on prometheus.example.yml
 #   3. consistency checks:    every alert has a severity label, summary, description and a
 #      runbook_url whose anchor exists in docs/observability.md; every alert is expected to FIRE in
 #      at least one test and to stay SILENT (exp_alerts: []) in at least one; every levee_* metric
@@ -31,6 +32,16 @@ echo "--- promtool check rules"
 echo "--- promtool test rules"
 # promtool resolves rule_files relative to the test file's folder
 (cd "$here/tests" && promtool test rules "${tests[@]##*/}") || failed=1
+
+echo "--- promtool check config prometheus.example.yml"
+# Debian's promtool is built without Kubernetes service discovery, so the kubernetes_sd_configs
+# block is swapped for a static target in a temp copy; everything else (relabeling, rule_files) is checked.
+tmpcfg="$(mktemp "$here/.prometheus.example.check.XXXXXX")"   # beside the original: rule_files are relative
+trap 'rm -f "$tmpcfg"' EXIT
+awk '/^    kubernetes_sd_configs:/{print "    static_configs:"; print "      - targets: [\"pod-address:9121\"]"; skip=1; next}
+     skip && /^    [a-z_]+:/{skip=0} !skip' "$here/prometheus.example.yml" > "$tmpcfg"
+(cd "$here" && promtool check config "${tmpcfg##*/}") || failed=1
+rm -f "$tmpcfg"
 
 echo "--- consistency"
 python3 - "$here" "$repo" <<'PY' || failed=1
