@@ -14,6 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 for b in redis-server redis-cli python3 perl; do
   command -v "$b" >/dev/null || { echo "check-configs: $b missing: apt-get install -y redis-server redis-sentinel redis-tools python3 perl" >&2; exit 1; }
 done
+python3 -c 'import yaml' 2>/dev/null || { echo "check-configs: python3 yaml module missing: apt-get install -y python3-yaml" >&2; exit 1; }
 dir="$(mktemp -d "${TMPDIR:-/tmp}/levee-k8s-configs.XXXXXX")"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.3; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
