@@ -15,8 +15,17 @@ internal static class PortAllocator
     private static readonly Lock Gate = new();
     private static readonly HashSet<int> Handed = [];
 
+    /// <summary>Test seam: the next <see cref="Next"/> in this async flow returns this port, unchecked.</summary>
+    internal static readonly AsyncLocal<int?> ForcedNext = new();
+
     public static int Next()
     {
+        if (ForcedNext.Value is int forced)
+        {
+            ForcedNext.Value = null;
+            return forced;
+        }
+
         lock (Gate)
         {
             if (Handed.Count > (Last - First) / 2)

@@ -283,11 +283,15 @@ public sealed class PostgresServer : IAsyncDisposable
             {
                 await using var connection = new NpgsqlConnection(ProbeConnectionString("postgres"));
                 await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-                await using var command = new NpgsqlCommand("SELECT 1", connection);
-                if (Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) == 1)
+                // SELECT 1, and make sure it is our server (not another one that won a port race)
+                await using var command = new NpgsqlCommand("SELECT current_setting('data_directory')", connection);
+                var dataDirectory = Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+                if (dataDirectory == DataDirectory)
                 {
                     return null;
                 }
+
+                last = $"port {Port} is answered by the server of {dataDirectory}, not {DataDirectory}";
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException)
             {

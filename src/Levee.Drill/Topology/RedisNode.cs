@@ -277,13 +277,27 @@ public sealed class RedisNode
 
             try
             {
-                var reply = await RespClient.ExecuteAsync(Port, TimeSpan.FromMilliseconds(500), ["PING"], cancellationToken).ConfigureAwait(false);
+                var replies = await RespClient.ExecuteBatchAsync(Port, TimeSpan.FromMilliseconds(500), [["PING"], ["INFO", "server"]], cancellationToken).ConfigureAwait(false);
+                var reply = replies[0];
                 if (reply.Text == "PONG")
                 {
-                    return null;
-                }
+                    // another process' server on the same port (a cross-process port race) must not count as ours
+                    var pid = ParseInfo(replies[1]).GetValueOrDefault("process_id");
+                    if (pid == process.Pid.ToString(CultureInfo.InvariantCulture))
+                    {
+                        return null;
+                    }
 
-                last = "PING answered " + reply;
+                    last = $"port {Port} is answered by process {pid}, not by ours ({process.Pid})";
+                    if (LogTail(40).Contains("Address already in use", StringComparison.OrdinalIgnoreCase))
+                    {
+                        return last;
+                    }
+                }
+                else
+                {
+                    last = "PING answered " + reply;
+                }
             }
             catch (Exception ex) when (ex is TimeoutException or IOException or System.Net.Sockets.SocketException)
             {

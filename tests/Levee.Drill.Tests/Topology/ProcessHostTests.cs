@@ -62,6 +62,21 @@ public sealed class ProcessHostTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PortTakenByAnotherServer_StartRetriesOnAnotherPort_NotFooledByTheForeignPong()
+    {
+        await using var host = new ProcessHost();
+        var first = await host.StartRedisAsync();
+        PortAllocator.ForcedNext.Value = first.Port; // simulate losing the race for a port to another process
+
+        var second = await host.StartRedisAsync();
+
+        Assert.NotEqual(first.Port, second.Port);
+        var info = await second.InfoAsync("server");
+        Assert.Equal(second.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), info["process_id"]);
+        Assert.Contains("Address already in use", File.ReadAllText(second.LogFile), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BadConfig_FailsWithPortLogFileAndLogTail()
     {
         await using var host = new ProcessHost();
