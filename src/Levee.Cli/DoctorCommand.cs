@@ -59,6 +59,12 @@ internal static class DoctorCommand
             }
 
             var paths = parse.GetValue(files) ?? [];
+            if (paths.FirstOrDefault(p => p.StartsWith('-') && !File.Exists(p) && !Directory.Exists(p)) is { } unknown)
+            {
+                error.WriteLine($"levee doctor lint: unknown option '{unknown}'. See 'levee doctor lint --help'.");
+                return 2;
+            }
+
             if (paths.Length == 0)
             {
                 error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--strict]");

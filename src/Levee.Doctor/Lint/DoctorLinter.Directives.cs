@@ -46,33 +46,34 @@ public static partial class DoctorLinter
         }
     }
 
-    /// <summary>Builds the Sentinel model; P006 for per-master lines naming an undeclared master.</summary>
+    /// <summary>
+    /// Builds the Sentinel model. Like redis-sentinel 7.0, every 'sentinel monitor' line is applied before the
+    /// per-master lines, whatever their order in the file; a per-master line naming a master that no monitor line
+    /// declares is P006.
+    /// </summary>
     private static SentinelModel BuildSentinel(ConfigDocument doc, List<Finding> findings)
     {
         var model = new SentinelModel(doc);
-        foreach (var d in doc.Directives.Where(d => d.Name == "sentinel"))
+        var lines = doc.Directives.Where(d => d.Name == "sentinel" && KnownDirectives.SentinelArity.TryGetValue(d.SubName, out var counts) && Array.IndexOf(counts, d.Args.Count) >= 0).ToList();
+        foreach (var d in lines.Where(d => d.SubName == "monitor"))
+        {
+            if (model.Masters.ContainsKey(d.Arg(1)))
+            {
+                findings.Add(Make("S002", doc, d.Line, $"Master '{d.Arg(1)}' is monitored twice in this file (\"Duplicate master name.\")."));
+                continue;
+            }
+
+            model.Masters[d.Arg(1)] = new MasterDecl(model, d);
+        }
+
+        foreach (var d in lines.Where(d => d.SubName != "monitor"))
         {
             var sub = d.SubName;
-            if (!KnownDirectives.SentinelArity.TryGetValue(sub, out var counts) || Array.IndexOf(counts, d.Args.Count) < 0)
-            {
-                continue; // already reported
-            }
-
-            if (sub == "monitor")
-            {
-                if (model.Masters.ContainsKey(d.Arg(1)))
-                {
-                    findings.Add(Make("S002", doc, d.Line, $"Master '{d.Arg(1)}' is monitored twice in this file (\"Duplicate master name.\")."));
-                    continue;
-                }
-
-                model.Masters[d.Arg(1)] = new MasterDecl(model, d);
-            }
-            else if (KnownDirectives.SentinelPerMaster.Contains(sub))
+            if (KnownDirectives.SentinelPerMaster.Contains(sub))
             {
                 if (!model.Masters.TryGetValue(d.Arg(1), out var decl))
                 {
-                    findings.Add(Make("P006", doc, d.Line, $"'sentinel {sub}' names master '{d.Arg(1)}', which no earlier 'sentinel monitor' line declares (\"No such master with specified name.\")."));
+                    findings.Add(Make("P006", doc, d.Line, $"'sentinel {sub}' names master '{d.Arg(1)}', which no 'sentinel monitor' line declares (\"No such master with specified name.\")."));
                     continue;
                 }
 

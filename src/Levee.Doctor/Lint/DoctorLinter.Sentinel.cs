@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Levee.Doctor.Config;
 using Levee.Doctor.Lint;
 
@@ -10,9 +9,6 @@ public static partial class DoctorLinter
     private static readonly string[] CompareSettings = ["down-after-milliseconds", "failover-timeout", "parallel-syncs", "auth-pass", "auth-user"];
 
     private static readonly string[] FailoverCommands = ["config", "slaveof", "replicaof", "info", "ping", "client", "script", "multi", "exec", "role", "publish", "subscribe"];
-
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex MasterNameCharset();
 
     /// <summary>T001–T006, T008, T010, T011, S001–S006, S010, S013, S014 for one monitored master.</summary>
     private static MasterTopology CheckMaster(string name, List<MasterDecl> decls, List<RedisModel> group, LintOptions options, List<Finding> findings)
@@ -180,11 +176,6 @@ public static partial class DoctorLinter
     {
         var doc = decl.Owner.Doc;
         var m = decl.Monitor;
-        if (!MasterNameCharset().IsMatch(decl.Name))
-        {
-            findings.Add(Make("S002", doc, m.Line, $"Master name '{decl.Name}' has characters outside A-z 0-9 . - _."));
-        }
-
         if (!int.TryParse(decl.PortText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
         {
             findings.Add(Make("S002", doc, m.Line, $"Port '{decl.PortText}' is not a number in 0..65535 (\"Invalid port number\")."));
@@ -198,14 +189,9 @@ public static partial class DoctorLinter
         if (!Net.IsIp(decl.Host))
         {
             var resolve = decl.Owner.Globals.GetValueOrDefault("resolve-hostnames");
-            var on = resolve is not null && resolve.Arg(1).Equals("yes", StringComparison.OrdinalIgnoreCase);
-            if (!on)
+            if (resolve is null || !resolve.Arg(1).Equals("yes", StringComparison.OrdinalIgnoreCase))
             {
                 findings.Add(Make("S001", doc, m.Line, $"Master '{decl.Name}' is monitored by hostname '{decl.Host}' but 'sentinel resolve-hostnames' is not yes: redis-sentinel refuses to start (\"Can't resolve instance hostname.\")."));
-            }
-            else if (resolve!.Line > m.Line)
-            {
-                findings.Add(Make("S001", doc, m.Line, $"'sentinel resolve-hostnames yes' comes after the monitor line (line {resolve.Line}); it must come first for hostname '{decl.Host}' to be accepted."));
             }
         }
     }

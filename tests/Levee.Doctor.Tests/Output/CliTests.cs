@@ -1,0 +1,82 @@
+using Levee.Cli;
+
+namespace Levee.Doctor.Tests.Output;
+
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("levee-doctor-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await DoctorCommand.RunAsync(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task CleanDeployment_ExitsZero()
+    {
+        var (code, output, _) = await Run("lint", Repo.Path("deploy", "sentinel"), "--strict");
+        Assert.Equal(0, code);
+        Assert.Contains("0 errors, 0 warnings, 0 info", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Incident_ExitsOne()
+    {
+        var (code, output, _) = await Run("lint", Repo.Path("tests", "Levee.Doctor.Tests", "Fixtures", "incident"));
+        Assert.Equal(1, code);
+        Assert.Contains("T002", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WarningsOnly_ExitZero_UnlessStrict()
+    {
+        var file = Path.Combine(_dir, "redis.conf");
+        await File.WriteAllTextAsync(file, "port 6379\nfrobnicate yes\n");
+        Assert.Equal(0, (await Run("lint", file)).Code);
+        Assert.Equal(1, (await Run("lint", file, "--strict")).Code);
+    }
+
+    [Fact]
+    public async Task MissingFile_ExitsTwo_WithAClearMessage()
+    {
+        var file = Path.Combine(_dir, "missing.conf");
+        var (code, output, _) = await Run("lint", file);
+        Assert.Equal(2, code);
+        Assert.Contains($"File '{file}' does not exist.", output, StringComparison.Ordinal);
+
+        var (jsonCode, _, err) = await Run("lint", file, "--format", "json");
+        Assert.Equal(2, jsonCode);
+        Assert.Contains("does not exist", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SentinelsOption_SetsTheCount()
+    {
+        var file = Path.Combine(_dir, "sentinel.conf");
+        await File.WriteAllTextAsync(file, "sentinel monitor m 10.0.0.1 6379 2\n");
+        var (code, output, _) = await Run("lint", file, "--sentinels", "3", "--format", "json");
+        Assert.Equal(0, code);
+        Assert.Contains("\"toleratedSentinelFailures\": 1", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("lint")]
+    [InlineData("lint", "x.conf", "--format", "xml")]
+    [InlineData("lint", "x.conf", "--sentinels", "zero")]
+    [InlineData("lint", "x.conf", "--bogus")]
+    [InlineData("check")]
+    [InlineData("check", "--sentinel", "127.0.0.1:26379")]
+    [InlineData("check", "--sentinel", "127.0.0.1:26379", "--service", "m", "--cluster", "127.0.0.1:7000")]
+    [InlineData("check", "--cluster", "127.0.0.1:7000", "--timeout", "-5")]
+    public async Task BadUsage_ExitsTwo_WithAMessage(params string[] args)
+    {
+        var (code, _, err) = await Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("levee doctor", err, StringComparison.Ordinal);
+    }
+}

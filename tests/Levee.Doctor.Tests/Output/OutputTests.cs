@@ -1,0 +1,109 @@
+using System.Text.Json;
+
+namespace Levee.Doctor.Tests.Output;
+
+public class OutputTests
+{
+    private static DoctorReport Incident() => DoctorLinter.Lint([Path.Combine("tests", "Levee.Doctor.Tests", "Fixtures", "incident")]);
+
+    [Fact]
+    public void Json_HasTheDocumentedShape()
+    {
+        using var cwd = new WorkingDirectory(Repo.Root);
+        using var json = JsonDocument.Parse(JsonReportWriter.Write(Incident()));
+        var root = json.RootElement;
+
+        var findings = root.GetProperty("findings").EnumerateArray().ToList();
+        Assert.NotEmpty(findings);
+        foreach (var f in findings)
+        {
+            foreach (var key in new[] { "id", "severity", "file", "line", "message", "fix" })
+            {
+                Assert.True(f.TryGetProperty(key, out _), $"finding without '{key}': {f}");
+            }
+
+            Assert.Contains(f.GetProperty("severity").GetString(), new[] { "error", "warning", "info" });
+        }
+
+        var t002 = findings.Single(f => f.GetProperty("id").GetString() == "T002");
+        Assert.Equal(("tests/Levee.Doctor.Tests/Fixtures/incident/sentinel-1.conf", 2),
+            (t002.GetProperty("file").GetString(), t002.GetProperty("line").GetInt32()));
+
+        var master = root.GetProperty("topology").GetProperty("masters").EnumerateArray().Single();
+        Assert.Equal("mymaster", master.GetProperty("name").GetString());
+        Assert.Equal(3, master.GetProperty("sentinels").GetInt32());
+        Assert.Equal(3, master.GetProperty("quorum").GetInt32());
+        Assert.Equal(2, master.GetProperty("majority").GetInt32());
+        Assert.Equal(0, master.GetProperty("toleratedSentinelFailures").GetInt32());
+    }
+
+    [Fact]
+    public void Sarif_IsValid210Structure_WithRulesAndLocations()
+    {
+        using var cwd = new WorkingDirectory(Repo.Root);
+        using var sarif = JsonDocument.Parse(SarifReportWriter.Write(Incident(), "1.0.0"));
+        var root = sarif.RootElement;
+        Assert.Equal("2.1.0", root.GetProperty("version").GetString());
+        Assert.Equal(SarifReportWriter.SchemaUri, root.GetProperty("$schema").GetString());
+
+        var run = root.GetProperty("runs").EnumerateArray().Single();
+        var rules = run.GetProperty("tool").GetProperty("driver").GetProperty("rules").EnumerateArray().ToList();
+        Assert.Equal(Rules.All.Count, rules.Count);
+        Assert.All(rules, r => Assert.False(string.IsNullOrEmpty(r.GetProperty("shortDescription").GetProperty("text").GetString())));
+
+        var results = run.GetProperty("results").EnumerateArray().ToList();
+        Assert.NotEmpty(results);
+        foreach (var r in results)
+        {
+            var id = r.GetProperty("ruleId").GetString();
+            Assert.Equal(id, rules[r.GetProperty("ruleIndex").GetInt32()].GetProperty("id").GetString());
+            Assert.Contains(r.GetProperty("level").GetString(), new[] { "error", "warning", "note" });
+            var location = r.GetProperty("locations")[0].GetProperty("physicalLocation");
+            Assert.StartsWith("tests/Levee.Doctor.Tests/Fixtures/incident/sentinel-", location.GetProperty("artifactLocation").GetProperty("uri").GetString(), StringComparison.Ordinal);
+            Assert.Equal(2, location.GetProperty("region").GetProperty("startLine").GetInt32());
+        }
+    }
+
+    [Theory]
+    [InlineData("incident-text.txt", "text")]
+    [InlineData("incident-json.json", "json")]
+    [InlineData("deploy-sentinel-text.txt", "text")]
+    public async Task CliOutput_MatchesSnapshot(string snapshot, string format)
+    {
+        using var cwd = new WorkingDirectory(Repo.Root);
+        var target = snapshot.StartsWith("incident", StringComparison.Ordinal) ? "tests/Levee.Doctor.Tests/Fixtures/incident" : "deploy/sentinel";
+        var output = new StringWriter();
+        await Levee.Cli.DoctorCommand.RunAsync(["lint", target, "--format", format], output, new StringWriter());
+
+        var path = Repo.Path("tests", "Levee.Doctor.Tests", "Snapshots", snapshot);
+        var actual = output.ToString().ReplaceLineEndings("\n");
+        if (Environment.GetEnvironmentVariable("LEVEE_UPDATE_SNAPSHOTS") == "1")
+        {
+            File.WriteAllText(path, actual);
+        }
+
+        Assert.True(File.Exists(path), $"Snapshot {path} is missing; run the tests once with LEVEE_UPDATE_SNAPSHOTS=1 and review it.");
+
+        Assert.Equal(File.ReadAllText(path).ReplaceLineEndings("\n"), actual);
+    }
+}
+
+/// <summary>Runs a test with a given current directory (paths in findings are as given on the command line).</summary>
+internal sealed class WorkingDirectory : IDisposable
+{
+    private static readonly SemaphoreSlim Gate = new(1, 1);
+    private readonly string _previous;
+
+    public WorkingDirectory(string path)
+    {
+        Gate.Wait();
+        _previous = Directory.GetCurrentDirectory();
+        Directory.SetCurrentDirectory(path);
+    }
+
+    public void Dispose()
+    {
+        Directory.SetCurrentDirectory(_previous);
+        Gate.Release();
+    }
+}
