@@ -53,9 +53,11 @@ public static class DrillRunner
         var shape = new CatalogShape(options.Products, options.Categories, options.Users, options.Seed);
         var zipf = new ZipfSampler(shape.KeysByPopularity.Count, options.ZipfExponent);
         var runs = new List<ClientRun>();
+        var pids = new HashSet<int>();
 
         progress?.Report(new DrillProgress("-", "starting", 0, plan.TotalSeconds, 0, 0, 0, 0, "starting PostgreSQL and seeding the catalog"));
         await using var postgres = await DrillPostgres.StartAsync(cancellationToken).ConfigureAwait(false);
+        pids.UnionWith(postgres.ProcessIds);
         await CatalogDatabase.CreateTemplateAsync(postgres.AdminConnectionString, shape, options.Seed, cancellationToken).ConfigureAwait(false);
 
         foreach (var name in options.Clients.Distinct(StringComparer.Ordinal))
@@ -69,7 +71,15 @@ public static class DrillRunner
             }
 
             var drill = new ClientDrill(scenario, plan, kind, options, shape, zipf, postgres.AdminConnectionString, progress);
-            runs.Add(await drill.RunAsync(cancellationToken).ConfigureAwait(false));
+            try
+            {
+                runs.Add(await drill.RunAsync(cancellationToken).ConfigureAwait(false));
+            }
+            finally
+            {
+                pids.UnionWith(drill.StartedProcessIds);
+            }
+
             progress?.Report(new DrillProgress(kind.Name, "done", plan.TotalSeconds, plan.TotalSeconds, 0, 0, 0, 0, "done"));
         }
 
@@ -99,7 +109,7 @@ public static class DrillRunner
             ],
             runs);
 
-        return ReportFiles.Write(report, options.OutputDirectory);
+        return ReportFiles.Write(report, options.OutputDirectory) with { StartedProcessIds = [.. pids] };
     }
 }
 
@@ -115,7 +125,11 @@ public sealed record DrillScenarioInfo(string Name, string Description, bool Imp
 /// <param name="Files">Files written there (report.json, report.md, report.html, PNG charts).</param>
 /// <param name="SummaryMarkdown">The summary table (also in report.md).</param>
 /// <param name="Json">The content of report.json.</param>
-public sealed record DrillResult(string OutputDirectory, IReadOnlyList<string> Files, string SummaryMarkdown, string Json);
+public sealed record DrillResult(string OutputDirectory, IReadOnlyList<string> Files, string SummaryMarkdown, string Json)
+{
+    /// <summary>Every process the drill started (all stopped when it returns); lets a test check nothing was left behind.</summary>
+    public IReadOnlyList<int> StartedProcessIds { get; init; } = [];
+}
 
 /// <summary>The drill could not run (a missing binary, a process that would not start); the message says what to do.</summary>
 public sealed class DrillException : Exception

@@ -27,12 +27,17 @@ internal sealed class ClientDrill(
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
     private readonly TimeProvider time = TimeProvider.System;
     private readonly ConcurrentQueue<FaultStep> marks = new();
+    private readonly HashSet<int> startedPids = [];
     private long epoch;
+
+    /// <summary>Every process id this run started (Redis nodes, Sentinels, the host's watchdog), for the leftover check.</summary>
+    public IReadOnlyCollection<int> StartedProcessIds => startedPids;
 
     public async Task<ClientRun> RunAsync(CancellationToken cancellationToken)
     {
         Report("starting", 0, $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
         await using var topology = await SentinelTopology.StartAsync(scenario.Topology.ToSentinelOptions(), cancellationToken).ConfigureAwait(false);
+        RecordPids(topology);
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name, cancellationToken).ConfigureAwait(false);
         var counters = new DbCounters();
         await using var monitor = await DbServerMonitor.OpenAsync(database, cancellationToken).ConfigureAwait(false);
@@ -63,6 +68,7 @@ internal sealed class ClientDrill(
         }
         finally
         {
+            RecordPids(topology);
             foreach (var instance in instances)
             {
                 await instance.DisposeAsync().ConfigureAwait(false);
@@ -322,6 +328,15 @@ internal sealed class ClientDrill(
             ? states.Keys.First()
             : string.Join(", ", states.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}"));
         return new GaugeSample(server, counters.Queries, counters.InUse, counters.Waiting, inFlight, breakerOpen, l2);
+    }
+
+    private void RecordPids(SentinelTopology topology)
+    {
+        startedPids.Add(topology.Host.WatchdogPid);
+        foreach (var process in topology.Host.Processes)
+        {
+            startedPids.Add(process.Pid);
+        }
     }
 
     private TimeSpan Elapsed() => time.GetElapsedTime(epoch);

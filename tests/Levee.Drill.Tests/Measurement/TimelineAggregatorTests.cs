@@ -1,0 +1,76 @@
+using Levee.Drill.Measurement;
+using Levee.Drill.Reporting;
+
+namespace Levee.Drill.Tests.Measurement;
+
+public sealed class TimelineAggregatorTests
+{
+    private static readonly PhasePlan Plan = new(2, 3, 1);
+
+    [Fact]
+    public void Recorder_BucketsByScheduledSecond_AndLeavesRefusedOutOfLatency()
+    {
+        var recorder = new RequestRecorder(Plan.TotalSeconds);
+        recorder.Record(TimeSpan.FromSeconds(0.2), TimeSpan.FromMilliseconds(10), RequestOutcome.Ok);
+        recorder.Record(TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(30), RequestOutcome.Error, isWrite: true); // finished late: still second 0
+        recorder.Record(TimeSpan.FromSeconds(0.95), TimeSpan.Zero, RequestOutcome.Refused);
+        recorder.Record(TimeSpan.FromSeconds(99), TimeSpan.FromMilliseconds(1), RequestOutcome.Ok); // past the end: last second
+        recorder.RecordStale(TimeSpan.FromSeconds(0.5), staleServed: true, staleAfterInvalidation: true);
+
+        var s0 = recorder.Snapshot(0);
+        Assert.Equal(3, s0.Requests);
+        Assert.Equal(2, s0.Errors);
+        Assert.Equal(1, s0.Refused);
+        Assert.Equal(1, s0.Writes);
+        Assert.Equal(2, s0.Latency.TotalCount);
+        Assert.Equal(1, s0.StaleServed);
+        Assert.Equal(1, s0.StaleAfterInvalidation);
+        Assert.Equal(1, recorder.Snapshot(Plan.TotalSeconds - 1).Requests);
+    }
+
+    [Fact]
+    public void Timeline_TakesDbCountsFromSampleDifferences_AndPhasesFromThePlan()
+    {
+        var recorder = new RequestRecorder(Plan.TotalSeconds);
+        var samples = new List<GaugeSample>();
+        long server = 1000, client = 500;
+        samples.Add(new GaugeSample(server, client, 0, 0, 0, 0, "up"));
+        long[] perSecond = [10, 10, 100, 300, 200, 10];
+        for (var s = 0; s < Plan.TotalSeconds; s++)
+        {
+            server += perSecond[s];
+            client += perSecond[s];
+            samples.Add(new GaugeSample(server, client, s, 0, s * 2, s >= 2 ? 8 : 0, s >= 2 ? "breaker-open" : "up"));
+            for (var i = 0; i < 100; i++)
+            {
+                recorder.Record(TimeSpan.FromSeconds(s + (i / 100.0)), TimeSpan.FromMilliseconds(s >= 2 && s < 5 ? 1000 + i : 1 + (i / 10.0)), RequestOutcome.Ok);
+            }
+        }
+
+        var timeline = TimelineAggregator.BuildTimeline(Plan, recorder, samples);
+        Assert.Equal(perSecond, timeline.Select(p => p.DbQueries));
+        Assert.Equal(["baseline", "baseline", "fault", "fault", "fault", "recovery"], timeline.Select(p => p.Phase));
+        Assert.Equal(8, timeline[3].BreakerOpen);
+        Assert.Equal("breaker-open", timeline[3].L2);
+
+        var baseline = TimelineAggregator.Phase(recorder, timeline, 0, Plan.FaultStart, withPeak: false);
+        var fault = TimelineAggregator.Phase(recorder, timeline, Plan.FaultStart, Plan.RecoveryStart, withPeak: true);
+        Assert.Equal(200, baseline.Requests);
+        Assert.Equal(10, baseline.DbQueriesPerSec);
+        Assert.Null(baseline.PeakDbQueriesPerSec);
+        Assert.InRange(baseline.P50Ms, 5, 6);
+        Assert.InRange(fault.P95Ms, 1090, 1100);
+        Assert.Equal(200, fault.DbQueriesPerSec);
+        // peak is the highest 3-second centred average within the fault: (100+300+200)/3
+        Assert.Equal(200, fault.PeakDbQueriesPerSec);
+    }
+
+    [Fact]
+    public void RecoverySeconds_IsTheStartOfThreeHealthySecondsAfterTheRepair()
+    {
+        TimelinePoint P(int s, long errors, double p95) => new(s, "x", 100, errors, 0, 1, p95, p95, 0, 0, 0, 0, 0, 0, "up", 0, 0);
+        var timeline = new[] { P(0, 0, 5), P(1, 5, 5), P(2, 0, 5), P(3, 0, 500), P(4, 0, 8), P(5, 0, 9), P(6, 0, 7), P(7, 0, 5) };
+        Assert.Equal(3, TimelineAggregator.RecoverySeconds(timeline, 1, baselineP95Ms: 5));
+        Assert.Null(TimelineAggregator.RecoverySeconds(timeline[..4], 1, baselineP95Ms: 5));
+    }
+}
