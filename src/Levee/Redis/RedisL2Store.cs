@@ -81,7 +81,7 @@ internal sealed partial class RedisL2Store : IL2Store
                     // a frozen node may not answer QUIT; disposing below drops the sockets anyway
                 }
 
-                multiplexer.Dispose();
+                await multiplexer.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
@@ -218,7 +218,8 @@ internal sealed partial class RedisL2Store : IL2Store
         Raise(previous is null ? L2StoreEventKind.Connected : L2StoreEventKind.Failover, reason);
         if (previous is not null)
         {
-            _ = previous.DisposeAsync();
+            // retire the old connection off the caller's path: closing sockets to a frozen node must not hold anyone
+            _ = Task.Run(previous.DisposeAsync);
         }
     }
 

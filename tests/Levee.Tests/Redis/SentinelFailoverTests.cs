@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using Levee.Drill.Topology;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
+
+namespace Levee.Tests.Redis;
+
+/// <summary>
+/// Levee against real Sentinel topologies (1 master + 2 replicas + 3 Sentinels on loopback, down-after 2000 ms),
+/// each test with a fresh topology because each breaks it. Assertions are on behaviour and counts, not timings.
+/// </summary>
+public sealed class SentinelFailoverTests(ITestOutputHelper output)
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    private static ServiceProvider NewApp(SentinelTopology topology, Action<LeveeOptions>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLevee(o =>
+        {
+            o.Redis = topology.ConnectionString;
+            configure?.Invoke(o);
+        });
+        return services.BuildServiceProvider();
+    }
+
+    /// <summary>Writes until a value written through the cache is readable directly on <paramref name="node"/> (bounded).</summary>
+    private static async Task<int> WriteUntilVisibleOn(LeveeCache cache, RedisNode node, TimeSpan timeout)
+    {
+        var attempts = 0;
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            attempts++;
+            var key = "probe-" + attempts;
+            await cache.SetAsync(key, attempts, OneMinute); // never throws, whatever Redis does
+            var reply = await node.ExecuteAsync("GET", "levee:d:0:" + key);
+            if (!reply.IsNull && !reply.IsError)
+            {
+                return attempts;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return -1;
+    }
+
+    [Fact]
+    public async Task MasterKilled_Quorum2_SameCacheWritesToPromotedReplica_WithoutRestart()
+    {
+        await using var topology = await SentinelTopology.StartAsync();
+        await using var app = NewApp(topology);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("before", "v", OneMinute);
+        Assert.False((await topology.Master.ExecuteAsync("GET", "levee:d:0:before")).IsNull);
+
+        var oldMaster = topology.Master.Endpoint;
+        topology.Master.Kill();
+        var promoted = await topology.WaitForFailoverAsync(oldMaster, TimeSpan.FromSeconds(30));
+        var attempts = await WriteUntilVisibleOn(cache, promoted, TimeSpan.FromSeconds(15));
+        Assert.True(attempts > 0, $"no write reached the promoted master {promoted}");
+        Assert.Equal("master", await promoted.RoleAsync());
+        output.WriteLine($"writes before one was visible on {promoted.Endpoint}: {attempts}");
+    }
+
+    [Fact]
+    public async Task MasterFrozen_Quorum2_CallersKeepGettingValues_BreakerOpens_ThenClosesAfterFailover()
+    {
+        await using var topology = await SentinelTopology.StartAsync();
+        await using var writerApp = NewApp(topology);
+        var writer = await RealRedisTests.ConnectedCache(writerApp);
+        for (var i = 0; i < 20; i++)
+        {
+            await writer.SetAsync("k" + i, i, OneMinute); // in Redis (and its replicas), not in the reader's L1
+        }
+
+        await using var app = NewApp(topology, o => o.BreakerMinimumThroughput = 5);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        for (var i = 0; i < 100 && (await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:k19")).IsNull; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        var oldMaster = topology.Master.Endpoint;
+        topology.Master.Freeze(); // a silent host: no TCP reset
+        var slowest = TimeSpan.Zero;
+        var slowestAt = 0;
+        var factoryCalls = 0;
+        var breakerOpened = false;
+        var failover = topology.WaitForFailoverAsync(oldMaster, TimeSpan.FromSeconds(30));
+        var calls = 0;
+        while (!failover.IsCompleted)
+        {
+            var key = "k" + (calls++ % 20);
+            var started = Stopwatch.StartNew();
+            var value = await cache.GetOrCreateAsync(key, 0, (_, _) => { factoryCalls++; return ValueTask.FromResult(-1); },
+                new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), LocalCacheExpiration = TimeSpan.FromMilliseconds(100) });
+            if (started.Elapsed > slowest)
+            {
+                slowest = started.Elapsed;
+                slowestAt = calls;
+            }
+
+            Assert.True(value == -1 || value == int.Parse(key[1..], System.Globalization.CultureInfo.InvariantCulture));
+            breakerOpened |= cache.L2BreakerState == 2;
+            await Task.Delay(20);
+        }
+
+        var promoted = await failover;
+        Assert.True(breakerOpened, "the breaker never opened while the master was frozen");
+        // StackExchange.Redis alone would hold callers for its 1-5 s timeouts; Levee's budget is 50 ms. Generous margin for a noisy machine:
+        Assert.True(slowest < TimeSpan.FromSeconds(1), $"a caller waited {slowest.TotalMilliseconds:0} ms on the frozen master");
+        Assert.True(factoryCalls < calls / 2, $"{factoryCalls} factory calls for {calls} requests: replicas should have served");
+
+        Assert.True(await WriteUntilVisibleOn(cache, promoted, TimeSpan.FromSeconds(15)) > 0);
+        Assert.Equal(0, cache.L2BreakerState);
+        topology.Master.Thaw();
+        output.WriteLine($"{calls} requests during the freeze, {factoryCalls} factory calls, slowest {slowest.TotalMilliseconds:0} ms (request #{slowestAt})");
+    }
+
+    [Fact]
+    public async Task Quorum3OneSentinelFrozen_MasterKilled_NoFailover_LeveeKeepsServingFromReplicas()
+    {
+        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Quorum = 3 });
+        await using var app = NewApp(topology, o => o.BreakerMinimumThroughput = 5);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        for (var i = 0; i < 50; i++)
+        {
+            await cache.SetAsync("item" + i, i, OneMinute);
+        }
+
+        // values reached the replicas before the fault
+        var replica = topology.Replicas[0];
+        for (var i = 0; i < 100 && (await replica.ExecuteAsync("GET", "levee:d:0:item49")).IsNull; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        topology.Sentinels[2].Freeze(); // partitioned Sentinel
+        var oldMaster = topology.Master.Endpoint;
+        topology.Master.Kill();
+
+        var factoryCalls = 0;
+        var requests = 0;
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(8)) // down-after is 2 s: a failover would have happened by now with quorum 2
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                requests++;
+                var value = await cache.GetOrCreateAsync("item" + i, i, (s, _) => { factoryCalls++; return ValueTask.FromResult(s); },
+                    new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), LocalCacheExpiration = TimeSpan.FromMilliseconds(200) });
+                Assert.Equal(i, value);
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(oldMaster, await topology.GetMasterEndpointAsync()); // no failover, as in the incident
+        Assert.True(factoryCalls <= 50, $"{factoryCalls} factory calls for {requests} requests: the replicas hold the cache");
+        output.WriteLine($"{requests} requests, {factoryCalls} factory calls while no failover could happen");
+        topology.Sentinels[2].Thaw();
+    }
+
+    [Fact]
+    public async Task DemotedMasterComesBack_CacheStaysOnTheNewMaster()
+    {
+        await using var topology = await SentinelTopology.StartAsync();
+        await using var app = NewApp(topology);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        var oldMaster = topology.Master;
+        oldMaster.Freeze();
+        var promoted = await topology.WaitForFailoverAsync(oldMaster.Endpoint, TimeSpan.FromSeconds(30));
+        Assert.True(await WriteUntilVisibleOn(cache, promoted, TimeSpan.FromSeconds(15)) > 0);
+
+        oldMaster.Thaw(); // comes back still believing it is master until Sentinel demotes it
+        for (var i = 0; i < 20; i++)
+        {
+            await cache.SetAsync("after-return-" + i, i, OneMinute);
+            await Task.Delay(100);
+        }
+
+        Assert.False((await promoted.ExecuteAsync("GET", "levee:d:0:after-return-19")).IsNull);
+        Assert.Equal("master", await promoted.RoleAsync());
+    }
+
+    [Fact]
+    public async Task AppStartedWhileSentinelsAndRedisAreDown_Starts_ThenConnects()
+    {
+        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Replicas = 1 });
+        foreach (var s in topology.Sentinels)
+        {
+            s.Freeze();
+        }
+
+        await using var app = NewApp(topology);
+        var cache = app.GetRequiredService<LeveeCache>();
+        Assert.Equal("db", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        Assert.False(cache.IsL2Available);
+        foreach (var s in topology.Sentinels)
+        {
+            s.Thaw();
+        }
+
+        await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("k2", "v", OneMinute);
+        Assert.False((await topology.Master.ExecuteAsync("GET", "levee:d:0:k2")).IsNull);
+    }
+
+    [Fact]
+    public async Task TwoInstances_RemoveWhileMasterFrozen_OtherNeverServesRemovedValueAfterRecovery()
+    {
+        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Replicas = 1, DownAfterMilliseconds = 60_000 });
+        await using var appA = NewApp(topology);
+        await using var appB = NewApp(topology);
+        var a = await RealRedisTests.ConnectedCache(appA);
+        var b = await RealRedisTests.ConnectedCache(appB);
+        await a.SetAsync("price", 10, OneMinute);
+        Assert.Equal(10, await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(-1), OneMinute)); // in B's L1 now
+
+        topology.Master.Freeze();
+        await a.RemoveAsync("price"); // the database changed; Redis is silent
+        Assert.True(a.PendingInvalidations >= 1);
+        topology.Master.Thaw();
+
+        // after recovery (bounded wait for A's journal replay and its backplane message), B must not serve 10 again
+        for (var i = 0; i < 100 && a.PendingInvalidations > 0; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(0, a.PendingInvalidations);
+        var served = await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(11), OneMinute);
+        for (var i = 0; i < 40 && served == 10; i++)
+        {
+            await Task.Delay(50); // the backplane delay
+            served = await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(11), OneMinute);
+        }
+
+        Assert.Equal(11, served);
+        Assert.True((await topology.Master.ExecuteAsync("GET", "levee:d:0:price")).IsNull || served == 11);
+    }
+}
