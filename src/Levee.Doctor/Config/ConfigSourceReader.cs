@@ -26,9 +26,16 @@ internal static class ConfigSourceReader
                     unusable = true;
                 }
 
+                var before = documents.Count;
                 foreach (var file in files)
                 {
-                    unusable |= !ReadFile(file, documents, findings);
+                    unusable |= !ReadFile(file, documents, findings, inDirectory: true);
+                }
+
+                if (files.Count > 0 && documents.Count == before)
+                {
+                    findings.Add(Unusable(path, $"Directory '{path}' holds no Redis or Sentinel config (no *.conf file, no ConfigMap embedding one)."));
+                    unusable = true;
                 }
             }
             else
@@ -41,7 +48,7 @@ internal static class ConfigSourceReader
     }
 
     /// <summary>Parses in-memory text as if it were the file <paramref name="name"/> (used by tests and by callers that already hold the text).</summary>
-    public static bool ReadText(string name, string text, List<ConfigDocument> documents, List<Finding> findings)
+    public static bool ReadText(string name, string text, List<ConfigDocument> documents, List<Finding> findings, bool inDirectory = false)
     {
         if (text.Contains('\0', StringComparison.Ordinal))
         {
@@ -51,14 +58,14 @@ internal static class ConfigSourceReader
 
         if (IsYaml(name))
         {
-            return KubernetesConfigReader.Read(name, text, documents, findings);
+            return KubernetesConfigReader.Read(name, text, documents, findings, skipWhenEmpty: inDirectory);
         }
 
         documents.Add(ConfigParser.Parse(name, name, text, findings));
         return true;
     }
 
-    private static bool ReadFile(string path, List<ConfigDocument> documents, List<Finding> findings)
+    private static bool ReadFile(string path, List<ConfigDocument> documents, List<Finding> findings, bool inDirectory = false)
     {
         if (!File.Exists(path))
         {
@@ -99,7 +106,7 @@ internal static class ConfigSourceReader
             text = text[1..];
         }
 
-        return ReadText(path, text, documents, findings);
+        return ReadText(path, text, documents, findings, inDirectory);
     }
 
     internal static Finding Unusable(string file, string message) => new("P005", Severity.Error, file, 0, message, Rules.Get("P005").Fix);

@@ -10,7 +10,7 @@ namespace Levee.Doctor.Config;
 /// </summary>
 internal static class KubernetesConfigReader
 {
-    public static bool Read(string file, string text, List<ConfigDocument> documents, List<Finding> findings)
+    public static bool Read(string file, string text, List<ConfigDocument> documents, List<Finding> findings, bool skipWhenEmpty = false)
     {
         var stream = new YamlStream();
         try
@@ -61,6 +61,11 @@ internal static class KubernetesConfigReader
                 documents.Add(ConfigParser.Parse(file, name, value.Value, findings, map, known ? replicas : 1, known));
                 found++;
             }
+        }
+
+        if (found == 0 && skipWhenEmpty)
+        {
+            return true; // other manifests in a linted folder (Namespace, Service, ...) are not Redis configs
         }
 
         if (found == 0)

@@ -89,4 +89,35 @@ public sealed class InputTests : IDisposable
         Assert.Empty(report.Findings);
         Assert.False(report.UnusableInput);
     }
+
+    [Fact]
+    public void Directory_SkipsManifestsWithoutRedisConfigs_ButNeedsAtLeastOne()
+    {
+        File.WriteAllText(Path.Combine(_dir, "namespace.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cache\n");
+        var empty = DoctorLinter.Lint([_dir]);
+        Assert.True(empty.UnusableInput);
+        Assert.Contains("holds no Redis or Sentinel config", Assert.Single(empty.Findings).Message, StringComparison.Ordinal);
+
+        File.WriteAllText(Path.Combine(_dir, "redis.conf"), "port 6379\n");
+        var report = DoctorLinter.Lint([_dir]);
+        Assert.False(report.UnusableInput);
+        Assert.Empty(report.Findings);
+    }
+
+    [Fact]
+    public void KubernetesManifestsOfTheRepo_LintClean_AndTheIncidentCopyFails()
+    {
+        foreach (var folder in new[] { "redis-sentinel", "redis-cluster" })
+        {
+            var path = Repo.Path("deploy", "kubernetes", folder);
+            Assert.True(Directory.Exists(path), $"{path} is missing");
+            var clean = DoctorLinter.Lint([path]);
+            Assert.True(clean.ExitCode(strict: true) == 0, $"{folder}: {RuleTests.Describe(clean)}");
+        }
+
+        var report = DoctorLinter.Lint([Repo.Path("deploy", "kubernetes", "incident")]);
+        Assert.Equal(1, report.ExitCode(strict: false));
+        Assert.Contains(report.Findings, f => f.RuleId == "T002");
+        Assert.Equal(0, report.Masters.Single().ToleratedSentinelFailures);
+    }
 }
