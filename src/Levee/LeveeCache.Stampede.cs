@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using Levee.Gate;
 using Levee.Internal;
 using Microsoft.Extensions.Caching.Hybrid;
 
@@ -37,7 +38,7 @@ public sealed partial class LeveeCache
             }
 
             // A load of the same key with another value type is in flight: load without sharing.
-            return await LoadAsync(key, state, factory, options, tagArray, background: false).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         _ = RunFlightAsync(key, mine, state, factory, options, tagArray);
@@ -64,9 +65,13 @@ public sealed partial class LeveeCache
         }
     }
 
-    /// <summary>L2, then the factory, with fail-safe and timeouts. Writes L1 (and L2) on success.</summary>
+    /// <summary>
+    /// L2, then the factory through the admission gate, with fail-safe and timeouts. Writes L1 (and L2) on success.
+    /// <paramref name="priority"/> defaults to Refresh for background loads and Interactive otherwise;
+    /// <paramref name="gateToken"/> cancels a warm-up's wait for a gate slot.
+    /// </summary>
     private async Task<T> LoadAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
-        LeveeEntryOptions options, string[]? tags, bool background)
+        LeveeEntryOptions options, string[]? tags, bool background, GatePriority? priority = null, CancellationToken gateToken = default)
     {
         var epoch = Volatile.Read(ref _epoch);
         var startedWall = _clock.WallMs;
@@ -115,10 +120,32 @@ public sealed partial class LeveeCache
             return result;
         }
 
+        // Admission gate: every factory call takes a slot. When the gate is full, an interactive caller with a stale value
+        // gets it at once (reason "gate"); without one it waits in the bounded queue or fails with LeveeOverloadedException.
+        // A refresh never waits (the current value stays); warm-up waits behind interactive callers, within its share.
+        var gate = ResolveGate(options);
+        var effective = priority ?? (background ? GatePriority.Refresh : GatePriority.Interactive);
+        if (!gate.TryEnter(effective, out var lease))
+        {
+            if (effective == GatePriority.Refresh)
+            {
+                GateLog.RefreshSkipped(_logger, _name, gate.Name);
+                return stale is not null ? (T)stale.Value! : throw new LeveeOverloadedException(_name, gate.Name, "refresh_skipped", gate.Limit, gate.InFlight, gate.Queued, TimeSpan.Zero);
+            }
+
+            if (stale is not null && effective == GatePriority.Interactive)
+            {
+                gate.RecordServedStale();
+                return ServeStale<T>(key, stale, "gate", null);
+            }
+
+            lease = await gate.EnterAsync(effective, gateToken).ConfigureAwait(false);
+        }
+
         var soft = options.FactorySoftTimeout ?? _options.FactorySoftTimeout;
         var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
         var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
-        var factoryTask = RunFactoryAsync(state, factory, hardCts.Token);
+        var factoryTask = RunFactoryAsync(lease, state, factory, hardCts.Token);
         var ownsCts = true;
         try
         {
@@ -129,7 +156,7 @@ public sealed partial class LeveeCache
                 {
                     try
                     {
-                        value = await factoryTask.WaitAsync(soft, _clock.Provider).ConfigureAwait(false);
+                        value = await factoryTask.WaitAsync(soft, _clock.Provider, CancellationToken.None).ConfigureAwait(false);
                     }
                     catch (TimeoutException) when (!factoryTask.IsCompleted)
                     {
@@ -141,7 +168,7 @@ public sealed partial class LeveeCache
                 }
                 else if (hard != Timeout.InfiniteTimeSpan)
                 {
-                    value = await factoryTask.WaitAsync(hard, _clock.Provider).ConfigureAwait(false);
+                    value = await factoryTask.WaitAsync(hard, _clock.Provider, CancellationToken.None).ConfigureAwait(false);
                 }
                 else
                 {
@@ -184,22 +211,30 @@ public sealed partial class LeveeCache
         }
     }
 
-    private async Task<T> RunFactoryAsync<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken cancellationToken)
+    /// <summary>Runs the factory holding a gate slot; the slot is given back when the factory really ends (also after a soft timeout).</summary>
+    private async Task<T> RunFactoryAsync<TState, T>(GateLease lease, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken cancellationToken)
     {
         _metrics.FactoryCall();
+        lease.Gate.Amplification.Record();
         var started = Stopwatch.GetTimestamp();
+        var sample = false;
         try
         {
-            return await factory(state, cancellationToken).ConfigureAwait(false);
+            var value = await factory(state, cancellationToken).ConfigureAwait(false);
+            sample = true;
+            return value;
         }
-        catch
+        catch (Exception ex)
         {
+            // a timed-out call is a latency signal for the adaptive limit; a fast failure (e.g. connection refused) is not
+            sample = ex is TimeoutException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested);
             _metrics.FactoryError();
             throw;
         }
         finally
         {
             _metrics.FactoryDuration(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            lease.Gate.Release(lease, sample);
         }
     }
 
@@ -259,6 +294,10 @@ public sealed partial class LeveeCache
         try
         {
             _ = await LoadAsync(key, state, factory, options, tags, background: true).ConfigureAwait(false);
+        }
+        catch (LeveeOverloadedException)
+        {
+            // the gate had no low-priority slot: the current value stays (logged by the gate path)
         }
         catch (Exception ex)
         {

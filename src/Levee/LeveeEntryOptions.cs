@@ -29,6 +29,12 @@ public sealed class LeveeEntryOptions
     /// <summary>Whether early (background) refresh applies to this entry. Default: true.</summary>
     public bool EarlyRefresh { get; init; } = true;
 
+    /// <summary>
+    /// Name of the admission gate the factory calls of this entry pass (one of <see cref="LeveeOptions.Gates"/>).
+    /// Default: null, the cache's default gate (<see cref="LeveeOptions.Gate"/>).
+    /// </summary>
+    public string? Gate { get; init; }
+
     internal static LeveeEntryOptions FromHybrid(HybridCacheEntryOptions? options)
     {
         if (options is null)

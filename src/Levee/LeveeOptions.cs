@@ -110,4 +110,23 @@ public sealed class LeveeOptions
 
     /// <summary>Name of this cache instance in logs and metrics (several caches in one process). Default: <c>default</c>.</summary>
     public string Name { get; set; } = "default";
+
+    /// <summary>Name of the gate configured by <see cref="Gate"/>: <c>default</c>.</summary>
+    public const string DefaultGateName = "default";
+
+    /// <summary>
+    /// The cache's default admission gate (named <c>default</c>): every factory call of an entry that names no other gate
+    /// passes it. Defaults: adaptive limit 16 (2 to 64), queue of 100 for at most 1 second, a quarter of the limit for
+    /// warm-up and background refresh. See docs/gate.md.
+    /// </summary>
+    public LeveeGateOptions Gate { get; set; } = new();
+
+    /// <summary>
+    /// More named gates, one per backend (e.g. <c>"postgres"</c>, <c>"search"</c>); an entry picks one with
+    /// <see cref="LeveeEntryOptions.Gate"/>. Gates belong to one cache instance. Default: none.
+    /// </summary>
+    public IDictionary<string, LeveeGateOptions> Gates { get; } = new Dictionary<string, LeveeGateOptions>(StringComparer.Ordinal);
+
+    /// <summary>Warm-up of the entries registered with <c>AddLevee(...).AddWarmUp(...)</c>: deadline, parallelism, empty-L2 detection.</summary>
+    public LeveeWarmUpOptions WarmUp { get; set; } = new();
 }

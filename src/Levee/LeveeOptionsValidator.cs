@@ -65,6 +65,46 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         Range(nameof(o.MaintenanceInterval), o.MaintenanceInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
         Range(nameof(o.TagCheckInterval), o.TagCheckInterval, TimeSpan.Zero, TimeSpan.FromHours(1));
 
+        if (o.Gate is null)
+        {
+            errors.Add("LeveeOptions.Gate must not be null.");
+        }
+        else
+        {
+            CollectGate(errors, "Gate", o.Gate);
+        }
+
+        foreach (var (name, gate) in o.Gates)
+        {
+            if (string.IsNullOrWhiteSpace(name))
+            {
+                errors.Add("LeveeOptions.Gates has an empty gate name.");
+            }
+            else if (gate is null)
+            {
+                errors.Add($"LeveeOptions.Gates[\"{name}\"] must not be null.");
+            }
+            else if (name == LeveeOptions.DefaultGateName)
+            {
+                errors.Add($"LeveeOptions.Gates must not contain \"{LeveeOptions.DefaultGateName}\"; configure the default gate with LeveeOptions.Gate.");
+            }
+            else
+            {
+                CollectGate(errors, $"Gates[\"{name}\"]", gate);
+            }
+        }
+
+        if (o.WarmUp is null)
+        {
+            errors.Add("LeveeOptions.WarmUp must not be null.");
+        }
+        else
+        {
+            Range("WarmUp.ReadinessDeadline", o.WarmUp.ReadinessDeadline, TimeSpan.Zero, TimeSpan.FromHours(1));
+            Number("WarmUp.MaxParallelism", o.WarmUp.MaxParallelism, 1, 256);
+            Range("WarmUp.EmptyL2CheckInterval", o.WarmUp.EmptyL2CheckInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        }
+
         // cross-field rules
         if (o.FactorySoftTimeout != Timeout.InfiniteTimeSpan && o.FactoryHardTimeout != Timeout.InfiniteTimeSpan && o.FactorySoftTimeout > o.FactoryHardTimeout)
         {
@@ -110,5 +150,49 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         }
 
         return errors;
+    }
+
+    private static void CollectGate(List<string> errors, string path, LeveeGateOptions g)
+    {
+        void Number(string name, double value, double min, double max)
+        {
+            if (double.IsNaN(value) || value < min || value > max)
+            {
+                errors.Add(string.Create(CultureInfo.InvariantCulture, $"LeveeOptions.{path}.{name} is {value}; it must be between {min} and {max}."));
+            }
+        }
+
+        void Range(string name, TimeSpan value, TimeSpan min, TimeSpan max)
+        {
+            if (value < min || value > max)
+            {
+                errors.Add(string.Create(CultureInfo.InvariantCulture, $"LeveeOptions.{path}.{name} is {value}; it must be between {min} and {max}."));
+            }
+        }
+
+        Number(nameof(g.InitialLimit), g.InitialLimit, 1, 10_000);
+        Number(nameof(g.MinLimit), g.MinLimit, 1, 10_000);
+        Number(nameof(g.MaxLimit), g.MaxLimit, 1, 10_000);
+        Number(nameof(g.QueueLimit), g.QueueLimit, 0, 100_000);
+        Range(nameof(g.QueueTimeout), g.QueueTimeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
+        Number(nameof(g.LowPriorityShare), g.LowPriorityShare, 0.01, 1);
+        if (g.RatePerSecond is { } rate)
+        {
+            Number(nameof(g.RatePerSecond), rate, 0.01, 1_000_000);
+        }
+
+        Number(nameof(g.RateBurst), g.RateBurst, 1, 1_000_000);
+        Range(nameof(g.AdaptiveWindow), g.AdaptiveWindow, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1));
+        Number(nameof(g.AdaptiveWindowMinSamples), g.AdaptiveWindowMinSamples, 1, 10_000);
+        Number(nameof(g.AdaptiveSmoothing), g.AdaptiveSmoothing, 0.01, 1);
+        if (g.MinLimit > g.MaxLimit)
+        {
+            errors.Add($"LeveeOptions.{path}.MinLimit ({g.MinLimit}) must not exceed MaxLimit ({g.MaxLimit}).");
+        }
+
+        if (g.Adaptive && (g.InitialLimit < g.MinLimit || g.InitialLimit > g.MaxLimit))
+        {
+            errors.Add($"LeveeOptions.{path}.InitialLimit ({g.InitialLimit}) must be between MinLimit ({g.MinLimit}) and MaxLimit ({g.MaxLimit}) when Adaptive is true.");
+        }
     }
 }

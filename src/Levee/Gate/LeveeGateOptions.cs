@@ -1,0 +1,67 @@
+namespace Levee;
+
+/// <summary>
+/// Settings of one admission gate: the gate every factory (database) call passes. A gate limits how many factory calls
+/// run at once (adaptive by default), optionally how many start per second, and what happens when it is full: a caller
+/// with a stale value gets it at once, others wait in a bounded queue for a bounded time and then fail fast with
+/// <see cref="LeveeOverloadedException"/>. See docs/gate.md.
+/// </summary>
+public sealed class LeveeGateOptions
+{
+    /// <summary>
+    /// True (default): the concurrency limit adapts to the factory's latency (Gradient2-like, as in Netflix
+    /// concurrency-limits): it shrinks when latency rises above its long-term baseline and grows while latency stays low,
+    /// within [<see cref="MinLimit"/>, <see cref="MaxLimit"/>]. False: the limit is fixed at <see cref="InitialLimit"/>.
+    /// </summary>
+    public bool Adaptive { get; set; } = true;
+
+    /// <summary>The concurrency limit at start (and the fixed limit when <see cref="Adaptive"/> is false). Default: 16. Bounds: 1 to 10,000.</summary>
+    public int InitialLimit { get; set; } = 16;
+
+    /// <summary>Lowest adaptive limit. Default: 2. Bounds: 1 to <see cref="MaxLimit"/>.</summary>
+    public int MinLimit { get; set; } = 2;
+
+    /// <summary>Highest adaptive limit. Default: 64. Bounds: <see cref="MinLimit"/> to 10,000.</summary>
+    public int MaxLimit { get; set; } = 64;
+
+    /// <summary>
+    /// Most callers that may wait for a slot (interactive callers without a stale value; warm-up has its own share).
+    /// A caller arriving when the queue is full fails at once. Default: 100. Bounds: 0 (never wait) to 100,000.
+    /// </summary>
+    public int QueueLimit { get; set; } = 100;
+
+    /// <summary>Longest time an interactive caller waits for a slot before it fails with <see cref="LeveeOverloadedException"/>. Default: 1 second. Bounds: 0 to 5 minutes.</summary>
+    public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Share of the limit that low-priority work (warm-up, early and background refresh) may use at most; interactive
+    /// callers are always served first. At least one slot. Default: 0.25. Bounds: 0.01 to 1.
+    /// </summary>
+    public double LowPriorityShare { get; set; } = 0.25;
+
+    /// <summary>
+    /// Optional rate limit: factory calls started per second (token bucket). Null (default): no rate limit.
+    /// Bounds: 0.01 to 1,000,000.
+    /// </summary>
+    public double? RatePerSecond { get; set; }
+
+    /// <summary>Token bucket size (burst) when <see cref="RatePerSecond"/> is set. Default: 10. Bounds: 1 to 1,000,000.</summary>
+    public int RateBurst { get; set; } = 10;
+
+    /// <summary>
+    /// Adaptive limit: latency samples are averaged over a window of at least this duration (and
+    /// <see cref="AdaptiveWindowMinSamples"/> samples) before the limit moves. Default: 1 second. Bounds: 1 ms to 1 minute.
+    /// </summary>
+    public TimeSpan AdaptiveWindow { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Adaptive limit: fewest samples in a window. Default: 10. Bounds: 1 to 10,000.</summary>
+    public int AdaptiveWindowMinSamples { get; set; } = 10;
+
+    /// <summary>
+    /// Adaptive limit: how much of each new estimate is taken (0.2 = the limit moves a fifth of the way per window, as
+    /// Netflix' Gradient2 default). Default: 0.2. Bounds: 0.01 to 1.
+    /// </summary>
+    public double AdaptiveSmoothing { get; set; } = 0.2;
+
+    internal LeveeGateOptions Clone() => (LeveeGateOptions)MemberwiseClone();
+}
