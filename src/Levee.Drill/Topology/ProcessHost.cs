@@ -64,10 +64,11 @@ public sealed class ProcessHost : IAsyncDisposable
         keepRoot = Environment.GetEnvironmentVariable(KeepVariable) == "1";
         OwnerPid = ownerPid;
 
+        // a script file rather than -c, so `ps` shows "/bin/sh <root>/_watchdog.sh <owner> <root>"
+        var script = Path.Combine(Root, "_watchdog.sh");
+        File.WriteAllText(script, "# Levee orphan guard: kills every <root>/*.pid once the owner process is gone\n" + WatchdogScript + "\n");
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(WatchdogScript);
-        psi.ArgumentList.Add("levee-watchdog");
+        psi.ArgumentList.Add(script);
         psi.ArgumentList.Add(ownerPid.ToString(CultureInfo.InvariantCulture));
         psi.ArgumentList.Add(Root);
         watchdog = Process.Start(psi) ?? throw new TopologyException("could not start /bin/sh for the orphan watchdog");
