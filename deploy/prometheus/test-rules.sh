@@ -7,7 +7,9 @@
 #      runbook_url whose anchor exists in docs/observability.md; every alert is expected to FIRE in
 #      at least one test and to stay SILENT (exp_alerts: []) in at least one; every levee_* metric
 #      the rules and the Grafana dashboard use is one OpenTelemetry's exporter really serves
-#      (otel-names/names.txt); the dashboard is valid JSON.
+#      (otel-names/names.txt); the dashboard is valid JSON and its queries parse.
+#   4. end to end (e2e-incident.sh 3, e2e-postgres.sh): the rules in a real Prometheus server against
+#      real exporters, Redis/Sentinel and PostgreSQL processes; LEVEE_SKIP_E2E=1 skips them.
 # Installs the Debian package `prometheus` (for promtool) when promtool is missing.
 # Exit code: 0 when everything passed, 1 otherwise.
 set -uo pipefail
@@ -151,6 +153,20 @@ for p in problems: print("  " + p)
 print(f"  {len(alerts)} alerts, {len(fires)} with a firing test, {len(silent)} with a silent test, {len(problems)} problem(s)")
 sys.exit(1 if problems else 0)
 PY
+
+# 4. end to end: the rules in a real Prometheus against real exporters, Redis/Sentinel and PostgreSQL
+#    (about a minute; they install prometheus-redis-exporter / prometheus-postgres-exporter when
+#    missing). LEVEE_SKIP_E2E=1 skips them.
+if [ "${LEVEE_SKIP_E2E:-0}" = 1 ]; then
+  echo "--- end to end: skipped (LEVEE_SKIP_E2E=1)"
+else
+  for e2e in "e2e-incident.sh 3" "e2e-postgres.sh"; do
+    echo "--- end to end: $e2e"
+    log="$(mktemp)"
+    if "$here"/$e2e > "$log" 2>&1; then grep -E '^  ok: |OK$' "$log"; else cat "$log"; failed=1; fi
+    rm -f "$log"
+  done
+fi
 
 if [ "$failed" -eq 0 ]; then echo "test-rules: OK"; else echo "test-rules: FAILED"; fi
 exit "$failed"
