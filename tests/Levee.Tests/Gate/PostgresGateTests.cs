@@ -1,0 +1,224 @@
+using System.Globalization;
+using Levee.Drill.Topology;
+using Levee.Serialization;
+using Levee.Tests.Fakes;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace Levee.Tests.Gate;
+
+/// <summary>A throw-away PostgreSQL (initdb + postgres on a free loopback port), stopped after the class.</summary>
+public sealed class GatePostgresFixture : IAsyncLifetime
+{
+    public PostgresServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() =>
+        Server = await PostgresServer.StartAsync(new PostgresOptions { MaxConnections = 120, PgStatStatements = false });
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+
+    /// <summary>A pooled data source whose connections carry <paramref name="applicationName"/> (to find them in pg_stat_activity).</summary>
+    public NpgsqlDataSource DataSource(string applicationName, int maxPool) =>
+        NpgsqlDataSource.Create($"{Server.ConnectionString};Application Name={applicationName};Maximum Pool Size={maxPool.ToString(CultureInfo.InvariantCulture)};Timeout=15");
+}
+
+/// <summary>The admission gate in front of a REAL PostgreSQL: what the database sees, counted by pg_stat_activity.</summary>
+public sealed class PostgresGateTests(GatePostgresFixture fixture, ITestOutputHelper output) : IClassFixture<GatePostgresFixture>
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    [Fact]
+    public async Task TwoThousandConcurrentMisses_FixedLimit16_PostgresNeverSeesMoreThan16Queries()
+    {
+        const string app = "levee-gate-fixed";
+        await using var db = fixture.DataSource(app, maxPool: 100);
+        var time = TestCache.NewTime(); // the cache's clock: TTLs and the queue timeout move only when the test says so
+        var options = new LeveeOptions
+        {
+            TimeProvider = time,
+            JitterFraction = 0,
+            EarlyRefreshRatio = 1,
+            FactorySoftTimeout = Timeout.InfiniteTimeSpan,
+            FactoryHardTimeout = Timeout.InfiniteTimeSpan,
+            Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 16, QueueLimit = 100, QueueTimeout = TimeSpan.FromSeconds(1) },
+        };
+        await using var cache = new LeveeCache(options, null, new SerializerRegistry(null, null, options.JsonSerializerOptions), null, null);
+
+        for (var i = 0; i < 2000; i += 2)
+        {
+            await cache.SetAsync("product:" + i, -i, OneMinute); // even keys: a value that will be stale
+        }
+
+        time.Advance(TimeSpan.FromMinutes(2));
+
+        var inFactory = 0;
+        var maxInFactory = 0;
+        var factoryCalls = 0;
+        using var stop = new CancellationTokenSource();
+        var monitor = Task.Run(() => MaxActiveAsync(app, stop.Token));
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); // holds the first 16 until every caller has arrived
+        Func<int, CancellationToken, ValueTask<int>> query = async (id, ct) =>
+        {
+            Interlocked.Increment(ref factoryCalls);
+            GateEngineTests.InterlockedMax(ref maxInFactory, Interlocked.Increment(ref inFactory));
+            try
+            {
+                await go.Task;
+                await using var command = db.CreateCommand("SELECT @id FROM pg_sleep(0.15)");
+                command.Parameters.AddWithValue("id", id);
+                return (int)(await command.ExecuteScalarAsync(ct))!;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref inFactory);
+            }
+        };
+
+        var tasks = new Task<int>[2000];
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            tasks[i] = cache.GetOrCreateAsync("product:" + i, i, query, OneMinute).AsTask();
+        }
+
+        Assert.Equal(100, cache.GetGateStatus()[0].Queued); // bounded: the 101st caller without a stale value was refused
+        go.SetResult();
+
+        var results = new List<(int Key, int Value, Exception? Error)>();
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            try
+            {
+                results.Add((i, await tasks[i], null));
+            }
+            catch (Exception ex)
+            {
+                results.Add((i, 0, ex));
+            }
+        }
+
+        await stop.CancelAsync();
+        var maxActive = await monitor;
+        var fromDb = results.Count(r => r.Error is null && r.Value >= 0 && (r.Value == r.Key));
+        var stale = results.Count(r => r.Error is null && r.Value < 0);
+        var shed = results.Count(r => r.Error is LeveeOverloadedException);
+        output.WriteLine($"2,000 misses, gate limit 16, queue 100: {fromDb} answered by PostgreSQL, {stale} served stale, {shed} refused; " +
+                         $"max factories in flight {maxInFactory}, max active queries in pg_stat_activity {maxActive}, factory calls {factoryCalls}");
+
+        Assert.InRange(maxInFactory, 1, 16);
+        Assert.Equal(16, maxInFactory);
+        Assert.InRange(maxActive, 1, 16);
+        Assert.Equal(116, factoryCalls);                // the first 16 callers + the 100 that fit in the queue
+        Assert.Equal(116, fromDb);
+        Assert.Equal(992, stale);                       // every even key after the first 16: stale at once, no waiting
+        Assert.Equal(892, shed);                        // odd keys after the queue filled: refused at once
+        Assert.All(results.Where(r => r.Error is not null), r =>
+        {
+            var ex = Assert.IsType<LeveeOverloadedException>(r.Error);
+            Assert.Equal("queue_full", ex.Reason);
+            Assert.Equal(16, ex.Limit);
+        });
+        Assert.Equal(16, cache.GetGateStatus()[0].PeakInFlight);
+    }
+
+    [Fact]
+    public async Task AdaptiveLimit_FallsWhenPostgresSlowsDown_AndRisesWhenItRecovers()
+    {
+        const string app = "levee-gate-adaptive";
+        await using var db = fixture.DataSource(app, maxPool: 60);
+        var options = new LeveeOptions
+        {
+            JitterFraction = 0,
+            EarlyRefreshRatio = 1,
+            L1MaxEntries = 1000,
+            Gate = new LeveeGateOptions
+            {
+                InitialLimit = 24, MinLimit = 2, MaxLimit = 48,
+                AdaptiveWindow = TimeSpan.FromMilliseconds(50), AdaptiveWindowMinSamples = 5,
+                QueueLimit = 1000, QueueTimeout = TimeSpan.FromSeconds(30),
+            },
+        };
+        await using var cache = new LeveeCache(options, null, new SerializerRegistry(null, null, options.JsonSerializerOptions), null, null);
+        var delay = 0.0; // seconds of pg_sleep per query: the "database slows down" switch
+        var next = 0L;
+        var calls = 0L;
+        using var stop = new CancellationTokenSource();
+        Func<int, CancellationToken, ValueTask<int>> query = async (id, ct) =>
+        {
+            Interlocked.Increment(ref calls);
+            await using var command = db.CreateCommand("SELECT @id FROM pg_sleep(@d)");
+            command.Parameters.AddWithValue("id", id);
+            command.Parameters.AddWithValue("d", Volatile.Read(ref delay));
+            return (int)(await command.ExecuteScalarAsync(ct))!;
+        };
+        var workers = Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var id = (int)Interlocked.Increment(ref next);
+                await cache.GetOrCreateAsync("row:" + id, id, query, OneMinute); // every call a miss: every call a query
+            }
+        })).ToArray();
+
+        try
+        {
+            int Limit() => cache.GetGateStatus()[0].Limit;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await Until(() => Interlocked.Read(ref calls) >= 1500, TimeSpan.FromSeconds(30), "1,500 fast queries");
+            var healthy = Limit();
+            var t1 = clock.Elapsed.TotalSeconds;
+
+            Volatile.Write(ref delay, 0.05); // every query now takes 50 ms
+            var slowFrom = Interlocked.Read(ref calls);
+            await Until(() => Limit() <= healthy / 2, TimeSpan.FromSeconds(30), $"limit at most {healthy / 2} while PostgreSQL is slow (was {healthy})");
+            var slow = Limit();
+            var t2 = clock.Elapsed.TotalSeconds;
+            var activeWhileSlow = await MaxActiveForAsync(app, TimeSpan.FromMilliseconds(300));
+
+            Volatile.Write(ref delay, 0.0);
+            await Until(() => Limit() >= slow + (slow / 2) + 2, TimeSpan.FromSeconds(30), $"limit at least {slow + (slow / 2) + 2} after PostgreSQL recovered (was {slow})");
+            var recovered = Limit();
+            var t3 = clock.Elapsed.TotalSeconds;
+            output.WriteLine($"adaptive limit: {healthy} with fast queries -> {slow} with pg_sleep(0.05) ({Interlocked.Read(ref calls) - slowFrom} queries since the slow-down; " +
+                             $"max active in pg_stat_activity meanwhile {activeWhileSlow}) -> {recovered} after recovery; phases ended at {t1:0.0} s, {t2:0.0} s, {t3:0.0} s");
+            Assert.True(slow < healthy);
+            Assert.True(recovered > slow);
+            Assert.InRange(activeWhileSlow, 0, healthy);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(workers);
+        }
+    }
+
+    private async Task<int> MaxActiveAsync(string app, CancellationToken stop)
+    {
+        await using var connection = new NpgsqlConnection(fixture.Server.ConnectionString + ";Application Name=levee-monitor");
+        await connection.OpenAsync(CancellationToken.None);
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE application_name = @app AND state = 'active'", connection);
+        command.Parameters.AddWithValue("app", app);
+        var max = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            max = Math.Max(max, (int)(long)(await command.ExecuteScalarAsync(CancellationToken.None))!);
+        }
+
+        return max;
+    }
+
+    private async Task<int> MaxActiveForAsync(string app, TimeSpan duration)
+    {
+        using var cts = new CancellationTokenSource(duration);
+        return await MaxActiveAsync(app, cts.Token);
+    }
+
+    private static async Task Until(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not reached within {timeout.TotalSeconds:0} s: {what}");
+            await Task.Delay(20);
+        }
+    }
+}
