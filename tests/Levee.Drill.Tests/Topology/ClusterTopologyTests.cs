@@ -114,6 +114,13 @@ public sealed class ClusterFailoverTests
         Assert.Contains(victim, layout.Failed);
         Assert.Equal(3, layout.Masters.Count);
 
+        // the old master comes back empty and rejoins as a replica of the promoted node
+        await victim.RestartAsync();
+        await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+        var after = await cluster.GetLayoutAsync();
+        Assert.Same(promoted, after.ReplicaOf[victim]);
+        Assert.Equal("slave", await victim.RoleAsync());
+
         var pids = cluster.Nodes.Select(n => n.Pid).ToList();
         await cluster.DisposeAsync();
         Assert.All(pids, pid => Assert.False(Signals.IsAlive(pid), $"pid {pid} alive after dispose"));

@@ -74,6 +74,49 @@ public sealed class SentinelTopologyTests(SentinelTopologyFixture fixture, ITest
     }
 
     [Fact]
+    public async Task SentinelFaults_FrozenSilent_RestartedRejoinsKnowingTheMaster()
+    {
+        var frozen = Topology.Sentinels[1];
+        frozen.Freeze();
+        try
+        {
+            var answers = await Topology.AskSentinelsAsync();
+            Assert.Null(answers[frozen]);
+            Assert.Equal(2, answers.Values.Count(a => a == Topology.Master.Endpoint));
+            Assert.False(await frozen.PingAsync(TimeSpan.FromMilliseconds(300)));
+        }
+        finally
+        {
+            frozen.Thaw();
+        }
+
+        var restarted = Topology.Sentinels[2];
+        var oldPid = restarted.Pid;
+        await restarted.RestartAsync();
+        await Topology.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+
+        Assert.NotEqual(oldPid, restarted.Pid);
+        var master = await restarted.ExecuteAsync("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster");
+        Assert.Equal(Topology.Master.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), master.Items[1].Text);
+    }
+
+    [Fact]
+    public async Task ReplicaRestart_NewProcess_ResyncsFromTheMaster()
+    {
+        var written = await Topology.Master.ExecuteBatchAsync(TimeSpan.FromSeconds(5), [["SET", "resync", "1"], ["WAIT", "2", "4000"]]);
+        Assert.Equal(2, written[1].Number);
+        var replica = Topology.Replicas[0];
+        var oldPid = replica.Pid;
+
+        await replica.RestartAsync();
+        Assert.NotEqual(oldPid, replica.Pid);
+        await Topology.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal("slave", await replica.RoleAsync());
+        Assert.Equal("1", (await replica.ExecuteAsync("GET", "resync")).Text);
+    }
+
+    [Fact]
     public async Task Options_Invalid_ReportsEveryProblem()
     {
         var ex = await Assert.ThrowsAsync<ArgumentException>(() =>
