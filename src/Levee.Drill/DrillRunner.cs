@@ -55,32 +55,40 @@ public static class DrillRunner
         var runs = new List<ClientRun>();
         var pids = new HashSet<int>();
 
-        progress?.Report(new DrillProgress("-", "starting", 0, plan.TotalSeconds, 0, 0, 0, 0, "starting PostgreSQL and seeding the catalog"));
-        await using var postgres = await DrillPostgres.StartAsync(cancellationToken).ConfigureAwait(false);
-        pids.UnionWith(postgres.ProcessIds);
-        await CatalogDatabase.CreateTemplateAsync(postgres.AdminConnectionString, shape, options.Seed, cancellationToken).ConfigureAwait(false);
-
-        foreach (var name in options.Clients.Distinct(StringComparer.Ordinal))
+        var kinds = options.Clients.Distinct(StringComparer.Ordinal).Select(ClientKinds.Create).ToList();
+        var postgresVersion = "not started";
+        if (kinds.Any(k => k.UnavailableReason is null))
         {
-            var kind = ClientKinds.Create(name);
-            if (kind.UnavailableReason is { } reason)
+            progress?.Report(new DrillProgress("-", "starting", 0, plan.TotalSeconds, 0, 0, 0, 0, "starting PostgreSQL and seeding the catalog"));
+            await using var postgres = await DrillPostgres.StartAsync(cancellationToken).ConfigureAwait(false);
+            pids.UnionWith(postgres.ProcessIds);
+            postgresVersion = postgres.Version;
+            await CatalogDatabase.CreateTemplateAsync(postgres.AdminConnectionString, shape, options.Seed, cancellationToken).ConfigureAwait(false);
+            foreach (var kind in kinds)
             {
-                runs.Add(ClientRun.NotRun(kind.Name, kind.Description, "not run", reason));
-                progress?.Report(new DrillProgress(kind.Name, "done", 0, plan.TotalSeconds, 0, 0, 0, 0, "not run: " + reason));
-                continue;
-            }
+                if (kind.UnavailableReason is null)
+                {
+                    var drill = new ClientDrill(scenario, plan, kind, options, shape, zipf, postgres.AdminConnectionString, progress);
+                    try
+                    {
+                        runs.Add(await drill.RunAsync(cancellationToken).ConfigureAwait(false));
+                    }
+                    finally
+                    {
+                        pids.UnionWith(drill.StartedProcessIds);
+                    }
 
-            var drill = new ClientDrill(scenario, plan, kind, options, shape, zipf, postgres.AdminConnectionString, progress);
-            try
-            {
-                runs.Add(await drill.RunAsync(cancellationToken).ConfigureAwait(false));
+                    progress?.Report(new DrillProgress(kind.Name, "done", plan.TotalSeconds, plan.TotalSeconds, 0, 0, 0, 0, "done"));
+                }
+                else
+                {
+                    runs.Add(NotRun(kind, progress, plan));
+                }
             }
-            finally
-            {
-                pids.UnionWith(drill.StartedProcessIds);
-            }
-
-            progress?.Report(new DrillProgress(kind.Name, "done", plan.TotalSeconds, plan.TotalSeconds, 0, 0, 0, 0, "done"));
+        }
+        else
+        {
+            runs.AddRange(kinds.Select(k => NotRun(k, progress, plan)));
         }
 
         var report = new DrillReport(
@@ -102,7 +110,7 @@ public static class DrillRunner
                 plan.BaselineSeconds,
                 plan.FaultSeconds,
                 plan.RecoverySeconds),
-            new TopologyInfo(scenario.Topology.Kind, 1, scenario.Topology.Replicas, scenario.Topology.Sentinels, scenario.Topology.Quorum, scenario.Topology.DownAfterMs, postgres.Version),
+            new TopologyInfo(scenario.Topology.Kind, 1, scenario.Topology.Replicas, scenario.Topology.Sentinels, scenario.Topology.Quorum, scenario.Topology.DownAfterMs, postgresVersion),
             [
                 new FaultStep(plan.FaultStart, "fault: " + scenario.FaultSummary),
                 new FaultStep(plan.RecoveryStart, "repair: " + scenario.RepairSummary),
@@ -110,6 +118,12 @@ public static class DrillRunner
             runs);
 
         return ReportFiles.Write(report, options.OutputDirectory) with { StartedProcessIds = [.. pids] };
+    }
+
+    private static ClientRun NotRun(IDrillClientKind kind, IProgress<DrillProgress>? progress, PhasePlan plan)
+    {
+        progress?.Report(new DrillProgress(kind.Name, "done", 0, plan.TotalSeconds, 0, 0, 0, 0, "not run: " + kind.UnavailableReason));
+        return ClientRun.NotRun(kind.Name, kind.Description, "not run", kind.UnavailableReason!);
     }
 }
 

@@ -145,8 +145,26 @@ internal static class ScenarioCatalog
 
         var started = Stopwatch.GetTimestamp();
         var sentinelNode = topology.Sentinels.First(s => s.IsRunning && !s.IsFrozen);
-        var reply = await sentinelNode.ExecuteAsync(TimeSpan.FromSeconds(2), ["SENTINEL", "FAILOVER", topology.ServiceName], ct).ConfigureAwait(false);
-        ctx.Mark($"SENTINEL FAILOVER {topology.ServiceName} on {sentinelNode.Endpoint}: {reply}");
+
+        // While the master is only subjectively down, Sentinel refreshes replica INFO every 10 s but
+        // trusts it for 5 s, so SENTINEL FAILOVER answers NOGOODSLAVE about half the time: retry, as an
+        // operator would, until it is accepted (or a failover is already in progress).
+        RedisReply reply;
+        var attempts = 0;
+        do
+        {
+            attempts++;
+            reply = await sentinelNode.ExecuteAsync(TimeSpan.FromSeconds(2), ["SENTINEL", "FAILOVER", topology.ServiceName], ct).ConfigureAwait(false);
+            if (!reply.IsError || reply.Text?.StartsWith("INPROG", StringComparison.Ordinal) == true)
+            {
+                break;
+            }
+
+            await Task.Delay(500, ct).ConfigureAwait(false);
+        }
+        while (Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(20));
+
+        ctx.Mark($"SENTINEL FAILOVER {topology.ServiceName} on {sentinelNode.Endpoint}: {reply} (attempt {attempts})");
         var changed = await topology.WaitForMasterChangeAsync(ctx.OriginalMaster, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
         if (changed is null)
         {
