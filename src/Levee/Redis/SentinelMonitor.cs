@@ -21,6 +21,7 @@ namespace Levee.Redis;
 internal sealed class SentinelMonitor : IAsyncDisposable
 {
     private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan SentinelTimeout = TimeSpan.FromMilliseconds(750);
     private readonly ConfigurationOptions _configuration;
     private readonly RedisL2Store _store;
@@ -68,10 +69,11 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         var stopping = _store.Stopping;
         while (!stopping.IsCancellationRequested)
         {
+            var settled = false;
             try
             {
                 await ConnectSentinelsAsync().ConfigureAwait(false);
-                await CheckAsync().ConfigureAwait(false);
+                settled = await CheckAsync().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -80,7 +82,8 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
             try
             {
-                await _wake.WaitAsync(_store.Current is null ? TimeSpan.FromMilliseconds(250) : CheckInterval, stopping).ConfigureAwait(false);
+                // not settled (no master yet, or a new master not ready yet): look again soon
+                await _wake.WaitAsync(settled ? CheckInterval : RetryInterval, stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -137,21 +140,23 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         }
     }
 
-    private async Task CheckAsync()
+    /// <summary>Resolves the master and switches to it when it changed. False when it should be tried again soon.</summary>
+    private async Task<bool> CheckAsync()
     {
         var (master, replicas) = await ResolveAsync().ConfigureAwait(false);
         var current = _store.Current;
         if (master is null)
         {
-            return;
+            return false;
         }
 
         if (current?.Master is { } known && known.Equals(master))
         {
-            return;
+            return true;
         }
 
         var primaryOptions = DataOptions([master]);
+        primaryOptions.AbortOnConnectFail = true; // one known endpoint: fail fast and retry here, rather than hold a half-connected multiplexer
         ConnectionMultiplexer? primary = null;
         try
         {
@@ -161,15 +166,19 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             if (!string.Equals(roleName, "master", StringComparison.Ordinal))
             {
                 Log.L2StateChanged(_logger, _cache, "not switching", $"Sentinels name {master} as master but it reports ROLE {roleName}");
-                primary.Dispose();
-                return;
+                await primary.DisposeAsync().ConfigureAwait(false);
+                return false;
             }
         }
         catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
         {
-            primary?.Dispose();
+            if (primary is not null)
+            {
+                await primary.DisposeAsync().ConfigureAwait(false);
+            }
+
             Log.L2ConnectFailed(_logger, _cache, ex);
-            return;
+            return false;
         }
 
         ConnectionMultiplexer? replicaConnection = null;
@@ -189,6 +198,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             ? string.Create(CultureInfo.InvariantCulture, $"master of '{_service}' switched from {Format(old)} to {Format(master)}")
             : $"connected to master {Format(master)} of '{_service}'";
         await _store.InstallAsync(new RedisL2Store.Connection(primary, replicaConnection, master), reason).ConfigureAwait(false);
+        return true;
     }
 
     private ConfigurationOptions DataOptions(IEnumerable<EndPoint> endpoints)
