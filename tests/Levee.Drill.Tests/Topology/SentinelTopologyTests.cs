@@ -126,7 +126,7 @@ public sealed class SentinelTopologyTests(SentinelTopologyFixture fixture, ITest
     }
 }
 
-public sealed class SentinelFailoverTests
+public sealed class SentinelFailoverTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Quorum2_MasterKilled_FailsOverToAReplica_OldMasterRejoinsAsReplica()
@@ -136,8 +136,10 @@ public sealed class SentinelFailoverTests
         var written = await old.ExecuteBatchAsync(TimeSpan.FromSeconds(5), [["SET", "before", "1"], ["WAIT", "2", "4000"]]);
         Assert.Equal(2, written[1].Number);
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         old.Kill();
         var promoted = await topology.WaitForFailoverAsync(old.Endpoint, TimeSpan.FromSeconds(60));
+        output.WriteLine($"failover: quorum 2, down-after 2000 ms, master SIGKILL -> Sentinels report {promoted.Endpoint} after {clock.ElapsedMilliseconds} ms");
 
         Assert.Contains(promoted, topology.Replicas);
         Assert.Equal("master", await promoted.RoleAsync());
