@@ -40,7 +40,8 @@ known() { for ep in "${sentinels[@]}"; do
   out=$(redis-cli -p "${ep#*:}" sentinel master mymaster) || return 1
   echo "$out" | grep -A1 -x num-other-sentinels | tail -1 | grep -qx 2 || return 1
   echo "$out" | grep -A1 -x num-slaves | tail -1 | grep -qx 2 || return 1
-done; }
+done
+for p in $r1 $r2; do redis-cli -p "$p" info replication | grep -q master_link_status:up || return 1; done; }
 wait_until 30 known
 
 echo "\$ levee doctor check --sentinel $list --service mymaster      # 3 Sentinels, quorum $quorum, all up"

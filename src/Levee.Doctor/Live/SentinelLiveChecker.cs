@@ -263,9 +263,12 @@ public static class SentinelLiveChecker
                 findings.Add(Live("L004", ep, $"Replica {ep} of '{service}' answers role:master while {masterAddress} is the master: two masters."));
             }
 
-            if (Str(r, "master-link-status") == "err" || (info is not null && Str(info, "master_link_status") == "down"))
+            // The replica's own INFO is fresh; Sentinel refreshes its view only every 10 s.
+            var linkDown = info is not null ? Str(info, "master_link_status") == "down" : Str(r, "master-link-status") == "err";
+            if (linkDown)
             {
-                findings.Add(Live("L010", ep, $"Replica {ep}: link to its master is down (master-link-down-time {Str(r, "master-link-down-time")} ms)."));
+                var since = info is not null ? $"master_link_down_since_seconds {Str(info, "master_link_down_since_seconds")}" : $"master-link-down-time {Str(r, "master-link-down-time")} ms";
+                findings.Add(Live("L010", ep, $"Replica {ep}: link to its master is down ({since})."));
             }
 
             var replicaMaster = $"{Str(r, "master-host")}:{Str(r, "master-port")}";
