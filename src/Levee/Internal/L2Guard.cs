@@ -97,6 +97,9 @@ internal sealed class L2Guard
         }
 
         var started = Stopwatch.GetTimestamp();
+        using var activity = LeveeTelemetry.ActivitySource.StartActivity(_replica ? "levee.l2.replica" : "levee.l2", ActivityKind.Client);
+        activity?.SetTag("db.system", "redis");
+        activity?.SetTag("levee.operation", operation);
         try
         {
             var result = await _pipeline.ExecuteAsync(
@@ -120,17 +123,20 @@ internal sealed class L2Guard
         }
         catch (BrokenCircuitException)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, "breaker open");
             _metrics.L2Error("breaker_open");
             return L2Outcome<TResult>.Failed(L2FailureKind.BreakerOpen);
         }
         catch (TimeoutException ex)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, "timeout");
             _metrics.L2Error("timeout");
             Log.L2CallFailed(_logger, _cache, operation, "timeout", ex);
             return L2Outcome<TResult>.Failed(L2FailureKind.Timeout);
         }
         catch (Exception ex)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             _metrics.L2Error("error");
             Log.L2CallFailed(_logger, _cache, operation, "error", ex);
             return L2Outcome<TResult>.Failed(L2FailureKind.Error);

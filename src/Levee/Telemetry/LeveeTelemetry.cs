@@ -13,6 +13,15 @@ public static class LeveeTelemetry
     public const string ActivitySourceName = "Levee";
 
     internal static readonly ActivitySource ActivitySource = new(ActivitySourceName);
+
+    /// <summary>
+    /// Bucket boundaries (seconds) advised for Levee's duration histograms: OpenTelemetry's defaults (0 to 10,000) suit
+    /// milliseconds, so without this advice every Redis call and most queries would fall in the first bucket.
+    /// </summary>
+    internal static readonly InstrumentAdvice<double> SecondsAdvice = new()
+    {
+        HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    };
 }
 
 /// <summary>The instruments of one cache instance; every measurement carries the tag <c>cache</c> = the cache's name.</summary>
@@ -43,10 +52,10 @@ internal sealed class LeveeMetrics : IDisposable
         _staleServed = _meter.CreateCounter<long>("levee.cache.stale_served", "{value}", "Stale values served instead of failing (tag reason).");
         _factoryCalls = _meter.CreateCounter<long>("levee.factory.calls", "{call}", "Factory (database) calls.");
         _factoryErrors = _meter.CreateCounter<long>("levee.factory.errors", "{error}", "Factory calls that threw or timed out.");
-        _factoryDuration = _meter.CreateHistogram<double>("levee.factory.duration", "s", "Factory call duration.");
+        _factoryDuration = _meter.CreateHistogram<double>("levee.factory.duration", "s", "Factory call duration.", tags: null, advice: LeveeTelemetry.SecondsAdvice);
         _joins = _meter.CreateCounter<long>("levee.singleflight.joins", "{call}", "Callers that joined a load already in flight for their key.");
         _l2Errors = _meter.CreateCounter<long>("levee.l2.errors", "{error}", "L2 calls that failed (tag kind=timeout|error|corrupt|breaker_open|unavailable).");
-        _l2Duration = _meter.CreateHistogram<double>("levee.l2.duration", "s", "Duration of successful L2 calls.");
+        _l2Duration = _meter.CreateHistogram<double>("levee.l2.duration", "s", "Duration of successful L2 calls.", tags: null, advice: LeveeTelemetry.SecondsAdvice);
         _failovers = _meter.CreateCounter<long>("levee.failover.switches", "{switch}", "Redis master switches followed by this cache.");
         _backplane = _meter.CreateCounter<long>("levee.backplane.messages", "{message}", "Backplane messages (tag direction=sent|received).");
         _replicaReads = _meter.CreateCounter<long>("levee.l2.replica_reads", "{read}", "L2 reads answered by a replica because the master was unreachable.");
