@@ -6,6 +6,7 @@ namespace Levee.Benchmarks;
 /// <summary>
 /// <c>Levee.Benchmarks [BenchmarkDotNet arguments]</c> runs benchmarks (e.g. <c>--filter '*L1Hit*'</c>);
 /// <c>Levee.Benchmarks stampede-calls [rounds] [out.md]</c> counts factory calls per cold-key stampede;
+/// <c>Levee.Benchmarks paired [rounds] [out dir]</c> runs the L1/L2 hit contenders interleaved in one process (noise cross-check);
 /// <c>Levee.Benchmarks report ...</c> turns BenchmarkDotNet's JSON results into the markdown in docs/ (see run.sh).
 /// </summary>
 public static class Program
@@ -20,6 +21,23 @@ public static class Program
             if (args.Length > 2)
             {
                 await File.WriteAllTextAsync(args[2], table);
+            }
+
+            return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "paired")
+        {
+            var rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 30;
+            var tables = await Paired.RunAllAsync(rounds);
+            foreach (var (name, table) in tables)
+            {
+                Console.WriteLine(table);
+                if (args.Length > 2)
+                {
+                    Directory.CreateDirectory(args[2]);
+                    await File.WriteAllTextAsync(Path.Combine(args[2], $"paired-{name}.md"), table);
+                }
             }
 
             return 0;

@@ -11,7 +11,7 @@ namespace Levee.Benchmarks;
 /// </summary>
 internal static class Report
 {
-    private sealed record Row(string Method, string Title, double Median, double Mean, double StdDev, long Allocated);
+    private sealed record Row(string Method, string Title, double Min, double Median, double Mean, long Allocated);
 
     private sealed record Section(string Type, string Heading, string? Floor, string Levee, string Note);
 
@@ -27,16 +27,26 @@ internal static class Report
             "One operation = one call; ops/s of the two threads together = 1e9 / ns per op. Floor = FastConcurrentLru GetOrAdd/TryRemove without L2."),
     ];
 
-    /// <summary>report &lt;artifacts dir&gt; &lt;stampede-calls.md&gt; &lt;header.md&gt; &lt;docs/benchmarks.md&gt; &lt;docs/l1-store.md&gt;</summary>
+    /// <summary>
+    /// report &lt;artifacts dir&gt; &lt;header.md&gt; &lt;docs/benchmarks.md&gt; &lt;docs/l1-store.md&gt;; also reads
+    /// stampede-calls.md and paired-*.md from the artifacts dir when present.
+    /// </summary>
     public static int Run(string[] args)
     {
-        if (args.Length != 5)
+        if (args.Length != 4)
         {
-            Console.Error.WriteLine("usage: report <artifacts dir> <stampede-calls.md> <header.md> <docs/benchmarks.md> <docs/l1-store.md>");
+            Console.Error.WriteLine("usage: report <artifacts dir> <header.md> <docs/benchmarks.md> <docs/l1-store.md>");
             return 2;
         }
 
-        var (artifacts, stampedeCalls, header, benchmarksDoc, l1Doc) = (args[0], args[1], args[2], args[3], args[4]);
+        var (artifacts, header, benchmarksDoc, l1Doc) = (args[0], args[1], args[2], args[3]);
+        var stampedeCalls = Path.Combine(artifacts, "stampede-calls.md");
+        string? Paired(string name)
+        {
+            var path = Path.Combine(artifacts, $"paired-{name}.md");
+            return File.Exists(path) ? File.ReadAllText(path).TrimEnd() : null;
+        }
+
         var all = new StringBuilder();
         all.AppendLine(File.ReadAllText(header).TrimEnd()).AppendLine();
         string? l1Table = null;
@@ -65,10 +75,25 @@ internal static class Report
             }
         }
 
+        if (Paired("l1") is { } pl1)
+        {
+            all.AppendLine("### Cross-check: the same contenders interleaved in one process (`Levee.Benchmarks paired`)").AppendLine();
+            all.AppendLine(pl1).AppendLine();
+            all.AppendLine(Paired("l2") ?? "").AppendLine();
+            all.AppendLine("### Anatomy of an L1 hit (`Levee.Benchmarks paired`, evidence for the engine notes)").AppendLine();
+            all.AppendLine(Paired("anatomy") ?? "").AppendLine();
+        }
+
         Replace(benchmarksDoc, "results", all.ToString());
         if (l1Table is not null)
         {
-            Replace(l1Doc, "l1", File.ReadAllText(header).TrimEnd() + "\n\n" + l1Table);
+            var l1 = File.ReadAllText(header).TrimEnd() + "\n\nBenchmarkDotNet (`--filter '*L1Hit*'`), one process per line:\n\n" + l1Table;
+            if (Paired("l1") is { } p)
+            {
+                l1 += "\nCross-check, all lines interleaved in one process (`Levee.Benchmarks paired`):\n\n" + p + "\n";
+            }
+
+            Replace(l1Doc, "l1", l1);
         }
 
         Console.WriteLine(all);
@@ -90,8 +115,8 @@ internal static class Report
             var allocated = b.TryGetProperty("Memory", out var mem) && mem.ValueKind == JsonValueKind.Object
                 ? mem.GetProperty("BytesAllocatedPerOperation").GetInt64()
                 : -1;
-            rows.Add(new Row(b.GetProperty("Method").GetString()!, Title(b), stats.GetProperty("Median").GetDouble(),
-                stats.GetProperty("Mean").GetDouble(), stats.GetProperty("StandardDeviation").GetDouble(), allocated));
+            rows.Add(new Row(b.GetProperty("Method").GetString()!, Title(b), stats.GetProperty("Min").GetDouble(),
+                stats.GetProperty("Median").GetDouble(), stats.GetProperty("Mean").GetDouble(), allocated));
         }
 
         return rows;
@@ -104,12 +129,12 @@ internal static class Report
         var floor = rows.FirstOrDefault(r => r.Method == section.Floor);
         var levee = rows.FirstOrDefault(r => r.Method == section.Levee);
         var sb = new StringBuilder();
-        sb.AppendLine("| Benchmark | Median ns/op | Mean ns/op | StdDev | Allocated B/op | ÷ floor (median) | Levee ÷ this (median) |");
+        sb.AppendLine("| Benchmark | Min ns/op | Median ns/op | Mean ns/op | Allocated B/op | ÷ floor (min) | Levee ÷ this (min) |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Title} | {N(r.Median)} | {N(r.Mean)} | {N(r.StdDev)} | {(r.Allocated < 0 ? "?" : r.Allocated.ToString("N0", CultureInfo.InvariantCulture))} | {Ratio(r.Median, floor?.Median)} | {Ratio(levee?.Median, r.Median)} |");
+                $"| {r.Title} | {N(r.Min)} | {N(r.Median)} | {N(r.Mean)} | {(r.Allocated < 0 ? "?" : r.Allocated.ToString("N0", CultureInfo.InvariantCulture))} | {Ratio(r.Min, floor?.Min)} | {Ratio(levee?.Min, r.Min)} |");
         }
 
         return sb.ToString();
