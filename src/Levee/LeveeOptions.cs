@@ -127,6 +127,6 @@ public sealed class LeveeOptions
     /// </summary>
     public IDictionary<string, LeveeGateOptions> Gates { get; } = new Dictionary<string, LeveeGateOptions>(StringComparer.Ordinal);
 
-    /// <summary>Warm-up of the entries registered with <c>AddLevee(...).AddWarmUp(...)</c>: deadline, parallelism, empty-L2 detection.</summary>
+    /// <summary>Warm-up of the entries registered with <c>services.AddLeveeWarmUp(...)</c>: deadline, parallelism, empty-L2 detection.</summary>
     public LeveeWarmUpOptions WarmUp { get; set; } = new();
 }

@@ -103,6 +103,7 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
             Range("WarmUp.ReadinessDeadline", o.WarmUp.ReadinessDeadline, TimeSpan.Zero, TimeSpan.FromHours(1));
             Number("WarmUp.MaxParallelism", o.WarmUp.MaxParallelism, 1, 256);
             Range("WarmUp.EmptyL2CheckInterval", o.WarmUp.EmptyL2CheckInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+            Range("WarmUp.L2ConnectTimeout", o.WarmUp.L2ConnectTimeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
         }
 
         // cross-field rules

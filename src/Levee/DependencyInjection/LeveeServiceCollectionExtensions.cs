@@ -3,8 +3,10 @@ using Levee;
 using Levee.Internal;
 using Levee.Redis;
 using Levee.Serialization;
+using Levee.WarmUp;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -18,8 +20,16 @@ public static class LeveeServiceCollectionExtensions
     /// written against HybridCache uses Levee with this one line. Options are validated when the cache is first created
     /// (and at host start when the host validates options on start).
     /// </summary>
+    /// <returns>The service collection, to chain warm-up entries (<see cref="AddLeveeWarmUp{T}"/>, <see cref="AddLeveeWarmUpSource{TSource}"/>).</returns>
     /// <example><code>
-    /// services.AddLevee(o =&gt; o.Redis = "s1:26379,s2:26379,s3:26379,serviceName=mymaster");
+    /// services.AddLevee(o =&gt;
+    ///     {
+    ///         o.Redis = "s1:26379,s2:26379,s3:26379,serviceName=mymaster";
+    ///         o.Gate = new LeveeGateOptions { MaxLimit = 32 }; // at most 32 concurrent database loads per instance
+    ///     })
+    ///     .AddLeveeWarmUp("settings", (sp, ct) =&gt; sp.GetRequiredService&lt;SettingsStore&gt;().LoadAsync(ct))
+    ///     .AddLeveeWarmUpSource&lt;FeaturedProductsWarmUp&gt;();
+    /// services.AddHealthChecks().AddLevee().AddLeveeWarmUp();
     /// </code></example>
     public static IServiceCollection AddLevee(this IServiceCollection services, Action<LeveeOptions>? configure = null)
     {
@@ -36,6 +46,60 @@ public static class LeveeServiceCollectionExtensions
         services.TryAddSingleton(static sp => Create(sp, sp.GetRequiredService<IOptions<LeveeOptions>>().Value));
         services.TryAddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
         return services;
+    }
+
+    /// <summary>
+    /// Registers a critical entry loaded at start-up before the service reports ready (see
+    /// <see cref="Microsoft.Extensions.DependencyInjection.LeveeHealthChecksBuilderExtensions.AddLeveeWarmUp"/>), and again
+    /// after a Redis failover, reconnection or data loss. The factory runs through the entry's admission gate at warm-up priority.
+    /// </summary>
+    /// <param name="services">The service collection Levee was added to.</param>
+    /// <param name="key">The cache key the application reads.</param>
+    /// <param name="factory">Loads the value (a database query), with the application's services.</param>
+    /// <param name="options">Entry options; use the same as the application's reads of this key.</param>
+    /// <param name="tags">Tags of the entry.</param>
+    public static IServiceCollection AddLeveeWarmUp<T>(this IServiceCollection services, string key, Func<IServiceProvider, CancellationToken, ValueTask<T>> factory,
+        LeveeEntryOptions? options = null, IEnumerable<string>? tags = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentNullException.ThrowIfNull(factory);
+        var tagArray = tags is null ? null : tags.ToArray();
+        services.AddSingleton<ILeveeWarmUpSource>(sp => new FixedWarmUpSource(LeveeWarmUpEntry.Create(key, ct => factory(sp, ct), options, tagArray)));
+        AddWarmUpServices(services);
+        return services;
+    }
+
+    /// <summary>
+    /// Registers a source that lists warm-up entries each time a warm-up runs (e.g. the currently featured products).
+    /// Resolved as a singleton from the container.
+    /// </summary>
+    public static IServiceCollection AddLeveeWarmUpSource<TSource>(this IServiceCollection services)
+        where TSource : class, ILeveeWarmUpSource
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<TSource>();
+        services.AddSingleton<ILeveeWarmUpSource>(static sp => sp.GetRequiredService<TSource>());
+        AddWarmUpServices(services);
+        return services;
+    }
+
+    private static void AddWarmUpServices(IServiceCollection services)
+    {
+        services.TryAddSingleton(static sp => new LeveeWarmUp(
+            sp.GetRequiredService<LeveeCache>(),
+            sp.GetServices<ILeveeWarmUpSource>(),
+            sp.GetService<ILoggerFactory>()?.CreateLogger("Levee.WarmUp")));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, LeveeWarmUpHostedService>());
+    }
+
+    private sealed class FixedWarmUpSource(LeveeWarmUpEntry entry) : ILeveeWarmUpSource
+    {
+        public async IAsyncEnumerable<LeveeWarmUpEntry> GetEntriesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.CompletedTask.ConfigureAwait(false);
+            yield return entry;
+        }
     }
 
     private static LeveeCache Create(IServiceProvider services, LeveeOptions options)

@@ -20,6 +20,8 @@ internal sealed class AdmissionGate
     private int _lowInFlight;
     private int _peakInFlight;
     private long _shed;
+    private long _admitted;
+    private long _refused;
     private long _lastShedTimestamp = long.MinValue;
 
     public AdmissionGate(string cache, string name, LeveeGateOptions options, TimeProvider time, GateTelemetry telemetry)
@@ -69,6 +71,12 @@ internal sealed class AdmissionGate
 
     /// <summary>Callers refused (served stale or failed) since the gate was created.</summary>
     public long Shed => Interlocked.Read(ref _shed);
+
+    /// <summary>Slots given since the gate was created.</summary>
+    public long Admitted => Interlocked.Read(ref _admitted);
+
+    /// <summary>Callers refused with <see cref="LeveeOverloadedException"/> since the gate was created (served-stale callers not included).</summary>
+    public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>True when the gate refused a caller within <paramref name="window"/> before now.</summary>
     public bool ShedWithin(TimeSpan window)
@@ -285,6 +293,7 @@ internal sealed class AdmissionGate
 
     private GateLease EnterLocked(GatePriority priority)
     {
+        _admitted++;
         _inFlight++;
         if (priority != GatePriority.Interactive)
         {
@@ -317,6 +326,7 @@ internal sealed class AdmissionGate
 
     private LeveeOverloadedException RefuseLocked(string reason)
     {
+        _refused++;
         Interlocked.Increment(ref _shed);
         Interlocked.Exchange(ref _lastShedTimestamp, _time.GetTimestamp());
         _telemetry.Shed(this, reason);

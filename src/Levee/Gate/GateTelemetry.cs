@@ -19,7 +19,7 @@ internal sealed class GateTelemetry
     {
         _cacheTag = cacheTag;
         _shed = meter.CreateCounter<long>("levee.gate.shed", "{call}", "Callers the admission gate refused: served a stale value or failed with LeveeOverloadedException (tag reason).");
-        _wait = meter.CreateHistogram<double>("levee.gate.wait", "s", "Time a factory call waited for an admission gate slot.");
+        _wait = meter.CreateHistogram<double>("levee.gate.wait", "s", "Time a factory call waited for an admission gate slot.", tags: null, advice: LeveeTelemetry.SecondsAdvice);
         meter.CreateObservableGauge("levee.gate.limit", () => Observe(gates(), static g => g.Limit), "{call}", "Concurrency limit of the admission gate.");
         meter.CreateObservableGauge("levee.gate.in_flight", () => Observe(gates(), static g => g.InFlight), "{call}", "Factory calls running through the admission gate.");
         meter.CreateObservableGauge("levee.gate.queued", () => Observe(gates(), static g => g.Queued), "{call}", "Callers waiting for an admission gate slot.");

@@ -25,6 +25,8 @@ public sealed partial class LeveeCache
 
     internal AdmissionGate GetGate(string? name) => Gates.Get(name);
 
+    internal IReadOnlyList<AdmissionGate> GetGateInternals() => Gates.All;
+
     private AdmissionGate ResolveGate(LeveeEntryOptions options) => Gates.Get(options.Gate);
 
     private GateRegistry CreateGates()

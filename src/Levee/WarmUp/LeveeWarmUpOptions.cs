@@ -22,6 +22,13 @@ public sealed class LeveeWarmUpOptions
     /// </summary>
     public TimeSpan EmptyL2CheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// At start-up, how long warm-up waits for Redis to connect before it loads entries (so they reach L2 before
+    /// readiness). Past it, entries go to L1 only and reach L2 at the re-warm when Redis connects. Default: 5 seconds.
+    /// Bounds: 0 to 5 minutes.
+    /// </summary>
+    public TimeSpan L2ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Warm up again when Redis reconnects or fails over. Default: true.</summary>
     public bool RewarmOnL2Recovery { get; set; } = true;
 }

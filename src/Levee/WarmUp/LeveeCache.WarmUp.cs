@@ -1,0 +1,102 @@
+using Levee.Gate;
+using Levee.Internal;
+using Microsoft.Extensions.Caching.Hybrid;
+
+namespace Levee;
+
+public sealed partial class LeveeCache
+{
+    // A key in the data namespace (so a generation bump also makes it disappear) that warm-up writes when it is done.
+    private const string WarmMarkerKey = "__levee_warm_marker";
+    private static readonly byte[] WarmMarkerValue = "1"u8.ToArray();
+
+    /// <summary>Raised when the L2 store connects, loses its connection or follows a failover (warm-up listens).</summary>
+    internal event EventHandler<L2StoreEvent>? L2StateChanged
+    {
+        add
+        {
+            if (_guard is not null)
+            {
+                _guard.Store.StateChanged += value;
+            }
+        }
+
+        remove
+        {
+            if (_guard is not null)
+            {
+                _guard.Store.StateChanged -= value;
+            }
+        }
+    }
+
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <summary>
+    /// Loads one warm-up entry into L1 and L2: a fresh L2 value is copied to L1 (no database call); otherwise the factory
+    /// runs through the entry's gate at warm-up priority (behind every interactive caller, within the low-priority share).
+    /// </summary>
+    internal async Task<WarmUpOutcome> WarmUpEntryAsync<T>(string key, Func<CancellationToken, ValueTask<T>> factory, LeveeEntryOptions options,
+        string[]? tags, CancellationToken cancellationToken)
+    {
+        ValidateKey(key);
+        cancellationToken.ThrowIfCancellationRequested();
+        var epoch = Volatile.Read(ref _epoch);
+        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0)
+        {
+            var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
+            if (l2.Fresh is { } fresh)
+            {
+                WriteL1(key, fresh, options);
+                return WarmUpOutcome.FromL2;
+            }
+        }
+
+        _ = await LoadAsync(key, factory, static (f, ct) => f(ct), options, tags, background: true, GatePriority.WarmUp, cancellationToken).ConfigureAwait(false);
+        return WarmUpOutcome.FromFactory;
+    }
+
+    /// <summary>True: L2 holds the warm-up marker; false: L2 answered and the marker is gone (L2 lost its data); null: L2 not usable.</summary>
+    internal async ValueTask<bool?> HasWarmMarkerAsync()
+    {
+        if (_guard is null || !_guard.IsUsable)
+        {
+            return null;
+        }
+
+        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(WarmMarkerKey)).ConfigureAwait(false);
+        return outcome.Success ? outcome.Value is not null : null;
+    }
+
+    /// <summary>Writes the warm-up marker to L2; false when L2 is not usable.</summary>
+    internal async ValueTask<bool> WriteWarmMarkerAsync()
+    {
+        if (_guard is null || !_guard.IsUsable)
+        {
+            return false;
+        }
+
+        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        var outcome = await _guard.TryAsync("set", static async (store, k) =>
+        {
+            await store.SetAsync(k, WarmMarkerValue, TimeSpan.FromDays(30)).ConfigureAwait(false);
+            return true;
+        }, DataKey(WarmMarkerKey)).ConfigureAwait(false);
+        return outcome.Success;
+    }
+}
+
+internal enum WarmUpOutcome
+{
+    FromL2,
+    FromFactory,
+}

@@ -1,0 +1,287 @@
+using Levee.Gate;
+using Levee.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Levee;
+
+/// <summary>
+/// Loads the registered warm-up entries: at start-up (readiness waits for it, up to
+/// <see cref="LeveeWarmUpOptions.ReadinessDeadline"/>), again when Redis reconnects or fails over, and when L2 is found
+/// empty (the marker key Levee writes after each warm-up is gone). Every database call goes through the entry's admission
+/// gate at warm-up priority: behind interactive callers, within the gate's low-priority share. Runs never overlap; a
+/// trigger during a run causes one more run after it. Resolve it from DI to await <see cref="Ready"/> or read <see cref="LastResult"/>.
+/// </summary>
+public sealed class LeveeWarmUp : IAsyncDisposable
+{
+    private readonly LeveeCache _cache;
+    private readonly IReadOnlyList<ILeveeWarmUpSource> _sources;
+    private readonly LeveeWarmUpOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _runLock = new(1, 1);
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly string _name;
+    private int _state;
+    private int _requested;
+    private string _nextTrigger = "startup";
+    private bool _markerWritten;
+    private int _progressDone;
+    private int _progressTotal;
+    private Task? _loop;
+    private ITimer? _deadline;
+    private LeveeWarmUpResult? _last;
+
+    internal LeveeWarmUp(LeveeCache cache, IEnumerable<ILeveeWarmUpSource> sources, ILogger? logger)
+    {
+        _cache = cache;
+        _sources = [.. sources];
+        _options = cache.Options.WarmUp;
+        _time = cache.Options.TimeProvider;
+        _logger = logger ?? NullLogger.Instance;
+        _name = cache.Options.Name;
+    }
+
+    /// <summary>Where the start-up warm-up stands.</summary>
+    public LeveeWarmUpState State => (LeveeWarmUpState)Volatile.Read(ref _state);
+
+    /// <summary>Completes when the start-up warm-up is done or its readiness deadline passed.</summary>
+    public Task Ready => _ready.Task;
+
+    /// <summary>True while any warm-up run (start-up or re-warm) is in progress.</summary>
+    public bool IsRunning => _runLock.CurrentCount == 0;
+
+    /// <summary>The last completed run, or null.</summary>
+    public LeveeWarmUpResult? LastResult => Volatile.Read(ref _last);
+
+    /// <summary>Entries done and enumerated so far in the current (or last) run.</summary>
+    public (int Done, int Total) Progress => (Volatile.Read(ref _progressDone), Volatile.Read(ref _progressTotal));
+
+    /// <summary>Runs a warm-up now (waits for a run in progress first) and returns its result.</summary>
+    public async Task<LeveeWarmUpResult> RunAsync(CancellationToken cancellationToken = default)
+    {
+        await _runLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await RunOnceAsync("manual", cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _runLock.Release();
+        }
+    }
+
+    /// <summary>Starts the start-up warm-up and the watchers (called by the hosted service).</summary>
+    internal void Start()
+    {
+        if (Interlocked.CompareExchange(ref _state, (int)LeveeWarmUpState.Warming, (int)LeveeWarmUpState.NotStarted) != (int)LeveeWarmUpState.NotStarted)
+        {
+            return;
+        }
+
+        _deadline = _time.CreateTimer(static s => ((LeveeWarmUp)s!).OnDeadline(), this, _options.ReadinessDeadline, Timeout.InfiniteTimeSpan);
+        _cache.L2StateChanged += OnL2StateChanged;
+        _loop = RunLoopAsync(_stopping.Token);
+    }
+
+    /// <summary>Stops watching and cancels a run in progress.</summary>
+    internal async Task StopAsync()
+    {
+        _cache.L2StateChanged -= OnL2StateChanged;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_deadline is not null)
+        {
+            await _deadline.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // stopping
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+        _runLock.Dispose();
+    }
+
+    private async Task RunLoopAsync(CancellationToken stopping)
+    {
+        await Task.Yield();
+        await WaitForL2Async(stopping).ConfigureAwait(false);
+        await _runLock.WaitAsync(stopping).ConfigureAwait(false);
+        try
+        {
+            await RunOnceAsync("startup", stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            _runLock.Release();
+        }
+
+        Interlocked.CompareExchange(ref _state, (int)LeveeWarmUpState.Ready, (int)LeveeWarmUpState.Warming);
+        _ready.TrySetResult();
+        if (!_cache.HasL2)
+        {
+            return;
+        }
+
+        // empty-L2 detection: the marker written after each warm-up must stay; if L2 answers without it, L2 lost its data
+        while (!stopping.IsCancellationRequested)
+        {
+            await Task.Delay(_options.EmptyL2CheckInterval, _time, stopping).ConfigureAwait(false);
+            var present = await _cache.HasWarmMarkerAsync().ConfigureAwait(false);
+            if (present == false)
+            {
+                if (_markerWritten)
+                {
+                    GateLog.L2FoundEmpty(_logger, _name);
+                }
+
+                Request("l2_empty");
+            }
+        }
+    }
+
+    /// <summary>At start-up Redis may still be connecting: wait for it (bounded) so the entries reach L2 before readiness.</summary>
+    private async Task WaitForL2Async(CancellationToken stopping)
+    {
+        if (!_cache.HasL2)
+        {
+            return;
+        }
+
+        var started = _time.GetTimestamp();
+        while (!_cache.IsL2Available && _time.GetElapsedTime(started) < _options.L2ConnectTimeout)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, stopping).ConfigureAwait(false);
+        }
+    }
+
+    private void OnL2StateChanged(object? sender, L2StoreEvent e)
+    {
+        if (!_options.RewarmOnL2Recovery || State == LeveeWarmUpState.Warming || State == LeveeWarmUpState.NotStarted)
+        {
+            return;
+        }
+
+        if (e.Kind == L2StoreEventKind.Connected)
+        {
+            Request("l2_connected");
+        }
+        else if (e.Kind == L2StoreEventKind.Failover)
+        {
+            Request("failover");
+        }
+    }
+
+    private void Request(string trigger)
+    {
+        Volatile.Write(ref _nextTrigger, trigger);
+        if (Interlocked.Exchange(ref _requested, 1) == 0)
+        {
+            _ = DrainAsync();
+        }
+    }
+
+    private async Task DrainAsync()
+    {
+        var stopping = _stopping.Token;
+        try
+        {
+            await _runLock.WaitAsync(stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            while (Interlocked.Exchange(ref _requested, 0) == 1 && !stopping.IsCancellationRequested)
+            {
+                await RunOnceAsync(Volatile.Read(ref _nextTrigger), stopping).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+        finally
+        {
+            _runLock.Release();
+        }
+    }
+
+    private async Task<LeveeWarmUpResult> RunOnceAsync(string trigger, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var entries = new List<LeveeWarmUpEntry>();
+        foreach (var source in _sources)
+        {
+            try
+            {
+                await foreach (var entry in source.GetEntriesAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    entries.Add(entry);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                GateLog.WarmUpSourceFailed(_logger, _name, ex);
+            }
+        }
+
+        Volatile.Write(ref _progressDone, 0);
+        Volatile.Write(ref _progressTotal, entries.Count);
+        GateLog.WarmUpStarted(_logger, _name, trigger, entries.Count);
+        int fromL2 = 0, fromFactory = 0, failed = 0;
+        await Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelism, CancellationToken = cancellationToken }, async (entry, ct) =>
+        {
+            try
+            {
+                var outcome = await entry.RunAsync(_cache, ct).ConfigureAwait(false);
+                Interlocked.Increment(ref outcome == WarmUpOutcome.FromL2 ? ref fromL2 : ref fromFactory);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref failed);
+                GateLog.WarmUpEntryFailed(_logger, _name, ex);
+            }
+            finally
+            {
+                Interlocked.Increment(ref _progressDone);
+            }
+        }).ConfigureAwait(false);
+
+        if (await _cache.WriteWarmMarkerAsync().ConfigureAwait(false))
+        {
+            _markerWritten = true;
+        }
+
+        var result = new LeveeWarmUpResult(trigger, entries.Count, fromL2, fromFactory, failed, _time.GetElapsedTime(started));
+        Volatile.Write(ref _last, result);
+        GateLog.WarmUpDone(_logger, _name, trigger, fromL2, fromFactory, failed, result.Duration.TotalSeconds);
+        return result;
+    }
+
+    private void OnDeadline()
+    {
+        if (Interlocked.CompareExchange(ref _state, (int)LeveeWarmUpState.ReadyPastDeadline, (int)LeveeWarmUpState.Warming) == (int)LeveeWarmUpState.Warming)
+        {
+            GateLog.WarmUpDeadlinePassed(_logger, _name, _options.ReadinessDeadline.TotalSeconds);
+            _ready.TrySetResult();
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using Levee.Health;
+using Levee.Tests.Fakes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Levee.Tests.Health;
+
+public class LeveeHealthCheckTests
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    private static Task<HealthCheckResult> Check(LeveeHealthCheck check) =>
+        check.CheckHealthAsync(new HealthCheckContext { Registration = new HealthCheckRegistration("levee", check, HealthStatus.Unhealthy, null) });
+
+    [Fact]
+    public async Task Idle_WithHealthyL2_IsHealthy()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, new FakeL2Store());
+        var result = await Check(new LeveeHealthCheck(cache, null));
+        Assert.Equal(HealthStatus.Healthy, result.Status);
+        Assert.Equal(16, result.Data["gate.default.limit"]);
+    }
+
+    [Fact]
+    public async Task L2Down_IsDegraded_NotUnhealthy()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store { Mode = FakeL2Mode.Down };
+        await using var cache = TestCache.Create(time, l2);
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute)); // still serves
+        var result = await Check(new LeveeHealthCheck(cache, null));
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("L2 unavailable", result.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GateServingStale_IsDegradedFor30Seconds_ThenHealthy()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o =>
+        {
+            o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 1 };
+            o.FactorySoftTimeout = Timeout.InfiniteTimeSpan;
+            o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
+        });
+        await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute);
+        time.Advance(TimeSpan.FromMinutes(2));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var busy = cache.GetOrCreateAsync("busy", release, async (r, _) => { await r.Task; return 2; }, OneMinute).AsTask();
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(3), OneMinute)); // stale: gate full
+        var check = new LeveeHealthCheck(cache, null);
+        var result = await Check(check);
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("gate 'default' shedding", result.Description, StringComparison.Ordinal);
+        release.SetResult();
+        await busy;
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(HealthStatus.Healthy, (await Check(check)).Status);
+    }
+
+    [Fact]
+    public async Task MostCallersRefused_IsUnhealthy_AndRecoversAtTheNextCheck()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o =>
+        {
+            o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 1, QueueLimit = 0 };
+            o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
+        });
+        var check = new LeveeHealthCheck(cache, null);
+        Assert.Equal(HealthStatus.Healthy, (await Check(check)).Status);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var busy = cache.GetOrCreateAsync("busy", release, async (r, _) => { await r.Task; return 2; }, OneMinute).AsTask();
+        for (var i = 0; i < 20; i++)
+        {
+            await Assert.ThrowsAsync<LeveeOverloadedException>(() => cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
+        }
+
+        var result = await Check(check);
+        Assert.Equal(HealthStatus.Unhealthy, result.Status);
+        Assert.Contains("refused 20 of 21", result.Description, StringComparison.Ordinal);
+        release.SetResult();
+        await busy;
+        Assert.Equal(HealthStatus.Degraded, (await Check(check)).Status); // no new refusals; still shed within 30 s
+    }
+
+    [Fact]
+    public async Task HealthChecksRegisteredThroughDI_ReportLevee()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddLevee().AddLeveeWarmUp("settings", (_, _) => ValueTask.FromResult("s"));
+        services.AddHealthChecks().AddLevee().AddLeveeWarmUp();
+        await using var provider = services.BuildServiceProvider();
+        var hc = provider.GetRequiredService<HealthCheckService>();
+        var before = await hc.CheckHealthAsync();
+        Assert.Equal(HealthStatus.Unhealthy, before.Entries["levee-warmup"].Status); // hosted service not started: warming
+        Assert.Contains("ready", before.Entries["levee-warmup"].Tags);
+        var warmUp = provider.GetRequiredService<LeveeWarmUp>();
+        foreach (var hosted in provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
+        {
+            await hosted.StartAsync(CancellationToken.None);
+        }
+
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        var after = await hc.CheckHealthAsync();
+        Assert.Equal(HealthStatus.Healthy, after.Status);
+        Assert.Equal("s", await provider.GetRequiredService<LeveeCache>().GetOrCreateAsync("settings", 0, (_, _) => ValueTask.FromResult("db"), LeveeEntryOptions.Default));
+        foreach (var hosted in provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
+        {
+            await hosted.StopAsync(CancellationToken.None);
+        }
+    }
+}

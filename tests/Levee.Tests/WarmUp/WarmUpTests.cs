@@ -1,0 +1,192 @@
+using System.Runtime.CompilerServices;
+using Levee.Gate;
+using Levee.Health;
+using Levee.Tests.Fakes;
+using Levee.Tests.Gate;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Levee.Tests.WarmUp;
+
+/// <summary>Warm-up with a fake L2 and a fake clock: readiness, gate share, deadline, empty-L2 detection.</summary>
+public class WarmUpTests
+{
+    private static readonly LeveeEntryOptions TenMinutes = new() { Expiration = TimeSpan.FromMinutes(10) };
+
+    internal sealed class CountingSource(int count, Func<int, CancellationToken, ValueTask<string>> load) : ILeveeWarmUpSource
+    {
+        public async IAsyncEnumerable<LeveeWarmUpEntry> GetEntriesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            for (var i = 0; i < count; i++)
+            {
+                var id = i;
+                yield return LeveeWarmUpEntry.Create("setting:" + id, ct => load(id, ct), TenMinutes);
+            }
+        }
+    }
+
+    private static HealthCheckContext Context(IHealthCheck check) =>
+        new() { Registration = new HealthCheckRegistration("test", check, HealthStatus.Unhealthy, null) };
+
+    [Fact]
+    public async Task StartUp_EntriesInL1AndL2BeforeReady_WarmUpNeverExceedsItsGateShare()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2, o => o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 8, LowPriorityShare = 0.25 });
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inFlight = 0;
+        var maxInFlight = 0;
+        var calls = 0;
+        var source = new CountingSource(40, async (id, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            GateEngineTests.InterlockedMax(ref maxInFlight, Interlocked.Increment(ref inFlight));
+            await release.Task;
+            Interlocked.Decrement(ref inFlight);
+            return "value " + id;
+        });
+        await using var warmUp = new LeveeWarmUp(cache, [source], null);
+        var readiness = new LeveeWarmUpHealthCheck(warmUp);
+        var health = new LeveeHealthCheck(cache, warmUp);
+
+        warmUp.Start();
+        await GateEngineTests.WaitUntil(() => Volatile.Read(ref inFlight) == 2);
+        Assert.Equal(HealthStatus.Unhealthy, (await readiness.CheckHealthAsync(Context(readiness))).Status);
+        var degraded = await health.CheckHealthAsync(Context(health));
+        Assert.Equal(HealthStatus.Degraded, degraded.Status);
+        Assert.Contains("warming", degraded.Description, StringComparison.Ordinal);
+
+        // interactive callers are not held up by the warm-up: 6 of the 8 slots stay theirs
+        Assert.Equal("now", await cache.GetOrCreateAsync("interactive", 0, (_, _) => ValueTask.FromResult("now"), TenMinutes));
+
+        release.SetResult();
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(LeveeWarmUpState.Ready, warmUp.State);
+        Assert.Equal(HealthStatus.Healthy, (await readiness.CheckHealthAsync(Context(readiness))).Status);
+        Assert.Equal(40, calls);
+        Assert.Equal(2, maxInFlight); // 8 * 0.25: never more
+        Assert.Equal(new LeveeWarmUpResult("startup", 40, 0, 40, 0, warmUp.LastResult!.Duration), warmUp.LastResult);
+        for (var i = 0; i < 40; i++)
+        {
+            Assert.Contains(l2.Redis.Data.Keys, k => k.EndsWith(":setting:" + i, StringComparison.Ordinal));
+            Assert.Equal("value " + i, await cache.GetOrCreateAsync("setting:" + i, 0, (_, _) => ValueTask.FromResult("db was called"), TenMinutes));
+        }
+
+        Assert.Equal(40, calls);
+    }
+
+    [Fact]
+    public async Task StartUp_EntriesAlreadyInL2_AreCopiedToL1_WithoutDatabaseCalls()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using (var other = TestCache.Create(time, new FakeL2Store(redis)))
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await other.SetAsync("setting:" + i, "from other instance " + i, TenMinutes);
+            }
+        }
+
+        await using var cache = TestCache.Create(time, new FakeL2Store(redis));
+        var calls = 0;
+        await using var warmUp = new LeveeWarmUp(cache, [new CountingSource(10, (id, _) => { Interlocked.Increment(ref calls); return ValueTask.FromResult("db"); })], null);
+        warmUp.Start();
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, calls);
+        Assert.Equal(10, warmUp.LastResult!.FromL2);
+        Assert.Equal("from other instance 3", await cache.GetOrCreateAsync("setting:3", 0, (_, _) => ValueTask.FromResult("db"), TenMinutes));
+    }
+
+    [Fact]
+    public async Task StartUp_PastReadinessDeadline_ReportsReadyAndLogs_WhileWarmingContinues()
+    {
+        var time = TestCache.NewTime();
+        var logger = new CollectingLogger();
+        await using var cache = TestCache.Create(time, configure: o =>
+        {
+            o.WarmUp.ReadinessDeadline = TimeSpan.FromSeconds(30);
+            o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
+        });
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var warmUp = new LeveeWarmUp(cache, [new CountingSource(3, async (_, _) => { await release.Task; return "v"; })], logger);
+        var readiness = new LeveeWarmUpHealthCheck(warmUp);
+        warmUp.Start();
+        await GateEngineTests.WaitUntil(() => warmUp.Progress.Total == 3);
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(HealthStatus.Unhealthy, (await readiness.CheckHealthAsync(Context(readiness))).Status);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(LeveeWarmUpState.ReadyPastDeadline, warmUp.State);
+        var result = await readiness.CheckHealthAsync(Context(readiness));
+        Assert.Equal(HealthStatus.Healthy, result.Status);
+        Assert.Contains("still warming", result.Description, StringComparison.Ordinal);
+        Assert.True(logger.Has(113));
+        Assert.True(warmUp.IsRunning);
+        release.SetResult();
+        await GateEngineTests.WaitUntil(() => warmUp.LastResult is { FromFactory: 3 });
+    }
+
+    [Fact]
+    public async Task L2FoundEmpty_MarkerGone_EntriesReloadedIntoL2WithoutAnyRequest()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        var logger = new CollectingLogger();
+        await using var cache = TestCache.Create(time, l2, o => o.WarmUp.EmptyL2CheckInterval = TimeSpan.FromSeconds(5));
+        var calls = 0;
+        await using var warmUp = new LeveeWarmUp(cache, [new CountingSource(5, (id, _) => { Interlocked.Increment(ref calls); return ValueTask.FromResult("v" + id); })], logger);
+        warmUp.Start();
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(5, calls);
+        Assert.Equal(6, l2.Redis.Data.Count); // 5 entries + the marker
+
+        // the marker is still there: nothing happens
+        time.Advance(TimeSpan.FromSeconds(5));
+        await GateEngineTests.WaitUntil(() => l2.Calls > 0);
+        Assert.Equal(5, calls);
+
+        l2.Redis.Data.Clear(); // Redis restarted without persistence
+        await GateEngineTests.WaitUntil(() =>
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            return l2.Redis.Data.Count == 6;
+        });
+        Assert.Equal(10, calls);
+        Assert.True(logger.Has(114));
+        Assert.Equal("l2_empty", warmUp.LastResult!.Trigger);
+    }
+
+    [Fact]
+    public async Task L2Reconnected_TriggersRewarm()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2);
+        var calls = 0;
+        await using var warmUp = new LeveeWarmUp(cache, [new CountingSource(3, (id, _) => { Interlocked.Increment(ref calls); return ValueTask.FromResult("v"); })], null);
+        warmUp.Start();
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        l2.Redis.Data.Clear();
+        l2.RaiseConnected();
+        await GateEngineTests.WaitUntil(() => warmUp.LastResult is { Trigger: "l2_connected" } && !warmUp.IsRunning);
+        Assert.Equal(6, calls);
+        Assert.Equal(4, l2.Redis.Data.Count);
+    }
+
+    [Fact]
+    public async Task FailingEntry_IsLoggedAndSkipped_OthersStillWarm()
+    {
+        var time = TestCache.NewTime();
+        var logger = new CollectingLogger();
+        await using var cache = TestCache.Create(time);
+        await using var warmUp = new LeveeWarmUp(cache, [new CountingSource(4, (id, _) => id == 2 ? throw new InvalidOperationException("boom") : ValueTask.FromResult("v"))], logger);
+        warmUp.Start();
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(3, warmUp.LastResult!.FromFactory);
+        Assert.Equal(1, warmUp.LastResult.Failed);
+        Assert.True(logger.Has(112));
+        Assert.Equal(LeveeWarmUpState.Ready, warmUp.State);
+    }
+}
