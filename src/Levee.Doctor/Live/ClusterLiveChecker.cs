@@ -1,12 +1,13 @@
 using Levee.Doctor.Live;
 using StackExchange.Redis;
 using static Levee.Doctor.Live.LiveConnections;
+using ClusterNode = Levee.Doctor.Live.ClusterNode;
 
 namespace Levee.Doctor;
 
 /// <summary>
 /// Checks a live Redis Cluster: reads <c>CLUSTER NODES</c> from the seed, then asks every node for
-/// <c>CLUSTER INFO</c>, <c>CLUSTER NODES</c>, <c>CLUSTER SHARDS</c> and <c>CONFIG GET</c>, and applies K001–K019.
+/// <c>CLUSTER INFO</c>, <c>CLUSTER NODES</c>, <c>CLUSTER SHARDS</c> and <c>CONFIG GET cluster-*</c>, and applies K001–K019.
 /// </summary>
 public static class ClusterLiveChecker
 {
@@ -19,14 +20,17 @@ public static class ClusterLiveChecker
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(seed);
         ArgumentNullException.ThrowIfNull(options);
-        var findings = new List<Finding>();
+        return Evaluate(await GatherAsync(seed, options, cancellationToken).ConfigureAwait(false), options);
+    }
+
+    internal static async Task<ClusterSnapshot> GatherAsync(string seed, LiveCheckOptions options, CancellationToken ct)
+    {
         if (!TryParseEndpoint(seed, out var seedEp))
         {
-            findings.Add(Make("L000", seed, $"'{seed}' is not HOST:PORT."));
-            return new DoctorReport(findings, [], unusableInput: true);
+            return new ClusterSnapshot { Seed = seed, SeedError = "not HOST:PORT" };
         }
 
-        List<ClusterNode> nodes;
+        var snapshot = new ClusterSnapshot { Seed = seedEp };
         using (var seedMux = await ConnectAsync([seedEp], options, sentinel: false).ConfigureAwait(false))
         {
             try
@@ -37,84 +41,108 @@ public static class ClusterLiveChecker
                     throw new TimeoutException("no connection within the timeout");
                 }
 
-                nodes = ClusterNode.ParseAll((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "NODES"), options, cancellationToken).ConfigureAwait(false));
+                snapshot.Nodes = ClusterNode.ParseAll((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "NODES"), options, ct).ConfigureAwait(false));
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
-                findings.Add(Make("L000", seedEp, $"Cluster node {seedEp} did not answer CLUSTER NODES: {Describe(e, options)}."));
-                return new DoctorReport(findings, [], unusableInput: true);
+                snapshot.SeedError = $"did not answer CLUSTER NODES: {Describe(e, options)}";
+                return snapshot;
             }
         }
 
-        CheckLayout(nodes, findings, seedEp);
-        var reachable = nodes.Where(n => !n.Flags.Contains("noaddr") && !n.Flags.Contains("handshake")).ToList();
-        using var mux = await ConnectAsync(reachable.Select(n => n.Endpoint), options, sentinel: false).ConfigureAwait(false);
-        var infos = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
-        var views = new Dictionary<string, List<ClusterNode>>(StringComparer.Ordinal);
+        var asked = snapshot.Nodes.Where(n => !n.Flags.Contains("noaddr") && !n.Flags.Contains("handshake")).ToList();
+        using var mux = await ConnectAsync(asked.Select(n => n.Endpoint), options, sentinel: false).ConfigureAwait(false);
+        foreach (var node in asked)
+        {
+            snapshot.Replies[node.Endpoint] = await QueryNodeAsync(mux.GetServer(node.Endpoint), options, ct).ConfigureAwait(false);
+        }
+
+        var answering = snapshot.Replies.FirstOrDefault(r => r.Value.Error is null).Key;
+        if (answering is not null)
+        {
+            await ReadShardsAsync(mux.GetServer(answering), snapshot, options, ct).ConfigureAwait(false);
+        }
+
+        return snapshot;
+    }
+
+    internal static DoctorReport Evaluate(ClusterSnapshot snapshot, LiveCheckOptions options)
+    {
+        var findings = new List<Finding>();
+        var seed = snapshot.Seed;
+        if (snapshot.SeedError is not null)
+        {
+            findings.Add(Make("L000", seed, $"Cluster node {seed}: {snapshot.SeedError}."));
+            return new DoctorReport(findings, [], unusableInput: true);
+        }
+
+        var nodes = snapshot.Nodes;
+        CheckLayout(nodes, findings, seed);
         var timeouts = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var node in reachable)
+        foreach (var (ep, reply) in snapshot.Replies)
         {
-            var server = mux.GetServer(node.Endpoint);
-            try
+            if (reply.Error is not null)
             {
-                if (!server.IsConnected)
-                {
-                    throw new TimeoutException("no connection within the timeout");
-                }
+                var role = nodes.FirstOrDefault(n => n.Endpoint == ep)?.Role ?? "node";
+                findings.Add(Make("K008", ep, $"Cluster node {ep} ({role}) does not answer: {reply.Error}."));
+                continue;
+            }
 
-                infos[node.Endpoint] = ParseInfo((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "INFO"), options, cancellationToken).ConfigureAwait(false));
-                views[node.Endpoint] = ClusterNode.ParseAll((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "NODES"), options, cancellationToken).ConfigureAwait(false));
-                await ConfigChecksAsync(server, node, options, findings, timeouts, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            if (Str(reply.Info, "cluster_state") != "ok")
             {
-                findings.Add(Make("K008", node.Endpoint, $"Cluster node {node.Endpoint} ({node.Role}) does not answer: {Describe(e, options)}."));
+                findings.Add(Make("K001", ep, $"Node {ep} reports cluster_state:{Str(reply.Info, "cluster_state")}."));
             }
+
+            CheckConfig(ep, reply.Config, findings, timeouts);
         }
 
-        foreach (var (ep, info) in infos)
-        {
-            if (Str(info, "cluster_state") != "ok")
-            {
-                findings.Add(Make("K001", ep, $"Node {ep} reports cluster_state:{Str(info, "cluster_state")}."));
-            }
-        }
-
+        var infos = snapshot.Replies.Values.Where(r => r.Info is not null).Select(r => r.Info!).ToList();
         if (infos.Count > 0)
         {
-            var assigned = infos.Values.Min(i => Long(i, "cluster_slots_assigned"));
-            var failed = infos.Values.Max(i => Long(i, "cluster_slots_fail"));
-            var pfail = infos.Values.Max(i => Long(i, "cluster_slots_pfail"));
+            var assigned = infos.Min(i => Long(i, "cluster_slots_assigned"));
+            var failed = infos.Max(i => Long(i, "cluster_slots_fail"));
+            var pfail = infos.Max(i => Long(i, "cluster_slots_pfail"));
             if (assigned < LiveCheckOptions.ClusterSlots)
             {
-                findings.Add(Make("K002", seedEp, $"Only {assigned} of {LiveCheckOptions.ClusterSlots} slots are assigned."));
+                findings.Add(Make("K002", seed, $"Only {assigned} of {LiveCheckOptions.ClusterSlots} slots are assigned."));
             }
 
             if (failed > 0)
             {
-                findings.Add(Make("K003", seedEp, $"{failed} slots are owned by failed nodes (cluster_slots_fail)."));
+                findings.Add(Make("K003", seed, $"{failed} slots are owned by failed nodes (cluster_slots_fail)."));
             }
 
             if (pfail > 0)
             {
-                findings.Add(Make("K004", seedEp, $"{pfail} slots are owned by nodes some node considers unreachable (cluster_slots_pfail)."));
+                findings.Add(Make("K004", seed, $"{pfail} slots are owned by nodes some node considers unreachable (cluster_slots_pfail)."));
             }
         }
 
-        // K010: every node should report the same slot owners.
+        // K010: every node should report the same slot owners as the seed.
         var reference = SlotOwners(nodes);
-        var disagree = views.Where(v => SlotOwners(v.Value) != reference).Select(v => v.Key).ToList();
+        var disagree = snapshot.Replies.Where(r => r.Value.View is not null && SlotOwners(r.Value.View) != reference).Select(r => r.Key).ToList();
         if (disagree.Count > 0)
         {
-            findings.Add(Make("K010", seedEp, $"{string.Join(", ", disagree)} report different slot owners than {seedEp}."));
+            findings.Add(Make("K010", seed, $"{string.Join(", ", disagree)} report different slot owners than {seed}."));
         }
 
         if (timeouts.Values.Distinct().Count() > 1)
         {
-            findings.Add(Make("K013", seedEp, $"cluster-node-timeout differs: {string.Join(", ", timeouts.Select(t => $"{t.Key}={t.Value}"))}."));
+            findings.Add(Make("K013", seed, $"cluster-node-timeout differs: {string.Join(", ", timeouts.Select(t => $"{t.Key}={t.Value}"))}."));
         }
 
-        await ShardChecksAsync(mux, infos.Keys.FirstOrDefault(), options, findings, cancellationToken).ConfigureAwait(false);
+        foreach (var r in snapshot.Shards)
+        {
+            if (r.Health == "loading" && r.PrimaryOffset > 0)
+            {
+                findings.Add(Make("K018", r.Endpoint, $"Replica {r.Endpoint} is still loading its dataset."));
+            }
+            else if (r.Health == "online" && r.PrimaryOffset >= 0 && r.PrimaryOffset - r.Offset > options.MaxReplicationLagBytes)
+            {
+                findings.Add(Make("K018", r.Endpoint, $"Replica {r.Endpoint} is {r.PrimaryOffset - r.Offset} bytes behind its master."));
+            }
+        }
+
         return new DoctorReport(findings, [], unusableInput: false);
     }
 
@@ -122,7 +150,7 @@ public static class ClusterLiveChecker
     {
         foreach (var n in nodes)
         {
-            if (n.Flags.Contains("fail") || n.Flags.Contains("fail?"))
+            if (n.IsFailed)
             {
                 findings.Add(Make("K008", n.Endpoint, $"Node {n.Endpoint} ({n.Role}) is flagged {string.Join(',', n.Flags)} by {seed}."));
             }
@@ -166,52 +194,71 @@ public static class ClusterLiveChecker
         }
     }
 
-    private static async Task ConfigChecksAsync(IServer server, ClusterNode node, LiveCheckOptions options, List<Finding> findings, Dictionary<string, long> timeouts, CancellationToken ct)
+    private static void CheckConfig(string ep, Dictionary<string, string>? config, List<Finding> findings, Dictionary<string, long> timeouts)
     {
-        KeyValuePair<string, string>[] config;
-        try
+        if (config is null)
         {
-            config = await Bounded(() => server.ConfigGetAsync("cluster-*"), options, ct).ConfigureAwait(false);
-        }
-        catch (RedisServerException)
-        {
-            return; // CONFIG renamed or not allowed: skip config rules for this node.
+            return; // CONFIG renamed or not allowed
         }
 
-        var map = config.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-        var timeout = Long(map, "cluster-node-timeout", -1);
+        var timeout = Long(config, "cluster-node-timeout", -1);
         if (timeout >= 0)
         {
-            timeouts[node.Endpoint] = timeout;
+            timeouts[ep] = timeout;
             if (timeout < 5000 || timeout > 60000)
             {
-                findings.Add(Make("K014", node.Endpoint, $"Node {node.Endpoint}: cluster-node-timeout {timeout} ms is outside 5000–60000."));
+                findings.Add(Make("K014", ep, $"Node {ep}: cluster-node-timeout {timeout} ms is outside 5000–60000."));
             }
         }
 
-        if (Str(map, "cluster-require-full-coverage") == "no")
+        if (Str(config, "cluster-require-full-coverage") == "no")
         {
-            findings.Add(Make("K016", node.Endpoint, $"Node {node.Endpoint}: cluster-require-full-coverage no."));
+            findings.Add(Make("K016", ep, $"Node {ep}: cluster-require-full-coverage no."));
         }
 
-        if (Str(map, "cluster-allow-reads-when-down") == "yes")
+        if (Str(config, "cluster-allow-reads-when-down") == "yes")
         {
-            findings.Add(Make("K016", node.Endpoint, $"Node {node.Endpoint}: cluster-allow-reads-when-down yes."));
+            findings.Add(Make("K016", ep, $"Node {ep}: cluster-allow-reads-when-down yes."));
         }
     }
 
-    /// <summary>K018 from CLUSTER SHARDS (7.0+): replicas not online, or lagging their master.</summary>
-    private static async Task ShardChecksAsync(ConnectionMultiplexer mux, string? endpoint, LiveCheckOptions options, List<Finding> findings, CancellationToken ct)
+    private static async Task<ClusterNodeReply> QueryNodeAsync(IServer server, LiveCheckOptions options, CancellationToken ct)
     {
-        if (endpoint is null)
+        try
         {
-            return;
-        }
+            if (!server.IsConnected)
+            {
+                throw new TimeoutException("no connection within the timeout");
+            }
 
+            var info = ParseInfo((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "INFO"), options, ct).ConfigureAwait(false));
+            var view = ClusterNode.ParseAll((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "NODES"), options, ct).ConfigureAwait(false));
+            Dictionary<string, string>? config = null;
+            try
+            {
+                config = (await Bounded(() => server.ConfigGetAsync("cluster-*"), options, ct).ConfigureAwait(false))
+                    .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            }
+            catch (RedisServerException)
+            {
+                // CONFIG renamed or not allowed for this user: skip the config rules for this node.
+            }
+
+            return new ClusterNodeReply { Info = info, View = view, Config = config };
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return new ClusterNodeReply { Error = Describe(e, options) };
+        }
+    }
+
+    /// <summary>CLUSTER SHARDS (7.0+): replicas with their health and offsets.</summary>
+    private static async Task ReadShardsAsync(IServer server, ClusterSnapshot snapshot, LiveCheckOptions options, CancellationToken ct)
+    {
         RedisResult shards;
         try
         {
-            shards = await Bounded(() => mux.GetServer(endpoint).ExecuteAsync("CLUSTER", "SHARDS"), options, ct).ConfigureAwait(false);
+            shards = await Bounded(() => server.ExecuteAsync("CLUSTER", "SHARDS"), options, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -220,8 +267,7 @@ public static class ClusterLiveChecker
 
         foreach (var shard in (RedisResult[]?)shards ?? [])
         {
-            var shardMap = Pairs(shard);
-            if (!shardMap.TryGetValue("nodes", out var nodesResult))
+            if (!Pairs(shard).TryGetValue("nodes", out var nodesResult))
             {
                 continue;
             }
@@ -231,16 +277,11 @@ public static class ClusterLiveChecker
             var primaryOffset = primary is null ? -1 : (long)primary["replication-offset"];
             foreach (var m in members.Where(m => (string?)m.GetValueOrDefault("role") == "replica"))
             {
-                var ep = $"{(string?)m.GetValueOrDefault("ip")}:{(string?)m.GetValueOrDefault("port")}";
-                var health = (string?)m.GetValueOrDefault("health");
-                if (health is "loading" && primaryOffset > 0)
-                {
-                    findings.Add(Make("K018", ep, $"Replica {ep} is still loading its dataset."));
-                }
-                else if (health is "online" && primaryOffset >= 0 && primaryOffset - (long)m["replication-offset"] > options.MaxReplicationLagBytes)
-                {
-                    findings.Add(Make("K018", ep, $"Replica {ep} is {primaryOffset - (long)m["replication-offset"]} bytes behind its master."));
-                }
+                snapshot.Shards.Add(new ShardReplica(
+                    $"{(string?)m.GetValueOrDefault("ip")}:{(string?)m.GetValueOrDefault("port")}",
+                    (string?)m.GetValueOrDefault("health") ?? string.Empty,
+                    (long)m["replication-offset"],
+                    primaryOffset));
             }
         }
     }
@@ -263,43 +304,4 @@ public static class ClusterLiveChecker
 
     private static Finding Make(string ruleId, string where, string message) =>
         new(ruleId, Rules.Get(ruleId).Severity, where, 0, message, Rules.Get(ruleId).Fix);
-
-    /// <summary>One line of CLUSTER NODES.</summary>
-    private sealed record ClusterNode(string Id, string Endpoint, string Host, HashSet<string> Flags, string? MasterId, string LinkState, List<string> Slots)
-    {
-        public bool IsMaster => Flags.Contains("master");
-
-        public bool IsFailed => Flags.Contains("fail") || Flags.Contains("fail?");
-
-        public string Role => IsMaster ? "master" : "replica";
-
-        public static List<ClusterNode> ParseAll(string? text)
-        {
-            var list = new List<ClusterNode>();
-            foreach (var line in (text ?? string.Empty).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length < 8)
-                {
-                    continue;
-                }
-
-                // <id> <ip:port@cport[,hostname]> <flags> <master|-> <ping-sent> <pong-recv> <config-epoch> <link-state> <slot>...
-                var address = parts[1].Split(',')[0].Split('@')[0];
-                var colon = address.LastIndexOf(':');
-                var host = colon > 0 ? address[..colon] : address;
-                list.Add(new ClusterNode(
-                    parts[0],
-                    address,
-                    host,
-                    parts[2].Split(',').ToHashSet(StringComparer.Ordinal),
-                    parts[3] == "-" ? null : parts[3],
-                    parts[7],
-                    [.. parts.Skip(8)]));
-            }
-
-            return list;
-        }
-    }
-
 }

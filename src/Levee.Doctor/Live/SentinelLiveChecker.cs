@@ -22,8 +22,15 @@ public static class SentinelLiveChecker
         ArgumentNullException.ThrowIfNull(sentinels);
         ArgumentException.ThrowIfNullOrWhiteSpace(service);
         ArgumentNullException.ThrowIfNull(options);
-        var findings = new List<Finding>();
+        var snapshot = await GatherAsync(sentinels, service, options, cancellationToken).ConfigureAwait(false);
+        return Evaluate(snapshot, options);
+    }
+
+    /// <summary>Asks every Sentinel, then the master and replicas the first monitoring Sentinel reports.</summary>
+    internal static async Task<SentinelSnapshot> GatherAsync(IReadOnlyList<string> sentinels, string service, LiveCheckOptions options, CancellationToken ct)
+    {
         var endpoints = new List<string>();
+        var invalid = new List<string>();
         foreach (var text in sentinels)
         {
             if (TryParseEndpoint(text, out var ep))
@@ -32,24 +39,51 @@ public static class SentinelLiveChecker
             }
             else
             {
-                findings.Add(Live("L000", text, $"'{text}' is not HOST:PORT."));
+                invalid.Add(text);
             }
         }
 
+        var snapshot = new SentinelSnapshot { Service = service, Endpoints = endpoints, InvalidEndpoints = invalid };
         if (endpoints.Count == 0)
+        {
+            return snapshot;
+        }
+
+        using (var mux = await ConnectAsync(endpoints, options, sentinel: true).ConfigureAwait(false))
+        {
+            snapshot.Views.AddRange(await Task.WhenAll(endpoints.Select(ep => QueryAsync(mux, ep, service, options, ct))).ConfigureAwait(false));
+        }
+
+        var monitoring = snapshot.Views.Where(v => v.Error is null && v.Master is not null).ToList();
+        snapshot.MasterAddress = monitoring.Select(v => v.MasterAddress).Where(a => a is not null)
+            .GroupBy(a => a, StringComparer.Ordinal).OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault();
+        if (snapshot.MasterAddress is null)
+        {
+            return snapshot;
+        }
+
+        var replicaEndpoints = monitoring[0].Replicas.Select(r => $"{Str(r, "ip")}:{Str(r, "port")}").ToList();
+        using var data = await ConnectAsync([snapshot.MasterAddress, .. replicaEndpoints], options, sentinel: false).ConfigureAwait(false);
+        snapshot.Master = await QueryNodeAsync(data, snapshot.MasterAddress, persistence: true, options, ct).ConfigureAwait(false);
+        foreach (var ep in replicaEndpoints)
+        {
+            snapshot.Replicas[ep] = await QueryNodeAsync(data, ep, persistence: false, options, ct).ConfigureAwait(false);
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>Applies the live rules to what was gathered (no I/O).</summary>
+    internal static DoctorReport Evaluate(SentinelSnapshot snapshot, LiveCheckOptions options)
+    {
+        var service = snapshot.Service;
+        var findings = snapshot.InvalidEndpoints.Select(text => Live("L000", text, $"'{text}' is not HOST:PORT.")).ToList();
+        if (snapshot.Endpoints.Count == 0)
         {
             return new DoctorReport(findings, [], unusableInput: true);
         }
 
-        var views = new List<SentinelView>();
-        using (var mux = await ConnectAsync(endpoints, options, sentinel: true).ConfigureAwait(false))
-        {
-            foreach (var view in await Task.WhenAll(endpoints.Select(ep => QueryAsync(mux, ep, service, options, cancellationToken))).ConfigureAwait(false))
-            {
-                views.Add(view);
-            }
-        }
-
+        var views = snapshot.Views;
         foreach (var v in views.Where(v => v.Error is not null))
         {
             findings.Add(Live("L000", v.Endpoint, $"Sentinel {v.Endpoint} did not answer: {v.Error}. It counts against the failover tolerance."));
@@ -73,13 +107,10 @@ public static class SentinelLiveChecker
         }
 
         var masters = new List<MasterTopology>();
-        var first = monitoring[0];
-        CheckSentinels(service, endpoints, views, monitoring, findings, masters);
-        var masterAddress = monitoring.Select(v => v.MasterAddress).Where(a => a is not null)
-            .GroupBy(a => a, StringComparer.Ordinal).OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault();
-        if (masterAddress is not null)
+        CheckSentinels(service, snapshot.Endpoints, views, monitoring, findings, masters);
+        if (snapshot.MasterAddress is not null)
         {
-            await CheckDataNodesAsync(service, masterAddress, first, options, findings, cancellationToken).ConfigureAwait(false);
+            CheckDataNodes(snapshot, monitoring[0], options, findings);
         }
 
         return new DoctorReport(findings, masters, unusableInput: false);
@@ -197,36 +228,31 @@ public static class SentinelLiveChecker
         }
     }
 
-    private static async Task CheckDataNodesAsync(string service, string masterAddress, SentinelView view, LiveCheckOptions options, List<Finding> findings, CancellationToken ct)
+    private static void CheckDataNodes(SentinelSnapshot snapshot, SentinelView view, LiveCheckOptions options, List<Finding> findings)
     {
-        var replicas = view.Replicas;
-        var replicaEndpoints = replicas.Select(r => $"{Str(r, "ip")}:{Str(r, "port")}").ToList();
-        using var mux = await ConnectAsync([masterAddress, .. replicaEndpoints], options, sentinel: false).ConfigureAwait(false);
-
-        // The master.
+        var service = snapshot.Service;
+        var masterAddress = snapshot.MasterAddress!;
         long masterOffset = -1;
-        var master = mux.GetServer(masterAddress);
-        try
+        if (snapshot.Master is { Error: null, Replication: { } masterInfo })
         {
-            var info = ParseInfo(await Bounded(() => master.InfoRawAsync("replication"), options, ct).ConfigureAwait(false));
-            if (Str(info, "role") != "master")
+            if (Str(masterInfo, "role") != "master")
             {
-                findings.Add(Live("L004", masterAddress, $"The Sentinels report {masterAddress} as master of '{service}', but it answers role:{Str(info, "role")}."));
+                findings.Add(Live("L004", masterAddress, $"The Sentinels report {masterAddress} as master of '{service}', but it answers role:{Str(masterInfo, "role")}."));
             }
 
-            masterOffset = Long(info, "master_repl_offset", -1);
-            var persistence = ParseInfo(await Bounded(() => master.InfoRawAsync("persistence"), options, ct).ConfigureAwait(false));
+            masterOffset = Long(masterInfo, "master_repl_offset", -1);
+            var persistence = snapshot.Master.Persistence;
             if (Str(persistence, "rdb_last_bgsave_status") == "err" || Str(persistence, "aof_last_write_status") == "err")
             {
                 findings.Add(Live("L016", masterAddress, $"Master {masterAddress}: rdb_last_bgsave_status:{Str(persistence, "rdb_last_bgsave_status")}, aof_last_write_status:{Str(persistence, "aof_last_write_status")}."));
             }
         }
-        catch (Exception e) when (e is RedisException or TimeoutException)
+        else if (snapshot.Master is { Error: { } error })
         {
-            findings.Add(Live("L004", masterAddress, $"The master {masterAddress} reported by the Sentinels does not answer INFO: {Describe(e, options)}."));
+            findings.Add(Live("L004", masterAddress, $"The master {masterAddress} reported by the Sentinels does not answer INFO: {error}."));
         }
 
-        // The replicas, as Sentinel sees them and as they answer themselves.
+        var replicas = view.Replicas;
         if (replicas.Count == 0)
         {
             findings.Add(Live("L008", masterAddress, $"Sentinel {view.Endpoint} knows no replica of '{service}': nothing can be promoted."));
@@ -238,19 +264,11 @@ public static class SentinelLiveChecker
         {
             var ep = $"{Str(r, "ip")}:{Str(r, "port")}";
             var flags = Str(r, "flags");
-            string? down = flags.Contains("s_down", StringComparison.Ordinal) || flags.Contains("o_down", StringComparison.Ordinal) || flags.Contains("disconnected", StringComparison.Ordinal)
+            var reply = snapshot.Replicas.GetValueOrDefault(ep);
+            var info = reply?.Error is null ? reply?.Replication : null;
+            var down = flags.Contains("s_down", StringComparison.Ordinal) || flags.Contains("o_down", StringComparison.Ordinal) || flags.Contains("disconnected", StringComparison.Ordinal)
                 ? $"flagged {flags} by Sentinel {view.Endpoint}"
-                : null;
-            Dictionary<string, string>? info = null;
-            try
-            {
-                info = ParseInfo(await Bounded(() => mux.GetServer(ep).InfoRawAsync("replication"), options, ct).ConfigureAwait(false));
-            }
-            catch (Exception e) when (e is RedisException or TimeoutException)
-            {
-                down ??= $"it does not answer: {Describe(e, options)}";
-            }
-
+                : reply?.Error is { } e ? $"it does not answer: {e}" : null;
             if (down is not null)
             {
                 findings.Add(Live("L018", ep, $"Replica {ep} of '{service}' is down: {down}."));
@@ -291,6 +309,21 @@ public static class SentinelLiveChecker
         else if (up.All(r => Long(r, "slave-priority", 100) == 0))
         {
             findings.Add(Live("L009", masterAddress, $"Every replica of '{service}' that is up has slave-priority 0 ({up.Count})."));
+        }
+    }
+
+    private static async Task<NodeReply> QueryNodeAsync(ConnectionMultiplexer mux, string endpoint, bool persistence, LiveCheckOptions options, CancellationToken ct)
+    {
+        try
+        {
+            var server = mux.GetServer(endpoint);
+            var replication = ParseInfo(await Bounded(() => server.InfoRawAsync("replication"), options, ct).ConfigureAwait(false));
+            var persisted = persistence ? ParseInfo(await Bounded(() => server.InfoRawAsync("persistence"), options, ct).ConfigureAwait(false)) : null;
+            return new NodeReply { Replication = replication, Persistence = persisted };
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return new NodeReply { Error = Describe(e, options) };
         }
     }
 
@@ -343,25 +376,4 @@ public static class SentinelLiveChecker
 
     private static Finding Live(string ruleId, string where, string message, string? fix = null) =>
         new(ruleId, Rules.Get(ruleId).Severity, where, 0, message, fix ?? Rules.Get(ruleId).Fix);
-
-    private sealed class SentinelView(string endpoint)
-    {
-        public string Endpoint { get; } = endpoint;
-
-        public string? Error { get; set; }
-
-        public Dictionary<string, string>? Master { get; set; }
-
-        public string? MasterError { get; set; }
-
-        public string? MasterAddress { get; set; }
-
-        public string? CkQuorumError { get; set; }
-
-        public bool Tilt { get; set; }
-
-        public List<IReadOnlyDictionary<string, string>> Replicas { get; set; } = [];
-
-        public List<IReadOnlyDictionary<string, string>> Peers { get; set; } = [];
-    }
 }

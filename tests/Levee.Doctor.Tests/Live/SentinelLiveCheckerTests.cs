@@ -81,15 +81,12 @@ public sealed class SentinelLiveCheckerTests
     [Fact]
     public async Task NothingReachable_IsUnusableInput_AndThePasswordIsNeverPrinted()
     {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var code = await Levee.Cli.DoctorCommand.RunAsync(
-            ["check", "--sentinel", "127.0.0.1:1,127.0.0.1:2", "--service", "mymaster", "--password", "hunter2-secret", "--sentinel-password", "other-secret", "--timeout", "500", "--format", "json"],
-            output, error);
+        var (code, output, error) = await CliRunner.RunAsync(
+            "check", "--sentinel", "127.0.0.1:1,127.0.0.1:2", "--service", "mymaster", "--password", "hunter2-secret", "--sentinel-password", "other-secret", "--timeout", "500", "--format", "json");
 
         Assert.Equal(2, code);
-        Assert.Contains("\"L000\"", output.ToString(), StringComparison.Ordinal);
-        foreach (var text in new[] { output.ToString(), error.ToString() })
+        Assert.Contains("\"L000\"", output, StringComparison.Ordinal);
+        foreach (var text in new[] { output, error })
         {
             Assert.DoesNotContain("hunter2-secret", text, StringComparison.Ordinal);
             Assert.DoesNotContain("other-secret", text, StringComparison.Ordinal);

@@ -1,5 +1,3 @@
-using Levee.Cli;
-
 namespace Levee.Doctor.Tests.Output;
 
 public sealed class CliTests : IDisposable
@@ -8,13 +6,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var code = await DoctorCommand.RunAsync(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => CliRunner.RunAsync(args);
 
     [Fact]
     public async Task CleanDeployment_ExitsZero()

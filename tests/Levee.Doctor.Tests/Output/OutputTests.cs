@@ -70,13 +70,11 @@ public class OutputTests
     [InlineData("deploy-sentinel-text.txt", "text")]
     public async Task CliOutput_MatchesSnapshot(string snapshot, string format)
     {
-        using var cwd = new WorkingDirectory(Repo.Root);
         var target = snapshot.StartsWith("incident", StringComparison.Ordinal) ? "tests/Levee.Doctor.Tests/Fixtures/incident" : "deploy/sentinel";
-        var output = new StringWriter();
-        await Levee.Cli.DoctorCommand.RunAsync(["lint", target, "--format", format], output, new StringWriter());
+        var (_, output, _) = await CliRunner.RunAsync("lint", target, "--format", format);
 
         var path = Repo.Path("tests", "Levee.Doctor.Tests", "Snapshots", snapshot);
-        var actual = output.ToString().ReplaceLineEndings("\n");
+        var actual = output.ReplaceLineEndings("\n");
         if (Environment.GetEnvironmentVariable("LEVEE_UPDATE_SNAPSHOTS") == "1")
         {
             File.WriteAllText(path, actual);

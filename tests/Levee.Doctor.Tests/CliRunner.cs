@@ -1,0 +1,48 @@
+using System.Diagnostics;
+
+namespace Levee.Doctor.Tests;
+
+/// <summary>Runs the built <c>levee</c> tool (<c>dotnet levee.dll doctor ...</c>) from the repository root and captures its output.</summary>
+internal static class CliRunner
+{
+    public static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    {
+        // .../tests/Levee.Doctor.Tests/bin/<Configuration>/net10.0/ → src/Levee.Cli/bin/<Configuration>/net10.0/levee.dll
+        var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var dll = Repo.Path("src", "Levee.Cli", "bin", framework.Parent!.Name, framework.Name, "levee.dll");
+        Assert.True(File.Exists(dll), $"{dll} not found: build src/Levee.Cli/Levee.Cli.csproj in the same configuration as the tests");
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = Repo.Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("doctor");
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["NO_COLOR"] = "1";
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment.Remove("LEVEE_REDIS_PASSWORD");
+        psi.Environment.Remove("LEVEE_REDIS_USER");
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"levee doctor {string.Join(' ', args)} did not exit within 60 s");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
