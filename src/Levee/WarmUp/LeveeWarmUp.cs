@@ -211,7 +211,12 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         {
             while (Interlocked.Exchange(ref _requested, 0) == 1 && !stopping.IsCancellationRequested)
             {
-                await RunOnceAsync(Volatile.Read(ref _nextTrigger), stopping).ConfigureAwait(false);
+                // a re-warm is for L2: while L2 is not usable it would only reload L1 from the database; the next
+                // reconnect event or marker check asks again
+                if (_cache.IsL2Available)
+                {
+                    await RunOnceAsync(Volatile.Read(ref _nextTrigger), stopping).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException)
