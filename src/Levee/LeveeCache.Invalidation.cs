@@ -96,9 +96,36 @@ public sealed partial class LeveeCache
         Log.JournalOverflow(_logger, _name, _options.InvalidationJournalCapacity);
     }
 
+    /// <summary>
+    /// Raised when the Redis connection is lost, restored, or follows a master switch. Raised on a background thread;
+    /// a handler that throws is logged and never breaks the cache.
+    /// </summary>
+    public event EventHandler<LeveeL2EventArgs>? RedisStateChanged;
+
     private void OnL2StateChanged(object? sender, L2StoreEvent e)
     {
         Log.L2StateChanged(_logger, _name, e.Kind.ToString(), e.Detail);
+        if (RedisStateChanged is { } handlers)
+        {
+            var args = new LeveeL2EventArgs(e.Kind switch
+            {
+                L2StoreEventKind.Connected => LeveeL2EventKind.Connected,
+                L2StoreEventKind.ConnectionLost => LeveeL2EventKind.ConnectionLost,
+                _ => LeveeL2EventKind.MasterSwitched,
+            }, e.Detail);
+            foreach (var handler in handlers.GetInvocationList())
+            {
+                try
+                {
+                    ((EventHandler<LeveeL2EventArgs>)handler)(this, args);
+                }
+                catch (Exception ex)
+                {
+                    Log.L2CallFailed(_logger, _name, "event handler", ex.GetType().Name, ex);
+                }
+            }
+        }
+
         if (e.Kind == L2StoreEventKind.Failover)
         {
             _metrics.Failover();

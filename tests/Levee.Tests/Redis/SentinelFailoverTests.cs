@@ -52,6 +52,9 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         await using var topology = await SentinelTopology.StartAsync();
         await using var app = NewApp(topology);
         var cache = await RealRedisTests.ConnectedCache(app);
+        var events = new System.Collections.Concurrent.ConcurrentQueue<LeveeL2EventArgs>();
+        cache.RedisStateChanged += (_, e) => throw new InvalidOperationException("a broken handler never breaks the cache");
+        cache.RedisStateChanged += (_, e) => events.Enqueue(e);
         await cache.SetAsync("before", "v", OneMinute);
         Assert.False((await topology.Master.ExecuteAsync("GET", "levee:d:0:before")).IsNull);
 
@@ -61,6 +64,9 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         var attempts = await WriteUntilVisibleOn(cache, promoted, TimeSpan.FromSeconds(15));
         Assert.True(attempts > 0, $"no write reached the promoted master {promoted}");
         Assert.Equal("master", await promoted.RoleAsync());
+        var switched = events.FirstOrDefault(e => e.Kind == LeveeL2EventKind.MasterSwitched);
+        Assert.NotNull(switched);
+        Assert.Contains(promoted.Endpoint, switched.Detail, StringComparison.Ordinal);
         output.WriteLine($"writes before one was visible on {promoted.Endpoint}: {attempts}");
     }
 
