@@ -38,7 +38,7 @@ internal sealed record ScenarioTopology(string Kind, int Replicas, int Sentinels
         Sentinels = Sentinels,
         Quorum = Quorum,
         DownAfterMilliseconds = DownAfterMs,
-        FailoverTimeoutMilliseconds = 10_000,
+        FailoverTimeoutMilliseconds = 4_000, // scaled with down-after (postmortem: 5000 / 10000); a no-good-replica abort retries after 2x this
     };
 }
 

@@ -1,0 +1,82 @@
+using Levee.Drill.Catalog;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Levee.Drill.Clients;
+
+/// <summary>
+/// The Levee library with its defaults, as an app would wire it: <c>services.AddLevee(o =&gt; o.Redis = ...)</c>
+/// with the Sentinel connection string, one <see cref="LeveeCache"/> per app instance (its own service
+/// provider, as a separate server has), reads through <c>GetOrCreateAsync</c>, invalidation through
+/// <c>RemoveAsync</c>.
+/// </summary>
+internal sealed class LeveeClient : IDrillClient
+{
+    private readonly ServiceProvider services;
+    private readonly LeveeCache cache;
+
+    private LeveeClient(ServiceProvider services)
+    {
+        this.services = services;
+        cache = services.GetRequiredService<LeveeCache>();
+    }
+
+    public static LeveeClient Create(RedisTarget target)
+    {
+        var redis = target.IsCluster
+            ? string.Join(',', target.DataEndpoints)
+            : string.Join(',', target.SentinelEndpoints) + ",serviceName=" + target.ServiceName;
+        var collection = new ServiceCollection();
+        collection.AddLevee(o => o.Redis = redis);
+        return new LeveeClient(collection.BuildServiceProvider());
+    }
+
+    public ValueTask<CatalogEntry> GetAsync(string key, CatalogStore database, CancellationToken cancellationToken) =>
+        cache.GetOrCreateAsync(
+            key,
+            (database, key),
+            static (state, ct) => state.database.LoadAsync(state.key, ct),
+            cancellationToken: cancellationToken);
+
+    public ValueTask InvalidateAsync(string key, CancellationToken cancellationToken) => cache.RemoveAsync(key, cancellationToken);
+
+    /// <summary>Puts a value read in bulk into L1 and L2 (the drill's warm cache), without a database query.</summary>
+    public ValueTask<CatalogEntry> WarmAsync(CatalogEntry entry, CancellationToken cancellationToken) =>
+        cache.GetOrCreateAsync(entry.Key, entry, static (e, _) => ValueTask.FromResult(e), cancellationToken: cancellationToken);
+
+    public ClientSnapshot Snapshot()
+    {
+        var breaker = cache.L2BreakerState;
+        var l2 = !cache.HasL2 ? "none" : breaker == 2 ? "breaker-open" : breaker == 1 ? "half-open" : cache.IsL2Available ? "up" : "down";
+        return new ClientSnapshot(l2, breaker == 2, RedisErrors: 0, ReplicaReads: 0);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await cache.DisposeAsync().ConfigureAwait(false);
+        await services.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>The <c>levee</c> client kind.</summary>
+internal sealed class LeveeClientKind : IDrillClientKind
+{
+    public string Name => "levee";
+
+    public string Description => "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync)";
+
+    public string? UnavailableReason => null;
+
+    public bool FollowsFailover => true;
+
+    public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
+        Task.FromResult<IDrillClient>(LeveeClient.Create(target));
+
+    public async Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken)
+    {
+        var client = (LeveeClient)firstInstance;
+        await Parallel.ForEachAsync(
+            entries,
+            new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
+            async (entry, ct) => await client.WarmAsync(entry, ct).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+}
