@@ -191,6 +191,88 @@ public sealed class PostgresGateTests(GatePostgresFixture fixture, ITestOutputHe
         }
     }
 
+    /// <summary>
+    /// The measured example of docs/gate.md: 64 callers in a closed loop, every call a cache miss (Redis down, cold L1),
+    /// each miss a CPU-bound query, for 2 s per gate setting. Prints a table; asserts what the gate promises.
+    /// </summary>
+    [Fact]
+    public async Task MeasuredExample_CpuBoundQueries_GateKeepsPostgresConcurrencyAndLatencyDown()
+    {
+        var rows = new List<string>
+        {
+            "| gate | queries/s | query p50 ms | query p95 ms | caller p95 ms | max active in pg_stat_activity | refused | final limit |",
+            "|---|---|---|---|---|---|---|---|",
+        };
+        var none = await RunExampleAsync("none (limit 10000)", new LeveeGateOptions { Adaptive = false, InitialLimit = 10_000, QueueLimit = 1000, QueueTimeout = TimeSpan.FromSeconds(5) }, rows);
+        var fixed16 = await RunExampleAsync("fixed 16", new LeveeGateOptions { Adaptive = false, InitialLimit = 16, QueueLimit = 100, QueueTimeout = TimeSpan.FromSeconds(1) }, rows);
+        var fixed4 = await RunExampleAsync("fixed 4", new LeveeGateOptions { Adaptive = false, InitialLimit = 4, QueueLimit = 100, QueueTimeout = TimeSpan.FromSeconds(1) }, rows);
+        var adaptive = await RunExampleAsync("adaptive (16, 2..64)", new LeveeGateOptions { AdaptiveWindow = TimeSpan.FromMilliseconds(100), QueueLimit = 100, QueueTimeout = TimeSpan.FromSeconds(1) }, rows);
+        output.WriteLine($"{Environment.ProcessorCount} cores, PostgreSQL 15, 64 callers, every call a miss, query SELECT count(*) FROM generate_series(1, 200000), 2 s per row");
+        foreach (var row in rows)
+        {
+            output.WriteLine(row);
+        }
+
+        Assert.True(none.MaxActive > 16, $"without a gate PostgreSQL should see more than 16 queries at once, saw {none.MaxActive}");
+        Assert.InRange(fixed16.MaxActive, 1, 16);
+        Assert.InRange(fixed4.MaxActive, 1, 4);
+        Assert.InRange(adaptive.MaxActive, 1, 64);
+    }
+
+    private async Task<(int MaxActive, double P95)> RunExampleAsync(string label, LeveeGateOptions gate, List<string> rows)
+    {
+        var app = "levee-example-" + rows.Count.ToString(CultureInfo.InvariantCulture);
+        await using var db = fixture.DataSource(app, maxPool: 100);
+        var options = new LeveeOptions { JitterFraction = 0, EarlyRefreshRatio = 1, L1MaxEntries = 1000, Gate = gate };
+        await using var cache = new LeveeCache(options, null, new SerializerRegistry(null, null, options.JsonSerializerOptions), null, null);
+        var queryMs = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var callerMs = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var refused = 0;
+        var next = 0;
+        Func<int, CancellationToken, ValueTask<int>> query = async (id, ct) =>
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            await using var command = db.CreateCommand("SELECT count(*)::int + @id - @id FROM generate_series(1, 200000)");
+            command.Parameters.AddWithValue("id", id);
+            var value = (int)(await command.ExecuteScalarAsync(ct))!;
+            queryMs.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return value;
+        };
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var monitorStop = new CancellationTokenSource();
+        var monitor = Task.Run(() => MaxActiveAsync(app, monitorStop.Token));
+        var workers = Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                try
+                {
+                    await cache.GetOrCreateAsync("row:" + Interlocked.Increment(ref next), 0, query, OneMinute);
+                }
+                catch (LeveeOverloadedException)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+
+                callerMs.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        })).ToArray();
+        await Task.WhenAll(workers);
+        await monitorStop.CancelAsync();
+        var maxActive = await monitor;
+        static double P(IEnumerable<double> values, double q)
+        {
+            var sorted = values.Order().ToArray();
+            return sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
+        }
+
+        var p95 = P(queryMs, 0.95);
+        rows.Add(string.Create(CultureInfo.InvariantCulture,
+            $"| {label} | {queryMs.Count / 2.0:0} | {P(queryMs, 0.5):0.0} | {p95:0.0} | {P(callerMs, 0.95):0.0} | {maxActive} | {refused} | {cache.GetGateStatus()[0].Limit} |"));
+        return (maxActive, p95);
+    }
+
     private async Task<int> MaxActiveAsync(string app, CancellationToken stop)
     {
         await using var connection = new NpgsqlConnection(fixture.Server.ConnectionString + ";Application Name=levee-monitor");
