@@ -244,3 +244,28 @@ public class GateEngineTests
         return list;
     }
 }
+
+public class GateOptionsValidationTests
+{
+    [Fact]
+    public void InvalidGateOptions_AreAllReportedInOneMessage_NamingTheGateAndValues()
+    {
+        var options = new LeveeOptions
+        {
+            Gate = new LeveeGateOptions { MinLimit = 9, MaxLimit = 4, QueueTimeout = TimeSpan.FromMinutes(10) },
+        };
+        options.Gates["search"] = new LeveeGateOptions { LowPriorityShare = 0, RatePerSecond = -1 };
+        options.Gates["default"] = new LeveeGateOptions();
+        options.WarmUp.MaxParallelism = 0;
+        var ex = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => LeveeOptionsValidator.ThrowIfInvalid(options));
+        Assert.Contains("LeveeOptions.Gate.MinLimit (9) must not exceed MaxLimit (4).", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("LeveeOptions.Gate.QueueTimeout is 00:10:00", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("LeveeOptions.Gates[\"search\"].LowPriorityShare is 0", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("LeveeOptions.Gates[\"search\"].RatePerSecond is -1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("LeveeOptions.Gates must not contain \"default\"", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("LeveeOptions.WarmUp.MaxParallelism is 0", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DefaultOptions_AreValid() => Assert.Empty(LeveeOptionsValidator.Collect(new LeveeOptions()));
+}
