@@ -10,7 +10,7 @@ internal static class SummaryWriter
     private static readonly string[] Headers =
     [
         "client", "requests", "errors", "p95 baseline", "p95 fault", "p99 fault", "DB q/s baseline", "DB q/s fault peak",
-        "DB amplification", "failover", "stale after invalidation", "recovery",
+        "DB amplification", "failover", "stale after invalidation (fault / recovery)", "recovery",
     ];
 
     public static IReadOnlyList<string[]> Rows(DrillReport report)
@@ -36,7 +36,7 @@ internal static class SummaryWriter
                 Num(run.Fault?.PeakDbQueriesPerSec),
                 run.DbAmplification is { } a ? a.ToString("0.0", CultureInfo.InvariantCulture) + "x" : "n/a",
                 Failover(run.Failover),
-                Count(run.StaleAfterInvalidation),
+                $"{Count(run.StaleAfterInvalidation)} ({Count(run.Fault?.StaleAfterInvalidation ?? 0)} / {Count(run.Recovery?.StaleAfterInvalidation ?? 0)})",
                 run.RecoverySeconds is { } r ? r.ToString("0", CultureInfo.InvariantCulture) + " s after repair" : "not within the run",
             ]);
         }
