@@ -93,6 +93,8 @@ public static partial class DoctorLinter
             findings.Add(Make("T006", doc, line, $"Master '{name}' is monitored by {real} Sentinel{(real == 1 ? string.Empty : "s")}; at least 3 are needed to survive the loss of one."));
         }
 
+        CheckHosts(name, decls, topology, findings);
+
         // --- Sentinels must agree
         foreach (var decl in decls.Skip(1))
         {
@@ -169,6 +171,41 @@ public static partial class DoctorLinter
         }
 
         return topology;
+    }
+
+    /// <summary>
+    /// T007: Sentinels per host, when every Sentinel's host is known (<c>sentinel announce-ip</c>, else the first
+    /// non-loopback IP in <c>bind</c>). Loopback-only deployments (a test rig on one machine) are not judged.
+    /// </summary>
+    private static void CheckHosts(string name, List<MasterDecl> decls, MasterTopology topology, List<Finding> findings)
+    {
+        var hosts = decls.Select(d => (Decl: d, Host: SentinelHost(d.Owner))).ToList();
+        if (hosts.Any(h => h.Host is null) || decls.Any(d => d.Owner.Doc.Processes > 1) || decls.Count != topology.Sentinels)
+        {
+            return;
+        }
+
+        var masterHost = decls[0].Host;
+        foreach (var group in hosts.GroupBy(h => h.Host!, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > topology.ToleratedSentinelFailures))
+        {
+            var first = group.First().Decl;
+            var onMaster = string.Equals(group.Key, masterHost, StringComparison.OrdinalIgnoreCase);
+            var left = topology.Sentinels - group.Count();
+            var need = Math.Max(topology.Quorum, topology.Majority);
+            findings.Add(Make("T007", onMaster ? Severity.Error : Severity.Warning, first.Owner.Doc, first.Monitor.Line,
+                $"Master '{name}': host {group.Key}{(onMaster ? " (the master's host)" : string.Empty)} runs {group.Count()} of {topology.Sentinels} Sentinels ({string.Join(", ", group.Select(g => g.Decl.Owner.Doc.Name))}); when it fails {left} remain and a failover needs {need}."));
+        }
+    }
+
+    private static string? SentinelHost(SentinelModel s)
+    {
+        if (s.Global("announce-ip") is { Length: > 0 } announced)
+        {
+            return announced;
+        }
+
+        var bind = s.Doc.Last("bind");
+        return bind?.Args.Select(a => a.TrimStart('-')).FirstOrDefault(a => Net.IsIp(a) && !Net.IsLoopback(a) && a is not ("0.0.0.0" or "::" or "*"));
     }
 
     /// <summary>S001, S002 on the monitor line.</summary>

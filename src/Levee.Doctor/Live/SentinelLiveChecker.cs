@@ -216,6 +216,17 @@ public static class SentinelLiveChecker
             findings.Add(Live("T006", at, $"Master '{service}' is monitored by {real} Sentinel(s)."));
         }
 
+        // T007: Sentinels per host (hosts from the addresses; loopback = one test machine, not judged).
+        var masterHost = first.MasterAddress is { } ma ? ma[..ma.LastIndexOf(':')] : null;
+        foreach (var group in distinct.GroupBy(ep => ep[..ep.LastIndexOf(':')], StringComparer.OrdinalIgnoreCase)
+                     .Where(g => !Lint.Net.IsLoopback(g.Key) && g.Count() > topology.ToleratedSentinelFailures))
+        {
+            var onMaster = string.Equals(group.Key, masterHost, StringComparison.OrdinalIgnoreCase);
+            findings.Add(new Finding("T007", onMaster ? Severity.Error : Severity.Warning, group.First(), 0,
+                $"Master '{service}': host {group.Key}{(onMaster ? " (the master's host)" : string.Empty)} runs {group.Count()} of {real} Sentinels; when it fails {real - group.Count()} remain and a failover needs {need}.",
+                Rules.Get("T007").Fix));
+        }
+
         // What is left right now: Sentinels that answered and monitor the service.
         var usable = monitoring.Count;
         if (topology.ToleratedSentinelFailures >= 1 && usable <= need)

@@ -30,6 +30,8 @@ internal static class RuleCases
         ["T004"] = (() => (Clean with { Sentinel = S.Replace("6379 2", "6379 1", StringComparison.Ordinal) }).Lint(), () => Clean.Lint()),
         ["T005"] = (() => (Clean with { Sentinels = 4, Sentinel = S.Replace("6379 2", "6379 3", StringComparison.Ordinal) }).Lint(), () => Clean.Lint()),
         ["T006"] = (() => (Clean with { Sentinels = 2 }).Lint(), () => Clean.Lint()),
+        ["T007"] = (() => (Clean with { Overrides = new() { ["sentinel-1.conf"] = "bind 10.0.1.10\n" + S, ["sentinel-2.conf"] = "bind 10.0.1.10\n" + S, ["sentinel-3.conf"] = "bind 10.0.3.12\n" + S } }).Lint(),
+                    () => (Clean with { Overrides = new() { ["sentinel-1.conf"] = "bind 10.0.1.10\n" + S, ["sentinel-2.conf"] = "bind 10.0.2.11\n" + S, ["sentinel-3.conf"] = "bind 10.0.3.12\n" + S } }).Lint()),
         ["T008"] = (() => (Clean with { Overrides = new() { ["sentinel-3.conf"] = S.Replace("milliseconds mymaster 5000", "milliseconds mymaster 10000", StringComparison.Ordinal) } }).Lint(), () => Clean.Lint()),
         ["T009"] = (() => (Clean with { Sentinel = S + "\nsentinel myid " + RunIds[0] }).Lint(),
                     () => (Clean with { Overrides = new() { ["sentinel-1.conf"] = S + "\nsentinel myid " + RunIds[0], ["sentinel-2.conf"] = S + "\nsentinel myid " + RunIds[1] } }).Lint()),

@@ -75,6 +75,12 @@ public class LiveRuleTests
             s.Views.RemoveAt(2);
             EachView(s, v => { v.Peers.RemoveAll(p => p["ip"] == "10.0.0.13"); v.Master!["num-other-sentinels"] = "1"; });
         },
+        ["T007"] = s =>
+        {
+            s.Endpoints[1] = "10.0.0.1:26380"; // two Sentinels on the master's host 10.0.0.1
+            s.Endpoints[2] = "10.0.0.1:26381";
+            EachView(s, v => v.Peers.Clear());
+        },
         ["T008"] = s => s.Views[2].Master!["quorum"] = "3",
     };
 
