@@ -61,10 +61,28 @@ public sealed class RedisAgreesTests : IDisposable
         Assert.True(accepted, $"{binary} refused the config:\n{output}");
     }
 
-    private async Task<(bool Accepted, string Output)> StartAsync(string binary, string config)
+    [Theory]
+    [InlineData("sentinel-1.conf")]
+    [InlineData("sentinel-2.conf")]
+    [InlineData("sentinel-3.conf")]
+    [InlineData("redis-master.conf")]
+    [InlineData("redis-replica-1.conf")]
+    [InlineData("redis-replica-2.conf")]
+    public async Task ShippedExample_EveryFileLoadsInRedis(string file)
+    {
+        // The example's hosts (10.0.x.x), data dir and log file do not exist here: port 0, a temp dir and no log
+        // file are appended after the example's own lines, so every other directive is loaded as written.
+        var lines = await File.ReadAllLinesAsync(Repo.Path("deploy", "sentinel", file));
+        var text = string.Join('\n', lines.Where(l => !l.StartsWith("dir ", StringComparison.Ordinal))); // Redis chdirs while loading
+        var (accepted, output) = await StartAsync(file.StartsWith("sentinel", StringComparison.Ordinal) ? "sentinel" : "server", text + "\nlogfile \"\"\n", append: true);
+        Assert.True(accepted, $"deploy/sentinel/{file} is refused:\n{output}");
+    }
+
+    private async Task<(bool Accepted, string Output)> StartAsync(string binary, string config, bool append = false)
     {
         var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".conf");
-        await File.WriteAllTextAsync(path, "port 0\ndir " + _dir + "\n" + config + "\n");
+        var local = "port 0\ndir " + _dir + "\n";
+        await File.WriteAllTextAsync(path, append ? config + "\n" + local : local + config + "\n");
         var psi = new ProcessStartInfo(binary == "sentinel" ? Binaries.RedisSentinel : Binaries.RedisServer)
         {
             RedirectStandardOutput = true,
