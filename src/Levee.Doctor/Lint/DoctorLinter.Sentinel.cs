@@ -10,7 +10,7 @@ public static partial class DoctorLinter
 
     private static readonly string[] FailoverCommands = ["config", "slaveof", "replicaof", "info", "ping", "client", "script", "multi", "exec", "role", "publish", "subscribe"];
 
-    /// <summary>T001–T006, T008, T010, T011, S001–S006, S010, S013, S014 for one monitored master.</summary>
+    /// <summary>T001–T008, T010, T011, S001–S006, S010, S013, S014 for one monitored master.</summary>
     private static MasterTopology CheckMaster(string name, List<MasterDecl> decls, List<RedisModel> group, LintOptions options, List<Finding> findings)
     {
         var first = decls[0];
@@ -49,7 +49,7 @@ public static partial class DoctorLinter
         foreach (var decl in decls)
         {
             CheckMonitorLine(decl, findings);
-            CheckSettings(decl, group, findings);
+            CheckSettings(decl, findings);
             if (countIndependent && decl.KnownSentinelCount + 1 > real)
             {
                 var known = decl.KnownSentinels[^1];
@@ -234,7 +234,7 @@ public static partial class DoctorLinter
     }
 
     /// <summary>S002 (non-positive times), S003, S004, S005.</summary>
-    private static void CheckSettings(MasterDecl decl, List<RedisModel> group, List<Finding> findings)
+    private static void CheckSettings(MasterDecl decl, List<Finding> findings)
     {
         var doc = decl.Owner.Doc;
         if (decl.Settings.TryGetValue("down-after-milliseconds", out var da) && long.TryParse(da.Arg(2), out var down))
@@ -268,7 +268,6 @@ public static partial class DoctorLinter
             findings.Add(Make("S005", doc, ps.Line, $"parallel-syncs '{ps.Arg(2)}': no replica is re-pointed to the new master until failover-timeout expires."));
         }
 
-        _ = group;
     }
 
     /// <summary>T009 shared myid, S007 deny-scripts-reconfig no, S011 differing Sentinel passwords.</summary>
