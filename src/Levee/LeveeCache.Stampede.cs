@@ -83,6 +83,9 @@ public sealed partial class LeveeCache
             stale = null;
         }
 
+        // an instance restarted during a Redis outage: its L1 snapshot from disk serves as stale values (never as fresh)
+        stale ??= TakeSnapshotEntry<T>(key, options);
+
         var l2Down = false;
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0 && !background)
         {

@@ -129,4 +129,7 @@ public sealed class LeveeOptions
 
     /// <summary>Warm-up of the entries registered with <c>services.AddLeveeWarmUp(...)</c>: deadline, parallelism, empty-L2 detection.</summary>
     public LeveeWarmUpOptions WarmUp { get; set; } = new();
+
+    /// <summary>Optional L1 snapshot on local disk for restarts during a Redis outage. Default: off (no path).</summary>
+    public LeveeSnapshotOptions Snapshot { get; set; } = new();
 }

@@ -106,6 +106,17 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
             Range("WarmUp.L2ConnectTimeout", o.WarmUp.L2ConnectTimeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
         }
 
+        if (o.Snapshot is null)
+        {
+            errors.Add("LeveeOptions.Snapshot must not be null.");
+        }
+        else if (!string.IsNullOrWhiteSpace(o.Snapshot.Path))
+        {
+            Number("Snapshot.MaxEntries", o.Snapshot.MaxEntries, 1, 10_000_000);
+            Number("Snapshot.MaxBytes", o.Snapshot.MaxBytes, 1024, 16L * 1024 * 1024 * 1024);
+            Range("Snapshot.WriteInterval", o.Snapshot.WriteInterval, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1));
+        }
+
         // cross-field rules
         if (o.FactorySoftTimeout != Timeout.InfiniteTimeSpan && o.FactoryHardTimeout != Timeout.InfiniteTimeSpan && o.FactorySoftTimeout > o.FactoryHardTimeout)
         {

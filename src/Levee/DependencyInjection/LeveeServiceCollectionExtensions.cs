@@ -45,6 +45,7 @@ public static class LeveeServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(static sp => Create(sp, sp.GetRequiredService<IOptions<LeveeOptions>>().Value));
         services.TryAddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Levee.Snapshot.LeveeSnapshotHostedService>()); // no-op without Snapshot.Path
         return services;
     }
 

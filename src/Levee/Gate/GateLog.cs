@@ -25,4 +25,16 @@ internal static partial class GateLog
 
     [LoggerMessage(115, LogLevel.Error, "Levee cache '{Cache}': a warm-up source threw while enumerating entries.")]
     public static partial void WarmUpSourceFailed(ILogger logger, string cache, Exception exception);
+
+    [LoggerMessage(120, LogLevel.Information, "Levee cache '{Cache}': L1 snapshot written: {Count} entries.")]
+    public static partial void SnapshotWritten(ILogger logger, string cache, int count);
+
+    [LoggerMessage(121, LogLevel.Information, "Levee cache '{Cache}': L1 snapshot read at start-up: {Count} entries, served as stale values while L2 is unavailable.")]
+    public static partial void SnapshotLoaded(ILogger logger, string cache, int count);
+
+    [LoggerMessage(122, LogLevel.Warning, "Levee cache '{Cache}': L1 snapshot could not be {Operation}; continuing without it.")]
+    public static partial void SnapshotFailed(ILogger logger, string cache, string operation, Exception exception);
+
+    [LoggerMessage(123, LogLevel.Warning, "Levee cache '{Cache}': an L1 snapshot entry did not deserialize as {Type}; ignored.")]
+    public static partial void SnapshotEntryUnreadable(ILogger logger, string cache, string type, Exception exception);
 }

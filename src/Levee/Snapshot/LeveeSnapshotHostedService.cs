@@ -1,0 +1,86 @@
+using Levee.Gate;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Levee.Snapshot;
+
+/// <summary>
+/// With <see cref="LeveeOptions.Snapshot"/> set: reads the snapshot at host start, writes it every
+/// <see cref="LeveeSnapshotOptions.WriteInterval"/> and at host stop. Does nothing (and creates no cache) without a path.
+/// </summary>
+internal sealed class LeveeSnapshotHostedService(IServiceProvider services, IOptions<LeveeOptions> options) : IHostedService, IAsyncDisposable
+{
+    private LeveeCache? _cache;
+    private ILogger _logger = NullLogger.Instance;
+    private ITimer? _timer;
+    private int _writing;
+
+    private LeveeSnapshotOptions Settings => options.Value.Snapshot;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(Settings.Path))
+        {
+            return;
+        }
+
+        _cache = services.GetRequiredService<LeveeCache>();
+        _logger = services.GetService<ILoggerFactory>()?.CreateLogger("Levee.Snapshot") ?? NullLogger.Instance;
+        try
+        {
+            var count = await _cache.LoadSnapshotAsync(Settings.Path, Settings.MaxEntries, cancellationToken).ConfigureAwait(false);
+            GateLog.SnapshotLoaded(_logger, _cache.Options.Name, count);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            GateLog.SnapshotFailed(_logger, _cache.Options.Name, "read", ex);
+        }
+
+        _timer = _cache.Options.TimeProvider.CreateTimer(static s => _ = ((LeveeSnapshotHostedService)s!).WriteAsync(), this, Settings.WriteInterval, Settings.WriteInterval);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_timer is not null)
+        {
+            await _timer.DisposeAsync().ConfigureAwait(false);
+            _timer = null;
+        }
+
+        await WriteAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_timer is not null)
+        {
+            await _timer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal async Task WriteAsync()
+    {
+        if (_cache is null || _cache.IsDisposed || Interlocked.Exchange(ref _writing, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var count = await _cache.WriteSnapshotAsync(Settings.Path!, Settings.MaxEntries, Settings.MaxBytes, CancellationToken.None).ConfigureAwait(false);
+            GateLog.SnapshotWritten(_logger, _cache.Options.Name, count);
+        }
+        catch (Exception ex)
+        {
+            // a background write must never take the process down: log and try again at the next interval
+            GateLog.SnapshotFailed(_logger, _cache.Options.Name, "written", ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _writing, 0);
+        }
+    }
+}
