@@ -215,7 +215,15 @@ internal sealed partial class RedisL2Store : IL2Store
         }
 
         var previous = Interlocked.Exchange(ref _connection, connection);
-        Raise(previous is null ? L2StoreEventKind.Connected : L2StoreEventKind.Failover, reason);
+        if (previous is null && !connection.Primary.IsConnected)
+        {
+            // abortConnect=false hands back a multiplexer that keeps trying (wrong password, Redis still starting)
+            Raise(L2StoreEventKind.ConnectionLost, "not connected yet; StackExchange.Redis keeps retrying in the background");
+        }
+        else
+        {
+            Raise(previous is null ? L2StoreEventKind.Connected : L2StoreEventKind.Failover, reason);
+        }
         if (previous is not null)
         {
             // retire the old connection off the caller's path: closing sockets to a frozen node must not hold anyone
