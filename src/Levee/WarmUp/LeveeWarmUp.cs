@@ -141,8 +141,15 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         while (!stopping.IsCancellationRequested)
         {
             await Task.Delay(_options.EmptyL2CheckInterval, _time, stopping).ConfigureAwait(false);
-            var present = await _cache.HasWarmMarkerAsync().ConfigureAwait(false);
-            if (present == false)
+            if (await _cache.HasWarmMarkerAsync().ConfigureAwait(false) != false)
+            {
+                continue;
+            }
+
+            // every instance sees the marker vanish at about the same time: wait a random part of the interval and look
+            // again, so that usually one instance refills L2 (and rewrites the marker) and the others find it done
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * _options.EmptyL2CheckInterval.TotalMilliseconds), _time, stopping).ConfigureAwait(false);
+            if (await _cache.HasWarmMarkerAsync().ConfigureAwait(false) == false)
             {
                 if (_markerWritten)
                 {
@@ -211,8 +218,9 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         {
             while (Interlocked.Exchange(ref _requested, 0) == 1 && !stopping.IsCancellationRequested)
             {
-                // a re-warm is for L2: while L2 is not usable it would only reload L1 from the database; the next
-                // reconnect event or marker check asks again
+                // a re-warm is for L2: while L2 is not usable it would only reload L1 from the database. Wait for it a
+                // little (a breaker still open after a failover); past that, the next reconnect event or marker check asks again
+                await WaitForL2Async(stopping).ConfigureAwait(false);
                 if (_cache.IsL2Available)
                 {
                     await RunOnceAsync(Volatile.Read(ref _nextTrigger), stopping).ConfigureAwait(false);
