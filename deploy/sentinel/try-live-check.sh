@@ -24,7 +24,7 @@ m=$(free_port); r1=$(free_port); r2=$(free_port)
 for p in $m $r1 $r2; do
   mkdir -p "$dir/$p"
   extra=""; [ "$p" != "$m" ] && extra="replicaof 127.0.0.1 $m"
-  printf 'port %s\nbind 127.0.0.1\ndir %s\nsave ""\nappendonly no\n%s\n' "$p" "$dir/$p" "$extra" > "$dir/$p/redis.conf"
+  printf 'port %s\nbind 127.0.0.1\ndir %s\nappendonly yes\nmin-replicas-to-write 1\nrepl-backlog-size 16mb\n%s\n' "$p" "$dir/$p" "$extra" > "$dir/$p/redis.conf"
   redis-server "$dir/$p/redis.conf" > "$dir/$p/log" 2>&1 & pids+=($!); disown
   wait_until 10 redis-cli -p "$p" ping
 done

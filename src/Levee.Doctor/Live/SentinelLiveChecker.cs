@@ -111,6 +111,7 @@ public static class SentinelLiveChecker
         if (snapshot.MasterAddress is not null)
         {
             CheckDataNodes(snapshot, monitoring[0], options, findings);
+            CheckNodeConfig(snapshot, findings);
         }
 
         return new DoctorReport(findings, masters, unusableInput: false);
@@ -323,6 +324,9 @@ public static class SentinelLiveChecker
         }
     }
 
+    /// <summary>Settings read with CONFIG GET on the data nodes (where allowed).</summary>
+    private static readonly string[] ConfigKeys = ["min-replicas-to-write", "save", "appendonly", "replica-read-only", "repl-backlog-size", "requirepass", "masterauth"];
+
     private static async Task<NodeReply> QueryNodeAsync(ConnectionMultiplexer mux, string endpoint, bool persistence, LiveCheckOptions options, CancellationToken ct)
     {
         try
@@ -330,11 +334,79 @@ public static class SentinelLiveChecker
             var server = mux.GetServer(endpoint);
             var replication = ParseInfo(await Bounded(() => server.InfoRawAsync("replication"), options, ct).ConfigureAwait(false));
             var persisted = persistence ? ParseInfo(await Bounded(() => server.InfoRawAsync("persistence"), options, ct).ConfigureAwait(false)) : null;
-            return new NodeReply { Replication = replication, Persistence = persisted };
+            Dictionary<string, string>? config = null;
+            try
+            {
+                var result = await Bounded(() => server.ExecuteAsync("CONFIG", ["GET", .. ConfigKeys]), options, ct).ConfigureAwait(false);
+                var items = (RedisResult[]?)result ?? [];
+                config = new Dictionary<string, string>(StringComparer.Ordinal);
+                for (var i = 0; i + 1 < items.Length; i += 2)
+                {
+                    config[(string?)items[i] ?? string.Empty] = (string?)items[i + 1] ?? string.Empty;
+                }
+            }
+            catch (RedisServerException)
+            {
+                // CONFIG renamed or not allowed for this user: the config rules are skipped for this node.
+            }
+
+            return new NodeReply { Replication = replication, Persistence = persisted, Config = config };
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             return new NodeReply { Error = Describe(e, options) };
+        }
+    }
+
+    /// <summary>R003, R004, R005, R007, R009 from CONFIG GET on the master and replicas that answered.</summary>
+    private static void CheckNodeConfig(SentinelSnapshot snapshot, List<Finding> findings)
+    {
+        var nodes = new List<(string Endpoint, bool IsMaster, Dictionary<string, string> Config)>();
+        if (snapshot.Master?.Config is { } mc)
+        {
+            nodes.Add((snapshot.MasterAddress!, true, mc));
+        }
+
+        nodes.AddRange(snapshot.Replicas.Where(r => r.Value.Config is not null).Select(r => (r.Key, false, r.Value.Config!)));
+        var password = nodes.Select(n => Str(n.Config, "requirepass")).FirstOrDefault(p => p.Length > 0);
+        foreach (var (ep, isMaster, config) in nodes)
+        {
+            if (isMaster)
+            {
+                if (Long(config, "min-replicas-to-write") < 1)
+                {
+                    findings.Add(Live("R003", ep, $"Master {ep}: min-replicas-to-write {Str(config, "min-replicas-to-write")}: it accepts writes with no replica attached."));
+                }
+
+                if (config.TryGetValue("save", out var save) && save.Length == 0 && Str(config, "appendonly") == "no")
+                {
+                    findings.Add(Live("R004", ep, $"Master {ep}: no RDB (save \"\") and no AOF: if it restarts quickly it comes back empty and its replicas copy the empty dataset (unless the Sentinels set master-reboot-down-after-period, which SENTINEL MASTER does not show)."));
+                }
+
+                if (Long(config, "repl-backlog-size", long.MaxValue) <= 1 << 20)
+                {
+                    findings.Add(Live("R009", ep, $"Master {ep}: repl-backlog-size {Str(config, "repl-backlog-size")} bytes: a short disconnection can force a full resync."));
+                }
+            }
+            else if (Str(config, "replica-read-only") == "no")
+            {
+                findings.Add(Live("R007", ep, $"Replica {ep}: replica-read-only no: writes to it are lost at the next resync."));
+            }
+
+            if (password is not null)
+            {
+                var requirepass = Str(config, "requirepass");
+                var masterauth = Str(config, "masterauth");
+                if (requirepass != password)
+                {
+                    findings.Add(Live("R005", ep, $"Node {ep}: requirepass {(requirepass.Length == 0 ? "is not set" : "differs")} while other nodes of '{snapshot.Service}' set one (values not shown)."));
+                }
+
+                if (masterauth != password)
+                {
+                    findings.Add(Live("R005", ep, $"Node {ep}: masterauth {(masterauth.Length == 0 ? "is not set" : "differs from requirepass")}: after a failover it cannot replicate from the new master (values not shown)."));
+                }
+            }
         }
     }
 

@@ -36,6 +36,9 @@ internal sealed class NodeReply
 
     public Dictionary<string, string>? Persistence { get; init; }
 
+    /// <summary>CONFIG GET of the settings the doctor judges; null when CONFIG is not allowed. Holds secrets (requirepass, masterauth): compared, never printed.</summary>
+    public Dictionary<string, string>? Config { get; init; }
+
     public string? Error { get; init; }
 }
 

@@ -28,11 +28,14 @@ public class LiveRuleTests
             });
         }
 
-        s.Master = new NodeReply { Replication = D(("role", "master"), ("master_repl_offset", "5000")), Persistence = D(("rdb_last_bgsave_status", "ok"), ("aof_last_write_status", "ok")) };
-        s.Replicas["10.0.0.2:6379"] = new NodeReply { Replication = D(("role", "slave"), ("master_link_status", "up")) };
-        s.Replicas["10.0.0.3:6379"] = new NodeReply { Replication = D(("role", "slave"), ("master_link_status", "up")) };
+        s.Master = new NodeReply { Replication = D(("role", "master"), ("master_repl_offset", "5000")), Persistence = D(("rdb_last_bgsave_status", "ok"), ("aof_last_write_status", "ok")), Config = Config() };
+        s.Replicas["10.0.0.2:6379"] = new NodeReply { Replication = D(("role", "slave"), ("master_link_status", "up")), Config = Config() };
+        s.Replicas["10.0.0.3:6379"] = new NodeReply { Replication = D(("role", "slave"), ("master_link_status", "up")), Config = Config() };
         return s;
     }
+
+    private static Dictionary<string, string> Config() =>
+        D(("min-replicas-to-write", "1"), ("save", "3600 1"), ("appendonly", "yes"), ("replica-read-only", "yes"), ("repl-backlog-size", "67108864"), ("requirepass", "s3cret"), ("masterauth", "s3cret"));
 
     private static Dictionary<string, string> Replica(string ip) =>
         D(("ip", ip), ("port", "6379"), ("flags", "slave"), ("master-link-status", "ok"), ("master-host", "10.0.0.1"), ("master-port", "6379"), ("slave-priority", "100"), ("slave-repl-offset", "5000"));
@@ -51,7 +54,7 @@ public class LiveRuleTests
         ["L001"] = s => s.Views[0].CkQuorumError = "NOQUORUM 1 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master",
         ["L002"] = s => s.Views[0].Master!["num-other-sentinels"] = "4",
         ["L003"] = s => s.Views[1].MasterAddress = "10.0.0.2:6379",
-        ["L004"] = s => s.Master = new NodeReply { Replication = D(("role", "slave")), Persistence = D() },
+        ["L004"] = s => s.Master = new NodeReply { Replication = D(("role", "slave")), Persistence = D(), Config = s.Master!.Config },
         ["L005"] = s => s.Views[0].Master!["flags"] = "s_down,master",
         ["L006"] = s => s.Views[0].Master!["flags"] = "master,failover_in_progress",
         ["L007"] = s => s.Views[1].Tilt = true,
@@ -61,9 +64,14 @@ public class LiveRuleTests
         ["L011"] = s => s.Master!.Replication!["master_repl_offset"] = "10000000", // replicas at 5000: ~10 MB behind
         ["L012"] = s => EachView(s, v => v.Replicas[0] = new Dictionary<string, string>(v.Replicas[0]) { ["master-host"] = "10.0.0.9" }),
         ["L014"] = s => s.Views[0].Peers[0] = new Dictionary<string, string>(s.Views[0].Peers[0]) { ["flags"] = "s_down,sentinel" },
-        ["L016"] = s => s.Master = new NodeReply { Replication = D(("role", "master"), ("master_repl_offset", "5000")), Persistence = D(("rdb_last_bgsave_status", "err")) },
+        ["L016"] = s => s.Master = new NodeReply { Replication = D(("role", "master"), ("master_repl_offset", "5000")), Persistence = D(("rdb_last_bgsave_status", "err")), Config = s.Master!.Config },
         ["L017"] = s => s.Views[2].Error = "no connection within the timeout",
         ["L018"] = s => s.Replicas["10.0.0.3:6379"] = new NodeReply { Error = "connection failed (UnableToConnect)" },
+        ["R003"] = s => s.Master!.Config!["min-replicas-to-write"] = "0",
+        ["R004"] = s => { s.Master!.Config!["save"] = string.Empty; s.Master.Config["appendonly"] = "no"; },
+        ["R005"] = s => s.Replicas["10.0.0.3:6379"].Config!["masterauth"] = string.Empty,
+        ["R007"] = s => s.Replicas["10.0.0.3:6379"].Config!["replica-read-only"] = "no",
+        ["R009"] = s => s.Master!.Config!["repl-backlog-size"] = "1048576",
         ["T001"] = s => EachView(s, v => v.Master!["quorum"] = "4"),
         ["T002"] = s => EachView(s, v => v.Master!["quorum"] = "3"),
         ["T003"] = s => EachView(s, v => v.Master!["quorum"] = "3"),

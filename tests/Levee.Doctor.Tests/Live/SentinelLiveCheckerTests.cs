@@ -9,10 +9,20 @@ public sealed class SentinelLiveCheckerTests
 
     private static IEnumerable<RedisNode> All(SentinelTopology t) => [.. t.RedisNodes, .. t.Sentinels];
 
+    /// <summary>The launcher's defaults (no persistence, no write guard, 1mb backlog) are what R003/R004/R009 report; a healthy deployment sets them.</summary>
+    private static SentinelTopologyOptions Healthy(int quorum = 2)
+    {
+        var options = new SentinelTopologyOptions { Quorum = quorum };
+        options.RedisConfig.Add("appendonly yes");
+        options.RedisConfig.Add("min-replicas-to-write 1");
+        options.RedisConfig.Add("repl-backlog-size 16mb");
+        return options;
+    }
+
     [Fact]
     public async Task HealthyTopology_Passes_WithOneToleratedSentinelFailure()
     {
-        await using var t = await SentinelTopology.StartAsync();
+        await using var t = await SentinelTopology.StartAsync(Healthy());
 
         // Sentinels discover each other and the replicas through hello messages: wait until they agree.
         var report = await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Count == 0, TimeSpan.FromSeconds(30));
@@ -27,7 +37,7 @@ public sealed class SentinelLiveCheckerTests
     [Fact]
     public async Task Quorum3Of3_IsReportedWhileEverySentinelIsUp()
     {
-        await using var t = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Quorum = 3 });
+        await using var t = await SentinelTopology.StartAsync(Healthy(quorum: 3));
 
         var report = await LivePolling.UntilAsync(() => Check(t), r => r.Masters.Count == 1 && r.Masters[0].Voters == 3, TimeSpan.FromSeconds(30));
 
@@ -41,7 +51,7 @@ public sealed class SentinelLiveCheckerTests
     [Fact]
     public async Task FrozenSentinel_IsReported_AndTheToleranceLeft()
     {
-        await using var t = await SentinelTopology.StartAsync();
+        await using var t = await SentinelTopology.StartAsync(Healthy());
         await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Count == 0, TimeSpan.FromSeconds(30));
         var frozen = t.Sentinels[2];
         frozen.Freeze();
@@ -64,7 +74,7 @@ public sealed class SentinelLiveCheckerTests
     [Fact]
     public async Task KilledReplica_IsReported()
     {
-        await using var t = await SentinelTopology.StartAsync();
+        await using var t = await SentinelTopology.StartAsync(Healthy());
         await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Count == 0, TimeSpan.FromSeconds(30));
         var victim = t.Replicas[0];
         victim.Kill();
