@@ -1,5 +1,6 @@
 using Levee;
 using Levee.Health;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -15,8 +16,11 @@ public static class LeveeHealthChecksBuilderExtensions
     public static IHealthChecksBuilder AddLevee(this IHealthChecksBuilder builder, string name = "levee", HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+
+        // one instance: it remembers the gate counters of the previous check (the registration factory runs per check)
+        builder.Services.TryAddSingleton(static sp => new LeveeHealthCheck(sp.GetRequiredService<LeveeCache>(), sp.GetService<LeveeWarmUp>()));
         return builder.Add(new HealthCheckRegistration(name,
-            static sp => new LeveeHealthCheck(sp.GetRequiredService<LeveeCache>(), sp.GetService<LeveeWarmUp>()),
+            static sp => sp.GetRequiredService<LeveeHealthCheck>(),
             failureStatus ?? HealthStatus.Unhealthy, tags));
     }
 

@@ -106,6 +106,7 @@ public class LeveeHealthCheckTests
         await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         var after = await hc.CheckHealthAsync();
         Assert.Equal(HealthStatus.Healthy, after.Status);
+        Assert.Same(provider.GetRequiredService<LeveeHealthCheck>(), provider.GetRequiredService<LeveeHealthCheck>()); // keeps state between checks
         Assert.Equal("s", await provider.GetRequiredService<LeveeCache>().GetOrCreateAsync("settings", 0, (_, _) => ValueTask.FromResult("db"), LeveeEntryOptions.Default));
         foreach (var hosted in provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
         {
