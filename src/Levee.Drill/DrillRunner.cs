@@ -110,7 +110,7 @@ public static class DrillRunner
                 plan.BaselineSeconds,
                 plan.FaultSeconds,
                 plan.RecoverySeconds),
-            new TopologyInfo(scenario.Topology.Kind, 1, scenario.Topology.Replicas, scenario.Topology.Sentinels, scenario.Topology.Quorum, scenario.Topology.DownAfterMs, postgresVersion),
+            new TopologyInfo(scenario.Topology.Kind, scenario.Topology.Kind == "cluster" ? 3 : 1, scenario.Topology.Replicas, scenario.Topology.Sentinels, scenario.Topology.Quorum, scenario.Topology.DownAfterMs, postgresVersion),
             [
                 new FaultStep(plan.FaultStart, "fault: " + scenario.FaultSummary),
                 new FaultStep(plan.RecoveryStart, "repair: " + scenario.RepairSummary),

@@ -24,7 +24,6 @@ internal sealed class ClientDrill(
     string adminConnectionString,
     IProgress<DrillProgress>? progress)
 {
-    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
     private readonly TimeProvider time = TimeProvider.System;
     private readonly ConcurrentQueue<FaultStep> marks = new();
     private readonly HashSet<int> startedPids = [];
@@ -35,18 +34,15 @@ internal sealed class ClientDrill(
 
     public async Task<ClientRun> RunAsync(CancellationToken cancellationToken)
     {
-        Report("starting", 0, $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
-        await using var topology = await SentinelTopology.StartAsync(scenario.Topology.ToSentinelOptions(), cancellationToken).ConfigureAwait(false);
+        Report("starting", 0, scenario.Topology.Kind == "cluster"
+            ? "starting a Redis Cluster and a fresh database"
+            : $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
+        await using var topology = await DrillTopology.StartAsync(scenario.Topology, cancellationToken).ConfigureAwait(false);
         RecordPids(topology);
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name, cancellationToken).ConfigureAwait(false);
         var counters = new DbCounters();
         await using var monitor = await DbServerMonitor.OpenAsync(database, cancellationToken).ConfigureAwait(false);
-        var target = new RedisTarget(
-            "sentinel",
-            topology.Master.Endpoint,
-            topology.Sentinels.Select(s => s.Endpoint).ToList(),
-            topology.ServiceName,
-            topology.RedisNodes.Select(n => n.Endpoint).ToList());
+        var target = topology.Target;
 
         var instances = new List<AppInstance>(options.Instances);
         try
@@ -77,7 +73,7 @@ internal sealed class ClientDrill(
     }
 
     private async Task<ClientRun> RunLoadAsync(
-        SentinelTopology topology,
+        DrillTopology topology,
         RedisTarget target,
         List<AppInstance> instances,
         DbCounters counters,
@@ -90,7 +86,7 @@ internal sealed class ClientDrill(
         using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
-        var context = new ScenarioContext(topology, Mark);
+        var context = new ScenarioContext(topology, Mark, Elapsed);
         TimeSpan? faultAt = null, repairAt = null;
         string? faultFailure = null;
 
@@ -160,8 +156,9 @@ internal sealed class ClientDrill(
         await scheduler.RunAsync(epoch, TimeSpan.FromSeconds(plan.TotalSeconds), Dispatch, cancellationToken).ConfigureAwait(false);
 
         // let requests still in flight finish (they are part of the last seconds), then cut them off
+        var drainTimeout = TimeSpan.FromSeconds(Math.Clamp(plan.RecoverySeconds / 2, 2, 10));
         var drainStart = time.GetTimestamp();
-        while (Interlocked.Read(ref outstanding) > 0 && time.GetElapsedTime(drainStart) < DrainTimeout)
+        while (Interlocked.Read(ref outstanding) > 0 && time.GetElapsedTime(drainStart) < drainTimeout)
         {
             await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
         }
@@ -229,14 +226,14 @@ internal sealed class ClientDrill(
         recorder.RecordStale(scheduled, stale, staleAfterInvalidation);
     }
 
-    private async Task RestartFixedEndpointClientsAsync(SentinelTopology topology, ScenarioContext context, RedisTarget target, List<AppInstance> instances, CancellationToken cancellationToken)
+    private async Task RestartFixedEndpointClientsAsync(DrillTopology topology, ScenarioContext context, RedisTarget target, List<AppInstance> instances, CancellationToken cancellationToken)
     {
-        if (kind.FollowsFailover)
+        if (kind.FollowsFailover || topology.Sentinel is null)
         {
-            return;
+            return; // a cluster client follows the cluster's own failover
         }
 
-        var master = context.NewMaster ?? await topology.GetMasterEndpointAsync(cancellationToken).ConfigureAwait(false);
+        var master = context.NewMaster ?? await topology.Sentinel.GetMasterEndpointAsync(cancellationToken).ConfigureAwait(false);
         if (master is null || master == target.MasterEndpoint)
         {
             return;
@@ -264,11 +261,11 @@ internal sealed class ClientDrill(
             ? Math.Round(peak / baseline.DbQueriesPerSec, 1)
             : null;
 
-        var switched = faultAt is { } f ? listener.FirstSwitchAfter(f) : null;
-        var automatic = switched is not null && (repairAt is null || switched.At < repairAt);
+        var switchedAt = context.AutomaticFailoverAt ?? (faultAt is { } f ? listener.FirstSwitchAfter(f)?.At : null);
+        var automatic = switchedAt is not null && (repairAt is null || switchedAt < repairAt);
         var failover = new FailoverInfo(
             automatic,
-            automatic && faultAt is not null ? Math.Round((switched!.At - faultAt.Value).TotalSeconds, 1) : null,
+            automatic && faultAt is not null ? Math.Round((switchedAt!.Value - faultAt.Value).TotalSeconds, 1) : null,
             context.ManualSwitchAfterRepair is { } m ? Math.Round(m.TotalSeconds, 1) : null);
 
         long requests = 0, errors = 0, refused = 0, staleServed = 0, staleAfter = 0;
@@ -330,7 +327,7 @@ internal sealed class ClientDrill(
         return new GaugeSample(server, counters.Queries, counters.InUse, counters.Waiting, inFlight, breakerOpen, l2);
     }
 
-    private void RecordPids(SentinelTopology topology)
+    private void RecordPids(DrillTopology topology)
     {
         startedPids.Add(topology.Host.WatchdogPid);
         foreach (var process in topology.Host.Processes)

@@ -29,7 +29,7 @@ internal sealed record Scenario(
     public string? NotImplementedReason { get; init; }
 }
 
-/// <summary>The Redis deployment a scenario runs on.</summary>
+/// <summary>The Redis deployment a scenario runs on: <c>sentinel</c> (1 master, replicas, Sentinels) or <c>cluster</c> (3 masters, 3 replicas).</summary>
 internal sealed record ScenarioTopology(string Kind, int Replicas, int Sentinels, int Quorum, int DownAfterMs)
 {
     public SentinelTopologyOptions ToSentinelOptions() => new()
@@ -43,12 +43,22 @@ internal sealed record ScenarioTopology(string Kind, int Replicas, int Sentinels
 }
 
 /// <summary>What a scenario's fault and repair act on, and where they record what they did.</summary>
-internal sealed class ScenarioContext(SentinelTopology topology, Action<string> mark)
+internal sealed class ScenarioContext(Running.DrillTopology topology, Action<string> mark, Func<TimeSpan> elapsed)
 {
-    public SentinelTopology Topology { get; } = topology;
+    /// <summary>The Sentinel deployment (Sentinel scenarios).</summary>
+    public SentinelTopology Topology => topology.Sentinel ?? throw new InvalidOperationException("not a Sentinel scenario");
 
-    /// <summary>The master when the load started.</summary>
-    public string OriginalMaster { get; } = topology.Master.Endpoint;
+    /// <summary>The Cluster (cluster scenarios).</summary>
+    public ClusterTopology Cluster => topology.Cluster ?? throw new InvalidOperationException("not a cluster scenario");
+
+    /// <summary>The master when the load started (Sentinel scenarios).</summary>
+    public string? OriginalMaster { get; } = topology.Sentinel?.Master.Endpoint;
+
+    /// <summary>When a failover the system did by itself was observed (cluster scenarios; Sentinel ones use its events).</summary>
+    public TimeSpan? AutomaticFailoverAt { get; set; }
+
+    /// <summary>Time since the start of the load.</summary>
+    public TimeSpan Elapsed => elapsed();
 
     /// <summary>Set by the repair when it had to promote a replica by hand: the moment the new master was reported.</summary>
     public TimeSpan? ManualSwitchAfterRepair { get; set; }

@@ -112,7 +112,37 @@ internal static class ScenarioCatalog
             RepairSummary = "every Redis data node restarted, empty",
         },
         NotYet("slow-redis", "Redis answers, but slowly (latency injected by a loopback TCP proxy).", "needs the latency proxy and Sentinel announce addresses"),
-        NotYet("cluster-master-crash", "6-node Redis Cluster (3 masters, 3 replicas); one master killed; its replica takes over.", "needs the Cluster launcher"),
+        new(
+            "cluster-master-crash",
+            "6-node Redis Cluster (3 masters, 3 replicas, cluster-node-timeout 2000 ms); one master is killed (SIGKILL) and its replica takes over. "
+            + "Repair: the old master is restarted and rejoins as a replica.",
+            new ScenarioTopology("cluster", Replicas: 3, Sentinels: 0, Quorum: 0, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: true,
+            InjectAsync: static (ctx, ct) =>
+            {
+                var master = ctx.Cluster.Masters[0];
+                master.Kill();
+                ctx.Mark($"cluster master {master.Endpoint} killed (SIGKILL)");
+                _ = WatchPromotionAsync(ctx, master, ct);
+                return Task.CompletedTask;
+            },
+            RepairAsync: static async (ctx, ct) =>
+            {
+                var master = ctx.Cluster.Masters[0];
+                if (ctx.AutomaticFailoverAt is null)
+                {
+                    var promoted = await ctx.Cluster.WaitForPromotionAsync(master, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
+                    ctx.Mark($"replica {promoted.Endpoint} is master (seen at the repair)");
+                }
+
+                await master.RestartAsync(ct).ConfigureAwait(false);
+                ctx.Mark($"old master {master.Endpoint} restarted (rejoins as a replica)");
+            })
+        {
+            FaultSummary = "one of the 3 cluster masters killed (SIGKILL)",
+            RepairSummary = "old master restarted (rejoins as a replica)",
+        },
         NotYet("chaos", "Random Redis faults from the scenarios above for --duration, from --seed.", "not written yet"),
     ];
 
@@ -165,7 +195,7 @@ internal static class ScenarioCatalog
         while (Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(20));
 
         ctx.Mark($"SENTINEL FAILOVER {topology.ServiceName} on {sentinelNode.Endpoint}: {reply} (attempt {attempts})");
-        var changed = await topology.WaitForMasterChangeAsync(ctx.OriginalMaster, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
+        var changed = await topology.WaitForMasterChangeAsync(ctx.OriginalMaster!, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
         if (changed is null)
         {
             throw new TopologyException($"manual failover did not produce a new master within 20 s (Sentinel {sentinelNode}): {reply}");
@@ -174,6 +204,21 @@ internal static class ScenarioCatalog
         ctx.ManualSwitchAfterRepair = Stopwatch.GetElapsedTime(started);
         ctx.NewMaster = changed;
         ctx.Mark($"new master {changed} (promoted by hand)");
+    }
+
+    /// <summary>Records when the killed master's replica has taken over (the cluster's own failover).</summary>
+    private static async Task WatchPromotionAsync(ScenarioContext ctx, RedisNode master, CancellationToken ct)
+    {
+        try
+        {
+            var promoted = await ctx.Cluster.WaitForPromotionAsync(master, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+            ctx.AutomaticFailoverAt = ctx.Elapsed;
+            ctx.Mark($"replica {promoted.Endpoint} promoted by the cluster");
+        }
+        catch (Exception ex) when (ex is TopologyException or OperationCanceledException or ObjectDisposedException or IOException or TimeoutException)
+        {
+            // no promotion while the run lasted: the report says failover did not happen
+        }
     }
 
     private static Scenario NotYet(string name, string description, string reason) =>

@@ -15,28 +15,38 @@ public sealed class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposabl
     private readonly string outDir = Path.Combine(Path.GetTempPath(), "levee-drill-e2e-" + Guid.NewGuid().ToString("N")[..8]);
 
     [Fact]
-    public async Task Incident_Naive_NoFailover_DatabaseAmplified_UsersHurt_ProcessesGone()
+    public async Task Incident_NaiveAndLevee_NoFailover_NaiveDatabaseAmplified_ProcessesGone()
     {
-        var (result, report) = await RunAsync("incident", "naive");
-        var run = Assert.Single(report.Runs);
-        AssertStructure(report, run);
+        var (result, report) = await RunAsync("incident", "naive", "levee");
+        Assert.Equal(["naive", "levee"], report.Runs.Select(r => r.Client));
         Assert.Equal(3, report.Topology.Quorum);
-        Assert.False(run.Failover!.Happened, "quorum 3 with a Sentinel frozen must not fail over by itself");
-        Assert.NotNull(run.Failover.ManualSwitchSeconds); // the repair promoted a replica by hand
-        Assert.Contains(run.Events!, e => e.Action.Contains("rolling restart", StringComparison.Ordinal));
-        Assert.True(run.DbAmplification > 1, $"naive DB amplification {run.DbAmplification} (baseline {run.Baseline!.DbQueriesPerSec}/s, fault peak {run.Fault!.PeakDbQueriesPerSec}/s)");
-        Assert.True(run.Fault!.Errors > 0 || run.Fault.P95Ms > 1000, $"naive under the incident: {run.Fault.Errors} errors, p95 {run.Fault.P95Ms} ms");
+        foreach (var run in report.Runs)
+        {
+            AssertStructure(report, run);
+            Assert.False(run.Failover!.Happened, $"{run.Client}: quorum 3 with a Sentinel frozen must not fail over by itself");
+            Assert.NotNull(run.Failover.ManualSwitchSeconds); // the repair promoted a replica by hand
+        }
+
+        var naive = report.Runs[0];
+        Assert.Contains(naive.Events!, e => e.Action.Contains("rolling restart", StringComparison.Ordinal));
+        Assert.True(naive.DbAmplification > 1, $"naive DB amplification {naive.DbAmplification} (baseline {naive.Baseline!.DbQueriesPerSec}/s, fault peak {naive.Fault!.PeakDbQueriesPerSec}/s)");
+        Assert.True(naive.Fault!.Errors > 0 || naive.Fault.P95Ms > 1000, $"naive under the incident: {naive.Fault.Errors} errors, p95 {naive.Fault.P95Ms} ms");
+
+        var levee = report.Runs[1];
+        Assert.DoesNotContain(levee.Events!, e => e.Action.Contains("rolling restart", StringComparison.Ordinal)); // it follows Sentinel
+        Assert.Contains(levee.Timeline!, p => p.L2 != "none"); // the library was given Redis and reports its L2 state
         AssertProcessesGone(result);
     }
 
     [Fact]
-    public async Task Incident_Levee_RunsTheLibrary_NoFailover_ProcessesGone()
+    public async Task ClusterMasterCrash_Naive_ReplicaTakesOver_ProcessesGone()
     {
-        var (result, report) = await RunAsync("incident", "levee");
+        var (result, report) = await RunAsync("cluster-master-crash", "naive");
         var run = Assert.Single(report.Runs);
         AssertStructure(report, run);
-        Assert.False(run.Failover!.Happened);
-        Assert.Contains(run.Timeline!, p => p.L2 != "none"); // the library was given Redis and reports its L2 state
+        Assert.Equal("cluster", report.Topology.Kind);
+        Assert.True(run.Failover!.Happened, "the killed master's replica must take over");
+        Assert.Contains(run.Events!, e => e.Action.Contains("promoted by the cluster", StringComparison.Ordinal));
         AssertProcessesGone(result);
     }
 
@@ -121,30 +131,34 @@ public sealed class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposabl
         }
     }
 
-    private DrillOptions Options(string scenario, string client)
+    private DrillOptions Options(string scenario, params string[] clients)
     {
         var options = new DrillOptions
         {
             Scenario = scenario,
             Instances = 2,
             Rate = 60,
-            BaselineSeconds = 4,
-            FaultSeconds = 10,
-            RecoverySeconds = 6,
+            BaselineSeconds = 3,
+            FaultSeconds = 9,
+            RecoverySeconds = 4,
             WriteRatio = 0.05,
             Products = 2000,
             Users = 500,
             Categories = 20,
-            OutputDirectory = Path.Combine(outDir, scenario + "-" + client),
+            OutputDirectory = Path.Combine(outDir, scenario),
         };
         options.Clients.Clear();
-        options.Clients.Add(client);
+        foreach (var client in clients)
+        {
+            options.Clients.Add(client);
+        }
+
         return options;
     }
 
-    private async Task<(DrillResult Result, DrillReport Report)> RunAsync(string scenario, string client)
+    private async Task<(DrillResult Result, DrillReport Report)> RunAsync(string scenario, params string[] clients)
     {
-        var result = await DrillRunner.RunAsync(Options(scenario, client));
+        var result = await DrillRunner.RunAsync(Options(scenario, clients));
         output.WriteLine(result.SummaryMarkdown);
         var report = DrillReport.FromJson(result.Json);
         foreach (var e in report.Runs.SelectMany(r => r.Events ?? []))

@@ -1,0 +1,63 @@
+using Levee.Drill.Clients;
+using Levee.Drill.Scenarios;
+using Levee.Drill.Topology;
+
+namespace Levee.Drill.Running;
+
+/// <summary>
+/// The Redis deployment of one client run: a <see cref="SentinelTopology"/> or a <see cref="ClusterTopology"/>
+/// (from the launcher in <c>Topology/</c>), and the <see cref="RedisTarget"/> the clients connect to.
+/// </summary>
+internal sealed class DrillTopology : IAsyncDisposable
+{
+    private DrillTopology(SentinelTopology? sentinel, ClusterTopology? cluster)
+    {
+        Sentinel = sentinel;
+        Cluster = cluster;
+        if (sentinel is not null)
+        {
+            Target = new RedisTarget(
+                "sentinel",
+                sentinel.Master.Endpoint,
+                sentinel.Sentinels.Select(s => s.Endpoint).ToList(),
+                sentinel.ServiceName,
+                sentinel.RedisNodes.Select(n => n.Endpoint).ToList());
+        }
+        else
+        {
+            Target = new RedisTarget("cluster", null, [], null, cluster!.Nodes.Select(n => n.Endpoint).ToList());
+        }
+    }
+
+    public SentinelTopology? Sentinel { get; }
+
+    public ClusterTopology? Cluster { get; }
+
+    public RedisTarget Target { get; }
+
+    public ProcessHost Host => Sentinel?.Host ?? Cluster!.Host;
+
+    public static async Task<DrillTopology> StartAsync(ScenarioTopology spec, CancellationToken cancellationToken)
+    {
+        if (spec.Kind == "cluster")
+        {
+            var options = new ClusterTopologyOptions { Masters = 3, ReplicasPerMaster = 1, NodeTimeoutMilliseconds = spec.DownAfterMs };
+            return new DrillTopology(null, await ClusterTopology.StartAsync(options, cancellationToken).ConfigureAwait(false));
+        }
+
+        return new DrillTopology(await SentinelTopology.StartAsync(spec.ToSentinelOptions(), cancellationToken).ConfigureAwait(false), null);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Sentinel is not null)
+        {
+            await Sentinel.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Cluster is not null)
+        {
+            await Cluster.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
