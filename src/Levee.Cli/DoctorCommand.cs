@@ -14,11 +14,14 @@ internal static class DoctorCommand
     public const string PasswordEnvironmentVariable = "LEVEE_REDIS_PASSWORD";
     public const string UserEnvironmentVariable = "LEVEE_REDIS_USER";
 
+    private static readonly System.Text.Json.JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
     public static Command Create()
     {
         var command = new Command("doctor", "Find Redis Sentinel/Cluster misconfigurations in files and live deployments");
         command.Subcommands.Add(CreateLint());
         command.Subcommands.Add(CreateCheck());
+        command.Subcommands.Add(CreateRules());
         return command;
     }
 
@@ -157,6 +160,33 @@ internal static class DoctorCommand
             }
 
             return Print(report, fmt, output, error, parse.GetValue(strict), subject);
+        });
+        return command;
+    }
+
+    private static Command CreateRules()
+    {
+        var format = FormatOption();
+        var command = new Command("rules", "List every rule: id, default severity, title (details in docs/doctor.md)") { format };
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var fmt = (parse.GetValue(format) ?? "text").ToLowerInvariant();
+            if (fmt == "json")
+            {
+                output.Write(System.Text.Json.JsonSerializer.Serialize(
+                    Rules.All.Select(r => new { id = r.Id, severity = JsonReportWriter.SeverityName(r.Severity), title = r.Title, why = r.Why, fix = r.Fix, source = r.Source, help = r.HelpUri }),
+                    IndentedJson));
+                output.WriteLine();
+                return 0;
+            }
+
+            foreach (var r in Rules.All)
+            {
+                output.WriteLine($"{r.Id}  {JsonReportWriter.SeverityName(r.Severity),-7}  {r.Title}");
+            }
+
+            return 0;
         });
         return command;
     }

@@ -56,6 +56,15 @@ public sealed class CliTests : IDisposable
         Assert.Contains("\"toleratedSentinelFailures\": 1", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Rules_ListsEveryRule()
+    {
+        var (code, output, _) = await Run("rules");
+        Assert.Equal(0, code);
+        Assert.Equal(Rules.All.Count, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Contains("T002  error    Losing one Sentinel blocks failover", output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("lint")]
     [InlineData("lint", "x.conf", "--format", "xml")]

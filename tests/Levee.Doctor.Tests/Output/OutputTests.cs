@@ -4,13 +4,14 @@ namespace Levee.Doctor.Tests.Output;
 
 public class OutputTests
 {
-    private static DoctorReport Incident() => DoctorLinter.Lint([Path.Combine("tests", "Levee.Doctor.Tests", "Fixtures", "incident")]);
+    // Run from the repository root with a relative path, as CI would: findings carry the path as given.
+    private static async Task<string> Incident(string format) =>
+        (await CliRunner.RunAsync("lint", "tests/Levee.Doctor.Tests/Fixtures/incident", "--format", format)).Out;
 
     [Fact]
-    public void Json_HasTheDocumentedShape()
+    public async Task Json_HasTheDocumentedShape()
     {
-        using var cwd = new WorkingDirectory(Repo.Root);
-        using var json = JsonDocument.Parse(JsonReportWriter.Write(Incident()));
+        using var json = JsonDocument.Parse(await Incident("json"));
         var root = json.RootElement;
 
         var findings = root.GetProperty("findings").EnumerateArray().ToList();
@@ -38,10 +39,9 @@ public class OutputTests
     }
 
     [Fact]
-    public void Sarif_IsValid210Structure_WithRulesAndLocations()
+    public async Task Sarif_IsValid210Structure_WithRulesAndLocations()
     {
-        using var cwd = new WorkingDirectory(Repo.Root);
-        using var sarif = JsonDocument.Parse(SarifReportWriter.Write(Incident(), "1.0.0"));
+        using var sarif = JsonDocument.Parse(await Incident("sarif"));
         var root = sarif.RootElement;
         Assert.Equal("2.1.0", root.GetProperty("version").GetString());
         Assert.Equal(SarifReportWriter.SchemaUri, root.GetProperty("$schema").GetString());
@@ -83,25 +83,5 @@ public class OutputTests
         Assert.True(File.Exists(path), $"Snapshot {path} is missing; run the tests once with LEVEE_UPDATE_SNAPSHOTS=1 and review it.");
 
         Assert.Equal(File.ReadAllText(path).ReplaceLineEndings("\n"), actual);
-    }
-}
-
-/// <summary>Runs a test with a given current directory (paths in findings are as given on the command line).</summary>
-internal sealed class WorkingDirectory : IDisposable
-{
-    private static readonly SemaphoreSlim Gate = new(1, 1);
-    private readonly string _previous;
-
-    public WorkingDirectory(string path)
-    {
-        Gate.Wait();
-        _previous = Directory.GetCurrentDirectory();
-        Directory.SetCurrentDirectory(path);
-    }
-
-    public void Dispose()
-    {
-        Directory.SetCurrentDirectory(_previous);
-        Gate.Release();
     }
 }
