@@ -109,8 +109,8 @@ internal sealed class AdmissionGate
 
     /// <summary>
     /// Waits for a slot: interactive callers up to <see cref="LeveeGateOptions.QueueTimeout"/> in a queue of at most
-    /// <see cref="LeveeGateOptions.QueueLimit"/>; warm-up until <paramref name="cancellationToken"/> (its queue is bounded
-    /// by the same limit). Refresh never waits. Throws <see cref="LeveeOverloadedException"/> when refused.
+    /// <see cref="LeveeGateOptions.QueueLimit"/>; warm-up until <paramref name="cancellationToken"/> (its queue holds at most
+    /// max(QueueLimit, 256)). Refresh never waits. Throws <see cref="LeveeOverloadedException"/> when refused.
     /// </summary>
     public async ValueTask<GateLease> EnterAsync(GatePriority priority, CancellationToken cancellationToken)
     {
@@ -125,8 +125,10 @@ internal sealed class AdmissionGate
             }
             else
             {
+                // warm-up may queue even with QueueLimit 0: its own parallelism (WarmUp.MaxParallelism, at most 256) bounds it
                 var queue = priority == GatePriority.Interactive ? _interactive : _low;
-                if (priority == GatePriority.Refresh || queue.Count >= Options.QueueLimit)
+                var bound = priority == GatePriority.Interactive ? Options.QueueLimit : Math.Max(Options.QueueLimit, 256);
+                if (priority == GatePriority.Refresh || queue.Count >= bound)
                 {
                     throw RefuseLocked("queue_full");
                 }
