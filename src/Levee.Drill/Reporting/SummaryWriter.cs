@@ -59,9 +59,9 @@ internal static class SummaryWriter
         sb.Append(CultureInfo.InvariantCulture,
             $"Phases: baseline {l.BaselineSeconds} s, fault {l.FaultSeconds} s, recovery {l.RecoverySeconds} s. ");
         var t = report.Topology;
-        sb.Append(CultureInfo.InvariantCulture, t.Kind == "cluster"
-            ? $"Topology: Redis Cluster, {t.Masters} masters, {t.Replicas} replicas, cluster-node-timeout {t.DownAfterMs} ms.\n\n"
-            : $"Topology: {t.Kind}, {t.Masters} master, {t.Replicas} replicas, {t.Sentinels} Sentinels, quorum {t.Quorum}, down-after {t.DownAfterMs} ms.\n\n");
+        sb.Append(t.Kind == "cluster"
+            ? string.Create(CultureInfo.InvariantCulture, $"Topology: Redis Cluster, {t.Masters} masters, {t.Replicas} replicas, cluster-node-timeout {t.DownAfterMs} ms.\n\n")
+            : string.Create(CultureInfo.InvariantCulture, $"Topology: {t.Kind}, {t.Masters} master, {t.Replicas} replicas, {t.Sentinels} Sentinels, quorum {t.Quorum}, down-after {t.DownAfterMs} ms.\n\n"));
         sb.Append("| ").Append(string.Join(" | ", Headers)).Append(" |\n");
         sb.Append('|').Append(string.Concat(Enumerable.Repeat("---|", Headers.Length))).Append('\n');
         foreach (var row in Rows(report))

@@ -60,6 +60,12 @@ internal sealed class ScenarioContext(Running.DrillTopology topology, Action<str
     /// <summary>Time since the start of the load.</summary>
     public TimeSpan Elapsed => elapsed();
 
+    /// <summary>The drill's seed (for scenarios that draw random faults).</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>When the fault phase ends (since the start of the load).</summary>
+    public TimeSpan FaultEnd { get; init; }
+
     /// <summary>Set by the repair when it had to promote a replica by hand: the moment the new master was reported.</summary>
     public TimeSpan? ManualSwitchAfterRepair { get; set; }
 

@@ -143,7 +143,20 @@ internal static class ScenarioCatalog
             FaultSummary = "one of the 3 cluster masters killed (SIGKILL)",
             RepairSummary = "old master restarted (rejoins as a replica)",
         },
-        NotYet("chaos", "Random Redis faults from the scenarios above for --duration, from --seed.", "not written yet"),
+        new(
+            "chaos",
+            "The postmortem's chaos testing: 1 master, 2 replicas, 3 Sentinels with quorum 2; for the whole fault phase (--duration), one random fault "
+            + "after another from --seed (master killed, master frozen, a replica killed, a Sentinel frozen, every data node killed), each held 3 to 7 s "
+            + "and undone. Repair: everything thawed or restarted; fixed-endpoint clients are pointed at the current master.",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 2, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: false,
+            ChaosScenario.InjectAsync,
+            ChaosScenario.RepairAsync)
+        {
+            FaultSummary = "random Redis faults from the seed, one after another, each held 3-7 s and undone",
+            RepairSummary = "every node thawed or restarted; fixed-endpoint clients re-pointed with a rolling restart",
+        },
     ];
 
     public static Scenario? Find(string name) =>
