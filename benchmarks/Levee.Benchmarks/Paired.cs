@@ -77,20 +77,45 @@ internal static class Paired
         var tables = new Dictionary<string, string>();
         var l1 = new L1HitBenchmarks();
         await l1.SetupAsync();
+
+        // Copies of Levee's hit path (HitPathPrototype.cs): today's and with the changes proposed in docs/benchmarks.md.
+        using var prototypeMeter = new System.Diagnostics.Metrics.Meter("Levee.Benchmarks.Prototype");
+        var current = new HitPathPrototype.CurrentHit(prototypeMeter);
+        var oneClock = new HitPathPrototype.OneClockHit(prototypeMeter);
+        var noCounter = new HitPathPrototype.OneClockNoCounterHit();
+        var exactType = new HitPathPrototype.OneClockNoCounterExactTypeHit();
+        var proposed = new HitPathPrototype.ProposedHit();
+        var keys = Enumerable.Range(0, 1_000).Select(i => "product:" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        foreach (var store in new HitPathPrototype.Store[] { current, oneClock, noCounter, exactType, proposed })
+        {
+            for (var i = 0; i < keys.Length; i++)
+            {
+                store.Add(keys[i], Product.For(i));
+            }
+        }
+
         try
         {
-            Contender Sync(string name, Func<int> call) => new(name, 1_000, () => { call(); return Task.CompletedTask; });
+            Contender Sync(string name, Func<long> call) => new(name, 1_000, () => { call(); return Task.CompletedTask; });
+            Func<long> Int(Func<int> f) => () => f();
             tables["l1"] = await RunAsync("L1 hit", [
-                Sync("floor: BitFaster FastConcurrentLru.TryGet", l1.Floor_FastConcurrentLru),
-                Sync("store: BitFaster ConcurrentLru.TryGet", l1.Store_ConcurrentLru),
-                Sync("store: BitFaster ConcurrentTLru.TryGet", l1.Store_ConcurrentTLru),
-                Sync("store: BitFaster ConcurrentLfu.TryGet", l1.Store_ConcurrentLfu),
-                Sync("store: MemoryCache.TryGetValue", l1.Store_MemoryCache),
-                Sync("Levee GetOrCreateAsync (as HybridCache)", l1.Levee_AsHybridCache),
-                Sync("Levee GetOrCreateAsync (LeveeCache)", l1.Levee_Direct),
-                Sync("HybridCache (Microsoft default) GetOrCreateAsync", l1.HybridCache_Default),
-                Sync("FusionCache GetOrSetAsync (defaults)", l1.FusionCache_Defaults),
-                Sync("FusionCache GetOrSetAsync (resilient setup)", l1.FusionCache_Resilient),
+                Sync("floor: BitFaster FastConcurrentLru.TryGet", Int(l1.Floor_FastConcurrentLru)),
+                Sync("store: BitFaster ConcurrentLru.TryGet", Int(l1.Store_ConcurrentLru)),
+                Sync("store: BitFaster ConcurrentTLru.TryGet", Int(l1.Store_ConcurrentTLru)),
+                Sync("store: BitFaster ConcurrentLfu.TryGet", Int(l1.Store_ConcurrentLfu)),
+                Sync("store: MemoryCache.TryGetValue", Int(l1.Store_MemoryCache)),
+                Sync("Levee GetOrCreateAsync (as HybridCache)", Int(l1.Levee_AsHybridCache)),
+                Sync("Levee GetOrCreateAsync (LeveeCache)", Int(l1.Levee_Direct)),
+                Sync("HybridCache (Microsoft default) GetOrCreateAsync", Int(l1.HybridCache_Default)),
+                Sync("FusionCache GetOrSetAsync (defaults)", Int(l1.FusionCache_Defaults)),
+                Sync("FusionCache GetOrSetAsync (resilient setup)", Int(l1.FusionCache_Resilient)),
+                Sync("prototype: copy of today's Levee hit path, through an abstract base", () => Anatomy.PrototypeViaBase(current, keys)),
+                Sync("prototype: copy of today's Levee hit path, on the sealed type", () => Anatomy.PrototypeCurrentSealed(current, keys)),
+                Sync("prototype: one clock read, through an abstract base", () => Anatomy.PrototypeViaBase(oneClock, keys)),
+                Sync("prototype: one clock read, no hit counter, through an abstract base", () => Anatomy.PrototypeViaBase(noCounter, keys)),
+                Sync("prototype: one clock read, no hit counter, exact-type test, through an abstract base", () => Anatomy.PrototypeViaBase(exactType, keys)),
+                Sync("prototype: one clock read, striped counter, exact-type test, through an abstract base", () => Anatomy.PrototypeViaBase(proposed, keys)),
+                Sync("prototype: one clock read, striped counter, exact-type test, on the sealed type", () => Anatomy.PrototypeProposedSealed(proposed, keys)),
             ], "Levee GetOrCreateAsync (as HybridCache)", callsPerBatch: 20, rounds);
         }
         finally
