@@ -10,26 +10,6 @@ public sealed partial class LeveeCache
     private const string WarmMarkerKey = "__levee_warm_marker";
     private static readonly byte[] WarmMarkerValue = "1"u8.ToArray();
 
-    /// <summary>Raised when the L2 store connects, loses its connection or follows a failover (warm-up listens).</summary>
-    internal event EventHandler<L2StoreEvent>? L2StateChanged
-    {
-        add
-        {
-            if (_guard is not null)
-            {
-                _guard.Store.StateChanged += value;
-            }
-        }
-
-        remove
-        {
-            if (_guard is not null)
-            {
-                _guard.Store.StateChanged -= value;
-            }
-        }
-    }
-
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>

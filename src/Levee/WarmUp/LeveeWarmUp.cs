@@ -1,5 +1,4 @@
 using Levee.Gate;
-using Levee.Internal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -81,14 +80,14 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         }
 
         _deadline = _time.CreateTimer(static s => ((LeveeWarmUp)s!).OnDeadline(), this, _options.ReadinessDeadline, Timeout.InfiniteTimeSpan);
-        _cache.L2StateChanged += OnL2StateChanged;
+        _cache.RedisStateChanged += OnRedisStateChanged;
         _loop = RunLoopAsync(_stopping.Token);
     }
 
     /// <summary>Stops watching and cancels a run in progress.</summary>
     internal async Task StopAsync()
     {
-        _cache.L2StateChanged -= OnL2StateChanged;
+        _cache.RedisStateChanged -= OnRedisStateChanged;
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_deadline is not null)
         {
@@ -176,18 +175,18 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         }
     }
 
-    private void OnL2StateChanged(object? sender, L2StoreEvent e)
+    private void OnRedisStateChanged(object? sender, LeveeL2EventArgs e)
     {
         if (!_options.RewarmOnL2Recovery || State == LeveeWarmUpState.Warming || State == LeveeWarmUpState.NotStarted)
         {
             return;
         }
 
-        if (e.Kind == L2StoreEventKind.Connected)
+        if (e.Kind == LeveeL2EventKind.Connected)
         {
             Request("l2_connected");
         }
-        else if (e.Kind == L2StoreEventKind.Failover)
+        else if (e.Kind == LeveeL2EventKind.MasterSwitched)
         {
             Request("failover");
         }
