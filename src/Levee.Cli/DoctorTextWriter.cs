@@ -26,7 +26,7 @@ internal static class DoctorTextWriter
         if (report.Masters.Count > 0)
         {
             var topo = new Table { Border = TableBorder.Rounded, Title = new TableTitle("Sentinel failover arithmetic") };
-            topo.AddColumns("Master", "Address", "Sentinels", "Voters", "Quorum", "Majority", "Tolerated Sentinel failures");
+            topo.AddColumns("Master", "Address", "Sentinels", "Voters", "Quorum", "Majority", "Tolerated failures");
             foreach (var c in topo.Columns.Skip(2))
             {
                 c.RightAligned();
@@ -50,18 +50,21 @@ internal static class DoctorTextWriter
 
         if (report.Findings.Count > 0)
         {
+            // Location, problem and fix share one wide column, so the table stays readable at 80 columns.
             var table = new Table { Border = TableBorder.Rounded, Title = new TableTitle("Findings") };
-            table.AddColumn("Severity");
-            table.AddColumn("Rule");
-            table.AddColumn(new TableColumn("Location").NoWrap());
-            table.AddColumn(new TableColumn("Problem and fix"));
+            table.AddColumn(new TableColumn("Severity").NoWrap());
+            table.AddColumn(new TableColumn("Rule").NoWrap());
+            table.AddColumn(new TableColumn("Where, problem and fix"));
             foreach (var f in report.Findings)
             {
                 table.AddRow(
                     SeverityCell(f.Severity),
                     new Text(f.RuleId),
-                    new Text(f.Location),
-                    new Rows(new Text(f.Message), new Markup("[dim]fix:[/] " + Markup.Escape(f.Fix)), new Markup("[dim]" + Markup.Escape(f.HelpUri) + "[/]")));
+                    new Rows(
+                        new Markup("[bold]" + Markup.Escape(f.Location) + "[/]"),
+                        new Text(f.Message),
+                        new Markup("[dim]fix:[/] " + Markup.Escape(f.Fix)),
+                        new Markup("[dim]" + Markup.Escape(f.HelpUri) + "[/]")));
             }
 
             console.Write(table);
