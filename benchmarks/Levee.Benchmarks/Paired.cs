@@ -61,6 +61,19 @@ internal static class Paired
         return sb.ToString();
     }
 
+    private static readonly Func<int, CancellationToken, ValueTask<Product>> NoFactory = static (id, _) => new ValueTask<Product>(Product.For(id));
+
+    private static long ViaHybrid(Microsoft.Extensions.Caching.Hybrid.HybridCache cache, string[] keys)
+    {
+        long sum = 0;
+        foreach (var key in keys)
+        {
+            sum += Levee.Benchmarks.Sync.Result(cache.GetOrCreateAsync(key, 0, NoFactory)).Id;
+        }
+
+        return sum;
+    }
+
     private static async Task Batch(Contender contender, int calls)
     {
         for (var i = 0; i < calls; i++)
@@ -85,6 +98,8 @@ internal static class Paired
         var noCounter = new HitPathPrototype.OneClockNoCounterHit();
         var exactType = new HitPathPrototype.OneClockNoCounterExactTypeHit();
         var proposed = new HitPathPrototype.ProposedHit();
+        var todayShape = new EngineShapePrototype.TodayShape();
+        var thinShape = new EngineShapePrototype.ThinShape();
         var keys = Enumerable.Range(0, 1_000).Select(i => "product:" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
         foreach (var store in new HitPathPrototype.Store[] { current, oneClock, noCounter, exactType, proposed })
         {
@@ -92,6 +107,12 @@ internal static class Paired
             {
                 store.Add(keys[i], Product.For(i));
             }
+        }
+
+        for (var i = 0; i < keys.Length; i++)
+        {
+            todayShape.Add(keys[i], Product.For(i));
+            thinShape.Add(keys[i], Product.For(i));
         }
 
         try
@@ -109,6 +130,8 @@ internal static class Paired
                 Sync("HybridCache (Microsoft default) GetOrCreateAsync", Int(l1.HybridCache_Default)),
                 Sync("FusionCache GetOrSetAsync (defaults)", Int(l1.FusionCache_Defaults)),
                 Sync("FusionCache GetOrSetAsync (resilient setup)", Int(l1.FusionCache_Resilient)),
+                Sync("engine-shape prototype: today's LeveeCache override, through HybridCache", () => ViaHybrid(todayShape, keys)),
+                Sync("engine-shape prototype: thin override + non-generic lookup + cold path, through HybridCache", () => ViaHybrid(thinShape, keys)),
                 Sync("prototype: copy of today's Levee hit path, through an abstract base", () => Anatomy.PrototypeViaBase(current, keys)),
                 Sync("prototype: copy of today's Levee hit path, on the sealed type", () => Anatomy.PrototypeCurrentSealed(current, keys)),
                 Sync("prototype: one clock read, through an abstract base", () => Anatomy.PrototypeViaBase(oneClock, keys)),
