@@ -32,14 +32,26 @@ internal sealed record Scenario(
 /// <summary>The Redis deployment a scenario runs on: <c>sentinel</c> (1 master, replicas, Sentinels) or <c>cluster</c> (3 masters, 3 replicas).</summary>
 internal sealed record ScenarioTopology(string Kind, int Replicas, int Sentinels, int Quorum, int DownAfterMs)
 {
-    public SentinelTopologyOptions ToSentinelOptions() => new()
+    /// <summary>Extra redis.conf lines for the data nodes (e.g. <c>enable-debug-command yes</c> for slow-redis).</summary>
+    public IReadOnlyList<string> RedisConfig { get; init; } = [];
+
+    public SentinelTopologyOptions ToSentinelOptions()
     {
-        Replicas = Replicas,
-        Sentinels = Sentinels,
-        Quorum = Quorum,
-        DownAfterMilliseconds = DownAfterMs,
-        FailoverTimeoutMilliseconds = 4_000, // scaled with down-after (postmortem: 5000 / 10000); a no-good-replica abort retries after 2x this
-    };
+        var options = new SentinelTopologyOptions
+        {
+            Replicas = Replicas,
+            Sentinels = Sentinels,
+            Quorum = Quorum,
+            DownAfterMilliseconds = DownAfterMs,
+            FailoverTimeoutMilliseconds = 4_000, // scaled with down-after (postmortem: 5000 / 10000); a no-good-replica abort retries after 2x this
+        };
+        foreach (var line in RedisConfig)
+        {
+            options.RedisConfig.Add(line);
+        }
+
+        return options;
+    }
 }
 
 /// <summary>What a scenario's fault and repair act on, and where they record what they did.</summary>

@@ -111,7 +111,30 @@ internal static class ScenarioCatalog
             FaultSummary = "every Redis data node killed",
             RepairSummary = "every Redis data node restarted, empty",
         },
-        NotYet("slow-redis", "Redis answers, but slowly (latency injected by a loopback TCP proxy).", "needs the latency proxy and Sentinel announce addresses"),
+        new(
+            "slow-redis",
+            "1 master, 2 replicas, 3 Sentinels with quorum 2; the master stays up but answers slowly: for the fault phase it is stalled with "
+            + "DEBUG SLEEP 0.25 every 0.3 s (as a slow command, a fork or swapping would), so every command waits up to 250 ms. "
+            + "Sentinel (down-after 2000 ms) does not fail over. Repair: the stalls stop.",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 2, DownAfterMs: 2000) { RedisConfig = ["enable-debug-command yes"] },
+            Standard,
+            ExpectsAutomaticFailover: false,
+            InjectAsync: static (ctx, ct) =>
+            {
+                var master = ctx.Topology.Master;
+                ctx.Mark($"master {master.Endpoint} stalled: DEBUG SLEEP 0.25 every 0.3 s");
+                _ = StallAsync(ctx, master, ct);
+                return Task.CompletedTask;
+            },
+            RepairAsync: static (ctx, ct) =>
+            {
+                ctx.Mark("stalls stop");
+                return Task.CompletedTask;
+            })
+        {
+            FaultSummary = "master answers slowly (stalled 250 ms of every 300 ms)",
+            RepairSummary = "stalls stop",
+        },
         new(
             "cluster-master-crash",
             "6-node Redis Cluster (3 masters, 3 replicas, cluster-node-timeout 2000 ms); one master is killed (SIGKILL) and its replica takes over. "
@@ -219,6 +242,28 @@ internal static class ScenarioCatalog
         ctx.Mark($"new master {changed} (promoted by hand)");
     }
 
+    /// <summary>Stalls <paramref name="master"/> until the fault phase ends.</summary>
+    private static async Task StallAsync(ScenarioContext ctx, RedisNode master, CancellationToken ct)
+    {
+        try
+        {
+            while (ctx.Elapsed < ctx.FaultEnd && !ct.IsCancellationRequested)
+            {
+                var started = ctx.Elapsed;
+                await master.ExecuteAsync(TimeSpan.FromSeconds(2), ["DEBUG", "SLEEP", "0.25"], ct).ConfigureAwait(false);
+                var wait = TimeSpan.FromMilliseconds(300) - (ctx.Elapsed - started);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            // the run is over or the node went away: stop stalling
+        }
+    }
+
     /// <summary>Records when the killed master's replica has taken over (the cluster's own failover).</summary>
     private static async Task WatchPromotionAsync(ScenarioContext ctx, RedisNode master, CancellationToken ct)
     {
@@ -233,11 +278,4 @@ internal static class ScenarioCatalog
             // no promotion while the run lasted: the report says failover did not happen
         }
     }
-
-    private static Scenario NotYet(string name, string description, string reason) =>
-        new(name, description, new ScenarioTopology("sentinel", 2, 3, 2, 2000), Standard, false,
-            static (_, _) => Task.CompletedTask, static (_, _) => Task.CompletedTask)
-        {
-            NotImplementedReason = reason,
-        };
 }

@@ -51,6 +51,28 @@ public sealed class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task Chaos_Postmortem_InjectsSeededFaults_RepairsEverything_ProcessesGone()
+    {
+        var (result, report) = await RunAsync("chaos", "postmortem");
+        var run = Assert.Single(report.Runs);
+        AssertStructure(report, run);
+        Assert.Contains(run.Events!, e => e.Action.StartsWith("chaos: ", StringComparison.Ordinal));
+        AssertProcessesGone(result);
+    }
+
+    [Fact]
+    public async Task SlowRedis_Naive_NoFailover_MasterStalled_ProcessesGone()
+    {
+        var (result, report) = await RunAsync("slow-redis", "naive");
+        var run = Assert.Single(report.Runs);
+        AssertStructure(report, run);
+        Assert.False(run.Failover!.Happened, "a slow master is not a dead one: Sentinel must not fail over");
+        Assert.Contains(run.Events!, e => e.Action.Contains("stalled", StringComparison.Ordinal));
+        Assert.True(run.Fault!.P95Ms > run.Baseline!.P95Ms, $"p95 baseline {run.Baseline.P95Ms} ms, fault {run.Fault.P95Ms} ms: naive waits for every stalled GET");
+        AssertProcessesGone(result);
+    }
+
+    [Fact]
     public async Task MasterCrash_Postmortem_SentinelFailsOver_ProcessesGone()
     {
         var (result, report) = await RunAsync("master-crash", "postmortem");
@@ -139,8 +161,8 @@ public sealed class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposabl
             Instances = 2,
             Rate = 60,
             BaselineSeconds = 3,
-            FaultSeconds = 9,
-            RecoverySeconds = 4,
+            FaultSeconds = 8,
+            RecoverySeconds = 3,
             WriteRatio = 0.05,
             Products = 2000,
             Users = 500,

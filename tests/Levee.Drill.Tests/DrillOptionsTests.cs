@@ -1,0 +1,43 @@
+namespace Levee.Drill.Tests;
+
+public sealed class DrillOptionsTests
+{
+    [Fact]
+    public void Defaults_AreValid_AndRunTheIncidentWithAllThreeClients()
+    {
+        var options = new DrillOptions();
+        Assert.Empty(options.Validate());
+        Assert.Equal("incident", options.Scenario);
+        Assert.Equal(["naive", "postmortem", "levee"], options.Clients);
+    }
+
+    [Fact]
+    public void Validate_ReportsEveryProblemAtOnce_NamingTheValues()
+    {
+        var options = new DrillOptions { Scenario = "nope", Instances = 0, Rate = -1, DbPoolSize = 60, WriteRatio = 0.9 };
+        options.Clients.Add("memcached");
+        var problems = options.Validate();
+        Assert.Contains(problems, p => p.Contains("unknown scenario 'nope'", StringComparison.Ordinal) && p.Contains("incident", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("unknown client 'memcached'", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("instances=0", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("rate=-1", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("db pool=60", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("write ratio=0.9", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_RejectsInvalidOptions_BeforeStartingAnything()
+    {
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => DrillRunner.RunAsync(new DrillOptions { Rate = 0 }));
+        Assert.Contains("rate=0", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Scenarios_ListEveryScenarioOfTheIssue_AndSayWhichAreNotDone()
+    {
+        var names = DrillRunner.Scenarios.Select(s => s.Name).ToList();
+        Assert.Equal(["incident", "master-crash", "master-hang", "redis-outage", "slow-redis", "cluster-master-crash", "chaos"], names);
+        Assert.All(DrillRunner.Scenarios, s => Assert.True(s.Implemented, s.Name));
+        Assert.All(DrillRunner.Scenarios, s => Assert.False(string.IsNullOrWhiteSpace(s.Description)));
+    }
+}
