@@ -28,6 +28,9 @@ internal sealed class ConfigDocument
     /// <summary>True when <see cref="Processes"/> was learned from a workload, not assumed.</summary>
     public bool ProcessesKnown { get; init; }
 
+    /// <summary>Set when the config is embedded in a Kubernetes ConfigMap.</summary>
+    public ConfigMapOrigin? ConfigMap { get; set; }
+
     /// <summary>The last directive named <paramref name="name"/> (last wins, as in Redis), or null.</summary>
     public ConfigDirective? Last(string name)
     {
@@ -56,3 +59,6 @@ internal sealed class ConfigDocument
         return null;
     }
 }
+
+/// <summary>Where an embedded config came from: the ConfigMap, the line of its data key, whether a workload in the same file mounts it, and whether every such workload has init containers (which can copy it to a writable volume).</summary>
+internal sealed record ConfigMapOrigin(string Name, int KeyLine, bool Mounted, bool InitContainers);

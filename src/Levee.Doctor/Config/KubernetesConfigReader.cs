@@ -56,9 +56,11 @@ internal static class KubernetesConfigReader
                 Func<int, int> map = value.Style is ScalarStyle.Literal or ScalarStyle.Folded
                     ? l => startLine + l
                     : _ => startLine;
-                var known = replicasByConfigMap.TryGetValue(mapName, out var replicas);
+                var known = replicasByConfigMap.TryGetValue(mapName, out var workload);
                 var name = $"{file}[{mapName}/{key.Value}]";
-                documents.Add(ConfigParser.Parse(file, name, value.Value, findings, map, known ? replicas : 1, known));
+                var parsed = ConfigParser.Parse(file, name, value.Value, findings, map, known ? workload.Replicas : 1, known);
+                parsed.ConfigMap = new ConfigMapOrigin(mapName, (int)key.Start.Line, known, known && workload.InitContainers);
+                documents.Add(parsed);
                 found++;
             }
         }
@@ -81,10 +83,10 @@ internal static class KubernetesConfigReader
         key.EndsWith(".conf", StringComparison.OrdinalIgnoreCase)
         || value.Contains("sentinel monitor", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>ConfigMap name → total replicas of the StatefulSets/Deployments whose pod template mounts it as a volume.</summary>
-    private static Dictionary<string, int> WorkloadReplicas(YamlStream stream)
+    /// <summary>ConfigMap name → total replicas of the StatefulSets/Deployments whose pod template mounts it as a volume, and whether they all have init containers.</summary>
+    private static Dictionary<string, (int Replicas, bool InitContainers)> WorkloadReplicas(YamlStream stream)
     {
-        var result = new Dictionary<string, int>(StringComparer.Ordinal);
+        var result = new Dictionary<string, (int Replicas, bool InitContainers)>(StringComparer.Ordinal);
         foreach (var doc in stream.Documents)
         {
             if (doc.RootNode is not YamlMappingNode root || Scalar(root, "kind") is not ("StatefulSet" or "Deployment"))
@@ -94,13 +96,16 @@ internal static class KubernetesConfigReader
 
             var spec = Map(root, "spec");
             var replicas = spec is not null && int.TryParse(Scalar(spec, "replicas"), out var r) ? r : 1;
-            var volumes = spec is null ? null : Map(Map(spec, "template"), "spec") is { } podSpec && podSpec.Children.TryGetValue(new YamlScalarNode("volumes"), out var v) ? v as YamlSequenceNode : null;
+            var podSpec = Map(Map(spec, "template"), "spec");
+            var volumes = podSpec is not null && podSpec.Children.TryGetValue(new YamlScalarNode("volumes"), out var v) ? v as YamlSequenceNode : null;
+            var init = podSpec is not null && podSpec.Children.TryGetValue(new YamlScalarNode("initContainers"), out var ic) && ic is YamlSequenceNode { Children.Count: > 0 };
             foreach (var volume in volumes?.Children.OfType<YamlMappingNode>() ?? [])
             {
                 var name = Scalar(Map(volume, "configMap"), "name");
                 if (name is not null)
                 {
-                    result[name] = result.GetValueOrDefault(name) + replicas;
+                    var (count, allInit) = result.GetValueOrDefault(name, (0, true));
+                    result[name] = (count + replicas, allInit && init);
                 }
             }
         }

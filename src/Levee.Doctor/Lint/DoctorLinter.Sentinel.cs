@@ -295,6 +295,11 @@ public static partial class DoctorLinter
                 seen.TryAdd(myid.Arg(1), s);
             }
 
+            if (s.Doc.ConfigMap is { Mounted: true, InitContainers: false } origin)
+            {
+                findings.Add(Make("S009", s.Doc, origin.KeyLine, $"{s.Doc.Name}: the Sentinels mount ConfigMap '{origin.Name}' and have no init container to copy it: a ConfigMap volume is read-only, and Sentinel exits when it cannot rewrite its config."));
+            }
+
             if (s.Globals.TryGetValue("deny-scripts-reconfig", out var deny) && deny.Arg(1).Equals("no", StringComparison.OrdinalIgnoreCase))
             {
                 findings.Add(Make("S007", s.Doc, deny.Line, "'sentinel deny-scripts-reconfig no' lets clients set scripts that Sentinel executes."));

@@ -2,7 +2,7 @@ namespace Levee.Doctor.Tests.Lint;
 
 public class KubernetesConfigReaderTests
 {
-    private const string Manifest = """
+    internal const string Manifest = """
         apiVersion: v1
         kind: ConfigMap
         metadata:
@@ -43,6 +43,19 @@ public class KubernetesConfigReaderTests
         Assert.Equal(("sentinel.yaml", 9), (t002.File, t002.Line)); // the monitor line inside the block scalar
         Assert.DoesNotContain(report.Findings, f => f.RuleId == "P007");
     }
+
+    [Fact]
+    public void ConfigMapMountedWithoutInitContainer_IsS009_WithInitContainer_IsNot()
+    {
+        var bad = DoctorLinter.LintTexts([("sentinel.yaml", Manifest)]);
+        var s009 = Assert.Single(bad.Findings, f => f.RuleId == "S009");
+        Assert.Equal(6, s009.Line); // the data key 'sentinel.conf: |'
+
+        var withInit = WithInitContainer;
+        Assert.DoesNotContain(DoctorLinter.LintTexts([("sentinel.yaml", withInit)]).Findings, f => f.RuleId == "S009");
+    }
+
+    internal static string WithInitContainer => Manifest.Replace("      containers:", "      initContainers:\n        - name: copy\n          image: busybox\n      containers:", StringComparison.Ordinal);
 
     [Fact]
     public void MalformedEmbeddedLine_PointsAtTheYamlLine()

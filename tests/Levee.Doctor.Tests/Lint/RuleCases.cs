@@ -45,6 +45,8 @@ internal static class RuleCases
         ["S005"] = (() => (Clean with { Sentinel = S.Replace("parallel-syncs mymaster 1", "parallel-syncs mymaster 0", StringComparison.Ordinal) }).Lint(), () => Clean.Lint()),
         ["S006"] = (() => (Clean with { Sentinel = S.Replace("parallel-syncs mymaster 1", "parallel-syncs mymaster 2", StringComparison.Ordinal) }).Lint(), () => Clean.Lint()),
         ["S007"] = (() => (Clean with { Sentinel = S + "\nsentinel deny-scripts-reconfig no" }).Lint(), () => (Clean with { Sentinel = S + "\nsentinel deny-scripts-reconfig yes" }).Lint()),
+        ["S009"] = (() => DoctorLinter.LintTexts([("sentinel.yaml", KubernetesConfigReaderTests.Manifest)]),
+                    () => DoctorLinter.LintTexts([("sentinel.yaml", KubernetesConfigReaderTests.WithInitContainer)])),
         ["S010"] = (() => (Clean with { Sentinel = S.Replace("sentinel auth-pass mymaster s3cret\n", string.Empty, StringComparison.Ordinal) }).Lint(), () => Clean.Lint()),
         ["S011"] = (() => (Clean with { Overrides = new() { ["sentinel-2.conf"] = "requirepass other\n" + S } }).Lint(), () => (Clean with { Sentinel = "requirepass same\n" + S }).Lint()),
         ["S013"] = (() => (Clean with { Master = M + "\nrename-command CONFIG hidden-config", Replicas = [R1 + "\nrename-command CONFIG hidden-config", R2 + "\nrename-command CONFIG hidden-config"] }).Lint(),
