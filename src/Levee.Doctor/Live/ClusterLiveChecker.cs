@@ -38,7 +38,7 @@ public static class ClusterLiveChecker
                 var server = seedMux.GetServer(seedEp);
                 if (!server.IsConnected)
                 {
-                    throw new TimeoutException("no connection within the timeout");
+                    throw new TimeoutException("no connection (unreachable, no answer within the timeout, or authentication refused)");
                 }
 
                 snapshot.Nodes = ClusterNode.ParseAll((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "NODES"), options, ct).ConfigureAwait(false));
@@ -228,7 +228,7 @@ public static class ClusterLiveChecker
         {
             if (!server.IsConnected)
             {
-                throw new TimeoutException("no connection within the timeout");
+                throw new TimeoutException("no connection (unreachable, no answer within the timeout, or authentication refused)");
             }
 
             var info = ParseInfo((string?)await Bounded(() => server.ExecuteAsync("CLUSTER", "INFO"), options, ct).ConfigureAwait(false));

@@ -86,6 +86,7 @@ internal static class LiveConnections
         var text = e switch
         {
             RedisTimeoutException => "no answer within the timeout",
+            TimeoutException t when t.Message.StartsWith("no connection", StringComparison.Ordinal) => t.Message,
             RedisConnectionException c => $"connection failed ({c.FailureType})",
             RedisServerException s => s.Message,
             TimeoutException => "no answer within the timeout",

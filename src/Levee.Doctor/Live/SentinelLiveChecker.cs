@@ -416,7 +416,7 @@ public static class SentinelLiveChecker
         var server = mux.GetServer(endpoint);
         if (!server.IsConnected)
         {
-            view.Error = "no connection within the timeout";
+            view.Error = "no connection (unreachable, no answer within the timeout, or authentication refused)";
             return view;
         }
 
