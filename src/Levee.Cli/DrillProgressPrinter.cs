@@ -19,7 +19,7 @@ internal sealed class DrillProgressPrinter(TextWriter writer) : IProgress<DrillP
         {
             line = string.Create(
                 CultureInfo.InvariantCulture,
-                $"[{value.Client}] {value.Second,3}/{value.TotalSeconds}s {value.Phase,-9} req/s {value.RequestsPerSec,4}  errors {value.ErrorsPerSec,4}  p95 {Ms(value.P95Ms),8}  DB q/s {value.DbQueriesPerSec,4}");
+                $"[{value.Client}] {value.Second,3}/{value.TotalSeconds}s {value.Phase,-9} req/s {value.RequestsPerSec,4}  errors {value.ErrorsPerSec,4}  p95 {Ms(value.P95Ms),8}  in flight {value.InFlight,4}  DB q/s {value.DbQueriesPerSec,4}");
         }
         else
         {

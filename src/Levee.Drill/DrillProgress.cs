@@ -13,6 +13,7 @@ namespace Levee.Drill;
 /// <param name="P95Ms">p95 latency of the last second's completed requests.</param>
 /// <param name="DbQueriesPerSec">Database queries in the last second (PostgreSQL's count).</param>
 /// <param name="Message">A notable step, or null.</param>
+/// <param name="InFlight">Requests in flight over all instances at the end of the second.</param>
 public sealed record DrillProgress(
     string Client,
     string Phase,
@@ -22,4 +23,5 @@ public sealed record DrillProgress(
     long ErrorsPerSec,
     double P95Ms,
     long DbQueriesPerSec,
-    string? Message);
+    string? Message,
+    int InFlight = 0);

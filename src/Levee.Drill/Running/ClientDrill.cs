@@ -100,7 +100,7 @@ internal sealed class ClientDrill(
                     var last = samples[^1];
                     samples.Add(sample);
                     var stats = recorder.Snapshot(Math.Min(s - 1, recorder.Seconds - 1));
-                    Report(plan.PhaseOf(s - 1), s, null, stats, sample.DbQueriesServer - last.DbQueriesServer);
+                    Report(plan.PhaseOf(s - 1), s, null, stats, sample.DbQueriesServer - last.DbQueriesServer, sample.InFlight);
                 }
             },
             CancellationToken.None);
@@ -354,7 +354,7 @@ internal sealed class ClientDrill(
         Report(plan.PhaseOf((int)at.TotalSeconds), (int)at.TotalSeconds, action);
     }
 
-    private void Report(string phase, int second, string? message, SecondStats? stats = null, long db = 0) =>
+    private void Report(string phase, int second, string? message, SecondStats? stats = null, long db = 0, int inFlight = 0) =>
         progress?.Report(new DrillProgress(
             kind.Name,
             phase,
@@ -364,5 +364,6 @@ internal sealed class ClientDrill(
             stats?.Errors ?? 0,
             stats is null ? 0 : TimelineAggregator.Millis(stats.Latency, 95),
             Math.Max(0, db),
-            message));
+            message,
+            inFlight));
 }
