@@ -89,6 +89,33 @@ public sealed class SentinelLiveCheckerTests
     }
 
     [Fact]
+    public async Task TheIncident_Quorum3_OneSentinelFrozen_MasterKilled_IsDiagnosed()
+    {
+        await using var t = await SentinelTopology.StartAsync(Healthy(quorum: 3));
+        await LivePolling.UntilAsync(() => Check(t), r => r.Findings.All(f => f.RuleId is "T002" or "T003"), TimeSpan.FromSeconds(30));
+        var partitioned = t.Sentinels[2];
+        partitioned.Freeze();
+        try
+        {
+            t.Master.Kill();
+
+            // The two remaining Sentinels flag the master down after down-after-milliseconds (2 s in the test rig).
+            var report = await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Any(f => f.RuleId == "L005"), TimeSpan.FromSeconds(30));
+
+            Assert.True(report.Findings.Any(f => f.RuleId == "L005"), LivePolling.Describe(report, All(t)));
+            Assert.Contains(report.Findings, f => f.RuleId == "L000" && f.File == partitioned.Endpoint);   // the partitioned Sentinel
+            Assert.Contains(report.Findings, f => f.RuleId == "L001");                                     // CKQUORUM: no quorum
+            Assert.Contains(report.Findings, f => f.RuleId == "T002");                                     // why: quorum 3 of 3
+            Assert.Contains(report.Findings, f => f.RuleId == "L004" && f.File == t.Master.Endpoint);      // the master does not answer
+            Assert.Equal(0, report.Masters.Single().ToleratedSentinelFailures);
+        }
+        finally
+        {
+            partitioned.Thaw();
+        }
+    }
+
+    [Fact]
     public async Task NothingReachable_IsUnusableInput_AndThePasswordIsNeverPrinted()
     {
         var (code, output, error) = await CliRunner.RunAsync(
