@@ -151,6 +151,7 @@ static async Task<(string Client, double? FromFault, double? FromSwitch)> RunAsy
 
     var clock = Stopwatch.StartNew();
     var faultAt = clock.Elapsed.TotalSeconds;
+    StderrLoggerFactory.Mark("fault");
     var oldMaster = topology.Master.Endpoint;
     if (scenario == "master-killed")
     {
@@ -194,6 +195,7 @@ static async Task<(string Client, double? FromFault, double? FromSwitch)> RunAsy
             if (endpoint is not null)
             {
                 switchAt = clock.Elapsed.TotalSeconds;
+                StderrLoggerFactory.Mark("a Sentinel names " + endpoint);
                 promoted = topology.NodeByEndpoint(endpoint);
             }
         }
@@ -222,6 +224,7 @@ static async Task<(string Client, double? FromFault, double? FromSwitch)> RunAsy
                     if (found)
                     {
                         landed[c.Name] = at;
+                        StderrLoggerFactory.Mark($"write landed (completed at {at - faultAt:0.000} s after the fault)");
                         break;
                     }
                 }
@@ -252,6 +255,14 @@ static async Task<(string Client, double? FromFault, double? FromSwitch)> RunAsy
 internal sealed class StderrLoggerFactory : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
 {
     private static readonly Stopwatch Clock = Stopwatch.StartNew();
+
+    public static void Mark(string what)
+    {
+        if (Environment.GetEnvironmentVariable("LEVEE_DEBUG") == "1")
+        {
+            Console.Error.WriteLine($"{Clock.Elapsed.TotalSeconds,8:0.000} TOOL {what}");
+        }
+    }
 
     public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider) { }
 

@@ -50,21 +50,40 @@ internal sealed partial class RedisL2Store : IL2Store
     }
 
     /// <summary>One generation of connections; replaced as a whole when the master changes.</summary>
-    internal sealed class Connection(ConnectionMultiplexer primary, ConnectionMultiplexer? replicas, EndPoint? master)
+    internal sealed class Connection(ConnectionMultiplexer primary, EndPoint? master)
     {
+        private volatile ConnectionMultiplexer? _replicas;
+        private volatile IDatabase? _replicaDatabase;
+        private int _disposed;
+
         public ConnectionMultiplexer Primary { get; } = primary;
 
         public IDatabase PrimaryDatabase { get; } = primary.GetDatabase();
 
-        public ConnectionMultiplexer? Replicas { get; } = replicas;
+        /// <summary>The replicas' own multiplexer (Sentinel mode), attached in the background after the master is in use.</summary>
+        public ConnectionMultiplexer? Replicas => _replicas;
 
-        public IDatabase ReplicaDatabase { get; } = (replicas ?? primary).GetDatabase();
+        public IDatabase ReplicaDatabase => _replicaDatabase ?? PrimaryDatabase;
 
         /// <summary>The master this connection was built for (Sentinel mode), else null.</summary>
         public EndPoint? Master { get; } = master;
 
+        /// <summary>Attaches the replicas' multiplexer; false (caller disposes it) when this connection was retired meanwhile.</summary>
+        public bool AttachReplicas(ConnectionMultiplexer replicas)
+        {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                return false;
+            }
+
+            _replicaDatabase = replicas.GetDatabase();
+            _replicas = replicas;
+            return true;
+        }
+
         public async Task DisposeAsync()
         {
+            Interlocked.Exchange(ref _disposed, 1);
             foreach (var multiplexer in new[] { Primary, Replicas })
             {
                 if (multiplexer is null)
@@ -159,7 +178,7 @@ internal sealed partial class RedisL2Store : IL2Store
             {
                 var multiplexer = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
                 multiplexer.ConfigurationChanged += (_, e) => Raise(L2StoreEventKind.Failover, $"configuration changed at {e.EndPoint}");
-                await InstallAsync(new Connection(multiplexer, null, null), "initial connection").ConfigureAwait(false);
+                await InstallAsync(new Connection(multiplexer, null), "initial connection").ConfigureAwait(false);
                 return;
             }
             catch (Exception ex) when (IsConnectFailure(ex))

@@ -33,6 +33,8 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     private readonly ConnectionMultiplexer?[] _sentinels;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private Task? _loop;
+    private volatile EndPoint? _hint;
+    private int _attaching;
 
     public SentinelMonitor(ConfigurationOptions configuration, RedisL2Store store, TimeProvider time, ILogger logger, string cache)
     {
@@ -124,10 +126,13 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                 var sentinel = await ConnectionMultiplexer.SentinelConnectAsync(options).ConfigureAwait(false);
                 await sentinel.GetSubscriber().SubscribeAsync(RedisChannel.Literal("+switch-master"), (_, message) =>
                 {
-                    // "<master-name> <old-ip> <old-port> <new-ip> <new-port>": don't trust the address, just look again now
-                    var text = (string?)message;
-                    if (text is not null && text.StartsWith(_service + " ", StringComparison.Ordinal))
+                    // "<master-name> <old-ip> <old-port> <new-ip> <new-port>": a Sentinel adopted a newer configuration.
+                    // The new address is only a hint: it is used at once, but only after ROLE on it says "master".
+                    var parts = ((string?)message)?.Split(' ');
+                    if (parts is { Length: 5 } && parts[0] == _service
+                        && int.TryParse(parts[4], NumberStyles.Integer, CultureInfo.InvariantCulture, out var newPort))
                     {
+                        _hint = ToEndPoint(parts[3], newPort);
                         Wake();
                     }
                 }).ConfigureAwait(false);
@@ -143,25 +148,51 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     /// <summary>Resolves the master and switches to it when it changed. False when it should be tried again soon.</summary>
     private async Task<bool> CheckAsync()
     {
-        var (master, replicas) = await ResolveAsync().ConfigureAwait(false);
+        var hint = Interlocked.Exchange(ref _hint, null);
         var current = _store.Current;
+        EndPoint? master;
+        List<EndPoint> replicas;
+        if (hint is not null && !(current?.Master?.Equals(hint) ?? false))
+        {
+            // A Sentinel announced a switch: try the announced master at once (ROLE on it decides); the regular check
+            // one interval later surveys every Sentinel again and corrects anything stale.
+            (master, replicas) = (hint, []);
+        }
+        else
+        {
+            (master, replicas) = await ResolveAsync().ConfigureAwait(false);
+        }
+
         if (master is null)
         {
+            Log.SentinelCheck(_logger, _cache, "no Sentinel named a master");
             return false;
         }
 
         if (current?.Master is { } known && known.Equals(master))
         {
+            if (current.Replicas is null && replicas.Count > 0 && Interlocked.Exchange(ref _attaching, 1) == 0)
+            {
+                _ = AttachReplicasAsync(current, replicas); // a switch made on a hint had no replica list yet
+            }
+
             return true;
         }
 
+        Log.SentinelCheck(_logger, _cache, $"switching to {Format(master)} (hint {(hint is null ? "none" : Format(hint))})");
+
         var primaryOptions = DataOptions([master]);
         primaryOptions.AbortOnConnectFail = true; // one known endpoint: fail fast and retry here, rather than hold a half-connected multiplexer
+        primaryOptions.ConnectTimeout = Math.Min(primaryOptions.ConnectTimeout, 1000);
         ConnectionMultiplexer? primary = null;
         try
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             primary = await ConnectionMultiplexer.ConnectAsync(primaryOptions).ConfigureAwait(false);
+            var connected = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             var role = await primary.GetServer(master).ExecuteAsync("ROLE").WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
+                $"connected to {Format(master)} in {connected.TotalMilliseconds:0} ms, ROLE after {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
             var roleName = role.Length > 0 ? (string?)role[0] : null;
             if (!string.Equals(roleName, "master", StringComparison.Ordinal))
             {
@@ -181,24 +212,42 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             return false;
         }
 
-        ConnectionMultiplexer? replicaConnection = null;
-        if (replicas.Count > 0)
-        {
-            try
-            {
-                replicaConnection = await ConnectionMultiplexer.ConnectAsync(DataOptions(replicas)).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
-            {
-                Log.L2ConnectFailed(_logger, _cache, ex);
-            }
-        }
-
         var reason = current?.Master is { } old
             ? string.Create(CultureInfo.InvariantCulture, $"master of '{_service}' switched from {Format(old)} to {Format(master)}")
             : $"connected to master {Format(master)} of '{_service}'";
-        await _store.InstallAsync(new RedisL2Store.Connection(primary, replicaConnection, master), reason).ConfigureAwait(false);
+        var connection = new RedisL2Store.Connection(primary, master);
+        await _store.InstallAsync(connection, reason).ConfigureAwait(false);
+
+        // Replicas come second and off the switch path: a just-demoted (maybe frozen) master can still be listed as a
+        // replica, and connecting to it must not delay writes to the new master.
+        _ = AttachReplicasAsync(connection, replicas);
         return true;
+    }
+
+    private async Task AttachReplicasAsync(RedisL2Store.Connection connection, List<EndPoint> replicas)
+    {
+        if (replicas.Count == 0)
+        {
+            Volatile.Write(ref _attaching, 0);
+            return;
+        }
+
+        try
+        {
+            var multiplexer = await ConnectionMultiplexer.ConnectAsync(DataOptions(replicas)).ConfigureAwait(false);
+            if (!connection.AttachReplicas(multiplexer))
+            {
+                await multiplexer.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+        {
+            Log.L2ConnectFailed(_logger, _cache, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _attaching, 0);
+        }
     }
 
     private ConfigurationOptions DataOptions(IEnumerable<EndPoint> endpoints)
@@ -214,29 +263,36 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         return options;
     }
 
-    /// <summary>Asks every reachable Sentinel; the master with the highest config epoch wins, its replicas (not down) come along.</summary>
+    /// <summary>
+    /// Asks every reachable Sentinel for the master (<c>GET-MASTER-ADDR-BY-NAME</c>, which names the promoted replica as
+    /// soon as a failover reaches its reconfiguration phase, while <c>SENTINEL MASTER</c> keeps the old address until the
+    /// very end) and for its config epoch (<c>SENTINEL MASTER</c>); the answer with the highest epoch wins, so a stale
+    /// minority cannot. The winner's replicas (not down) come along.
+    /// </summary>
     private async Task<(EndPoint? Master, List<EndPoint> Replicas)> ResolveAsync()
     {
-        var asks = new List<(ConnectionMultiplexer Sentinel, Task<KeyValuePair<string, string>[]> Reply)>();
+        var asks = new List<(ConnectionMultiplexer Sentinel, Task<EndPoint?> Address, Task<KeyValuePair<string, string>[]> Master)>();
         foreach (var sentinel in _sentinels)
         {
             if (sentinel is { IsConnected: true })
             {
                 var server = sentinel.GetServer(sentinel.GetEndPoints()[0]);
-                asks.Add((sentinel, server.SentinelMasterAsync(_service).WaitAsync(SentinelTimeout, _time)));
+                asks.Add((sentinel,
+                    server.SentinelGetMasterAddressByNameAsync(_service).WaitAsync(SentinelTimeout, _time),
+                    server.SentinelMasterAsync(_service).WaitAsync(SentinelTimeout, _time)));
             }
         }
 
         EndPoint? best = null;
         long bestEpoch = -1;
         ConnectionMultiplexer? bestSentinel = null;
-        foreach (var (sentinel, reply) in asks)
+        foreach (var (sentinel, addressTask, masterTask) in asks)
         {
             try
             {
-                var fields = (await reply.ConfigureAwait(false)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-                if (!fields.TryGetValue("ip", out var ip) || !fields.TryGetValue("port", out var portText)
-                    || !int.TryParse(portText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var port))
+                var address = await addressTask.ConfigureAwait(false);
+                var fields = (await masterTask.ConfigureAwait(false)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+                if (address is null)
                 {
                     continue;
                 }
@@ -245,7 +301,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                 if (epoch > bestEpoch)
                 {
                     bestEpoch = epoch;
-                    best = ToEndPoint(ip, port);
+                    best = address;
                     bestSentinel = sentinel;
                 }
             }
@@ -272,7 +328,11 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
                     if (fields.TryGetValue("ip", out var ip) && int.TryParse(fields.GetValueOrDefault("port"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var port))
                     {
-                        replicas.Add(ToEndPoint(ip, port));
+                        var endpoint = ToEndPoint(ip, port);
+                        if (!endpoint.Equals(best))
+                        {
+                            replicas.Add(endpoint); // during a failover the promoted node is still listed as a replica
+                        }
                     }
                 }
             }

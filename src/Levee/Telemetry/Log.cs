@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(15, LogLevel.Warning, "Levee cache '{Cache}': Redis master switched ({Detail}).")]
     public static partial void FailoverFollowed(ILogger logger, string cache, string detail);
+
+    [LoggerMessage(16, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: {Detail}")]
+    public static partial void SentinelCheck(ILogger logger, string cache, string detail);
 }
