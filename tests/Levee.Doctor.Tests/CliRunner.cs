@@ -10,7 +10,7 @@ internal static class CliRunner
         // .../tests/Levee.Doctor.Tests/bin/<Configuration>/net10.0/ → src/Levee.Cli/bin/<Configuration>/net10.0/levee.dll
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var bin = Repo.Path("src", "Levee.Cli", "bin", framework.Parent!.Name, framework.Name);
-        var dll = new[] { "levee.dll", "Levee.Cli.dll" }.Select(n => Path.Combine(bin, n)).FirstOrDefault(File.Exists);
+        var dll = new[] { "Levee.Cli.dll", "levee.dll" }.Select(n => Path.Combine(bin, n)).FirstOrDefault(File.Exists);
         Assert.True(dll is not null, $"levee.dll / Levee.Cli.dll not found in {bin}: build src/Levee.Cli/Levee.Cli.csproj in the same configuration as the tests");
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
