@@ -150,8 +150,14 @@ internal static class Paired
         await l2.SetupAsync();
         try
         {
+            var pieces = l2.CreatePathPrototype();
             tables["l2"] = await RunAsync("L2 hit", [
                 new("floor: StackExchange.Redis StringGetAsync", 1, l2.Floor_StringGetAsync),
+                new("prototype: the same GET handed over through a RunContinuationsAsynchronously TCS (Levee's flight hand-off)", 1, l2.Prototype_FlightHandOff),
+                new("prototype: the same GET through Levee's L2Guard (time budget + circuit breaker + metrics)", 1, pieces.GuardedGetAsync),
+                new("prototype: the same GET + Task.WaitAsync(50 ms budget, TimeProvider.System) (L2Guard's budget alone)", 1, pieces.GetWithBudgetAsync),
+                new("prototype: the same GET through a Polly circuit-breaker pipeline with Levee's settings (L2Guard's breaker alone)", 1, pieces.GetThroughBreakerAsync),
+                new("prototype: the same GET + Levee envelope parse + System.Text.Json deserialize", 1, pieces.GetParseDeserializeAsync),
                 new("Levee GetOrCreateAsync (LeveeCache, L1 off)", 1, l2.Levee_Direct),
                 new("Levee GetOrCreateAsync (as HybridCache, L1 off)", 1, l2.Levee_AsHybridCache),
                 new("HybridCache (Microsoft default) GetOrCreateAsync (L1 off)", 1, l2.HybridCache_Default),
