@@ -22,6 +22,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 {
     private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan RoleTimeout = TimeSpan.FromMilliseconds(300);
     private static readonly TimeSpan SentinelTimeout = TimeSpan.FromMilliseconds(750);
     private readonly ConfigurationOptions _configuration;
     private readonly RedisL2Store _store;
@@ -145,42 +146,93 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         }
     }
 
-    /// <summary>Resolves the master and switches to it when it changed. False when it should be tried again soon.</summary>
+    /// <summary>
+    /// Decides which node is the master and switches to it when it changed. The Sentinels name candidates; ROLE on the
+    /// node decides. False when it should be tried again soon.
+    /// <list type="bullet">
+    /// <item>A <c>+switch-master</c> hint is tried first.</item>
+    /// <item>Otherwise the survey's top answer (highest config epoch, then most Sentinels) is tried when it is not the
+    /// current master.</item>
+    /// <item>When the top answer is the current master but that master is not working (disconnected, or ROLE does not
+    /// answer "master" in time), every other address a Sentinel names is tried: during a failover the leader names the
+    /// promoted replica before the others and before its epoch shows in every answer.</item>
+    /// </list>
+    /// </summary>
     private async Task<bool> CheckAsync()
     {
         var hint = Interlocked.Exchange(ref _hint, null);
         var current = _store.Current;
-        EndPoint? master;
-        List<EndPoint> replicas;
+        var (candidates, replicas) = await ResolveAsync().ConfigureAwait(false);
+        var toTry = new List<EndPoint>();
         if (hint is not null && !(current?.Master?.Equals(hint) ?? false))
         {
-            // A Sentinel announced a switch: try the announced master at once (ROLE on it decides); the regular check
-            // one interval later surveys every Sentinel again and corrects anything stale.
-            (master, replicas) = (hint, []);
+            toTry.Add(hint);
+        }
+
+        if (candidates.Count == 0 && toTry.Count == 0)
+        {
+            Log.SentinelCheck(_logger, _cache, "no Sentinel named a master");
+            return current is not null;
+        }
+
+        var top = candidates.Count > 0 ? candidates[0] : null;
+        if (current?.Master is { } known && known.Equals(top) && toTry.Count == 0)
+        {
+            if (await IsWorkingMasterAsync(current).ConfigureAwait(false))
+            {
+                if (current.Replicas is null && replicas.Count > 0 && Interlocked.Exchange(ref _attaching, 1) == 0)
+                {
+                    _ = AttachReplicasAsync(current, replicas); // a switch made on a hint had no replica list yet
+                }
+
+                return true;
+            }
+
+            toTry.AddRange(candidates.Where(c => !c.Equals(known)));
+            if (toTry.Count == 0)
+            {
+                return true; // the master is not answering, and no Sentinel names another one (yet): nothing to switch to
+            }
         }
         else
         {
-            (master, replicas) = await ResolveAsync().ConfigureAwait(false);
+            toTry.AddRange(candidates.Where(c => !toTry.Contains(c) && !(current?.Master?.Equals(c) ?? false)));
         }
 
-        if (master is null)
+        foreach (var candidate in toTry)
         {
-            Log.SentinelCheck(_logger, _cache, "no Sentinel named a master");
+            if (await TrySwitchAsync(current, candidate, candidate.Equals(top) ? replicas : []).ConfigureAwait(false))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>True when the current master's connection is up and ROLE answers "master" quickly.</summary>
+    private async Task<bool> IsWorkingMasterAsync(RedisL2Store.Connection current)
+    {
+        if (!current.Primary.IsConnected)
+        {
             return false;
         }
 
-        if (current?.Master is { } known && known.Equals(master))
+        try
         {
-            if (current.Replicas is null && replicas.Count > 0 && Interlocked.Exchange(ref _attaching, 1) == 0)
-            {
-                _ = AttachReplicasAsync(current, replicas); // a switch made on a hint had no replica list yet
-            }
-
-            return true;
+            var role = await current.Primary.GetServer(current.Master!).ExecuteAsync("ROLE").WaitAsync(RoleTimeout, _time).ConfigureAwait(false);
+            return role.Length > 0 && string.Equals((string?)role[0], "master", StringComparison.Ordinal);
         }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return false;
+        }
+    }
 
-        Log.SentinelCheck(_logger, _cache, $"switching to {Format(master)} (hint {(hint is null ? "none" : Format(hint))})");
-
+    /// <summary>Connects to <paramref name="master"/>, checks ROLE and makes it the current master. False when it isn't one (yet).</summary>
+    private async Task<bool> TrySwitchAsync(RedisL2Store.Connection? current, EndPoint master, List<EndPoint> replicas)
+    {
+        Log.SentinelCheck(_logger, _cache, $"trying {Format(master)} as master");
         var primaryOptions = DataOptions([master]);
         primaryOptions.AbortOnConnectFail = true; // one known endpoint: fail fast and retry here, rather than hold a half-connected multiplexer
         primaryOptions.ConnectTimeout = Math.Min(primaryOptions.ConnectTimeout, 1000);
@@ -188,15 +240,20 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         try
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            primary = await ConnectionMultiplexer.ConnectAsync(primaryOptions).ConfigureAwait(false);
+            using var connectLog = new StringWriter(CultureInfo.InvariantCulture);
+            primary = await ConnectionMultiplexer.ConnectAsync(primaryOptions, _logger.IsEnabled(LogLevel.Trace) ? connectLog : null).ConfigureAwait(false);
             var connected = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            var role = await primary.GetServer(master).ExecuteAsync("ROLE").WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            if (connected > TimeSpan.FromMilliseconds(300) && _logger.IsEnabled(LogLevel.Trace))
+            {
+                Log.SentinelCheck(_logger, _cache, "slow connect:\n" + connectLog);
+            }
+            var role = await primary.GetServer(master).ExecuteAsync("ROLE").WaitAsync(TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
             Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
                 $"connected to {Format(master)} in {connected.TotalMilliseconds:0} ms, ROLE after {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
             var roleName = role.Length > 0 ? (string?)role[0] : null;
             if (!string.Equals(roleName, "master", StringComparison.Ordinal))
             {
-                Log.L2StateChanged(_logger, _cache, "not switching", $"Sentinels name {master} as master but it reports ROLE {roleName}");
+                Log.SentinelCheck(_logger, _cache, $"not switching: a Sentinel names {Format(master)} as master but it reports ROLE {roleName}");
                 await primary.DisposeAsync().ConfigureAwait(false);
                 return false;
             }
@@ -269,7 +326,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     /// very end) and for its config epoch (<c>SENTINEL MASTER</c>); the answer with the highest epoch wins, so a stale
     /// minority cannot. The winner's replicas (not down) come along.
     /// </summary>
-    private async Task<(EndPoint? Master, List<EndPoint> Replicas)> ResolveAsync()
+    private async Task<(List<EndPoint> Candidates, List<EndPoint> Replicas)> ResolveAsync()
     {
         var asks = new List<(ConnectionMultiplexer Sentinel, Task<EndPoint?> Address, Task<KeyValuePair<string, string>[]> Master)>();
         foreach (var sentinel in _sentinels)
@@ -283,26 +340,17 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             }
         }
 
-        EndPoint? best = null;
-        long bestEpoch = -1;
-        ConnectionMultiplexer? bestSentinel = null;
+        var answers = new List<(EndPoint Address, long Epoch, ConnectionMultiplexer Sentinel)>();
         foreach (var (sentinel, addressTask, masterTask) in asks)
         {
             try
             {
                 var address = await addressTask.ConfigureAwait(false);
                 var fields = (await masterTask.ConfigureAwait(false)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-                if (address is null)
+                if (address is not null)
                 {
-                    continue;
-                }
-
-                var epoch = fields.TryGetValue("config-epoch", out var e) && long.TryParse(e, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
-                if (epoch > bestEpoch)
-                {
-                    bestEpoch = epoch;
-                    best = address;
-                    bestSentinel = sentinel;
+                    var epoch = fields.TryGetValue("config-epoch", out var e) && long.TryParse(e, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
+                    answers.Add((address, epoch, sentinel));
                 }
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -310,6 +358,16 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                 // a frozen or partitioned Sentinel: the others decide
             }
         }
+
+        // distinct addresses, highest epoch first, then named by the most Sentinels
+        var ranked = answers
+            .GroupBy(a => a.Address)
+            .Select(g => (Address: g.Key, Epoch: g.Max(a => a.Epoch), Votes: g.Count(), Sentinel: g.First().Sentinel))
+            .OrderByDescending(c => c.Epoch).ThenByDescending(c => c.Votes)
+            .ToList();
+        var candidates = ranked.Select(c => c.Address).ToList();
+        var best = ranked.Count > 0 ? ranked[0].Address : null;
+        var bestSentinel = ranked.Count > 0 ? ranked[0].Sentinel : null;
 
         var replicas = new List<EndPoint>();
         if (bestSentinel is not null)
@@ -342,7 +400,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             }
         }
 
-        return (best, replicas);
+        return (candidates, replicas);
     }
 
     private static EndPoint ToEndPoint(string host, int port) =>
