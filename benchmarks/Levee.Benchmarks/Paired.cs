@@ -169,6 +169,12 @@ internal static class Paired
             await l2.CleanupAsync();
         }
 
+        var flights = new FlightPrototype();
+        tables["stampede"] = await RunAsync("Single flight, 1,000 callers of one cold key over a 1 ms load (no cache, no Redis)", [
+            new("prototype: today's join (flight allocated before GetOrAdd, async state machine per joiner)", 1, flights.TodayAsync),
+            new("prototype: proposed join (look up first, joiners return the shared task)", 1, flights.ProposedAsync),
+        ], levee: null, callsPerBatch: 5, rounds);
+
         tables["anatomy"] = await Anatomy.RunAsync(rounds);
         return tables;
     }

@@ -80,6 +80,7 @@ internal static class Report
             all.AppendLine("### Cross-check: the same contenders interleaved in one process (`Levee.Benchmarks paired`)").AppendLine();
             all.AppendLine(pl1).AppendLine();
             all.AppendLine(Paired("l2") ?? "").AppendLine();
+            all.AppendLine(Paired("stampede") ?? "").AppendLine();
             all.AppendLine("### Anatomy of an L1 hit (`Levee.Benchmarks paired`, evidence for the engine notes)").AppendLine();
             all.AppendLine(Paired("anatomy") ?? "").AppendLine();
         }
