@@ -60,7 +60,7 @@ internal sealed class RequestRecorder
         }
     }
 
-    public void RecordStale(TimeSpan scheduled, bool staleServed, bool staleAfterInvalidation)
+    public void RecordStale(TimeSpan scheduled, bool staleServed, bool staleAfterInvalidation, bool late = false)
     {
         if (!staleServed && !staleAfterInvalidation)
         {
@@ -79,6 +79,11 @@ internal sealed class RequestRecorder
             {
                 bucket.StaleAfterInvalidation++;
             }
+
+            if (staleAfterInvalidation && late)
+            {
+                bucket.StaleAfterInvalidationLate++;
+            }
         }
     }
 
@@ -95,7 +100,8 @@ internal sealed class RequestRecorder
                 bucket.Writes,
                 bucket.StaleServed,
                 bucket.StaleAfterInvalidation,
-                bucket.Latency.Copy());
+                bucket.Latency.Copy(),
+                bucket.StaleAfterInvalidationLate);
         }
     }
 
@@ -117,6 +123,7 @@ internal sealed class RequestRecorder
         public long Writes;
         public long StaleServed;
         public long StaleAfterInvalidation;
+        public long StaleAfterInvalidationLate;
     }
 }
 
@@ -128,4 +135,5 @@ internal sealed record SecondStats(
     long Writes,
     long StaleServed,
     long StaleAfterInvalidation,
-    HistogramBase Latency);
+    HistogramBase Latency,
+    long StaleAfterInvalidationLate = 0);

@@ -52,7 +52,8 @@ internal static class TimelineAggregator
                 gauge?.BreakerOpen ?? 0,
                 gauge?.L2 ?? "unknown",
                 stats.StaleServed,
-                stats.StaleAfterInvalidation));
+                stats.StaleAfterInvalidation,
+                stats.StaleAfterInvalidationLate));
         }
 
         return points;
@@ -64,7 +65,7 @@ internal static class TimelineAggregator
         to = Math.Min(to, timeline.Count);
         var seconds = Math.Max(0, to - from);
         var merged = RequestRecorder.NewHistogram();
-        long requests = 0, errors = 0, dbServer = 0, dbClient = 0, stale = 0;
+        long requests = 0, errors = 0, dbServer = 0, dbClient = 0, stale = 0, late = 0;
         var peakPool = 0;
         for (var s = from; s < to; s++)
         {
@@ -73,6 +74,7 @@ internal static class TimelineAggregator
             requests += stats.Requests;
             errors += stats.Errors;
             stale += stats.StaleAfterInvalidation;
+            late += stats.StaleAfterInvalidationLate;
             dbServer += timeline[s].DbQueries;
             dbClient += timeline[s].DbQueriesClient;
             peakPool = Math.Max(peakPool, timeline[s].DbPoolInUse);
@@ -92,7 +94,8 @@ internal static class TimelineAggregator
             seconds == 0 ? 0 : Math.Round((double)dbClient / seconds, 1),
             peak,
             peakPool,
-            stale);
+            stale,
+            late);
     }
 
     /// <summary>Highest 3-second centred moving average of PostgreSQL's per-second count within [from, to).</summary>

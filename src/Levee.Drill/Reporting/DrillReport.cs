@@ -50,7 +50,12 @@ internal sealed record TopologyInfo(string Kind, int Masters, int Replicas, int 
 /// <summary>A fault or repair action at a second of the timeline.</summary>
 internal sealed record FaultStep(double AtSecond, string Action);
 
-/// <summary>One client's run. <see cref="Status"/> is <c>ran</c>, <c>not run</c> or <c>failed</c>.</summary>
+/// <summary>
+/// One client's run. <see cref="Status"/> is <c>ran</c>, <c>not run</c> or <c>failed</c>.
+/// <see cref="StaleAfterInvalidation"/> counts reads that started after a write and its invalidation had
+/// completed and returned an older row; <see cref="StaleAfterInvalidationLate"/> those that started more than
+/// 1 s after the key's latest completed invalidation (beyond any reasonable backplane delay).
+/// </summary>
 internal sealed record ClientRun(
     string Client,
     string Description,
@@ -68,7 +73,8 @@ internal sealed record ClientRun(
     long StaleAfterInvalidation,
     double? RecoverySeconds,
     IReadOnlyList<FaultStep>? Events,
-    IReadOnlyList<TimelinePoint>? Timeline)
+    IReadOnlyList<TimelinePoint>? Timeline,
+    long StaleAfterInvalidationLate = 0)
 {
     public static ClientRun NotRun(string client, string description, string status, string note) =>
         new(client, description, status, note, 0, 0, 0, null, null, null, null, null, 0, 0, null, null, null);
@@ -92,7 +98,8 @@ internal sealed record PhaseBlock(
     double DbQueriesPerSecClient,
     double? PeakDbQueriesPerSec,
     int PeakDbPoolInUse,
-    long StaleAfterInvalidation);
+    long StaleAfterInvalidation,
+    long StaleAfterInvalidationLate = 0);
 
 /// <summary>
 /// Sentinel's automatic failover during the fault: <see cref="Happened"/> when a <c>+switch-master</c> was
@@ -119,4 +126,5 @@ internal sealed record TimelinePoint(
     int BreakerOpen,
     string L2,
     long StaleServed,
-    long StaleAfterInvalidation);
+    long StaleAfterInvalidation,
+    long StaleAfterInvalidationLate = 0);

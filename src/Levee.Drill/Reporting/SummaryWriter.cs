@@ -10,7 +10,7 @@ internal static class SummaryWriter
     private static readonly string[] Headers =
     [
         "client", "requests", "errors", "p95 baseline", "p95 fault", "p99 fault", "DB q/s baseline", "DB q/s fault peak",
-        "DB amplification", "failover", "stale after invalidation (fault / recovery)", "recovery",
+        "DB amplification", "failover", "stale after invalidation (fault / recovery)", "of which > 1 s late", "recovery",
     ];
 
     public static IReadOnlyList<string[]> Rows(DrillReport report)
@@ -20,7 +20,7 @@ internal static class SummaryWriter
         {
             if (run.Status != "ran")
             {
-                rows.Add([run.Client, run.Status, "", "", "", "", "", "", "", "", "", run.Note ?? ""]);
+                rows.Add([run.Client, run.Status, "", "", "", "", "", "", "", "", "", "", run.Note ?? ""]);
                 continue;
             }
 
@@ -37,6 +37,7 @@ internal static class SummaryWriter
                 run.DbAmplification is { } a ? a.ToString("0.0", CultureInfo.InvariantCulture) + "x" : "n/a",
                 Failover(run.Failover),
                 $"{Count(run.StaleAfterInvalidation)} ({Count(run.Fault?.StaleAfterInvalidation ?? 0)} / {Count(run.Recovery?.StaleAfterInvalidation ?? 0)})",
+                $"{Count(run.StaleAfterInvalidationLate)} ({Count(run.Fault?.StaleAfterInvalidationLate ?? 0)} / {Count(run.Recovery?.StaleAfterInvalidationLate ?? 0)})",
                 run.RecoverySeconds is { } r ? r.ToString("0", CultureInfo.InvariantCulture) + " s after repair" : "not within the run",
             ]);
         }

@@ -195,7 +195,7 @@ internal sealed class ClientDrill(
         var key = shape.KeysByPopularity[zipf.Sample(DeterministicRandom.Uniform(seed, 2, (ulong)index))];
         var isWrite = DeterministicRandom.Uniform(seed, 1, (ulong)index) < options.WriteRatio;
         var outcome = RequestOutcome.Ok;
-        bool stale = false, staleAfterInvalidation = false;
+        bool stale = false, staleAfterInvalidation = false, late = false;
         try
         {
             var client = instance.Client;
@@ -204,15 +204,17 @@ internal sealed class ClientDrill(
                 var version = await instance.Store.UpdateAsync(key, cancellationToken).ConfigureAwait(false);
                 versions.RecordCommitted(key, version);
                 await client.InvalidateAsync(key, cancellationToken).ConfigureAwait(false);
-                versions.RecordInvalidated(key, version);
+                versions.RecordInvalidated(key, version, Elapsed());
             }
             else
             {
                 var committed = versions.Committed(key);
                 var invalidated = versions.Invalidated(key);
+                var started = Elapsed();
                 var entry = await client.GetAsync(key, instance.Store, cancellationToken).ConfigureAwait(false);
                 stale = entry.Version < committed;
-                staleAfterInvalidation = entry.Version < invalidated;
+                staleAfterInvalidation = entry.Version < invalidated.Version;
+                late = staleAfterInvalidation && started - invalidated.At > TimeSpan.FromSeconds(1);
             }
         }
 #pragma warning disable CA1031 // any failure of a request is an error the user saw; it is counted, not thrown
@@ -223,7 +225,7 @@ internal sealed class ClientDrill(
         }
 
         recorder.Record(scheduled, Elapsed() - scheduled, outcome, isWrite);
-        recorder.RecordStale(scheduled, stale, staleAfterInvalidation);
+        recorder.RecordStale(scheduled, stale, staleAfterInvalidation, late);
     }
 
     private async Task RestartFixedEndpointClientsAsync(DrillTopology topology, ScenarioContext context, RedisTarget target, List<AppInstance> instances, CancellationToken cancellationToken)
@@ -268,7 +270,7 @@ internal sealed class ClientDrill(
             automatic && faultAt is not null ? Math.Round((switchedAt!.Value - faultAt.Value).TotalSeconds, 1) : null,
             context.ManualSwitchAfterRepair is { } m ? Math.Round(m.TotalSeconds, 1) : null);
 
-        long requests = 0, errors = 0, refused = 0, staleServed = 0, staleAfter = 0;
+        long requests = 0, errors = 0, refused = 0, staleServed = 0, staleAfter = 0, staleLate = 0;
         foreach (var p in timeline)
         {
             requests += p.Requests;
@@ -276,6 +278,7 @@ internal sealed class ClientDrill(
             refused += p.Refused;
             staleServed += p.StaleServed;
             staleAfter += p.StaleAfterInvalidation;
+            staleLate += p.StaleAfterInvalidationLate;
         }
 
         return new ClientRun(
@@ -295,7 +298,8 @@ internal sealed class ClientDrill(
             staleAfter,
             TimelineAggregator.RecoverySeconds(timeline, plan.RecoveryStart, baseline.P95Ms),
             marks.OrderBy(m => m.AtSecond).ToList(),
-            timeline);
+            timeline,
+            staleLate);
     }
 
     private static async Task<GaugeSample> SampleAsync(List<AppInstance> instances, DbCounters counters, DbServerMonitor monitor, CancellationToken cancellationToken)

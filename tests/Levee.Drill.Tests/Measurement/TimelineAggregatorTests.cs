@@ -16,6 +16,8 @@ public sealed class TimelineAggregatorTests
         recorder.Record(TimeSpan.FromSeconds(0.95), TimeSpan.Zero, RequestOutcome.Refused);
         recorder.Record(TimeSpan.FromSeconds(99), TimeSpan.FromMilliseconds(1), RequestOutcome.Ok); // past the end: last second
         recorder.RecordStale(TimeSpan.FromSeconds(0.5), staleServed: true, staleAfterInvalidation: true);
+        recorder.RecordStale(TimeSpan.FromSeconds(0.6), staleServed: true, staleAfterInvalidation: true, late: true);
+        recorder.RecordStale(TimeSpan.FromSeconds(0.7), staleServed: true, staleAfterInvalidation: false, late: true); // late only counts stale-after-invalidation
 
         var s0 = recorder.Snapshot(0);
         Assert.Equal(3, s0.Requests);
@@ -23,8 +25,9 @@ public sealed class TimelineAggregatorTests
         Assert.Equal(1, s0.Refused);
         Assert.Equal(1, s0.Writes);
         Assert.Equal(2, s0.Latency.TotalCount);
-        Assert.Equal(1, s0.StaleServed);
-        Assert.Equal(1, s0.StaleAfterInvalidation);
+        Assert.Equal(3, s0.StaleServed);
+        Assert.Equal(2, s0.StaleAfterInvalidation);
+        Assert.Equal(1, s0.StaleAfterInvalidationLate);
         Assert.Equal(1, recorder.Snapshot(Plan.TotalSeconds - 1).Requests);
     }
 
