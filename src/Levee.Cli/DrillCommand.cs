@@ -20,9 +20,9 @@ internal static class DrillCommand
         var instances = new Option<int>("--instances") { Description = "App instances, each with its own cache client and DB pool", DefaultValueFactory = _ => 8 };
         var rate = new Option<double>("--rate") { Description = "Open-loop arrival rate over all instances, requests/s", DefaultValueFactory = _ => 300 };
         var users = new Option<double?>("--users") { Description = "Alias of --rate (virtual users arriving per second)" };
-        var duration = new Option<int?>("--duration") { Description = "Fault phase length, seconds (scenario default 40)" };
-        var baseline = new Option<int?>("--baseline") { Description = "Baseline phase length, seconds (default 15)" };
-        var recovery = new Option<int?>("--recovery") { Description = "Recovery phase length, seconds (default 20)" };
+        var duration = new Option<int?>("--duration") { Description = "Fault phase length, seconds (scenario default 30)" };
+        var baseline = new Option<int?>("--baseline") { Description = "Baseline phase length, seconds (scenario default 10)" };
+        var recovery = new Option<int?>("--recovery") { Description = "Recovery phase length, seconds (scenario default 20)" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of load and catalog", DefaultValueFactory = _ => 1UL };
         var output = new Option<string>("--out") { Description = "Report folder", DefaultValueFactory = _ => "drill-report" };
         var format = new Option<string>("--format") { Description = "Summary on stdout: text or json", DefaultValueFactory = _ => "text" };

@@ -17,10 +17,10 @@ public sealed class DrillOptions
     /// <summary>Open-loop arrival rate over all instances, requests per second. Default 300; 1 to 5000.</summary>
     public double Rate { get; set; } = 300;
 
-    /// <summary>Baseline phase length in seconds; null for the scenario's default (15).</summary>
+    /// <summary>Baseline phase length in seconds; null for the scenario's default (10).</summary>
     public int? BaselineSeconds { get; set; }
 
-    /// <summary>Fault phase length in seconds (<c>--duration</c>); null for the scenario's default (40).</summary>
+    /// <summary>Fault phase length in seconds (<c>--duration</c>); null for the scenario's default (30).</summary>
     public int? FaultSeconds { get; set; }
 
     /// <summary>Recovery phase length in seconds; null for the scenario's default (20).</summary>
