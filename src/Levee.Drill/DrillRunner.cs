@@ -73,6 +73,13 @@ public static class DrillRunner
                     {
                         runs.Add(await drill.RunAsync(cancellationToken).ConfigureAwait(false));
                     }
+#pragma warning disable CA1031 // one client's failure is reported in its row; the other clients still run
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+#pragma warning restore CA1031
+                    {
+                        runs.Add(ClientRun.NotRun(kind.Name, kind.Description, "failed", ex.GetType().Name + ": " + ex.Message));
+                        progress?.Report(new DrillProgress(kind.Name, "done", 0, plan.TotalSeconds, 0, 0, 0, 0, "failed: " + ex.Message));
+                    }
                     finally
                     {
                         pids.UnionWith(drill.StartedProcessIds);
@@ -89,6 +96,11 @@ public static class DrillRunner
         else
         {
             runs.AddRange(kinds.Select(k => NotRun(k, progress, plan)));
+        }
+
+        if (runs.Count > 0 && runs.All(r => r.Status == "failed"))
+        {
+            throw new DrillException("every client run failed; the first: " + runs[0].Note);
         }
 
         var report = new DrillReport(
