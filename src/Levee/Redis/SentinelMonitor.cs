@@ -162,7 +162,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     {
         var hint = Interlocked.Exchange(ref _hint, null);
         var current = _store.Current;
-        var (candidates, replicas) = await ResolveAsync().ConfigureAwait(false);
+        var candidates = await ResolveAsync().ConfigureAwait(false);
         var toTry = new List<EndPoint>();
         if (hint is not null && !(current?.Master?.Equals(hint) ?? false))
         {
@@ -178,11 +178,17 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         var top = candidates.Count > 0 ? candidates[0] : null;
         if (current?.Master is { } known && known.Equals(top) && toTry.Count == 0)
         {
-            if (await IsWorkingMasterAsync(current).ConfigureAwait(false))
+            var working = await IsWorkingMasterAsync(current).ConfigureAwait(false);
+            if (_logger.IsEnabled(LogLevel.Trace))
             {
-                if (current.Replicas is null && replicas.Count > 0 && Interlocked.Exchange(ref _attaching, 1) == 0)
+                Log.SentinelCheck(_logger, _cache, $"current master {Format(known)} working: {working}");
+            }
+
+            if (working)
+            {
+                if (current.Replicas is null && Interlocked.Exchange(ref _attaching, 1) == 0)
                 {
-                    _ = AttachReplicasAsync(current, replicas); // a switch made on a hint had no replica list yet
+                    _ = AttachReplicasAsync(current); // the first attempt found no replica (or failed): try again
                 }
 
                 return true;
@@ -201,7 +207,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
         foreach (var candidate in toTry)
         {
-            if (await TrySwitchAsync(current, candidate, candidate.Equals(top) ? replicas : []).ConfigureAwait(false))
+            if (await TrySwitchAsync(current, candidate).ConfigureAwait(false))
             {
                 return true;
             }
@@ -230,7 +236,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     }
 
     /// <summary>Connects to <paramref name="master"/>, checks ROLE and makes it the current master. False when it isn't one (yet).</summary>
-    private async Task<bool> TrySwitchAsync(RedisL2Store.Connection? current, EndPoint master, List<EndPoint> replicas)
+    private async Task<bool> TrySwitchAsync(RedisL2Store.Connection? current, EndPoint master)
     {
         Log.SentinelCheck(_logger, _cache, $"trying {Format(master)} as master");
         var primaryOptions = DataOptions([master]);
@@ -277,12 +283,14 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
         // Replicas come second and off the switch path: a just-demoted (maybe frozen) master can still be listed as a
         // replica, and connecting to it must not delay writes to the new master.
-        _ = AttachReplicasAsync(connection, replicas);
+        Interlocked.Exchange(ref _attaching, 1);
+        _ = AttachReplicasAsync(connection);
         return true;
     }
 
-    private async Task AttachReplicasAsync(RedisL2Store.Connection connection, List<EndPoint> replicas)
+    private async Task AttachReplicasAsync(RedisL2Store.Connection connection)
     {
+        var replicas = await GetReplicasAsync(connection.Master!).ConfigureAwait(false);
         if (replicas.Count == 0)
         {
             Volatile.Write(ref _attaching, 0);
@@ -324,9 +332,9 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     /// Asks every reachable Sentinel for the master (<c>GET-MASTER-ADDR-BY-NAME</c>, which names the promoted replica as
     /// soon as a failover reaches its reconfiguration phase, while <c>SENTINEL MASTER</c> keeps the old address until the
     /// very end) and for its config epoch (<c>SENTINEL MASTER</c>); the answer with the highest epoch wins, so a stale
-    /// minority cannot. The winner's replicas (not down) come along.
+    /// minority cannot. Replicas are asked for separately, after a switch.
     /// </summary>
-    private async Task<(List<EndPoint> Candidates, List<EndPoint> Replicas)> ResolveAsync()
+    private async Task<List<EndPoint>> ResolveAsync()
     {
         var asks = new List<(ConnectionMultiplexer Sentinel, Task<EndPoint?> Address, Task<KeyValuePair<string, string>[]> Master)>();
         foreach (var sentinel in _sentinels)
@@ -366,15 +374,30 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             .OrderByDescending(c => c.Epoch).ThenByDescending(c => c.Votes)
             .ToList();
         var candidates = ranked.Select(c => c.Address).ToList();
-        var best = ranked.Count > 0 ? ranked[0].Address : null;
-        var bestSentinel = ranked.Count > 0 ? ranked[0].Sentinel : null;
-
-        var replicas = new List<EndPoint>();
-        if (bestSentinel is not null)
+        if (_logger.IsEnabled(LogLevel.Trace))
         {
+            Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
+                $"{asks.Count} Sentinels asked, {answers.Count} answered: {string.Join(", ", ranked.Select(c => $"{Format(c.Address)} epoch {c.Epoch} x{c.Votes}"))}"));
+        }
+
+
+        return candidates;
+    }
+
+    /// <summary>The replicas (not down) of the master, from the first Sentinel that answers; never the master itself.</summary>
+    private async Task<List<EndPoint>> GetReplicasAsync(EndPoint master)
+    {
+        foreach (var sentinel in _sentinels)
+        {
+            if (sentinel is not { IsConnected: true })
+            {
+                continue;
+            }
+
+            var replicas = new List<EndPoint>();
             try
             {
-                var server = bestSentinel.GetServer(bestSentinel.GetEndPoints()[0]);
+                var server = sentinel.GetServer(sentinel.GetEndPoints()[0]);
                 foreach (var replica in await server.SentinelReplicasAsync(_service).WaitAsync(SentinelTimeout, _time).ConfigureAwait(false))
                 {
                     var fields = replica.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
@@ -387,7 +410,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                     if (fields.TryGetValue("ip", out var ip) && int.TryParse(fields.GetValueOrDefault("port"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var port))
                     {
                         var endpoint = ToEndPoint(ip, port);
-                        if (!endpoint.Equals(best))
+                        if (!endpoint.Equals(master))
                         {
                             replicas.Add(endpoint); // during a failover the promoted node is still listed as a replica
                         }
@@ -396,11 +419,16 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                // no replica list this time
+                continue; // ask the next Sentinel
+            }
+
+            if (replicas.Count > 0)
+            {
+                return replicas;
             }
         }
 
-        return (candidates, replicas);
+        return [];
     }
 
     private static EndPoint ToEndPoint(string host, int port) =>
