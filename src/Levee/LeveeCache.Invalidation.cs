@@ -10,6 +10,7 @@ public sealed partial class LeveeCache
     private readonly ConcurrentDictionary<string, long> _removals = new(StringComparer.Ordinal); // key -> mono ms of its last removal
     private readonly ITimer? _maintenance;
     private int _maintenanceRunning;
+    private int _l2WasLost;
 
     /// <summary>Invalidations waiting for Redis (journaled while it was unreachable).</summary>
     public int PendingInvalidations => _journal.Count + (_journal.Overflowed ? 1 : 0);
@@ -131,6 +132,19 @@ public sealed partial class LeveeCache
             _metrics.Failover();
             Log.FailoverFollowed(_logger, _name, e.Detail ?? "");
             _ = _guard!.ResetAsync(); // the new master starts with a clean record: no waiting for the break to end
+        }
+
+        if (e.Kind == L2StoreEventKind.ConnectionLost)
+        {
+            Volatile.Write(ref _l2WasLost, 1);
+        }
+
+        // After a master switch or a reconnect, other instances' invalidations may have been lost with the old
+        // connection (pub/sub keeps no history), and values read from replicas during the outage may be stale: drop
+        // this instance's L1 and read again from the (now reachable) L2.
+        if (e.Kind == L2StoreEventKind.Failover || (e.Kind == L2StoreEventKind.Connected && Interlocked.Exchange(ref _l2WasLost, 0) == 1))
+        {
+            ClearLocal();
         }
 
         if (e.Kind is L2StoreEventKind.Connected or L2StoreEventKind.Failover)

@@ -49,6 +49,7 @@ public sealed partial class LeveeCache
         }
 
         var dataKey = DataKey(key);
+        var fromReplica = false;
         var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), dataKey).ConfigureAwait(false);
         if (!outcome.Success)
         {
@@ -57,6 +58,10 @@ public sealed partial class LeveeCache
             if (outcome.Success)
             {
                 _metrics.ReplicaRead();
+
+                // While the master is away, removals by other instances can't reach this one: keep what the replica
+                // said in L1 only briefly, so a missed invalidation is served for at most this long.
+                fromReplica = true;
             }
         }
 
@@ -114,6 +119,21 @@ public sealed partial class LeveeCache
         }
 
         var nowWall = _clock.WallMs;
+        if (fromReplica && (options.LocalCacheExpiration is null || options.LocalCacheExpiration > _options.FailSafeThrottleDuration))
+        {
+            options = new LeveeEntryOptions
+            {
+                Expiration = options.Expiration,
+                LocalCacheExpiration = _options.FailSafeThrottleDuration,
+                FailSafeMaxDuration = options.FailSafeMaxDuration,
+                FactorySoftTimeout = options.FactorySoftTimeout,
+                FactoryHardTimeout = options.FactoryHardTimeout,
+                Flags = options.Flags,
+                EarlyRefresh = options.EarlyRefresh,
+                Gate = options.Gate,
+            };
+        }
+
         var entry = CreateEntry(value, options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch);
         if (envelope.FreshUntilWall > nowWall)
         {

@@ -314,6 +314,53 @@ public class UnreliableL2Tests
         Assert.True(l2.ReplicaCalls >= 60);
     }
 
+    [Fact]
+    public async Task MasterSwitchOrReconnect_DropsL1_BecauseInvalidationsMayHaveBeenMissed()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2));
+        var l1Only = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite };
+        var calls = 0;
+        ValueTask<int> Factory(int s, CancellationToken _) { calls++; return ValueTask.FromResult(calls); }
+        await cache.GetOrCreateAsync("k", 0, Factory, l1Only);
+        await cache.GetOrCreateAsync("k", 0, Factory, l1Only);
+        Assert.Equal(1, calls);
+
+        l2.RaiseFailover();
+        await cache.GetOrCreateAsync("k", 0, Factory, l1Only);
+        Assert.Equal(2, calls);
+
+        l2.RaiseConnected(); // connected without a loss before: nothing dropped
+        await cache.GetOrCreateAsync("k", 0, Factory, l1Only);
+        Assert.Equal(2, calls);
+
+        l2.RaiseConnectionLost();
+        l2.RaiseConnected(); // a reconnect after a loss: dropped
+        await cache.GetOrCreateAsync("k", 0, Factory, l1Only);
+        Assert.Equal(3, calls);
+    }
+
+    [Fact]
+    public async Task ValueReadFromReplica_KeptInL1OnlyForTheThrottleDuration()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var writer = await Ready(TestCache.Create(time, new FakeL2Store(l2.Redis)));
+        await using var cache = await Ready(TestCache.Create(time, l2, o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5)));
+        await writer.SetAsync("k", 1, OneMinute);
+        l2.Mode = FakeL2Mode.Throw;
+        l2.ReplicaMode = FakeL2Mode.Healthy;
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(-1), OneMinute));
+        var replicaCalls = l2.ReplicaCalls;
+        time.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(-1), OneMinute));
+        Assert.Equal(replicaCalls, l2.ReplicaCalls); // still in L1
+        time.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(-1), OneMinute));
+        Assert.True(l2.ReplicaCalls > replicaCalls); // asked the replica again after 5 s, not after the 1 minute expiration
+    }
+
     public sealed class Node
     {
         public Node? Next { get; set; }

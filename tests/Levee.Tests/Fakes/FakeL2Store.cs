@@ -61,6 +61,10 @@ internal sealed class FakeL2Store : IL2Store
 
     public void RaiseConnected() => StateChanged?.Invoke(this, new L2StoreEvent(L2StoreEventKind.Connected, "test"));
 
+    public void RaiseFailover() => StateChanged?.Invoke(this, new L2StoreEvent(L2StoreEventKind.Failover, "test"));
+
+    public void RaiseConnectionLost() => StateChanged?.Invoke(this, new L2StoreEvent(L2StoreEventKind.ConnectionLost, "test"));
+
     /// <summary>Completes (with an error) every call that hung.</summary>
     public void ReleaseHanging()
     {
