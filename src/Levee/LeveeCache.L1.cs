@@ -24,6 +24,11 @@ public sealed partial class LeveeCache
         return false;
     }
 
+    /// <summary>The non-generic part of a hit: a fresh, valid entry or null (no metric counted).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private CacheEntry? TryGetFreshEntry(string key, long nowMono) =>
+        _l1.TryGet(key, out var entry) && entry.FreshUntilMono > nowMono && IsValid(entry) ? entry : null;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool IsValid(CacheEntry entry) =>
         entry.Epoch == Volatile.Read(ref _epoch)

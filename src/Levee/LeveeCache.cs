@@ -68,6 +68,27 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     public override ValueTask<T> GetOrCreateAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
+        // Kept thin: through the HybridCache abstraction this is shared generic code for reference types, so the hit
+        // reads the clock once, finds the entry without generics and does a single type test; the rest is out of line.
+        if (key is not null && (uint)(key.Length - 1) < (uint)_maxKeyLength
+            && (options is null || ((options.Flags ?? HybridCacheEntryFlags.None) & HybridCacheEntryFlags.DisableLocalCacheRead) == 0))
+        {
+            var now = _clock.MonoMs;
+            var entry = TryGetFreshEntry(key, now);
+            if (entry is not null && entry.Value is T value && entry.RefreshAtMono > now)
+            {
+                _metrics.Hit("l1");
+                return new ValueTask<T>(value);
+            }
+        }
+
+        return GetOrCreateHybridCold(key!, state, factory, options, tags, cancellationToken);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options, IEnumerable<string>? tags, CancellationToken cancellationToken)
+    {
         ValidateKey(key);
         var flags = options?.Flags ?? HybridCacheEntryFlags.None;
         if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
