@@ -154,29 +154,10 @@ public sealed class ClusterTopology : IAsyncDisposable
     /// Polls until every live node reports <c>cluster_state:ok</c>, knows all nodes, and every live master has
     /// its live replicas connected (<c>master_link_status:up</c>).
     /// </summary>
-    public async Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        string why;
-        while (true)
-        {
-            why = await NotReadyReasonAsync(cancellationToken).ConfigureAwait(false) ?? string.Empty;
-            if (why.Length == 0)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                break;
-            }
-
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new TopologyException(
-            $"cluster not ready within {timeout.TotalSeconds:0.#} s: {why}. Nodes: " + string.Join("; ", Nodes));
-    }
+    public Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        Readiness.WaitAsync(NotReadyReasonAsync, timeout,
+            why => $"cluster not ready within {timeout.TotalSeconds:0.#} s: {why}. Nodes: " + string.Join("; ", Nodes),
+            cancellationToken);
 
     /// <summary>Stops every node (and the host when it created one).</summary>
     public async ValueTask DisposeAsync()

@@ -205,30 +205,11 @@ public sealed class SentinelTopology : IAsyncDisposable
     /// answering Sentinel reports that master, the replicas and the other Sentinels. Used at start; call it
     /// again after a fault to wait for the topology to settle.
     /// </summary>
-    public async Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        string why;
-        while (true)
-        {
-            why = await NotReadyReasonAsync(cancellationToken).ConfigureAwait(false) ?? string.Empty;
-            if (why.Length == 0)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                break;
-            }
-
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new TopologyException(
-            $"Sentinel topology not ready within {timeout.TotalSeconds:0.#} s: {why}. Nodes: "
-            + string.Join("; ", RedisNodes.Concat(Sentinels).Select(n => n.ToString())));
-    }
+    public Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        Readiness.WaitAsync(NotReadyReasonAsync, timeout,
+            why => $"Sentinel topology not ready within {timeout.TotalSeconds:0.#} s: {why}. Nodes: "
+                + string.Join("; ", RedisNodes.Concat(Sentinels).Select(n => n.ToString())),
+            cancellationToken);
 
     /// <summary>Stops every process of the topology (and its host when it created one).</summary>
     public async ValueTask DisposeAsync()
