@@ -8,8 +8,18 @@ public sealed class DrillOptions
     /// <summary>Scenario name (see <see cref="DrillRunner.Scenarios"/>). Default <c>incident</c>.</summary>
     public string Scenario { get; set; } = "incident";
 
-    /// <summary>Clients to compare, in order. Default naive, postmortem, levee.</summary>
+    /// <summary>
+    /// Clients to compare, in order, by name: the built-in <c>naive</c>, <c>postmortem</c>, <c>levee</c>, or the
+    /// <see cref="Clients.IDrillClientKind.Name"/> of a kind in <see cref="ClientKinds"/>. Default naive, postmortem, levee.
+    /// </summary>
     public IList<string> Clients { get; } = ["naive", "postmortem", "levee"];
+
+    /// <summary>
+    /// Extra client kinds a host brings (e.g. a benchmark's peer caches, or your own cache wrapper), selectable by
+    /// their <see cref="Clients.IDrillClientKind.Name"/> in <see cref="Clients"/>. Names must be unique and must not be
+    /// a built-in one. Default empty.
+    /// </summary>
+    public IList<Clients.IDrillClientKind> ClientKinds { get; } = [];
 
     /// <summary>App instances, each with its own cache client and database pool. Default 8; 1 to 64.</summary>
     public int Instances { get; set; } = 8;
@@ -70,10 +80,24 @@ public sealed class DrillOptions
 
         var known = DrillRunner.Scenarios.Select(s => s.Name).ToList();
         Check(known.Contains(Scenario, StringComparer.OrdinalIgnoreCase), $"unknown scenario '{Scenario}' (known: {string.Join(", ", known)})");
-        Check(Clients.Count > 0, "no client given (known: naive, postmortem, levee)");
+        var knownClients = Levee.Drill.Clients.ClientKinds.Known(ClientKinds);
+        Check(Clients.Count > 0, $"no client given (known: {string.Join(", ", knownClients)})");
         foreach (var client in Clients)
         {
-            Check(client is "naive" or "postmortem" or "levee", $"unknown client '{client}' (known: naive, postmortem, levee)");
+            Check(knownClients.Contains(client, StringComparer.Ordinal), $"unknown client '{client}' (known: {string.Join(", ", knownClients)})");
+        }
+
+        foreach (var kind in ClientKinds)
+        {
+            if (Levee.Drill.Clients.ClientKinds.RegistrationProblem(kind) is { } problem)
+            {
+                problems.Add(problem);
+            }
+        }
+
+        foreach (var duplicate in ClientKinds.Where(k => k is not null).GroupBy(k => k.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            problems.Add($"client kind '{duplicate.Key}' is registered {duplicate.Count()} times");
         }
 
         Check(Instances is >= 1 and <= 64, $"instances={Instances} must be 1..64");

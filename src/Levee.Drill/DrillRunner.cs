@@ -55,7 +55,8 @@ public static class DrillRunner
         var runs = new List<ClientRun>();
         var pids = new HashSet<int>();
 
-        var kinds = options.Clients.Distinct(StringComparer.Ordinal).Select(ClientKinds.Create).ToList();
+        var registered = options.ClientKinds.ToList();
+        var kinds = options.Clients.Distinct(StringComparer.Ordinal).Select(name => ClientKinds.Create(name, registered)).ToList();
         var postgresVersion = "not started";
         if (kinds.Any(k => k.UnavailableReason is null))
         {

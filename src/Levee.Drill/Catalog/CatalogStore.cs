@@ -8,7 +8,7 @@ namespace Levee.Drill.Catalog;
 /// fixed per-query cost (<c>pg_sleep</c>) so the database has a finite capacity, as in production.
 /// Counts queries, connections in use and callers waiting for a connection.
 /// </summary>
-internal sealed class CatalogStore : IAsyncDisposable
+internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
 {
     private readonly NpgsqlDataSource dataSource;
     private readonly double costSeconds;

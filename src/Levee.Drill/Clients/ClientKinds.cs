@@ -2,18 +2,46 @@ using System.Runtime.CompilerServices;
 
 namespace Levee.Drill.Clients;
 
-/// <summary>Creates client kinds by name.</summary>
-internal static class ClientKinds
+/// <summary>Creates client kinds by name: the built-in ones and those a host registered in <see cref="DrillOptions.ClientKinds"/>.</summary>
+internal static partial class ClientKinds
 {
-    public static IDrillClientKind Create(string name) => name switch
+    /// <summary>The built-in kinds, in their default order.</summary>
+    public static readonly IReadOnlyList<string> BuiltIn = ["naive", "postmortem", "levee"];
+
+    /// <summary>Every name <see cref="Create"/> accepts: the built-in ones, then the registered ones.</summary>
+    public static IReadOnlyList<string> Known(IEnumerable<IDrillClientKind?> registered) =>
+        [.. BuiltIn, .. registered.Where(k => k is not null).Select(k => k!.Name)];
+
+    /// <summary>The kind named <paramref name="name"/>: a built-in one, else one of <paramref name="registered"/>.</summary>
+    public static IDrillClientKind Create(string name, IReadOnlyList<IDrillClientKind> registered) => name switch
     {
         "naive" => new NaiveClientKind(),
         "postmortem" => new PostmortemClientKind(TimeProvider.System),
         "levee" => LeveeLoadProblem() is { } problem
             ? new PendingClientKind("levee", "the Levee library with its defaults", problem)
             : new LeveeClientKind(),
-        _ => throw new ArgumentException($"unknown client '{name}' (known: naive, postmortem, levee)", nameof(name)),
+        _ => registered.FirstOrDefault(k => k.Name == name)
+            ?? throw new ArgumentException($"unknown client '{name}' (known: {string.Join(", ", Known(registered))})", nameof(name)),
     };
+
+    /// <summary>Why <paramref name="kind"/> cannot be registered (null when it can).</summary>
+    public static string? RegistrationProblem(IDrillClientKind? kind)
+    {
+        if (kind is null)
+        {
+            return "a registered client kind is null";
+        }
+
+        if (kind.Name is null || !ValidName().IsMatch(kind.Name))
+        {
+            return $"registered client kind name '{kind.Name}' must be 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter";
+        }
+
+        return BuiltIn.Contains(kind.Name) ? $"registered client kind '{kind.Name}' has the name of a built-in client" : null;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z][a-z0-9_-]{0,31}$")]
+    private static partial System.Text.RegularExpressions.Regex ValidName();
 
     /// <summary>
     /// Null when the Levee library loads in this process. A host whose own assembly is named <c>levee</c>

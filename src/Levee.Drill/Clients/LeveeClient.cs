@@ -22,15 +22,13 @@ internal sealed class LeveeClient : IDrillClient
 
     public static LeveeClient Create(RedisTarget target)
     {
-        var redis = target.IsCluster
-            ? string.Join(',', target.DataEndpoints)
-            : string.Join(',', target.SentinelEndpoints) + ",serviceName=" + target.ServiceName;
+        var redis = target.Configuration;
         var collection = new ServiceCollection();
         collection.AddLevee(o => o.Redis = redis);
         return new LeveeClient(collection.BuildServiceProvider());
     }
 
-    public ValueTask<CatalogEntry> GetAsync(string key, CatalogStore database, CancellationToken cancellationToken) =>
+    public ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken) =>
         cache.GetOrCreateAsync(
             key,
             (database, key),

@@ -29,7 +29,7 @@ internal sealed class NaiveClient : IDrillClient
         return new NaiveClient(mux);
     }
 
-    public async ValueTask<CatalogEntry> GetAsync(string key, CatalogStore database, CancellationToken cancellationToken)
+    public async ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken)
     {
         try
         {

@@ -66,7 +66,7 @@ internal sealed class PostmortemClient : IDrillClient
         }
     }
 
-    public async ValueTask<CatalogEntry> GetAsync(string key, CatalogStore database, CancellationToken cancellationToken)
+    public async ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken)
     {
         var masterFailed = true;
         if (breaker.TryEnter(out var trial))

@@ -39,7 +39,7 @@ internal sealed class ClientDrill(
             : $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
         await using var topology = await DrillTopology.StartAsync(scenario.Topology, cancellationToken).ConfigureAwait(false);
         RecordPids(topology);
-        var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name, cancellationToken).ConfigureAwait(false);
+        var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_'), cancellationToken).ConfigureAwait(false);
         var counters = new DbCounters();
         await using var monitor = await DbServerMonitor.OpenAsync(database, cancellationToken).ConfigureAwait(false);
         var target = topology.Target;
