@@ -100,7 +100,7 @@ internal static class EngineShapePrototype
         {
             if (L1.TryGet(key, out entry!) && entry.FreshUntilMono > Clock.MonoMs && IsValid(entry) && TryUnwrap(entry.Value, out value))
             {
-                Metrics.Hit("l1");
+                Metrics.HitL1();
                 return true;
             }
 
@@ -147,7 +147,7 @@ internal static class EngineShapePrototype
             ValidateKey(key);
             if (L1.TryGet(key, out var entry) && entry.FreshUntilMono > now && IsValid(entry))
             {
-                Metrics.Hit("l1");
+                Metrics.HitL1();
                 return entry;
             }
 

@@ -16,30 +16,46 @@ public sealed partial class LeveeCache
     public int PendingInvalidations => _journal.Count + (_journal.Overflowed ? 1 : 0);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// L1 at once; in Redis DEL and the backplane PUBLISH are sent together (one round trip: they are pipelined on one
+    /// connection, and Redis runs the DEL first). A load of the key in this process that is writing its value to Redis
+    /// is waited for first, so its SET can't land after the DEL. If Redis can't be reached the removal is journaled
+    /// and replayed when it is back.
+    /// </remarks>
     public override async ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default)
     {
         ValidateKey(key);
         _removals[key] = _clock.MonoMs;
+        Interlocked.MemoryBarrier(); // pairs with StoreAsync: it sets Writing, then reads _removals
         _l1.TryRemove(key);
-        if (_guard is not null)
+        if (_guard is null)
         {
-            var removed = await _guard.TryAsync("remove", static async (store, k) =>
-            {
-                await store.RemoveAsync(k).ConfigureAwait(false);
-                return true;
-            }, DataKey(key)).ConfigureAwait(false);
-            if (!removed.Success || !_generationKnown)
-            {
-                if (!_journal.AddKey(key))
-                {
-                    OnJournalOverflow();
-                }
-
-                Log.InvalidationJournaled(_logger, _name, _journal.Count);
-            }
+            return;
         }
 
-        await PublishAsync(BackplaneMessageKind.Remove, key).ConfigureAwait(false);
+        if (_flights.TryGetValue(key, out var flight) && Volatile.Read(ref flight.Writing) == 1)
+        {
+            await flight.Ended.ConfigureAwait(false); // bounded: the write runs under the L2 time budget
+        }
+
+        var removing = _guard.TryAsync("remove", static async (store, k) =>
+        {
+            await store.RemoveAsync(k).ConfigureAwait(false);
+            return true;
+        }, DataKey(key));
+        var publishing = PublishAsync(BackplaneMessageKind.Remove, key);
+        var removed = await removing.ConfigureAwait(false);
+        if (!removed.Success || !_generationKnown)
+        {
+            if (!_journal.AddKey(key))
+            {
+                OnJournalOverflow();
+            }
+
+            Log.InvalidationJournaled(_logger, _name, _journal.Count);
+        }
+
+        await publishing.ConfigureAwait(false);
     }
 
     /// <inheritdoc />

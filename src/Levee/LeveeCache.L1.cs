@@ -16,7 +16,7 @@ public sealed partial class LeveeCache
     {
         if (_l1.TryGet(key, out entry!) && entry.FreshUntilMono > _clock.MonoMs && IsValid(entry) && TryUnwrap(entry.Value, out value))
         {
-            _metrics.Hit("l1");
+            _metrics.HitL1();
             return true;
         }
 

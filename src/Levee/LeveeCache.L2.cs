@@ -20,7 +20,23 @@ public sealed partial class LeveeCache
         public bool Unavailable { get; init; }
     }
 
-    private string DataKey(string key) => string.Concat(_options.KeyPrefix, "d:", Volatile.Read(ref _generation).ToString(System.Globalization.CultureInfo.InvariantCulture), ":", key);
+    private DataKeyPrefix? _dataKeyPrefix;
+
+    /// <summary>"{prefix}d:{generation}:" of one generation, built once per generation (not on every L2 call).</summary>
+    private sealed record DataKeyPrefix(long Generation, string Prefix);
+
+    private string DataKey(string key)
+    {
+        var generation = Volatile.Read(ref _generation);
+        var prefix = Volatile.Read(ref _dataKeyPrefix);
+        if (prefix is null || prefix.Generation != generation)
+        {
+            prefix = new DataKeyPrefix(generation, string.Concat(_options.KeyPrefix, "d:", generation.ToString(System.Globalization.CultureInfo.InvariantCulture), ":"));
+            Volatile.Write(ref _dataKeyPrefix, prefix);
+        }
+
+        return string.Concat(prefix.Prefix, key);
+    }
 
     private string TagKey(string tag) => string.Concat(_options.KeyPrefix, "t:", tag);
 

@@ -8,7 +8,41 @@ namespace Levee;
 
 public sealed partial class LeveeCache
 {
-    private abstract class Flight;
+    private abstract class Flight
+    {
+        private TaskCompletionSource? _ended;
+        private int _done;
+
+        /// <summary>1 once the load has its value in L1 and is about to write L2: a removal of the key waits for <see cref="Ended"/>.</summary>
+        public int Writing;
+
+        /// <summary>Completes when the flight has ended, L2 write included.</summary>
+        public Task Ended
+        {
+            get
+            {
+                if (Volatile.Read(ref _done) == 1)
+                {
+                    return Task.CompletedTask;
+                }
+
+                var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var ended = Interlocked.CompareExchange(ref _ended, created, null) ?? created;
+                if (Volatile.Read(ref _done) == 1)
+                {
+                    ended.TrySetResult();
+                }
+
+                return ended.Task;
+            }
+        }
+
+        public void Done()
+        {
+            Volatile.Write(ref _done, 1);
+            Volatile.Read(ref _ended)?.TrySetResult();
+        }
+    }
 
     /// <summary>One load of one key in this process; every concurrent caller of the key awaits the same task.</summary>
     private sealed class Flight<T> : Flight
@@ -16,42 +50,70 @@ public sealed partial class LeveeCache
         public readonly TaskCompletionSource<T> Source = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private async ValueTask<T> GetOrCreateSlowAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+    /// <summary>
+    /// The L1 miss: joins the load of <paramref name="key"/> in flight, or starts it. Not an async method: a joiner
+    /// allocates nothing but (with a cancelable token) its WaitAsync; only the caller that starts the load allocates a flight.
+    /// </summary>
+    private ValueTask<T> GetOrCreateSlowAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, IEnumerable<string>? tags, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(factory);
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<T>(cancellationToken);
+        }
+
         if ((options.Flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0)
         {
             _metrics.Miss("l1");
         }
 
-        var tagArray = ToArray(tags);
-        var mine = new Flight<T>();
-        var existing = _flights.GetOrAdd(key, mine);
-        if (!ReferenceEquals(existing, mine))
+        string[]? tagArray;
+        try
         {
-            if (existing is Flight<T> joined)
-            {
-                _metrics.Join();
-                return await joined.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            // A load of the same key with another value type is in flight: load without sharing.
-            return await LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None).WaitAsync(cancellationToken).ConfigureAwait(false);
+            tagArray = ToArray(tags);
+        }
+        catch (ArgumentException ex)
+        {
+            return ValueTask.FromException<T>(ex);
         }
 
-        _ = RunFlightAsync(key, mine, state, factory, options, tagArray);
-        return await mine.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (!_flights.TryGetValue(key, out var existing))
+        {
+            var mine = new Flight<T>();
+            existing = _flights.GetOrAdd(key, mine);
+            if (ReferenceEquals(existing, mine))
+            {
+                _ = RunFlightAsync(key, mine, state, factory, options, tagArray);
+                return Wait(mine.Source.Task, cancellationToken);
+            }
+        }
+
+        if (existing is Flight<T> joined)
+        {
+            _metrics.Join();
+            return Wait(joined.Source.Task, cancellationToken);
+        }
+
+        // A load of the same key with another value type is in flight: load without sharing.
+        return Wait(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), cancellationToken);
+
+        static ValueTask<T> Wait(Task<T> task, CancellationToken cancellationToken) =>
+            task.IsCompletedSuccessfully ? new ValueTask<T>(task.Result)
+            : new ValueTask<T>(cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task);
     }
 
-    /// <summary>Runs the shared load. It is not tied to any caller's token: one caller giving up doesn't cancel the others.</summary>
+    /// <summary>
+    /// Runs the shared load. It is not tied to any caller's token: one caller giving up doesn't cancel the others.
+    /// The callers get the value as soon as it is in L1 (<see cref="LoadAsync"/> completes the flight before it awaits
+    /// the L2 write); the flight stays registered until the write has ended, so a removal of the key waits for it.
+    /// </summary>
     private async Task RunFlightAsync<TState, T>(string key, Flight<T> flight, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, string[]? tags)
     {
         try
         {
-            var value = await LoadAsync(key, state, factory, options, tags, background: false).ConfigureAwait(false);
+            var value = await LoadAsync(key, state, factory, options, tags, background: false, flight: flight).ConfigureAwait(false);
             flight.Source.TrySetResult(value);
         }
         catch (Exception ex)
@@ -62,6 +124,7 @@ public sealed partial class LeveeCache
         {
             // L1 is written before the flight is removed: a later caller finds either the flight or the value.
             _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
+            flight.Done();
         }
     }
 
@@ -71,7 +134,8 @@ public sealed partial class LeveeCache
     /// <paramref name="gateToken"/> cancels a warm-up's wait for a gate slot.
     /// </summary>
     private async Task<T> LoadAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
-        LeveeEntryOptions options, string[]? tags, bool background, GatePriority? priority = null, CancellationToken gateToken = default)
+        LeveeEntryOptions options, string[]? tags, bool background, GatePriority? priority = null, Flight<T>? flight = null,
+        CancellationToken gateToken = default)
     {
         var epoch = Volatile.Read(ref _epoch);
         var startedWall = _clock.WallMs;
@@ -92,7 +156,7 @@ public sealed partial class LeveeCache
             var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
             if (l2.Fresh is { } fresh)
             {
-                _metrics.Hit("l2");
+                _metrics.HitL2();
                 WriteL1(key, fresh, options);
                 return (T)fresh.Value!;
             }
@@ -202,7 +266,7 @@ public sealed partial class LeveeCache
                 return ServeStale<T>(key, stale, "factory_error", ex);
             }
 
-            await StoreAsync(key, value, options, tags, epoch, startedWall, startedMono).ConfigureAwait(false);
+            await StoreAsync(key, value, options, tags, epoch, startedWall, startedMono, flight).ConfigureAwait(false);
             return value;
         }
         finally
@@ -312,7 +376,15 @@ public sealed partial class LeveeCache
     /// Writes a loaded value to L1 and L2. Its creation time is when the load STARTED, so an invalidation (of the key or
     /// of a tag) issued while the load ran makes it invisible: a load never resurrects data invalidated under it.
     /// </summary>
-    private async Task StoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, long startedWall, long startedMono)
+    /// <remarks>
+    /// With a <paramref name="flight"/> its callers get the value once it is in L1 and the L2 write has been issued
+    /// (StackExchange.Redis has queued the SET), not when Redis has answered: a miss costs its callers the L2 read and the
+    /// factory, not the write. A removal of the key in this process that comes after the write was decided waits for it
+    /// (<see cref="Flight.Writing"/>), so its DEL is never overtaken by this SET; one that comes before is seen by the
+    /// second check, and the value is not written.
+    /// </remarks>
+    private async Task StoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, long startedWall, long startedMono,
+        Flight<T>? flight = null)
     {
         if (_removals.TryGetValue(key, out var removedMono) && removedMono >= startedMono)
         {
@@ -322,9 +394,22 @@ public sealed partial class LeveeCache
         var freshUntilWall = ComputeFreshUntilWall(options, startedWall);
         var entry = CreateEntry(value, options, tags, startedWall, freshUntilWall, epoch);
         WriteL1(key, entry, options);
+        if (flight is not null)
+        {
+            Interlocked.Exchange(ref flight.Writing, 1);
+        }
+
+        if (_removals.TryGetValue(key, out removedMono) && removedMono >= startedMono)
+        {
+            _l1.TryRemove(key); // removed while this value was being written to L1
+            return;
+        }
+
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)
         {
-            await WriteL2Async(key, value, entry, options).ConfigureAwait(false);
+            var write = WriteL2Async(key, value, entry, options);
+            flight?.Source.TrySetResult(value);
+            await write.ConfigureAwait(false);
         }
     }
 

@@ -77,7 +77,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             var entry = TryGetFreshEntry(key, now);
             if (entry is not null && entry.Value is T value && entry.RefreshAtMono > now)
             {
-                _metrics.Hit("l1");
+                _metrics.HitL1();
                 return new ValueTask<T>(value);
             }
         }

@@ -42,13 +42,26 @@ public sealed class LeveeEntryOptions
             return Default;
         }
 
-        return new LeveeEntryOptions
+        // Apps pass the same few (immutable) HybridCacheEntryOptions again and again: keep the last conversion.
+        var last = Volatile.Read(ref _lastConverted);
+        if (last is not null && ReferenceEquals(last.Source, options))
+        {
+            return last.Result;
+        }
+
+        var result = new LeveeEntryOptions
         {
             Expiration = options.Expiration,
             LocalCacheExpiration = options.LocalCacheExpiration,
             Flags = options.Flags ?? HybridCacheEntryFlags.None,
         };
+        Volatile.Write(ref _lastConverted, new Converted(options, result));
+        return result;
     }
+
+    private static Converted? _lastConverted;
+
+    private sealed record Converted(HybridCacheEntryOptions Source, LeveeEntryOptions Result);
 
     internal static readonly LeveeEntryOptions Default = new();
 }

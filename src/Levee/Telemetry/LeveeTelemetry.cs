@@ -29,7 +29,8 @@ internal sealed class LeveeMetrics : IDisposable
 {
     private readonly Meter _meter;
     private readonly KeyValuePair<string, object?> _cacheTag;
-    private readonly Counter<long> _hits;
+    private readonly StripedCounter _l1Hits = new();
+    private readonly StripedCounter _l2Hits = new();
     private readonly Counter<long> _misses;
     private readonly Counter<long> _staleServed;
     private readonly Counter<long> _factoryCalls;
@@ -47,7 +48,14 @@ internal sealed class LeveeMetrics : IDisposable
     {
         _meter = meterFactory?.Create(LeveeTelemetry.MeterName) ?? new Meter(LeveeTelemetry.MeterName);
         _cacheTag = new KeyValuePair<string, object?>("cache", cacheName);
-        _hits = _meter.CreateCounter<long>("levee.cache.hits", "{hit}", "Values returned from a cache level (tag level=l1|l2).");
+        // Hits are the hot path: counted in per-core stripes (no listener call per hit) and reported when collected.
+        var l1 = new KeyValuePair<string, object?>("level", "l1");
+        var l2 = new KeyValuePair<string, object?>("level", "l2");
+        _meter.CreateObservableCounter(
+            "levee.cache.hits",
+            () => new[] { new Measurement<long>(_l1Hits.Sum(), _cacheTag, l1), new Measurement<long>(_l2Hits.Sum(), _cacheTag, l2) },
+            "{hit}",
+            "Values returned from a cache level (tag level=l1|l2).");
         _misses = _meter.CreateCounter<long>("levee.cache.misses", "{miss}", "Lookups a cache level could not answer (tag level=l1|l2).");
         _staleServed = _meter.CreateCounter<long>("levee.cache.stale_served", "{value}", "Stale values served instead of failing (tag reason).");
         _factoryCalls = _meter.CreateCounter<long>("levee.factory.calls", "{call}", "Factory (database) calls.");
@@ -66,7 +74,12 @@ internal sealed class LeveeMetrics : IDisposable
 
     public KeyValuePair<string, object?> CacheTag => _cacheTag;
 
-    public void Hit(string level) => _hits.Add(1, _cacheTag, new("level", level));
+    public void HitL1() => _l1Hits.Increment();
+
+    public void HitL2() => _l2Hits.Increment();
+
+    /// <summary>L1 and L2 hits counted so far (what <c>levee.cache.hits</c> reports).</summary>
+    public (long L1, long L2) Hits => (_l1Hits.Sum(), _l2Hits.Sum());
 
     public void Miss(string level) => _misses.Add(1, _cacheTag, new("level", level));
 
@@ -93,4 +106,28 @@ internal sealed class LeveeMetrics : IDisposable
     public void JournalOverflow() => _journalOverflows.Add(1, _cacheTag);
 
     public void Dispose() => _meter.Dispose();
+}
+
+/// <summary>
+/// A monotonic count incremented from many threads: one cache line per stripe, the stripe chosen by the current
+/// processor, so concurrent hits on different cores don't contend. Read by summing (collection time only).
+/// </summary>
+internal sealed class StripedCounter
+{
+    private const int Stripes = 16; // power of two
+    private const int Spacing = 8;  // longs per stripe: 64 bytes, one cache line
+    private readonly long[] _counts = new long[(Stripes + 1) * Spacing];
+
+    public void Increment() => Interlocked.Increment(ref _counts[((Thread.GetCurrentProcessorId() & (Stripes - 1)) + 1) * Spacing]);
+
+    public long Sum()
+    {
+        long sum = 0;
+        for (var i = 1; i <= Stripes; i++)
+        {
+            sum += Volatile.Read(ref _counts[i * Spacing]);
+        }
+
+        return sum;
+    }
 }

@@ -32,7 +32,7 @@ public sealed partial class LeveeCache
             }
         }
 
-        _ = await LoadAsync(key, factory, static (f, ct) => f(ct), options, tags, background: true, GatePriority.WarmUp, cancellationToken).ConfigureAwait(false);
+        _ = await LoadAsync(key, factory, static (f, ct) => f(ct), options, tags, background: true, GatePriority.WarmUp, gateToken: cancellationToken).ConfigureAwait(false);
         return WarmUpOutcome.FromFactory;
     }
 

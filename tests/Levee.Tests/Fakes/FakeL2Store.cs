@@ -105,15 +105,26 @@ internal sealed class FakeL2Store : IL2Store
         return _redis.Data.TryGetValue(key, out var v) ? v : null;
     }
 
+    /// <summary>When set, a SET is "on the wire" until this completes (its data lands then).</summary>
+    public TaskCompletionSource? SetGate { get; set; }
+
+    public int Removes;
+
     public async Task SetAsync(string key, byte[] value, TimeSpan timeToLive)
     {
         await Fault();
+        if (SetGate is { } gate)
+        {
+            await gate.Task;
+        }
+
         _redis.Data[key] = value;
         _redis.Ttls[key] = timeToLive;
     }
 
     public async Task RemoveAsync(string key)
     {
+        Interlocked.Increment(ref Removes);
         await Fault();
         _redis.Data.TryRemove(key, out _);
     }
@@ -157,6 +168,7 @@ internal sealed class FakeRedis
     public readonly ConcurrentDictionary<string, byte[]> Data = new();
     public readonly ConcurrentDictionary<string, TimeSpan> Ttls = new();
     public readonly ConcurrentDictionary<string, long> Numbers = new();
+    public readonly ConcurrentQueue<string> Published = new();
     private readonly List<(string Channel, Action<string> Handler)> _subscribers = [];
 
     public void Subscribe(string channel, Action<string> handler)
@@ -169,6 +181,7 @@ internal sealed class FakeRedis
 
     public void Publish(string channel, string message)
     {
+        Published.Enqueue(message);
         (string Channel, Action<string> Handler)[] subs;
         lock (_subscribers)
         {

@@ -1,0 +1,175 @@
+using System.Diagnostics.Metrics;
+using Levee.Serialization;
+using Levee.Tests.Fakes;
+
+namespace Levee.Tests.Engine;
+
+/// <summary>
+/// The miss path after the benchmark findings (docs/benchmarks.md): callers get a loaded value before its L2 write is
+/// answered, a removal is never overtaken by that write, a removal's DEL and PUBLISH go out together, joiners share one
+/// task, and hits are counted where OpenTelemetry collects them.
+/// </summary>
+public class MissPathTests
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    private static async Task<T> Bounded<T>(Task<T> task, string what)
+    {
+        // a guard against a hang (the test fails instead of blocking the run), not a timing assertion
+        var done = await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(20)));
+        Assert.True(done == task, what + " did not complete");
+        return await task;
+    }
+
+    [Fact]
+    public async Task Miss_CallersGetTheValueWhileItsL2WriteIsStillPending()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store { SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var cache = TestCache.Create(time, l2);
+
+        var value = await Bounded(cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute).AsTask(), "the miss");
+
+        Assert.Equal("db", value);
+        Assert.Empty(l2.Redis.Data); // the SET is issued but not answered yet
+        l2.SetGate.SetResult();
+        for (var i = 0; i < 200 && l2.Redis.Data.IsEmpty; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Single(l2.Redis.Data);
+    }
+
+    [Fact]
+    public async Task RemoveAfterAMiss_WaitsForThePendingL2Write_SoTheValueIsNotResurrectedInRedis()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store { SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var cache = TestCache.Create(time, l2);
+        var calls = 0;
+        Assert.Equal(1, await Bounded(cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(++calls), OneMinute).AsTask(), "the miss"));
+
+        var removing = cache.RemoveAsync("k").AsTask();
+        await Task.Delay(50);
+        Assert.False(removing.IsCompleted, "the removal must wait for the SET issued before it");
+        Assert.Equal(0, l2.Removes);
+
+        l2.SetGate.SetResult();
+        await Bounded(removing.ContinueWith(_ => true, TaskScheduler.Default), "the removal");
+        Assert.Equal(1, l2.Removes);
+        Assert.Empty(l2.Redis.Data); // DEL ran after the SET
+
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(++calls), OneMinute));
+        Assert.Equal(2, calls);
+    }
+
+    [Fact]
+    public async Task RemoveWhileTheFactoryRuns_TheLoadedValueIsWrittenNowhere()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var loading = cache.GetOrCreateAsync("k", release, async (r, _) => { await r.Task; return "old"; }, OneMinute).AsTask();
+
+        await cache.RemoveAsync("k"); // does not wait for a load that has not decided to write yet
+        release.SetResult();
+        Assert.Equal("old", await Bounded(loading, "the load")); // its callers asked before the removal
+
+        Assert.Empty(l2.Redis.Data);
+        Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("new"), OneMinute));
+    }
+
+    [Fact]
+    public async Task Remove_SendsDelAndPublish_AndJournalsWhenRedisFails()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2);
+        await cache.SetAsync("k", "v", OneMinute);
+        var published = l2.Redis.Published.Count;
+
+        await cache.RemoveAsync("k");
+        Assert.Equal(1, l2.Removes);
+        Assert.Empty(l2.Redis.Data);
+        Assert.Equal(published + 1, l2.Redis.Published.Count);
+        Assert.Equal(0, cache.PendingInvalidations);
+
+        l2.Mode = FakeL2Mode.Throw;
+        await cache.RemoveAsync("k2");
+        Assert.True(cache.PendingInvalidations >= 1);
+    }
+
+    [Fact]
+    public async Task Joiners_ShareTheLoad_AndACanceledJoinerLeavesTheOthersTheirValue()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, new FakeL2Store());
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        Func<TaskCompletionSource, CancellationToken, ValueTask<int>> load = async (r, _) => { Interlocked.Increment(ref calls); await r.Task; return 5; };
+        using var cts = new CancellationTokenSource();
+        var first = cache.GetOrCreateAsync("k", release, load, OneMinute).AsTask();
+        var canceled = cache.GetOrCreateAsync("k", release, load, OneMinute, cancellationToken: cts.Token).AsTask();
+        var others = Enumerable.Range(0, 50).Select(_ => cache.GetOrCreateAsync("k", release, load, OneMinute).AsTask()).ToArray();
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => canceled);
+        release.SetResult();
+        Assert.Equal(5, await first);
+        Assert.All(await Task.WhenAll(others), v => Assert.Equal(5, v));
+        Assert.Equal(1, calls);
+
+        using var already = new CancellationTokenSource();
+        await already.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cache.GetOrCreateAsync("cold", 0, (_, _) => ValueTask.FromResult(1), OneMinute, cancellationToken: already.Token).AsTask());
+    }
+
+    [Fact]
+    public async Task Hits_AreReportedByTheHitsCounter_PerLevel()
+    {
+        var time = TestCache.NewTime();
+        var options = new LeveeOptions { Name = "hits-test", TimeProvider = time, JitterFraction = 0 };
+        var l2 = new FakeL2Store();
+        await using var cache = new LeveeCache(options, l2, new SerializerRegistry(null, null, options.JsonSerializerOptions), null, null);
+        long l1 = 0, l2Hits = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == LeveeTelemetry.MeterName && instrument.Name == "levee.cache.hits")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, tags, _) =>
+        {
+            string? cacheName = null, level = null;
+            foreach (var t in tags)
+            {
+                if (t.Key == "cache") cacheName = t.Value as string;
+                if (t.Key == "level") level = t.Value as string;
+            }
+
+            if (cacheName == "hits-test")
+            {
+                if (level == "l1") l1 = v;
+                if (level == "l2") l2Hits = v;
+            }
+        });
+        listener.Start();
+
+        await cache.SetAsync("a", 1, OneMinute);
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.Equal(1, await cache.GetOrCreateAsync("a", 0, (_, _) => ValueTask.FromResult(-1), OneMinute));
+        }
+
+        cache.ClearLocal(); // next read comes from L2
+        Assert.Equal(1, await cache.GetOrCreateAsync("a", 0, (_, _) => ValueTask.FromResult(-1), OneMinute));
+        listener.RecordObservableInstruments();
+
+        Assert.Equal(1000, l1);
+        Assert.Equal(1, l2Hits);
+    }
+}
