@@ -7,6 +7,8 @@ namespace Levee.Benchmarks;
 /// <c>Levee.Benchmarks [BenchmarkDotNet arguments]</c> runs benchmarks (e.g. <c>--filter '*L1Hit*'</c>);
 /// <c>Levee.Benchmarks stampede-calls [rounds] [out.md]</c> counts factory calls per cold-key stampede;
 /// <c>Levee.Benchmarks paired [rounds] [out dir]</c> runs the L1/L2 hit contenders interleaved in one process (noise cross-check);
+/// <c>Levee.Benchmarks outage OUTDIR [...]</c> runs the drill's redis-outage and master-hang with naive, levee and the peers (see <see cref="Outage"/>);
+/// <c>Levee.Benchmarks report-outage OUTDIR/outage.md docs/benchmarks.md</c> writes that table between the bench:outage markers;
 /// <c>Levee.Benchmarks report ...</c> turns BenchmarkDotNet's JSON results into the markdown in docs/ (see run.sh).
 /// </summary>
 public static class Program
@@ -41,6 +43,16 @@ public static class Program
             }
 
             return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "outage")
+        {
+            return await Outage.RunAsync(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "report-outage")
+        {
+            return Report.RunOutage(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "report")

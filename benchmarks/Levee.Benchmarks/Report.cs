@@ -101,6 +101,28 @@ internal static class Report
         return 0;
     }
 
+    /// <summary>
+    /// report-outage &lt;outage.md&gt; &lt;docs/benchmarks.md&gt;: writes the table of <c>Levee.Benchmarks outage</c> between the
+    /// <c>bench:outage</c> markers (the text around them, including the interpretation, is left alone).
+    /// </summary>
+    public static int RunOutage(string[] args)
+    {
+        if (args.Length != 2)
+        {
+            Console.Error.WriteLine("usage: report-outage <outage.md> <docs/benchmarks.md>");
+            return 2;
+        }
+
+        if (!File.Exists(args[0]))
+        {
+            Console.Error.WriteLine($"report-outage: {args[0]} not found (run `Levee.Benchmarks outage DIR` first)");
+            return 1;
+        }
+
+        Replace(args[1], "outage", File.ReadAllText(args[0]));
+        return 0;
+    }
+
     private static List<Row> Read(string file)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(file));
