@@ -16,6 +16,9 @@ public sealed partial class LeveeCache
         /// <summary>1 once the load has its value in L1 and is about to write L2: a removal of the key waits for <see cref="Ended"/>.</summary>
         public int Writing;
 
+        /// <summary>The L2 write of the loaded value, left running when the callers get the value.</summary>
+        public Task? PendingWrite;
+
         /// <summary>Completes when the flight has ended, L2 write included.</summary>
         public Task Ended
         {
@@ -84,8 +87,9 @@ public sealed partial class LeveeCache
             existing = _flights.GetOrAdd(key, mine);
             if (ReferenceEquals(existing, mine))
             {
-                _ = RunFlightAsync(key, mine, state, factory, options, tagArray);
-                return Wait(mine.Source.Task, cancellationToken);
+                // The caller that starts the load awaits it directly (no hand-off through the flight's source: one
+                // thread-pool hop less on the uncontended miss); joiners wait on the source.
+                return Wait(RunFlightAsync(key, mine, state, factory, options, tagArray), cancellationToken);
             }
         }
 
@@ -105,27 +109,59 @@ public sealed partial class LeveeCache
 
     /// <summary>
     /// Runs the shared load. It is not tied to any caller's token: one caller giving up doesn't cancel the others.
-    /// The callers get the value as soon as it is in L1 (<see cref="LoadAsync"/> completes the flight before it awaits
-    /// the L2 write); the flight stays registered until the write has ended, so a removal of the key waits for it.
+    /// Completes, for every caller, as soon as the value is in L1 and its L2 write has been issued (<see cref="StoreAsync"/>
+    /// leaves the write in <see cref="Flight.PendingWrite"/>); the flight stays registered until the write has ended, so a
+    /// removal of the key in this process waits for it.
     /// </summary>
-    private async Task RunFlightAsync<TState, T>(string key, Flight<T> flight, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+    private async Task<T> RunFlightAsync<TState, T>(string key, Flight<T> flight, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, string[]? tags)
     {
+        T value;
         try
         {
-            var value = await LoadAsync(key, state, factory, options, tags, background: false, flight: flight).ConfigureAwait(false);
-            flight.Source.TrySetResult(value);
+            value = await LoadAsync(key, state, factory, options, tags, background: false, flight: flight).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             flight.Source.TrySetException(ex);
+            EndFlight(key, flight);
+            throw;
+        }
+
+        flight.Source.TrySetResult(value);
+        if (flight.PendingWrite is { IsCompleted: false } write)
+        {
+            _ = EndFlightAfterAsync(key, flight, write);
+        }
+        else
+        {
+            EndFlight(key, flight);
+        }
+
+        return value;
+    }
+
+    private async Task EndFlightAfterAsync(string key, Flight flight, Task write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false); // never throws: L2 failures are outcomes, serializer failures are logged
+        }
+        catch (Exception ex)
+        {
+            Log.BackgroundRefreshFailed(_logger, _name, ex);
         }
         finally
         {
-            // L1 is written before the flight is removed: a later caller finds either the flight or the value.
-            _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
-            flight.Done();
+            EndFlight(key, flight);
         }
+    }
+
+    private void EndFlight(string key, Flight flight)
+    {
+        // L1 is written before the flight is removed: a later caller finds either the flight or the value.
+        _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
+        flight.Done();
     }
 
     /// <summary>
@@ -408,7 +444,12 @@ public sealed partial class LeveeCache
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)
         {
             var write = WriteL2Async(key, value, entry, options);
-            flight?.Source.TrySetResult(value);
+            if (flight is not null)
+            {
+                flight.PendingWrite = write; // awaited by RunFlightAsync's end of flight, after the callers have the value
+                return;
+            }
+
             await write.ConfigureAwait(false);
         }
     }

@@ -177,7 +177,25 @@ internal sealed partial class RedisL2Store : IL2Store
             try
             {
                 var multiplexer = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
-                multiplexer.ConfigurationChanged += (_, e) => Raise(L2StoreEventKind.Failover, $"configuration changed at {e.EndPoint}");
+                var masters = CurrentMasters(multiplexer);
+                multiplexer.ConfigurationChanged += (_, e) =>
+                {
+                    // A configuration change is a failover only when a node that was not a master now is one (in a
+                    // Cluster: of any shard). A server that just died also changes the configuration; treating that as a
+                    // failover would drop L1, the values the outage needs most.
+                    var now = CurrentMasters(multiplexer);
+                    var before = Volatile.Read(ref masters);
+                    var promoted = now.Except(before, StringComparer.Ordinal).ToArray();
+                    if (promoted.Length > 0 && before.Count > 0)
+                    {
+                        Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
+                    }
+
+                    if (now.Count > 0)
+                    {
+                        Volatile.Write(ref masters, now);
+                    }
+                };
                 await InstallAsync(new Connection(multiplexer, null), "initial connection").ConfigureAwait(false);
                 return;
             }
@@ -193,6 +211,20 @@ internal sealed partial class RedisL2Store : IL2Store
 
             delay = TimeSpan.FromMilliseconds(Math.Min(5000, delay.TotalMilliseconds * 2));
         }
+    }
+
+    private static HashSet<string> CurrentMasters(ConnectionMultiplexer multiplexer)
+    {
+        var masters = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var server in multiplexer.GetServers())
+        {
+            if (server.IsConnected && !server.IsReplica)
+            {
+                masters.Add(SentinelMonitor.Format(server.EndPoint));
+            }
+        }
+
+        return masters;
     }
 
     internal static bool IsConnectFailure(Exception ex) =>

@@ -434,7 +434,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     private static EndPoint ToEndPoint(string host, int port) =>
         IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, port) : new DnsEndPoint(host, port);
 
-    private static string Format(EndPoint endpoint) => endpoint switch
+    internal static string Format(EndPoint endpoint) => endpoint switch
     {
         IPEndPoint ip => ip.ToString(),
         DnsEndPoint dns => string.Create(CultureInfo.InvariantCulture, $"{dns.Host}:{dns.Port}"),
