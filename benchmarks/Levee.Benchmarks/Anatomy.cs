@@ -98,39 +98,6 @@ internal static class Anatomy
 
     private static readonly Func<int, CancellationToken, ValueTask<Product>> NoFactory = static (id, _) => new ValueTask<Product>(Product.For(id));
 
-    internal static long PrototypeViaBase(HitPathPrototype.Base cache, string[] keys)
-    {
-        long sum = 0;
-        foreach (var key in keys)
-        {
-            sum += Sync.Result(cache.GetOrCreateAsync(key, 0, NoFactory)).Id;
-        }
-
-        return sum;
-    }
-
-    internal static long PrototypeCurrentSealed(HitPathPrototype.CurrentHit cache, string[] keys)
-    {
-        long sum = 0;
-        foreach (var key in keys)
-        {
-            sum += Sync.Result(cache.GetOrCreateAsync(key, 0, NoFactory)).Id;
-        }
-
-        return sum;
-    }
-
-    internal static long PrototypeProposedSealed(HitPathPrototype.ProposedHit cache, string[] keys)
-    {
-        long sum = 0;
-        foreach (var key in keys)
-        {
-            sum += Sync.Result(cache.GetOrCreateAsync(key, 0, NoFactory)).Id;
-        }
-
-        return sum;
-    }
-
     public static async Task<string> RunAsync(int rounds)
     {
         using var quietMeter = new Meter("Levee.Benchmarks.Anatomy.Quiet");

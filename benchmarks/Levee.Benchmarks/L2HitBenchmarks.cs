@@ -124,31 +124,7 @@ public class L2HitBenchmarks
     }
 
     /// <summary>Pieces of Levee's L2 path over the same keys (used by the interleaved table).</summary>
-    internal L2PathPrototype CreatePathPrototype() => new(_database, _rawKeys);
-
-    /// <summary>
-    /// Not a benchmark line (used by the interleaved table): the raw GET handed to the caller the way Levee's flight does
-    /// it, through a TaskCompletionSource created with RunContinuationsAsynchronously (one more thread-pool hop).
-    /// </summary>
-    public async Task<int> Prototype_FlightHandOff()
-    {
-        var flight = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _ = LoadIntoAsync(flight, _rawKeys[Next()]);
-        return await flight.Task;
-    }
-
-    private async Task LoadIntoAsync(TaskCompletionSource<int> flight, RedisKey key)
-    {
-        try
-        {
-            var value = await _database.StringGetAsync(key);
-            flight.TrySetResult((int)value.Length());
-        }
-        catch (Exception ex)
-        {
-            flight.TrySetException(ex);
-        }
-    }
+    internal L2PathAnatomy CreatePathAnatomy() => new(_database, _rawKeys);
 
     [Benchmark(Description = "Levee GetOrCreateAsync (LeveeCache, L1 off)")]
     public async Task<int> Levee_Direct()

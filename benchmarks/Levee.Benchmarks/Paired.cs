@@ -61,19 +61,6 @@ internal static class Paired
         return sb.ToString();
     }
 
-    private static readonly Func<int, CancellationToken, ValueTask<Product>> NoFactory = static (id, _) => new ValueTask<Product>(Product.For(id));
-
-    private static long ViaHybrid(Microsoft.Extensions.Caching.Hybrid.HybridCache cache, string[] keys)
-    {
-        long sum = 0;
-        foreach (var key in keys)
-        {
-            sum += Levee.Benchmarks.Sync.Result(cache.GetOrCreateAsync(key, 0, NoFactory)).Id;
-        }
-
-        return sum;
-    }
-
     private static async Task Batch(Contender contender, int calls)
     {
         for (var i = 0; i < calls; i++)
@@ -91,30 +78,7 @@ internal static class Paired
         var l1 = new L1HitBenchmarks();
         await l1.SetupAsync();
 
-        // Copies of Levee's hit path (HitPathPrototype.cs): today's and with the changes proposed in docs/benchmarks.md.
-        using var prototypeMeter = new System.Diagnostics.Metrics.Meter("Levee.Benchmarks.Prototype");
-        var current = new HitPathPrototype.CurrentHit(prototypeMeter);
-        var oneClock = new HitPathPrototype.OneClockHit(prototypeMeter);
-        var noCounter = new HitPathPrototype.OneClockNoCounterHit();
-        var exactType = new HitPathPrototype.OneClockNoCounterExactTypeHit();
-        var proposed = new HitPathPrototype.ProposedHit();
-        var todayShape = new EngineShapePrototype.TodayShape();
-        var thinShape = new EngineShapePrototype.ThinShape();
         var keys = Enumerable.Range(0, 1_000).Select(i => "product:" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        foreach (var store in new HitPathPrototype.Store[] { current, oneClock, noCounter, exactType, proposed })
-        {
-            for (var i = 0; i < keys.Length; i++)
-            {
-                store.Add(keys[i], Product.For(i));
-            }
-        }
-
-        for (var i = 0; i < keys.Length; i++)
-        {
-            todayShape.Add(keys[i], Product.For(i));
-            thinShape.Add(keys[i], Product.For(i));
-        }
-
         try
         {
             Contender Sync(string name, Func<long> call) => new(name, 1_000, () => { call(); return Task.CompletedTask; });
@@ -130,15 +94,6 @@ internal static class Paired
                 Sync("HybridCache (Microsoft default) GetOrCreateAsync", Int(l1.HybridCache_Default)),
                 Sync("FusionCache GetOrSetAsync (defaults)", Int(l1.FusionCache_Defaults)),
                 Sync("FusionCache GetOrSetAsync (resilient setup)", Int(l1.FusionCache_Resilient)),
-                Sync("engine-shape prototype: today's LeveeCache override, through HybridCache", () => ViaHybrid(todayShape, keys)),
-                Sync("engine-shape prototype: thin override + non-generic lookup + cold path, through HybridCache", () => ViaHybrid(thinShape, keys)),
-                Sync("prototype: copy of today's Levee hit path, through an abstract base", () => Anatomy.PrototypeViaBase(current, keys)),
-                Sync("prototype: copy of today's Levee hit path, on the sealed type", () => Anatomy.PrototypeCurrentSealed(current, keys)),
-                Sync("prototype: one clock read, through an abstract base", () => Anatomy.PrototypeViaBase(oneClock, keys)),
-                Sync("prototype: one clock read, no hit counter, through an abstract base", () => Anatomy.PrototypeViaBase(noCounter, keys)),
-                Sync("prototype: one clock read, no hit counter, exact-type test, through an abstract base", () => Anatomy.PrototypeViaBase(exactType, keys)),
-                Sync("prototype: one clock read, striped counter, exact-type test, through an abstract base", () => Anatomy.PrototypeViaBase(proposed, keys)),
-                Sync("prototype: one clock read, striped counter, exact-type test, on the sealed type", () => Anatomy.PrototypeProposedSealed(proposed, keys)),
             ], "Levee GetOrCreateAsync (as HybridCache)", callsPerBatch: 20, rounds);
         }
         finally
@@ -150,14 +105,13 @@ internal static class Paired
         await l2.SetupAsync();
         try
         {
-            var pieces = l2.CreatePathPrototype();
+            var pieces = l2.CreatePathAnatomy();
             tables["l2"] = await RunAsync("L2 hit", [
                 new("floor: StackExchange.Redis StringGetAsync", 1, l2.Floor_StringGetAsync),
-                new("prototype: the same GET handed over through a RunContinuationsAsynchronously TCS (Levee's flight hand-off)", 1, l2.Prototype_FlightHandOff),
-                new("prototype: the same GET through Levee's L2Guard (time budget + circuit breaker + metrics)", 1, pieces.GuardedGetAsync),
-                new("prototype: the same GET + Task.WaitAsync(50 ms budget, TimeProvider.System) (L2Guard's budget alone)", 1, pieces.GetWithBudgetAsync),
-                new("prototype: the same GET through a Polly circuit-breaker pipeline with Levee's settings (L2Guard's breaker alone)", 1, pieces.GetThroughBreakerAsync),
-                new("prototype: the same GET + Levee envelope parse + System.Text.Json deserialize", 1, pieces.GetParseDeserializeAsync),
+                new("anatomy: the same GET through Levee's L2Guard (time budget + circuit breaker + metrics)", 1, pieces.GuardedGetAsync),
+                new("anatomy: the same GET + Task.WaitAsync(50 ms budget, TimeProvider.System) (L2Guard's budget alone)", 1, pieces.GetWithBudgetAsync),
+                new("anatomy: the same GET + Levee envelope parse + System.Text.Json deserialize", 1, pieces.GetParseDeserializeAsync),
+                new("for comparison: the same GET awaited inside a Polly circuit-breaker pipeline (L2Guard before b691003)", 1, pieces.GetThroughBreakerAsync),
                 new("Levee GetOrCreateAsync (LeveeCache, L1 off)", 1, l2.Levee_Direct),
                 new("Levee GetOrCreateAsync (as HybridCache, L1 off)", 1, l2.Levee_AsHybridCache),
                 new("HybridCache (Microsoft default) GetOrCreateAsync (L1 off)", 1, l2.HybridCache_Default),
@@ -168,12 +122,6 @@ internal static class Paired
         {
             await l2.CleanupAsync();
         }
-
-        var flights = new FlightPrototype();
-        tables["stampede"] = await RunAsync("Single flight, 1,000 callers of one cold key over a 1 ms load (no cache, no Redis)", [
-            new("prototype: today's join (flight allocated before GetOrAdd, async state machine per joiner)", 1, flights.TodayAsync),
-            new("prototype: proposed join (look up first, joiners return the shared task)", 1, flights.ProposedAsync),
-        ], levee: null, callsPerBatch: 5, rounds);
 
         tables["anatomy"] = await Anatomy.RunAsync(rounds);
         return tables;

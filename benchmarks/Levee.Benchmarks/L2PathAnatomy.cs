@@ -11,7 +11,7 @@ namespace Levee.Benchmarks;
 /// the raw GET through Levee's own <see cref="L2Guard"/> (per-call time budget + Polly circuit breaker + metrics), and
 /// the raw GET plus Levee's envelope parse and System.Text.Json deserialization.
 /// </summary>
-internal sealed class L2PathPrototype
+internal sealed class L2PathAnatomy
 {
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
     private readonly IDatabase _database;
@@ -21,12 +21,12 @@ internal sealed class L2PathPrototype
     private readonly string[] _stringKeys;
     private int _next;
 
-    public L2PathPrototype(IDatabase database, RedisKey[] keys)
+    public L2PathAnatomy(IDatabase database, RedisKey[] keys)
     {
         _database = database;
         _keys = keys;
         _stringKeys = keys.Select(k => k.ToString()).ToArray();
-        _guard = new L2Guard(new RawStore(database), new LeveeOptions(), new LeveeMetrics(null, "prototype"), NullLogger.Instance);
+        _guard = new L2Guard(new RawStore(database), new LeveeOptions(), new LeveeMetrics(null, "anatomy"), NullLogger.Instance);
         var options = new LeveeOptions();
         _breaker = new Polly.ResiliencePipelineBuilder()
             .AddCircuitBreaker(new Polly.CircuitBreaker.CircuitBreakerStrategyOptions
