@@ -6,11 +6,13 @@ using Levee.Drill;
 namespace Levee.Benchmarks;
 
 /// <summary>
-/// <c>Levee.Benchmarks outage OUTDIR [--seed N] [--scenarios a,b] [--clients a,b] [--duration S]</c>: the drill's
+/// <c>Levee.Benchmarks outage OUTDIR [--seed N] [--scenarios a,b] [--clients a,b] [--duration S] [--min-threads N]</c>: the drill's
 /// <c>redis-outage</c> and <c>master-hang</c> scenarios with <c>naive</c>, <c>levee</c> and the peers
 /// (<see cref="DrillPeers"/>) on one seed, through <see cref="DrillRunner.RunAsync"/>. Writes each scenario's drill
 /// report to <c>OUTDIR/SCENARIO/</c> and one markdown table per scenario, read from the drill's report.json, to
-/// <c>OUTDIR/outage.md</c>.
+/// <c>OUTDIR/outage.md</c>. <c>--min-threads N</c> (a diagnostic) raises the thread pool's minimum worker threads
+/// before the drill (which itself raises it to 64): all 8 app instances share one process and one pool, so a
+/// client that blocks pool threads stalls every instance at once.
 /// </summary>
 internal static class Outage
 {
@@ -21,7 +23,7 @@ internal static class Outage
     {
         if (args.Length < 1 || args[0].StartsWith('-'))
         {
-            Console.Error.WriteLine("usage: outage OUTDIR [--seed N] [--scenarios redis-outage,master-hang] [--clients naive,levee,fusioncache,hybridcache] [--duration S]");
+            Console.Error.WriteLine("usage: outage OUTDIR [--seed N] [--scenarios redis-outage,master-hang] [--clients naive,levee,fusioncache,hybridcache] [--duration S] [--min-threads N]");
             return 2;
         }
 
@@ -39,6 +41,11 @@ internal static class Outage
                 case "--scenarios": scenarios = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 case "--clients": clients = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 case "--duration": duration = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--min-threads":
+                    var min = int.Parse(value, CultureInfo.InvariantCulture);
+                    ThreadPool.GetMinThreads(out _, out var io);
+                    ThreadPool.SetMinThreads(min, Math.Max(io, min));
+                    break;
                 default: throw new ArgumentException($"outage: unknown option {args[i]}");
             }
 
@@ -82,8 +89,8 @@ internal static class Outage
             pool.Clear();
             var result = await DrillRunner.RunAsync(options, progress).ConfigureAwait(false);
             var section = Section(result.Json, Path.GetRelativePath(outDir, Path.Combine(result.OutputDirectory, "report.json")));
-            section += "Thread pool of the drill process (all 8 instances share it), highest values seen once per second during the load: "
-                + string.Join("; ", clients.Where(pool.ContainsKey).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} {pool[c].Threads} threads, {pool[c].Queued:N0} queued work items"))) + ".\n";
+            section += "\nThread pool of the drill process (all 8 instances share it), highest values seen once per second during the load (threads, queued work items): "
+                + string.Join("; ", clients.Where(pool.ContainsKey).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} {pool[c].Threads} threads, {pool[c].Queued:N0} queued"))) + ".\n";
             sections.Add(section);
             Console.Error.WriteLine("outage: " + scenario + " done, report in " + result.OutputDirectory);
         }
