@@ -103,7 +103,8 @@ internal static class Report
 
     /// <summary>
     /// report-outage &lt;outage.md&gt; &lt;docs/benchmarks.md&gt;: writes the table of <c>Levee.Benchmarks outage</c> between the
-    /// <c>bench:outage</c> markers (the text around them, including the interpretation, is left alone).
+    /// <c>bench:outage</c> markers (the text around them, including the interpretation, is left alone), and copies each
+    /// scenario's p95 and database charts from the drill reports next to outage.md into <c>docs/outage/</c>.
     /// </summary>
     public static int RunOutage(string[] args)
     {
@@ -113,13 +114,31 @@ internal static class Report
             return 2;
         }
 
-        if (!File.Exists(args[0]))
+        var (outageMd, doc) = (args[0], args[1]);
+        if (!File.Exists(outageMd))
         {
-            Console.Error.WriteLine($"report-outage: {args[0]} not found (run `Levee.Benchmarks outage DIR` first)");
+            Console.Error.WriteLine($"report-outage: {outageMd} not found (run `Levee.Benchmarks outage DIR` first)");
             return 1;
         }
 
-        Replace(args[1], "outage", File.ReadAllText(args[0]));
+        var content = new StringBuilder(File.ReadAllText(outageMd).TrimEnd()).AppendLine().AppendLine();
+        var charts = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(doc))!, "outage");
+        foreach (var report in Directory.GetFiles(Path.GetDirectoryName(Path.GetFullPath(outageMd))!, "report.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var dir = Path.GetDirectoryName(report)!;
+            var scenario = Path.GetFileName(dir);
+            foreach (var (png, title) in new[] { ("latency-p95.png", "p95 latency"), ("db-queries.png", "PostgreSQL queries per second") })
+            {
+                if (File.Exists(Path.Combine(dir, png)))
+                {
+                    Directory.CreateDirectory(charts);
+                    File.Copy(Path.Combine(dir, png), Path.Combine(charts, $"{scenario}-{png}"), overwrite: true);
+                    content.AppendLine(CultureInfo.InvariantCulture, $"![{scenario}: {title}](outage/{scenario}-{png})");
+                }
+            }
+        }
+
+        Replace(doc, "outage", content.ToString());
         return 0;
     }
 
