@@ -20,7 +20,14 @@ internal sealed class LeveeClock
 
     public TimeProvider Provider => _provider;
 
-    public long MonoMs => _isSystem ? Environment.TickCount64 : _provider.GetTimestamp() / _ticksPerMs;
+    public long MonoMs
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => _isSystem ? Environment.TickCount64 : FromProvider();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private long FromProvider() => _provider.GetTimestamp() / _ticksPerMs;
 
     public long WallMs => _provider.GetUtcNow().ToUnixTimeMilliseconds();
 }

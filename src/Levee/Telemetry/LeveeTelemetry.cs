@@ -74,6 +74,7 @@ internal sealed class LeveeMetrics : IDisposable
 
     public KeyValuePair<string, object?> CacheTag => _cacheTag;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void HitL1() => _l1Hits.Increment();
 
     public void HitL2() => _l2Hits.Increment();
@@ -118,6 +119,7 @@ internal sealed class StripedCounter
     private const int Spacing = 8;  // longs per stripe: 64 bytes, one cache line
     private readonly long[] _counts = new long[(Stripes + 1) * Spacing];
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void Increment() => Interlocked.Increment(ref _counts[((Thread.GetCurrentProcessorId() & (Stripes - 1)) + 1) * Spacing]);
 
     public long Sum()
