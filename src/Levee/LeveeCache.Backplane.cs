@@ -75,7 +75,7 @@ public sealed partial class LeveeCache
             case BackplaneMessageKind.Remove:
                 if (subject.Length > 0)
                 {
-                    _removals[subject] = _clock.MonoMs;
+                    MarkChanged(subject);
                     _l1.TryRemove(subject);
                 }
 

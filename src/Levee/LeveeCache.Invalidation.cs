@@ -7,7 +7,41 @@ public sealed partial class LeveeCache
 {
     private static readonly TimeSpan TagRetention = TimeSpan.FromDays(7);
     private readonly InvalidationJournal _journal;
-    private readonly ConcurrentDictionary<string, long> _removals = new(StringComparer.Ordinal); // key -> mono ms of its last removal
+    private readonly ConcurrentDictionary<string, ChangeMark> _removals = new(StringComparer.Ordinal); // key -> its last removal or write
+    private long _invalidationSeq;
+
+    /// <summary>
+    /// The last removal (or SetAsync write) of a key, as positions in this instance's sequence of changes: when it began
+    /// and when it ended (<see cref="InProgress"/> while a removal runs), plus when (monotonic ms, only to forget old
+    /// marks). Sequence numbers are exact where a millisecond clock (4 ms coarse on Linux) would make every load that
+    /// starts in the same tick as a removal look like it overlapped it.
+    /// </summary>
+    private readonly record struct ChangeMark(long BeginSeq, long EndSeq, long Mono)
+    {
+        public const long InProgress = long.MaxValue;
+    }
+
+    private long CurrentSeq => Volatile.Read(ref _invalidationSeq);
+
+    /// <summary>
+    /// For a value read from L2 by a read that started at <paramref name="readSeq"/>: true when a change of the key
+    /// overlapped or followed the read (the value may be the one the change removed; it must not go into L1).
+    /// </summary>
+    private bool ChangedDuring(string key, long readSeq) => _removals.TryGetValue(key, out var mark) && mark.EndSeq > readSeq;
+
+    /// <summary>
+    /// For a value a factory loaded, the factory having started at <paramref name="factorySeq"/>: true when a change of the
+    /// key began after that (the source may have changed after the factory read it; the value must not be stored). A
+    /// change that began before the factory ran is already in what it read (the data is written before the cache is told).
+    /// </summary>
+    private bool ChangedAfter(string key, long factorySeq) => _removals.TryGetValue(key, out var mark) && mark.BeginSeq > factorySeq;
+
+    private void MarkChanged(string key)
+    {
+        var seq = Interlocked.Increment(ref _invalidationSeq);
+        _removals[key] = new ChangeMark(seq, seq, _clock.MonoMs);
+    }
+
     private readonly ITimer? _maintenance;
     private int _maintenanceRunning;
     private int _l2WasLost;
@@ -25,37 +59,45 @@ public sealed partial class LeveeCache
     public override async ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default)
     {
         ValidateKey(key);
-        _removals[key] = _clock.MonoMs;
+        var begin = Interlocked.Increment(ref _invalidationSeq);
+        _removals[key] = new ChangeMark(begin, ChangeMark.InProgress, _clock.MonoMs);
         Interlocked.MemoryBarrier(); // pairs with StoreAsync: it sets Writing, then reads _removals
-        _l1.TryRemove(key);
-        if (_guard is null)
+        try
         {
-            return;
-        }
-
-        if (_flights.TryGetValue(key, out var flight) && Volatile.Read(ref flight.Writing) == 1)
-        {
-            await flight.Ended.ConfigureAwait(false); // bounded: the write runs under the L2 time budget
-        }
-
-        var removing = _guard.TryAsync("remove", static async (store, k) =>
-        {
-            await store.RemoveAsync(k).ConfigureAwait(false);
-            return true;
-        }, DataKey(key));
-        var publishing = PublishAsync(BackplaneMessageKind.Remove, key);
-        var removed = await removing.ConfigureAwait(false);
-        if (!removed.Success || !_generationKnown)
-        {
-            if (!_journal.AddKey(key))
+            _l1.TryRemove(key);
+            if (_guard is null)
             {
-                OnJournalOverflow();
+                return;
             }
 
-            Log.InvalidationJournaled(_logger, _name, _journal.Count);
-        }
+            if (_flights.TryGetValue(key, out var flight) && Volatile.Read(ref flight.Writing) == 1)
+            {
+                await flight.Ended.ConfigureAwait(false); // bounded: the write runs under the L2 time budget
+            }
 
-        await publishing.ConfigureAwait(false);
+            var removing = _guard.TryAsync("remove", static async (store, k) =>
+            {
+                await store.RemoveAsync(k).ConfigureAwait(false);
+                return true;
+            }, DataKey(key));
+            var publishing = PublishAsync(BackplaneMessageKind.Remove, key);
+            var removed = await removing.ConfigureAwait(false);
+            if (!removed.Success || !_generationKnown)
+            {
+                if (!_journal.AddKey(key))
+                {
+                    OnJournalOverflow();
+                }
+
+                Log.InvalidationJournaled(_logger, _name, _journal.Count);
+            }
+
+            await publishing.ConfigureAwait(false);
+        }
+        finally
+        {
+            _removals[key] = new ChangeMark(begin, Interlocked.Increment(ref _invalidationSeq), _clock.MonoMs);
+        }
     }
 
     /// <inheritdoc />
@@ -203,11 +245,11 @@ public sealed partial class LeveeCache
             }
 
             var horizon = _clock.MonoMs - 60_000;
-            foreach (var (key, mono) in _removals)
+            foreach (var (key, mark) in _removals)
             {
-                if (mono < horizon)
+                if (mark.Mono < horizon && mark.EndSeq != ChangeMark.InProgress)
                 {
-                    _removals.TryRemove(new KeyValuePair<string, long>(key, mono));
+                    _removals.TryRemove(new KeyValuePair<string, ChangeMark>(key, mark));
                 }
             }
         }

@@ -175,7 +175,7 @@ public sealed partial class LeveeCache
     {
         var epoch = Volatile.Read(ref _epoch);
         var startedWall = _clock.WallMs;
-        var startedMono = _clock.MonoMs;
+        var readSeq = CurrentSeq; // before L1 or L2 is read: a value read from L2 goes into L1 only if the key did not change since
         var stale = GetStale(key);
         var staleOk = stale is not null && TryUnwrap<T>(stale.Value, out _);
         if (!staleOk)
@@ -193,7 +193,11 @@ public sealed partial class LeveeCache
             if (l2.Fresh is { } fresh)
             {
                 _metrics.HitL2();
-                WriteL1(key, fresh, options);
+                if (!ChangedDuring(key, readSeq))
+                {
+                    WriteL1(key, fresh, options);
+                }
+
                 return (T)fresh.Value!;
             }
 
@@ -247,6 +251,7 @@ public sealed partial class LeveeCache
 
         var soft = options.FactorySoftTimeout ?? _options.FactorySoftTimeout;
         var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
+        var factorySeq = CurrentSeq; // what the factory reads includes every change that began before this point
         var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
         var factoryTask = RunFactoryAsync(lease, state, factory, hardCts.Token);
         var ownsCts = true;
@@ -265,7 +270,7 @@ public sealed partial class LeveeCache
                     {
                         // Soft timeout: the caller gets the stale value; the factory finishes in the background and updates the cache.
                         ownsCts = false;
-                        _ = CompleteInBackgroundAsync(factoryTask, hardCts, key, options, tags, epoch, startedWall, startedMono);
+                        _ = CompleteInBackgroundAsync(factoryTask, hardCts, key, options, tags, epoch, startedWall, factorySeq);
                         return ServeStale<T>(key, stale, "factory_timeout", null);
                     }
                 }
@@ -302,7 +307,7 @@ public sealed partial class LeveeCache
                 return ServeStale<T>(key, stale, "factory_error", ex);
             }
 
-            await StoreAsync(key, value, options, tags, epoch, startedWall, startedMono, flight).ConfigureAwait(false);
+            await StoreAsync(key, value, options, tags, epoch, startedWall, factorySeq, flight).ConfigureAwait(false);
             return value;
         }
         finally
@@ -342,12 +347,12 @@ public sealed partial class LeveeCache
     }
 
     private async Task CompleteInBackgroundAsync<T>(Task<T> factoryTask, CancellationTokenSource hardCts, string key, LeveeEntryOptions options,
-        string[]? tags, long epoch, long startedWall, long startedMono)
+        string[]? tags, long epoch, long startedWall, long factorySeq)
     {
         try
         {
             var value = await factoryTask.ConfigureAwait(false);
-            await StoreAsync(key, value, options, tags, epoch, startedWall, startedMono).ConfigureAwait(false);
+            await StoreAsync(key, value, options, tags, epoch, startedWall, factorySeq).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -415,14 +420,15 @@ public sealed partial class LeveeCache
     /// <remarks>
     /// With a <paramref name="flight"/> its callers get the value once it is in L1 and the L2 write has been issued
     /// (StackExchange.Redis has queued the SET), not when Redis has answered: a miss costs its callers the L2 read and the
-    /// factory, not the write. A removal of the key in this process that comes after the write was decided waits for it
-    /// (<see cref="Flight.Writing"/>), so its DEL is never overtaken by this SET; one that comes before is seen by the
-    /// second check, and the value is not written.
+    /// factory, not the write. A removal of the key in this process that began after the factory started discards the
+    /// value (checked before and after the L1 write); one that comes after the write was decided waits for it
+    /// (<see cref="Flight.Writing"/>), so its DEL is never overtaken by this SET. A removal that began before the factory
+    /// started does not discard it: the factory read the changed data.
     /// </remarks>
-    private async Task StoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, long startedWall, long startedMono,
+    private async Task StoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, long startedWall, long factorySeq,
         Flight<T>? flight = null)
     {
-        if (_removals.TryGetValue(key, out var removedMono) && removedMono >= startedMono)
+        if (ChangedAfter(key, factorySeq))
         {
             return;
         }
@@ -435,7 +441,7 @@ public sealed partial class LeveeCache
             Interlocked.Exchange(ref flight.Writing, 1);
         }
 
-        if (_removals.TryGetValue(key, out removedMono) && removedMono >= startedMono)
+        if (ChangedAfter(key, factorySeq))
         {
             _l1.TryRemove(key); // removed while this value was being written to L1
             return;
@@ -458,7 +464,7 @@ public sealed partial class LeveeCache
     {
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
-        _removals.TryRemove(key, out _);
+        MarkChanged(key); // a load that started before this write must not overwrite it
         var entry = CreateEntry(value, options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
         WriteL1(key, entry, options);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)

@@ -82,6 +82,44 @@ public class MissPathTests
     }
 
     [Fact]
+    public async Task ALoadThatStartsAfterARemovalCompleted_IsStored_EvenInTheSameMillisecond()
+    {
+        var time = TestCache.NewTime(); // the clock does not move: everything below happens in one millisecond
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2);
+        await cache.SetAsync("k", 1, OneMinute);
+        await cache.RemoveAsync("k");
+        var calls = 0;
+
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(++calls + 1), OneMinute));
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(++calls + 1), OneMinute));
+
+        Assert.Equal(1, calls); // the reload after the removal was kept (L1 and L2), not discarded as if it overlapped the removal
+        Assert.Single(l2.Redis.Data);
+    }
+
+    [Fact]
+    public async Task AnL2ValueWhoseReplyArrivesAfterARemoval_IsReturnedButNotKeptInL1()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = TestCache.Create(time, l2);
+        await cache.SetAsync("k", "old", OneMinute);
+        cache.ClearLocal();
+        var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        l2.GetReplyGate = reply;
+        var reading = cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute).AsTask(); // GET ran: "old"
+        l2.GetReplyGate = null;
+
+        await Bounded(cache.RemoveAsync("k").AsTask().ContinueWith(_ => true, TaskScheduler.Default), "the removal"); // DEL done
+        reply.SetResult(); // the GET's reply arrives after the removal
+        Assert.Equal("old", await Bounded(reading, "the read")); // concurrent with the removal: its caller may get the old value
+        var calls = 0;
+        Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute));
+        Assert.Equal(1, calls); // "old" did not stay in L1 after the removal
+    }
+
+    [Fact]
     public async Task Remove_SendsDelAndPublish_AndJournalsWhenRedisFails()
     {
         var time = TestCache.NewTime();

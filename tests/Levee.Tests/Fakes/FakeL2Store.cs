@@ -99,10 +99,19 @@ internal sealed class FakeL2Store : IL2Store
         }
     }
 
+    /// <summary>When set, a GET's reply (read when the GET runs) reaches the caller only when this completes: a late reply.</summary>
+    public TaskCompletionSource? GetReplyGate { get; set; }
+
     public async Task<byte[]?> GetAsync(string key)
     {
         await Fault();
-        return _redis.Data.TryGetValue(key, out var v) ? v : null;
+        var value = _redis.Data.TryGetValue(key, out var v) ? v : null;
+        if (GetReplyGate is { } gate)
+        {
+            await gate.Task;
+        }
+
+        return value;
     }
 
     /// <summary>When set, a SET is "on the wire" until this completes (its data lands then).</summary>
