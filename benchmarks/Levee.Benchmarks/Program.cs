@@ -45,6 +45,11 @@ public static class Program
             return 0;
         }
 
+        if (args.Length > 0 && args[0] == "throughput-breakdown")
+        {
+            return await ThroughputBreakdown.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4);
+        }
+
         if (args.Length > 0 && args[0] == "outage")
         {
             return await Outage.RunAsync(args[1..]);

@@ -60,6 +60,11 @@ public sealed partial class LeveeCache
 
     internal void OnBackplaneMessage(string message)
     {
+        if (message.StartsWith(_instanceId, StringComparison.Ordinal))
+        {
+            return; // this instance's own message, echoed by Redis: nothing to parse
+        }
+
         var parts = message.Split('|', 4);
         if (parts.Length != 4 || parts[0] == _instanceId || parts[1].Length != 1
             || !long.TryParse(parts[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var wall))
