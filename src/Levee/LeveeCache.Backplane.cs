@@ -80,7 +80,9 @@ public sealed partial class LeveeCache
             case BackplaneMessageKind.Remove:
                 if (subject.Length > 0)
                 {
-                    MarkChanged(subject);
+                    // a removal makes older L2 entries of the key invisible here; a set's own entry is older than its
+                    // message, so a set only orders this instance's loads
+                    MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue);
                     _l1.TryRemove(subject);
                 }
 

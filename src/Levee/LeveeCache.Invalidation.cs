@@ -16,7 +16,7 @@ public sealed partial class LeveeCache
     /// marks). Sequence numbers are exact where a millisecond clock (4 ms coarse on Linux) would make every load that
     /// starts in the same tick as a removal look like it overlapped it.
     /// </summary>
-    private readonly record struct ChangeMark(long BeginSeq, long EndSeq, long Mono)
+    private readonly record struct ChangeMark(long BeginSeq, long EndSeq, long Mono, long Wall)
     {
         public const long InProgress = long.MaxValue;
     }
@@ -36,11 +36,20 @@ public sealed partial class LeveeCache
     /// </summary>
     private bool ChangedAfter(string key, long factorySeq) => _removals.TryGetValue(key, out var mark) && mark.BeginSeq > factorySeq;
 
-    private void MarkChanged(string key)
+    /// <summary>Records a change of <paramref name="key"/> made at <paramref name="wall"/> (Unix ms; here or, from the backplane, by another instance).</summary>
+    private void MarkChanged(string key, long wall)
     {
         var seq = Interlocked.Increment(ref _invalidationSeq);
-        _removals[key] = new ChangeMark(seq, seq, _clock.MonoMs);
+        _removals[key] = new ChangeMark(seq, seq, _clock.MonoMs, wall);
     }
+
+    /// <summary>
+    /// True when an L2 entry of <paramref name="key"/> created at <paramref name="createdWall"/> predates a removal this
+    /// instance knows of. Such an entry was written by a load that started before the removal and whose SET reached Redis
+    /// after the removal's DEL (a race between instances the backplane can't order); it is treated as a miss, and the
+    /// load that follows overwrites it.
+    /// </summary>
+    private bool PredatesKnownRemoval(string key, long createdWall) => _removals.TryGetValue(key, out var mark) && createdWall < mark.Wall;
 
     private readonly ITimer? _maintenance;
     private int _maintenanceRunning;
@@ -60,7 +69,8 @@ public sealed partial class LeveeCache
     {
         ValidateKey(key);
         var begin = Interlocked.Increment(ref _invalidationSeq);
-        _removals[key] = new ChangeMark(begin, ChangeMark.InProgress, _clock.MonoMs);
+        var wall = _clock.WallMs;
+        _removals[key] = new ChangeMark(begin, ChangeMark.InProgress, _clock.MonoMs, wall);
         Interlocked.MemoryBarrier(); // pairs with StoreAsync: it sets Writing, then reads _removals
         try
         {
@@ -96,7 +106,7 @@ public sealed partial class LeveeCache
         }
         finally
         {
-            _removals[key] = new ChangeMark(begin, Interlocked.Increment(ref _invalidationSeq), _clock.MonoMs);
+            _removals[key] = new ChangeMark(begin, Interlocked.Increment(ref _invalidationSeq), _clock.MonoMs, wall);
         }
     }
 

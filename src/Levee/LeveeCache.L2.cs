@@ -98,7 +98,7 @@ public sealed partial class LeveeCache
             return default;
         }
 
-        if (envelope.CreatedWall <= Volatile.Read(ref _allInvalidatedWall))
+        if (envelope.CreatedWall <= Volatile.Read(ref _allInvalidatedWall) || PredatesKnownRemoval(key, envelope.CreatedWall))
         {
             return default;
         }

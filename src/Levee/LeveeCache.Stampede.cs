@@ -464,7 +464,7 @@ public sealed partial class LeveeCache
     {
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
-        MarkChanged(key); // a load that started before this write must not overwrite it
+        MarkChanged(key, createdWall); // a load that started before this write must not overwrite it
         var entry = CreateEntry(value, options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
         WriteL1(key, entry, options);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)

@@ -120,6 +120,37 @@ public class MissPathTests
     }
 
     [Fact]
+    public async Task ALateSetFromAnotherInstance_LandingAfterARemoval_IsNotServedByInstancesThatSawTheRemoval()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var l2B = new FakeL2Store(redis);
+        await using var a = TestCache.Create(time, new FakeL2Store(redis));
+        await using var b = TestCache.Create(time, l2B);
+        await using var c = TestCache.Create(time, new FakeL2Store(redis));
+
+        // B loads the old row; its SET is slow to reach Redis
+        l2B.SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Assert.Equal("old", await Bounded(b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("old"), OneMinute).AsTask(), "B's load"));
+
+        // the row changes; A removes the key (DEL + backplane message, which B and C receive)
+        time.Advance(TimeSpan.FromSeconds(1));
+        await a.RemoveAsync("k");
+
+        // only now does B's SET land: Redis holds the old row, written by a load that started before the removal
+        l2B.SetGate.SetResult();
+        for (var i = 0; i < 200 && redis.Data.IsEmpty; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Single(redis.Data);
+        var calls = 0;
+        Assert.Equal("new", await c.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute));
+        Assert.Equal(1, calls); // C ignored the late entry and loaded the row (its SET overwrites the late one)
+    }
+
+    [Fact]
     public async Task Remove_SendsDelAndPublish_AndJournalsWhenRedisFails()
     {
         var time = TestCache.NewTime();
