@@ -42,14 +42,8 @@ internal sealed class FusionCacheKind : IDrillClientKind
     public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
         Task.FromResult<IDrillClient>(new FusionCacheClient(target.Configuration));
 
-    public async Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken)
-    {
-        var client = (FusionCacheClient)firstInstance;
-        await Parallel.ForEachAsync(
-            entries,
-            new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
-            async (entry, ct) => await client.WarmAsync(entry, ct).ConfigureAwait(false)).ConfigureAwait(false);
-    }
+    public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
+        DrillWarm.InParallelAsync(entries, ((FusionCacheClient)firstInstance).WarmAsync, cancellationToken);
 }
 
 internal sealed class FusionCacheClient : IDrillClient
@@ -62,27 +56,8 @@ internal sealed class FusionCacheClient : IDrillClient
 
     public FusionCacheClient(string redis)
     {
-        // the same options as the micro-benchmarks' resilient FusionCache (Peers.FusionResilient)
-        _cache = new FusionCache(new FusionCacheOptions
-        {
-            CacheName = "drill",
-            DistributedCacheCircuitBreakerDuration = TimeSpan.FromSeconds(2),
-            BackplaneCircuitBreakerDuration = TimeSpan.FromSeconds(2),
-            DefaultEntryOptions = new FusionCacheEntryOptions
-            {
-                Duration = Peers.Lifetime,
-                IsFailSafeEnabled = true,
-                FailSafeMaxDuration = TimeSpan.FromHours(2),
-                FailSafeThrottleDuration = TimeSpan.FromSeconds(30),
-                FactorySoftTimeout = TimeSpan.FromMilliseconds(100),
-                FactoryHardTimeout = TimeSpan.FromMilliseconds(1500),
-                DistributedCacheSoftTimeout = TimeSpan.FromSeconds(1),
-                DistributedCacheHardTimeout = TimeSpan.FromSeconds(2),
-                AllowBackgroundDistributedCacheOperations = true,
-                EagerRefreshThreshold = 0.9f,
-                JitterMaxDuration = TimeSpan.FromSeconds(2),
-            },
-        });
+        // the same options as the micro-benchmarks' resilient FusionCache
+        _cache = new FusionCache(Peers.FusionResilientOptions("drill"));
         _l2 = new RedisCache(new RedisCacheOptions { Configuration = redis });
         _backplane = new RedisBackplane(new RedisBackplaneOptions { Configuration = redis });
         _cache.SetupDistributedCache(_l2, new FusionCacheSystemTextJsonSerializer());
@@ -135,14 +110,8 @@ internal sealed class HybridCacheKind : IDrillClientKind
     public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
         Task.FromResult<IDrillClient>(new HybridCacheClient(target.Configuration));
 
-    public async Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken)
-    {
-        var client = (HybridCacheClient)firstInstance;
-        await Parallel.ForEachAsync(
-            entries,
-            new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
-            async (entry, ct) => await client.WarmAsync(entry, ct).ConfigureAwait(false)).ConfigureAwait(false);
-    }
+    public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
+        DrillWarm.InParallelAsync(entries, ((HybridCacheClient)firstInstance).WarmAsync, cancellationToken);
 }
 
 internal sealed class HybridCacheClient : IDrillClient
@@ -185,4 +154,11 @@ internal sealed class HybridCacheClient : IDrillClient
             await connection.DisposeAsync().ConfigureAwait(false);
         }
     }
+}
+
+/// <summary>Fills a peer's cache before the baseline: every entry written through the client, 32 at a time.</summary>
+internal static class DrillWarm
+{
+    public static Task InParallelAsync(IReadOnlyList<CatalogEntry> entries, Func<CatalogEntry, CancellationToken, ValueTask> warm, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, (entry, ct) => warm(entry, ct));
 }

@@ -54,6 +54,28 @@ internal static class Peers
     public static FusionCache FusionDefaults() =>
         new(new FusionCacheOptions { DefaultEntryOptions = new FusionCacheEntryOptions { Duration = Lifetime } });
 
+    /// <summary>The options of the resilient setup (also used by the drill's <c>fusioncache</c> client, DrillPeers.cs).</summary>
+    public static FusionCacheOptions FusionResilientOptions(string cacheName) => new()
+    {
+        CacheName = cacheName,
+        DistributedCacheCircuitBreakerDuration = TimeSpan.FromSeconds(2),
+        BackplaneCircuitBreakerDuration = TimeSpan.FromSeconds(2),
+        DefaultEntryOptions = new FusionCacheEntryOptions
+        {
+            Duration = Lifetime,
+            IsFailSafeEnabled = true,
+            FailSafeMaxDuration = TimeSpan.FromHours(2),
+            FailSafeThrottleDuration = TimeSpan.FromSeconds(30),
+            FactorySoftTimeout = TimeSpan.FromMilliseconds(100),
+            FactoryHardTimeout = TimeSpan.FromMilliseconds(1500),
+            DistributedCacheSoftTimeout = TimeSpan.FromSeconds(1),
+            DistributedCacheHardTimeout = TimeSpan.FromSeconds(2),
+            AllowBackgroundDistributedCacheOperations = true,
+            EagerRefreshThreshold = 0.9f,
+            JitterMaxDuration = TimeSpan.FromSeconds(2),
+        },
+    };
+
     /// <summary>
     /// FusionCache as its docs recommend for resilience ("step by step"): fail-safe, factory soft/hard timeouts,
     /// L2 soft/hard timeouts, background L2 writes, L2 and backplane circuit breakers, eager refresh, jitter,
@@ -61,26 +83,7 @@ internal static class Peers
     /// </summary>
     public static FusionCache FusionResilient(string redis)
     {
-        var cache = new FusionCache(new FusionCacheOptions
-        {
-            CacheName = "resilient",
-            DistributedCacheCircuitBreakerDuration = TimeSpan.FromSeconds(2),
-            BackplaneCircuitBreakerDuration = TimeSpan.FromSeconds(2),
-            DefaultEntryOptions = new FusionCacheEntryOptions
-            {
-                Duration = Lifetime,
-                IsFailSafeEnabled = true,
-                FailSafeMaxDuration = TimeSpan.FromHours(2),
-                FailSafeThrottleDuration = TimeSpan.FromSeconds(30),
-                FactorySoftTimeout = TimeSpan.FromMilliseconds(100),
-                FactoryHardTimeout = TimeSpan.FromMilliseconds(1500),
-                DistributedCacheSoftTimeout = TimeSpan.FromSeconds(1),
-                DistributedCacheHardTimeout = TimeSpan.FromSeconds(2),
-                AllowBackgroundDistributedCacheOperations = true,
-                EagerRefreshThreshold = 0.9f,
-                JitterMaxDuration = TimeSpan.FromSeconds(2),
-            },
-        });
+        var cache = new FusionCache(FusionResilientOptions("resilient"));
         cache.SetupDistributedCache(new RedisCache(new RedisCacheOptions { Configuration = redis }), new FusionCacheSystemTextJsonSerializer());
         cache.SetupBackplane(new RedisBackplane(new RedisBackplaneOptions { Configuration = redis }));
         return cache;
