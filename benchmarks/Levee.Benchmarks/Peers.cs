@@ -17,7 +17,7 @@ internal static class Peers
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(1);
 
     /// <summary>Levee with its defaults; with <paramref name="redis"/> it has a Redis L2 (and its backplane).</summary>
-    public static async Task<(LeveeCache Cache, IAsyncDisposable Owner)> LeveeAsync(string? redis, int l1MaxEntries = 100_000)
+    public static async Task<(LeveeCache Cache, IAsyncDisposable Owner)> LeveeAsync(string? redis, int l1MaxEntries = 100_000, bool backplane = true)
     {
         var services = new ServiceCollection();
         services.AddLevee(o =>
@@ -25,6 +25,7 @@ internal static class Peers
             o.Redis = redis;
             o.DefaultExpiration = Lifetime;
             o.L1MaxEntries = l1MaxEntries;
+            o.Backplane = backplane;
         });
         var provider = services.BuildServiceProvider();
         var cache = provider.GetRequiredService<LeveeCache>();

@@ -80,6 +80,17 @@ public class ThroughputBenchmarks
         await WarmAsync(i => _levee.GetOrCreateAsync(_keys[i], i, Load));
     }
 
+    [GlobalSetup(Target = nameof(Levee_NoBackplane))]
+    public async Task SetupLeveeNoBackplaneAsync()
+    {
+        CreateWorkload();
+        _redis = await BenchRedis.StartAsync();
+        var (levee, owner) = await Peers.LeveeAsync(_redis.Configuration, backplane: false);
+        _levee = levee;
+        _owners.Add(owner);
+        await WarmAsync(i => _levee.GetOrCreateAsync(_keys[i], i, Load));
+    }
+
     [GlobalSetup(Target = nameof(HybridCache_Default))]
     public async Task SetupHybridAsync()
     {
@@ -185,6 +196,10 @@ public class ThroughputBenchmarks
 
         return sum;
     });
+
+    /// <summary>Levee for a single instance (<see cref="LeveeOptions.Backplane"/> off): like HybridCache, a removal is one DEL.</summary>
+    [Benchmark(OperationsPerInvoke = Threads * OpsPerThread, Description = "Levee GetOrCreateAsync/RemoveAsync, Backplane = false (single instance)")]
+    public Task<long[]> Levee_NoBackplane() => Levee();
 
     [Benchmark(OperationsPerInvoke = Threads * OpsPerThread, Description = "HybridCache (Microsoft default) GetOrCreateAsync/RemoveAsync")]
     public Task<long[]> HybridCache_Default() => RunAsync(static async (self, t) =>

@@ -20,6 +20,9 @@ internal static class ThroughputBreakdown
             var (levee, lo) = await Peers.LeveeAsync((await Redis()).Configuration);
             await Run("levee", levee, round);
             await lo.DisposeAsync();
+            var (single, so) = await Peers.LeveeAsync((await Redis()).Configuration, backplane: false);
+            await Run("levee-no-backplane", single, round);
+            await so.DisposeAsync();
             var (hybrid, ho) = Peers.Hybrid((await Redis()).Configuration);
             await Run("hybrid", hybrid, round);
             await ho.DisposeAsync();

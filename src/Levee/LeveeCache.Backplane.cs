@@ -19,6 +19,11 @@ public sealed partial class LeveeCache
 
     private void StartBackplane()
     {
+        if (!_options.Backplane)
+        {
+            return;
+        }
+
         _guard?.Store.Subscribe(BackplaneChannel, OnBackplaneMessage);
     }
 
@@ -28,7 +33,7 @@ public sealed partial class LeveeCache
     /// </summary>
     private async ValueTask PublishAsync(BackplaneMessageKind kind, string? subject)
     {
-        if (_guard is null)
+        if (_guard is null || !_options.Backplane)
         {
             return;
         }

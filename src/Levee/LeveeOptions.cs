@@ -93,6 +93,14 @@ public sealed class LeveeOptions
     /// </summary>
     public bool ServeStaleWhileL2Unavailable { get; set; } = true;
 
+    /// <summary>
+    /// Whether removals and writes are published to the other instances (Redis pub/sub on <c>{KeyPrefix}backplane</c>) so
+    /// they drop their L1 copy. Default: true. Turn it off only when a single instance uses the cache (each removal then
+    /// costs one Redis command less); with several instances and no backplane, a removal on one leaves the others serving
+    /// the removed value from L1 until it expires.
+    /// </summary>
+    public bool Backplane { get; set; } = true;
+
     /// <summary>Maximum invalidations kept while Redis is unreachable; past it, recovery bumps the generation (every older L2 entry becomes invisible). Default: 10,000.</summary>
     public int InvalidationJournalCapacity { get; set; } = 10_000;
 

@@ -171,6 +171,23 @@ public class MissPathTests
     }
 
     [Fact]
+    public async Task BackplaneOff_RemovalPublishesNothing_AndOtherInstancesKeepTheirL1Copy()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var a = TestCache.Create(time, new FakeL2Store(redis), o => o.Backplane = false);
+        await using var b = TestCache.Create(time, new FakeL2Store(redis), o => o.Backplane = false);
+        await a.SetAsync("k", "v", OneMinute);
+        Assert.Equal("v", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // B's L1 now
+
+        await a.RemoveAsync("k");
+
+        Assert.Empty(redis.Published);
+        Assert.Empty(redis.Data); // the DEL still ran
+        Assert.Equal("v", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // documented: single instance only
+    }
+
+    [Fact]
     public async Task Joiners_ShareTheLoad_AndACanceledJoinerLeavesTheOthersTheirValue()
     {
         var time = TestCache.NewTime();
