@@ -18,7 +18,45 @@ namespace Levee.Benchmarks;
 /// </summary>
 internal static class DrillPeers
 {
-    public static IReadOnlyList<IDrillClientKind> All { get; } = [new FusionCacheKind(), new HybridCacheKind()];
+    public static IReadOnlyList<IDrillClientKind> All { get; } =
+    [
+        new PeerKind<FusionCacheClient>(
+            "fusioncache",
+            "FusionCache 2.9 resilient setup (fail-safe, factory timeouts 100 ms / 1.5 s, L2 timeouts 1 s / 2 s, background L2, L2 + backplane breakers 2 s), Redis L2 + backplane via Sentinel",
+            redis => new FusionCacheClient(redis),
+            (client, entry, ct) => client.WarmAsync(entry, ct)),
+        new PeerKind<HybridCacheClient>(
+            "hybridcache",
+            "Microsoft HybridCache 10 (default implementation) over AddStackExchangeRedisCache via Sentinel; no backplane",
+            redis => new HybridCacheClient(redis),
+            (client, entry, ct) => client.WarmAsync(entry, ct)),
+    ];
+}
+
+/// <summary>
+/// A peer as a drill client kind: one client per app instance on the Sentinel configuration, the cache filled through
+/// the first instance (32 entries at a time) before the baseline. Peers follow a failover by themselves.
+/// </summary>
+internal sealed class PeerKind<TClient>(string name, string description, Func<string, TClient> create,
+    Func<TClient, CatalogEntry, CancellationToken, ValueTask> warm) : IDrillClientKind
+    where TClient : IDrillClient
+{
+    public string Name => name;
+
+    public string Description => description;
+
+    public string? UnavailableReason => null;
+
+    public bool FollowsFailover => true;
+
+    public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
+        Task.FromResult<IDrillClient>(create(target.Configuration));
+
+    public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(
+            entries,
+            new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
+            (entry, ct) => warm((TClient)firstInstance, entry, ct));
 }
 
 /// <summary>
@@ -28,24 +66,6 @@ internal static class DrillPeers
 /// (<see cref="RedisCache"/> + System.Text.Json) and the Redis backplane, both on the Sentinel configuration.
 /// One FusionCache per app instance; all instances share the cache name, so the backplane reaches all of them.
 /// </summary>
-internal sealed class FusionCacheKind : IDrillClientKind
-{
-    public string Name => "fusioncache";
-
-    public string Description =>
-        "FusionCache 2.9 resilient setup (fail-safe, factory timeouts 100 ms / 1.5 s, L2 timeouts 1 s / 2 s, background L2, L2 + backplane breakers 2 s), Redis L2 + backplane via Sentinel";
-
-    public string? UnavailableReason => null;
-
-    public bool FollowsFailover => true;
-
-    public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
-        Task.FromResult<IDrillClient>(new FusionCacheClient(target.Configuration));
-
-    public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
-        DrillWarm.InParallelAsync(entries, ((FusionCacheClient)firstInstance).WarmAsync, cancellationToken);
-}
-
 internal sealed class FusionCacheClient : IDrillClient
 {
     private readonly FusionCache _cache;
@@ -97,23 +117,6 @@ internal sealed class FusionCacheClient : IDrillClient
 /// client can report whether it is connected. No backplane (HybridCache has none): other instances' L1 keeps a
 /// removed value until it expires.
 /// </summary>
-internal sealed class HybridCacheKind : IDrillClientKind
-{
-    public string Name => "hybridcache";
-
-    public string Description => "Microsoft HybridCache 10 (default implementation) over AddStackExchangeRedisCache via Sentinel; no backplane";
-
-    public string? UnavailableReason => null;
-
-    public bool FollowsFailover => true;
-
-    public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
-        Task.FromResult<IDrillClient>(new HybridCacheClient(target.Configuration));
-
-    public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
-        DrillWarm.InParallelAsync(entries, ((HybridCacheClient)firstInstance).WarmAsync, cancellationToken);
-}
-
 internal sealed class HybridCacheClient : IDrillClient
 {
     private readonly ServiceProvider _services;
@@ -154,11 +157,4 @@ internal sealed class HybridCacheClient : IDrillClient
             await connection.DisposeAsync().ConfigureAwait(false);
         }
     }
-}
-
-/// <summary>Fills a peer's cache before the baseline: every entry written through the client, 32 at a time.</summary>
-internal static class DrillWarm
-{
-    public static Task InParallelAsync(IReadOnlyList<CatalogEntry> entries, Func<CatalogEntry, CancellationToken, ValueTask> warm, CancellationToken cancellationToken) =>
-        Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, (entry, ct) => warm(entry, ct));
 }
