@@ -124,6 +124,7 @@ public sealed partial class LeveeCache
         catch (Exception ex)
         {
             flight.Source.TrySetException(ex);
+            _ = flight.Source.Task.Exception; // observed: without joiners nobody awaits the source (the starter awaits this method)
             EndFlight(key, flight);
             throw;
         }
