@@ -188,6 +188,46 @@ public class MissPathTests
     }
 
     [Fact]
+    public async Task AFailedLoad_LeavesNoUnobservedTaskException()
+    {
+        var marker = "unobserved-check-" + Guid.NewGuid().ToString("N");
+        var seen = 0;
+        EventHandler<UnobservedTaskExceptionEventArgs> handler = (_, e) =>
+        {
+            if (e.Exception.Flatten().InnerExceptions.Any(x => x.Message == marker))
+            {
+                Interlocked.Increment(ref seen);
+            }
+        };
+        TaskScheduler.UnobservedTaskException += handler;
+        try
+        {
+            var time = TestCache.NewTime();
+            await using (var cache = TestCache.Create(time, new FakeL2Store()))
+            {
+                for (var i = 0; i < 20; i++)
+                {
+                    var ex = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+                        cache.GetOrCreateAsync<int, int>("fails-" + i, 0, (_, _) => throw new InvalidOperationException(marker), OneMinute).AsTask());
+                    Assert.Equal(marker, ex.Message); // the factory's exception reaches the caller unchanged
+                }
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+
+            Assert.Equal(0, seen);
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= handler;
+        }
+    }
+
+    [Fact]
     public async Task Joiners_ShareTheLoad_AndACanceledJoinerLeavesTheOthersTheirValue()
     {
         var time = TestCache.NewTime();
