@@ -138,6 +138,15 @@ public sealed class PostgresGateTests(GatePostgresFixture fixture, ITestOutputHe
             },
         };
         await using var cache = new LeveeCache(options, null, new SerializerRegistry(null, null, options.JsonSerializerOptions), null, null);
+
+        // Open the pool's connections first: connection set-up (tens of ms each on a busy machine) in the first windows
+        // would otherwise raise the gate's latency baseline to where a 50 ms slow-down no longer looks slow.
+        var warm = await Task.WhenAll(Enumerable.Range(0, 60).Select(_ => db.OpenConnectionAsync().AsTask()));
+        foreach (var connection in warm)
+        {
+            await connection.DisposeAsync();
+        }
+
         var delay = 0.0; // seconds of pg_sleep per query: the "database slows down" switch
         var next = 0L;
         var calls = 0L;
@@ -167,7 +176,11 @@ public sealed class PostgresGateTests(GatePostgresFixture fixture, ITestOutputHe
             var healthy = Limit();
             var t1 = clock.Elapsed.TotalSeconds;
 
-            Volatile.Write(ref delay, 0.05); // every query now takes 50 ms
+            // Every query now takes at least 50 ms, and at least 5x the baseline the gate learnt with fast queries (the
+            // baseline depends on how busy this machine is; the slow-down has to be one whatever it is).
+            var baseline = cache.GetGateInternals()[0].Latency.Long;
+            var slowBy = Math.Max(0.05, Math.Round(5 * baseline, 3));
+            Volatile.Write(ref delay, slowBy);
             var slowFrom = Interlocked.Read(ref calls);
             await Until(() => Limit() <= healthy / 2, TimeSpan.FromSeconds(30), $"limit at most {healthy / 2} while PostgreSQL is slow (was {healthy})");
             var slow = Limit();
@@ -178,7 +191,7 @@ public sealed class PostgresGateTests(GatePostgresFixture fixture, ITestOutputHe
             await Until(() => Limit() >= slow + (slow / 2) + 2, TimeSpan.FromSeconds(30), $"limit at least {slow + (slow / 2) + 2} after PostgreSQL recovered (was {slow})");
             var recovered = Limit();
             var t3 = clock.Elapsed.TotalSeconds;
-            output.WriteLine($"adaptive limit: {healthy} with fast queries -> {slow} with pg_sleep(0.05) ({Interlocked.Read(ref calls) - slowFrom} queries since the slow-down; " +
+            output.WriteLine($"adaptive limit: {healthy} with fast queries -> {slow} with pg_sleep({slowBy:0.000}) (baseline {baseline * 1000:0.0} ms; {Interlocked.Read(ref calls) - slowFrom} queries since the slow-down; " +
                              $"max active in pg_stat_activity meanwhile {activeWhileSlow}) -> {recovered} after recovery; phases ended at {t1:0.0} s, {t2:0.0} s, {t3:0.0} s");
             Assert.True(slow < healthy);
             Assert.True(recovered > slow);
