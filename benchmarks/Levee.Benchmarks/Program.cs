@@ -9,6 +9,7 @@ namespace Levee.Benchmarks;
 /// <c>Levee.Benchmarks paired [rounds] [out dir]</c> runs the L1/L2 hit contenders interleaved in one process (noise cross-check);
 /// <c>Levee.Benchmarks outage OUTDIR [...]</c> runs the drill's redis-outage and master-hang with naive, levee and the peers (see <see cref="Outage"/>);
 /// <c>Levee.Benchmarks report-outage OUTDIR/outage.md docs/benchmarks.md</c> writes that table between the bench:outage markers;
+/// <c>Levee.Benchmarks profile-l2 [seconds] [raw]</c> runs Levee's L2 hit (or the raw GET) in a loop, for a profiler such as <c>perf</c>;
 /// <c>Levee.Benchmarks report ...</c> turns BenchmarkDotNet's JSON results into the markdown in docs/ (see run.sh).
 /// </summary>
 public static class Program
@@ -48,6 +49,41 @@ public static class Program
         if (args.Length > 0 && args[0] == "throughput-breakdown")
         {
             return await ThroughputBreakdown.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4);
+        }
+
+
+        if (args.Length > 0 && args[0] == "profile-l2")
+        {
+            var seconds = args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 20;
+            var raw = args.Length > 2 && args[2] == "raw";
+            var l2 = new L2HitBenchmarks();
+            await l2.SetupAsync();
+            try
+            {
+                var items = ThreadPool.CompletedWorkItemCount;
+                var allocated = GC.GetTotalAllocatedBytes(precise: true);
+                var stop = System.Diagnostics.Stopwatch.StartNew();
+                long calls = 0;
+                while (stop.Elapsed.TotalSeconds < seconds)
+                {
+                    for (var i = 0; i < 1000; i++)
+                    {
+                        _ = raw ? await l2.Floor_StringGetAsync() : await l2.Levee_Direct();
+                    }
+
+                    calls += 1000;
+                }
+
+                Console.WriteLine($"{(raw ? "raw GET" : "Levee L2 hit")}: {calls:N0} calls in {stop.Elapsed.TotalSeconds:0.0} s, {stop.Elapsed.TotalMilliseconds * 1000 / calls:0.0} us per call, " +
+                                  $"{(GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)calls:N0} B allocated (whole process), " +
+                                  $"{(ThreadPool.CompletedWorkItemCount - items) / (double)calls:0.00} thread-pool work items per call");
+            }
+            finally
+            {
+                await l2.CleanupAsync();
+            }
+
+            return 0;
         }
 
         if (args.Length > 0 && args[0] == "outage")

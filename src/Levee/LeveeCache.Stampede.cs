@@ -119,7 +119,20 @@ public sealed partial class LeveeCache
         T value;
         try
         {
-            value = await LoadAsync(key, state, factory, options, tags, background: false, flight: flight).ConfigureAwait(false);
+            // An L2 hit is answered here, before the load's (much larger) state machine is entered: one async frame and
+            // its allocation less on the L2 hit path. Anything else goes to LoadAsync with what L2 said.
+            if (ReadsL2(options))
+            {
+                var readSeq = CurrentSeq; // before L2 is read: its value goes into L1 only if the key did not change since
+                var l2 = await ReadL2Async<T>(key, options, Volatile.Read(ref _epoch)).ConfigureAwait(false);
+                value = l2.Fresh is { } fresh
+                    ? TakeL2Hit<T>(key, fresh, options, readSeq)
+                    : await LoadAsync(key, state, factory, options, tags, background: false, flight: flight, preRead: l2).ConfigureAwait(false);
+            }
+            else
+            {
+                value = await LoadAsync(key, state, factory, options, tags, background: false, flight: flight).ConfigureAwait(false);
+            }
         }
         catch (Exception ex)
         {
@@ -172,7 +185,7 @@ public sealed partial class LeveeCache
     /// </summary>
     private async Task<T> LoadAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, string[]? tags, bool background, GatePriority? priority = null, Flight<T>? flight = null,
-        CancellationToken gateToken = default)
+        L2Read? preRead = null, CancellationToken gateToken = default)
     {
         var epoch = Volatile.Read(ref _epoch);
         var startedWall = _clock.WallMs;
@@ -188,18 +201,12 @@ public sealed partial class LeveeCache
         stale ??= TakeSnapshotEntry<T>(key, options);
 
         var l2Down = false;
-        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0 && !background)
+        if (ReadsL2(options) && !background)
         {
-            var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
+            var l2 = preRead ?? await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false); // preRead: RunFlightAsync read it (not a hit)
             if (l2.Fresh is { } fresh)
             {
-                _metrics.HitL2();
-                if (!ChangedDuring(key, readSeq))
-                {
-                    WriteL1(key, fresh, options);
-                }
-
-                return (T)fresh.Value!;
+                return TakeL2Hit<T>(key, fresh, options, readSeq);
             }
 
             l2Down = l2.Unavailable;
@@ -318,6 +325,20 @@ public sealed partial class LeveeCache
                 hardCts.Dispose();
             }
         }
+    }
+
+    private bool ReadsL2(LeveeEntryOptions options) => _guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0;
+
+    /// <summary>A fresh L2 value: counted, kept in L1 unless the key changed since <paramref name="readSeq"/> (the read may have overlapped a removal).</summary>
+    private T TakeL2Hit<T>(string key, CacheEntry fresh, LeveeEntryOptions options, long readSeq)
+    {
+        _metrics.HitL2();
+        if (!ChangedDuring(key, readSeq))
+        {
+            WriteL1(key, fresh, options);
+        }
+
+        return (T)fresh.Value!;
     }
 
     /// <summary>Runs the factory holding a gate slot; the slot is given back when the factory really ends (also after a soft timeout).</summary>
