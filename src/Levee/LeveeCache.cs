@@ -228,6 +228,8 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         {
             _guard.Store.StateChanged -= OnL2StateChanged;
             await _guard.Store.DisposeAsync().ConfigureAwait(false);
+            _guard.Dispose();
+            _replicaGuard?.Dispose();
         }
 
         _metrics.Dispose();

@@ -70,7 +70,8 @@ public sealed class LeveeOptions
 
     /// <summary>
     /// Time budget of every L2 (Redis) call. A call that takes longer is abandoned and counted as a failure: callers never
-    /// wait on a sick Redis for StackExchange.Redis' own multi-second timeouts. Default: 50 ms. Bounds: 1 ms to 10 s.
+    /// wait on a sick Redis for StackExchange.Redis' own multi-second timeouts. The budget is checked every fifth of it, so
+    /// a call gives up between 1.0x and 1.2x this value. Default: 50 ms. Bounds: 1 ms to 10 s.
     /// </summary>
     public TimeSpan L2Timeout { get; set; } = TimeSpan.FromMilliseconds(50);
 

@@ -6,15 +6,16 @@ using Polly.CircuitBreaker;
 namespace Levee.Internal;
 
 /// <summary>
-/// Runs every L2 call under a time budget and a circuit breaker (Polly.Core). The budget is enforced with
-/// <see cref="Task.WaitAsync(TimeSpan, TimeProvider)"/>, not by cancellation, because a Redis client may not observe a
-/// token: the caller stops waiting at the budget whatever the client does. An abandoned call is observed so its fault
-/// never surfaces as an unobserved task exception.
+/// Runs every L2 call under a time budget and a circuit breaker (Polly.Core). The budget is enforced by
+/// <see cref="L2Budget"/> (or <see cref="Task.WaitAsync(TimeSpan, TimeProvider)"/> while the breaker is not closed), not
+/// by cancellation, because a Redis client may not observe a token: the caller stops waiting at the budget whatever the
+/// client does. An abandoned call is observed so its fault never surfaces as an unobserved task exception.
 /// </summary>
-internal sealed class L2Guard
+internal sealed class L2Guard : IDisposable
 {
     private readonly IL2Store _store;
     private readonly TimeSpan _budget;
+    private readonly L2Budget _budgetWait;
     private readonly TimeProvider _time;
     private readonly ResiliencePipeline _pipeline;
     private readonly CircuitBreakerStateProvider _state = new();
@@ -35,6 +36,7 @@ internal sealed class L2Guard
         _store = store;
         _replica = replica;
         _budget = options.L2Timeout;
+        _budgetWait = new L2Budget(options.L2Timeout, options.TimeProvider);
         _time = options.TimeProvider;
         _metrics = metrics;
         _logger = logger;
@@ -64,6 +66,9 @@ internal sealed class L2Guard
     }
 
     public IL2Store Store => _store;
+
+    /// <summary>Stops the budget's timer; calls still waiting give up.</summary>
+    public void Dispose() => _budgetWait.Dispose();
 
     /// <summary>Breaker state: 0 closed, 1 half-open, 2 open, 3 isolated (Polly's numbering differs; this one is the metric's).</summary>
     public int BreakerState => _state.CircuitState switch
@@ -111,23 +116,17 @@ internal sealed class L2Guard
     {
         var started = Stopwatch.GetTimestamp();
         using var activity = StartActivity(operation);
-        Task<TResult>? task = null;
         try
         {
-            task = call(_store, arg);
-            var result = task.IsCompleted ? await task.ConfigureAwait(false) : await task.WaitAsync(_budget, _time, CancellationToken.None).ConfigureAwait(false);
+            var task = call(_store, arg);
+            var result = task.IsCompleted ? await task.ConfigureAwait(false) : await _budgetWait.WaitAsync(task).ConfigureAwait(false);
             Record(Outcome.FromResult(true));
             _metrics.L2Duration(Stopwatch.GetElapsedTime(started).TotalSeconds);
             return L2Outcome<TResult>.Ok(result);
         }
         catch (Exception ex)
         {
-            if (ex is TimeoutException && task is { IsCompleted: false })
-            {
-                Observe(task);
-            }
-
-            Record(Outcome.FromException<bool>(ex));
+            Record(Outcome.FromException<bool>(ex)); // a task that outlives its budget is observed by L2Budget
             return Failed<TResult>(operation, ex, activity);
         }
     }
