@@ -17,6 +17,7 @@ internal sealed class L2PathAnatomy
     private readonly IDatabase _database;
     private readonly RedisKey[] _keys;
     private readonly L2Guard _guard;
+    private readonly L2Budget _budget = new(TimeSpan.FromMilliseconds(50), TimeProvider.System);
     private readonly Polly.ResiliencePipeline _breaker;
     private readonly string[] _stringKeys;
     private int _next;
@@ -46,6 +47,12 @@ internal sealed class L2PathAnatomy
     {
         var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), _stringKeys[Next()]);
         return outcome.Success && outcome.Value is { } bytes ? bytes.Length : throw new InvalidOperationException("guarded GET failed");
+    }
+
+    public async Task<int> GetWithL2BudgetAsync()
+    {
+        var bytes = await _budget.WaitAsync((Task<byte[]?>)GetBytesAsync(_keys[Next()]));
+        return bytes!.Length;
     }
 
     public async Task<int> GetWithBudgetAsync()

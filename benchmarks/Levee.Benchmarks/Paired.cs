@@ -109,7 +109,8 @@ internal static class Paired
             tables["l2"] = await RunAsync("L2 hit", [
                 new("floor: StackExchange.Redis StringGetAsync", 1, l2.Floor_StringGetAsync),
                 new("anatomy: the same GET through Levee's L2Guard (time budget + circuit breaker + metrics)", 1, pieces.GuardedGetAsync),
-                new("anatomy: the same GET + Task.WaitAsync(50 ms budget, TimeProvider.System) (L2Guard's budget alone)", 1, pieces.GetWithBudgetAsync),
+                new("anatomy: the same GET + L2Budget (L2Guard's 50 ms budget alone: pooled wait, one timer per guard)", 1, pieces.GetWithL2BudgetAsync),
+                new("for comparison: the same GET + Task.WaitAsync(50 ms, TimeProvider.System) (the budget before L2Budget: a timer per call)", 1, pieces.GetWithBudgetAsync),
                 new("anatomy: the same GET + Levee envelope parse + System.Text.Json deserialize", 1, pieces.GetParseDeserializeAsync),
                 new("for comparison: the same GET awaited inside a Polly circuit-breaker pipeline (L2Guard before b691003)", 1, pieces.GetThroughBreakerAsync),
                 new("Levee GetOrCreateAsync (LeveeCache, L1 off)", 1, l2.Levee_Direct),
