@@ -7,25 +7,44 @@ namespace Levee.Benchmarks;
 /// The throughput workload (2 threads, Zipf over 10,000 keys, 99% GetOrCreateAsync / 1% RemoveAsync, Redis L2) split by
 /// kind of call, Levee and HybridCache alternating on fresh redis-servers: how many removals, how many reads that did not
 /// complete synchronously (misses and joins) and what each kind cost on average. It explains the throughput line of
-/// docs/benchmarks.md; the BenchmarkDotNet class is the measurement. Usage: <c>Levee.Benchmarks throughput-breakdown [ROUNDS]</c>.
+/// docs/benchmarks.md; the BenchmarkDotNet class is the measurement. Usage: <c>Levee.Benchmarks throughput-breakdown [ROUNDS] [OPS PER THREAD]</c>
+/// (default 4 rounds of 10,000 per thread). Also prints the CPU time this process used per operation (all threads: the
+/// benchmark's, the thread pool's, StackExchange.Redis' readers; Redis' own CPU not included).
 /// </summary>
 internal static class ThroughputBreakdown
 {
     private static readonly Func<int, CancellationToken, ValueTask<Product>> Load = static (id, _) => new ValueTask<Product>(Product.For(id));
 
-    public static async Task<int> RunAsync(int rounds)
+    private static int _opsPerThread = 10_000;
+
+    /// <summary>LEVEE_BENCH_ONLY=levee (or levee-no-backplane, hybrid) runs one contender, e.g. under a profiler.</summary>
+    private static bool Wanted(string name) => Environment.GetEnvironmentVariable("LEVEE_BENCH_ONLY") is not { Length: > 0 } only || only == name;
+
+    public static async Task<int> RunAsync(int rounds, int opsPerThread = 10_000)
     {
+        _opsPerThread = opsPerThread;
         for (var round = 0; round < rounds; round++)
         {
-            var (levee, lo) = await Peers.LeveeAsync((await Redis()).Configuration);
-            await Run("levee", levee, round);
-            await lo.DisposeAsync();
-            var (single, so) = await Peers.LeveeAsync((await Redis()).Configuration, backplane: false);
-            await Run("levee-no-backplane", single, round);
-            await so.DisposeAsync();
-            var (hybrid, ho) = Peers.Hybrid((await Redis()).Configuration);
-            await Run("hybrid", hybrid, round);
-            await ho.DisposeAsync();
+            if (Wanted("levee"))
+            {
+                var (levee, lo) = await Peers.LeveeAsync((await Redis()).Configuration);
+                await Run("levee", levee, round);
+                await lo.DisposeAsync();
+            }
+
+            if (Wanted("levee-no-backplane"))
+            {
+                var (single, so) = await Peers.LeveeAsync((await Redis()).Configuration, backplane: false);
+                await Run("levee-no-backplane", single, round);
+                await so.DisposeAsync();
+            }
+
+            if (Wanted("hybrid"))
+            {
+                var (hybrid, ho) = Peers.Hybrid((await Redis()).Configuration);
+                await Run("hybrid", hybrid, round);
+                await ho.DisposeAsync();
+            }
         }
 
         foreach (var r in Servers) await r.DisposeAsync();
@@ -47,12 +66,13 @@ internal static class ThroughputBreakdown
         for (var i = 0; i < keys.Length; i++) await cache.GetOrCreateAsync(keys[i], i, Load);
         var zipf = new Zipf(keys.Length, 1.0);
         long removeTicks = 0, missTicks = 0, hitTicks = 0, removes = 0, misses = 0, hits = 0;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var total = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 2).Select(t => Task.Run(async () =>
         {
 #pragma warning disable CA5394 // a seeded workload generator, not security
             var random = new Random(42 + t);
-            for (var i = 0; i < 10_000; i++)
+            for (var i = 0; i < _opsPerThread; i++)
             {
                 var k = zipf.Sample(random);
                 var start = Stopwatch.GetTimestamp();
@@ -82,6 +102,8 @@ internal static class ThroughputBreakdown
 #pragma warning restore CA5394
         })));
         static double Us(long ticks, long n) => n == 0 ? 0 : ticks * 1e6 / Stopwatch.Frequency / n;
-        Console.WriteLine($"{name} r{round}: {total.Elapsed.TotalMilliseconds * 1e6 / 20000:N0} ns/op | removes {removes} avg {Us(removeTicks, removes):N1} us | async gets {misses} avg {Us(missTicks, misses):N1} us | sync hits {hits} avg {Us(hitTicks, hits) * 1000:N0} ns");
+        var ops = 2.0 * _opsPerThread;
+        var cpuNs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds * 1e6 / ops;
+        Console.WriteLine($"{name} r{round}: {total.Elapsed.TotalMilliseconds * 1e6 / ops:N0} ns/op, process CPU {cpuNs:N0} ns/op | removes {removes} avg {Us(removeTicks, removes):N1} us | async gets {misses} avg {Us(missTicks, misses):N1} us | sync hits {hits} avg {Us(hitTicks, hits) * 1000:N0} ns");
     }
 }

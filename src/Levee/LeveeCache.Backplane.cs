@@ -38,7 +38,7 @@ public sealed partial class LeveeCache
             return;
         }
 
-        var message = string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{subject}");
+        var message = BackplaneMessage(kind, subject);
         var sent = await _guard.TryAsync("publish", static async (store, a) =>
         {
             await store.PublishAsync(a.channel, a.message).ConfigureAwait(false);
@@ -62,6 +62,9 @@ public sealed partial class LeveeCache
             OnJournalOverflow();
         }
     }
+
+    private string BackplaneMessage(BackplaneMessageKind kind, string? subject) =>
+        string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{subject}");
 
     internal void OnBackplaneMessage(string message)
     {

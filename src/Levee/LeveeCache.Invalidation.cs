@@ -60,8 +60,8 @@ public sealed partial class LeveeCache
 
     /// <inheritdoc />
     /// <remarks>
-    /// L1 at once; in Redis DEL and the backplane PUBLISH are sent together (one round trip: they are pipelined on one
-    /// connection, and Redis runs the DEL first). A load of the key in this process that is writing its value to Redis
+    /// L1 at once; in Redis DEL and the backplane PUBLISH are sent together (one batch, one round trip, one time budget;
+    /// Redis runs the DEL first). A load of the key in this process that is writing its value to Redis
     /// is waited for first, so its SET can't land after the DEL. If Redis can't be reached the removal is journaled
     /// and replayed when it is back.
     /// </remarks>
@@ -85,15 +85,30 @@ public sealed partial class LeveeCache
                 await flight.Ended.ConfigureAwait(false); // bounded: the write runs under the L2 time budget
             }
 
-            var removing = _guard.TryAsync("remove", static async (store, k) =>
+            bool removed;
+            if (_options.Backplane)
             {
-                await store.RemoveAsync(k).ConfigureAwait(false);
-                return true;
-            }, DataKey(key));
-            var publishing = PublishAsync(BackplaneMessageKind.Remove, key);
-            var removed = await removing.ConfigureAwait(false);
-            if (!removed.Success || !_generationKnown)
+                // one guarded call, one batch: DEL and PUBLISH leave in one write and come back in one reply packet
+                var sent = await _guard.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
+                    (key: DataKey(key), channel: BackplaneChannel, message: BackplaneMessage(BackplaneMessageKind.Remove, key))).ConfigureAwait(false);
+                removed = sent.Success;
+                if (removed)
+                {
+                    _metrics.Backplane("sent");
+                }
+            }
+            else
             {
+                removed = (await _guard.TryAsync("remove", static async (store, k) =>
+                {
+                    await store.RemoveAsync(k).ConfigureAwait(false);
+                    return true;
+                }, DataKey(key)).ConfigureAwait(false)).Success;
+            }
+
+            if (!removed || !_generationKnown)
+            {
+                // the DEL or its backplane message may not have gone out: the replay after recovery sends both again
                 if (!_journal.AddKey(key))
                 {
                     OnJournalOverflow();
@@ -101,8 +116,6 @@ public sealed partial class LeveeCache
 
                 Log.InvalidationJournaled(_logger, _name, _journal.Count);
             }
-
-            await publishing.ConfigureAwait(false);
         }
         finally
         {

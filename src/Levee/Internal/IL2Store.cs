@@ -40,6 +40,26 @@ internal interface IL2Store : IAsyncDisposable
     /// <summary>Publishes a backplane message to every subscriber of the channel.</summary>
     Task PublishAsync(string channel, string message);
 
+    /// <summary>
+    /// Deletes the key and publishes the message, sent together (the Redis store writes both in one batch: one write, one
+    /// reply packet); completes (with true) when both are answered, fails when either failed.
+    /// </summary>
+    async Task<bool> RemoveAndPublishAsync(string key, string channel, string message)
+    {
+        var removing = RemoveAsync(key);
+        var publishing = PublishAsync(channel, message);
+        try
+        {
+            await removing.ConfigureAwait(false);
+        }
+        finally
+        {
+            await publishing.ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
     /// <summary>Registers a handler for the channel; the store (re)subscribes whenever it (re)connects.</summary>
     void Subscribe(string channel, Action<string> handler);
 }

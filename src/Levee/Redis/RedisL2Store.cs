@@ -305,6 +305,24 @@ internal sealed partial class RedisL2Store : IL2Store
 
     public Task RemoveAsync(string key) => Required.PrimaryDatabase.KeyDeleteAsync(key);
 
+    public async Task<bool> RemoveAndPublishAsync(string key, string channel, string message)
+    {
+        var batch = Required.PrimaryDatabase.CreateBatch();
+        var removing = batch.KeyDeleteAsync(key);
+        var publishing = batch.PublishAsync(RedisChannel.Literal(channel), message);
+        batch.Execute();
+        try
+        {
+            await removing.ConfigureAwait(false);
+        }
+        finally
+        {
+            await publishing.ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
     public Task<long?[]> GetNumbersAsync(string[] keys) => GetNumbersAsync(Required.PrimaryDatabase, keys, CommandFlags.None);
 
     public Task<long?[]> GetNumbersFromReplicaAsync(string[] keys) => GetNumbersAsync(Required.ReplicaDatabase, keys, CommandFlags.DemandReplica);
