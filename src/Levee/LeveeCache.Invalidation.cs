@@ -60,8 +60,8 @@ public sealed partial class LeveeCache
 
     /// <inheritdoc />
     /// <remarks>
-    /// L1 at once; in Redis DEL and the backplane PUBLISH are sent together (one batch, one round trip, one time budget;
-    /// Redis runs the DEL first). A load of the key in this process that is writing its value to Redis
+    /// L1 at once; in Redis DEL and the backplane PUBLISH are sent together (one script: one command, one round trip, one
+    /// time budget; the DEL runs first). A load of the key in this process that is writing its value to Redis
     /// is waited for first, so its SET can't land after the DEL. If Redis can't be reached the removal is journaled
     /// and replayed when it is back.
     /// </remarks>
@@ -88,7 +88,7 @@ public sealed partial class LeveeCache
             bool removed;
             if (_options.Backplane)
             {
-                // one guarded call, one batch: DEL and PUBLISH leave in one write and come back in one reply packet
+                // one guarded call, one Redis command: DEL and PUBLISH in one script
                 var sent = await _guard.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
                     (key: DataKey(key), channel: BackplaneChannel, message: BackplaneMessage(BackplaneMessageKind.Remove, key))).ConfigureAwait(false);
                 removed = sent.Success;

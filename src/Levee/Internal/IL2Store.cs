@@ -41,8 +41,8 @@ internal interface IL2Store : IAsyncDisposable
     Task PublishAsync(string channel, string message);
 
     /// <summary>
-    /// Deletes the key and publishes the message, sent together (the Redis store writes both in one batch: one write, one
-    /// reply packet); completes (with true) when both are answered, fails when either failed.
+    /// Deletes the key and publishes the message, sent together (the Redis store runs both in one script: one command, one
+    /// reply); completes (with true) when both are done, fails when either failed.
     /// </summary>
     async Task<bool> RemoveAndPublishAsync(string key, string channel, string message)
     {

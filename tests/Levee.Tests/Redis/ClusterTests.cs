@@ -21,6 +21,33 @@ public sealed class ClusterTests
             await cache.SetAsync("key" + i, i, OneMinute);
         }
 
+        // removals reach another instance through the backplane from every master (the keys are spread over the slots)
+        var peerServices = new ServiceCollection();
+        peerServices.AddLevee(o => o.Redis = cluster.ConnectionString);
+        await using var peerApp = peerServices.BuildServiceProvider();
+        var peer = await RealRedisTests.ConnectedCache(peerApp);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(i, await peer.GetOrCreateAsync("key" + i, 0, (_, _) => ValueTask.FromResult(-1), OneMinute)); // L2 -> peer's L1
+            await cache.RemoveAsync("key" + i);
+        }
+
+        Assert.Equal(0, cache.PendingInvalidations);
+        for (var i = 0; i < 10; i++)
+        {
+            var seen = 0;
+            for (var round = 0; round < 250 && seen != -1; round++)
+            {
+                seen = await peer.GetOrCreateAsync("key" + i, 0, (_, _) => ValueTask.FromResult(-1), OneMinute);
+                if (seen != -1)
+                {
+                    await Task.Delay(20);
+                }
+            }
+
+            Assert.Equal(-1, seen); // removed everywhere: the peer loaded it again
+        }
+
         var victim = cluster.Masters[0];
         victim.Kill();
         await cluster.WaitForPromotionAsync(victim, TimeSpan.FromSeconds(30));

@@ -44,6 +44,44 @@ public sealed class RealRedisTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RemoveOnOneInstance_DeletesTheRedisEntry_AndDropsTheOtherInstancesL1Copy()
+    {
+        await using var appA = NewApp();
+        await using var appB = NewApp();
+        var a = await ConnectedCache(appA);
+        var b = await ConnectedCache(appB);
+        var price = 1;
+        Func<int, CancellationToken, ValueTask<int>> load = (_, _) => ValueTask.FromResult(Volatile.Read(ref price));
+        Assert.Equal(1, await a.GetOrCreateAsync("price", 0, load, OneMinute));
+        Assert.Equal(1, await b.GetOrCreateAsync("price", 0, load, OneMinute)); // from L2, now in B's L1
+
+        Volatile.Write(ref price, 2); // the database changed
+        await a.RemoveAsync("price");
+        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number); // deleted when RemoveAsync returned
+        Assert.Equal(0, a.PendingInvalidations);
+
+        // B heard it on the backplane: its L1 copy is gone, its next read loads the new value
+        var seen = 0;
+        for (var i = 0; i < 250 && seen != 2; i++)
+        {
+            seen = await b.GetOrCreateAsync("price", 0, load, OneMinute);
+            if (seen != 2)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        Assert.Equal(2, seen);
+
+        // a Redis that lost its script cache (restart, SCRIPT FLUSH) still gets the removal
+        Assert.Equal(2, await a.GetOrCreateAsync("price", 0, load, OneMinute));
+        await _redis.ExecuteAsync("SCRIPT", "FLUSH");
+        await a.RemoveAsync("price");
+        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number);
+        Assert.Equal(0, a.PendingInvalidations);
+    }
+
+    [Fact]
     public async Task ValueSetByOneServiceProvider_IsReadFromL2ByASecondOne()
     {
         await using var appA = NewApp();
