@@ -9,6 +9,8 @@ namespace Levee.Benchmarks;
 /// <c>Levee.Benchmarks paired [rounds] [out dir]</c> runs the L1/L2 hit contenders interleaved in one process (noise cross-check);
 /// <c>Levee.Benchmarks outage OUTDIR [...]</c> runs the drill's redis-outage and master-hang with naive, levee and the peers (see <see cref="Outage"/>);
 /// <c>Levee.Benchmarks report-outage OUTDIR/outage.md docs/benchmarks.md</c> writes that table between the bench:outage markers;
+/// <c>Levee.Benchmarks remove-anatomy [rounds] [out.md]</c> splits what one removal costs (see <see cref="RemoveAnatomy"/>);
+/// <c>Levee.Benchmarks throughput-breakdown [rounds] [ops per thread]</c> splits the throughput workload by kind of call;
 /// <c>Levee.Benchmarks profile-l2 [seconds] [raw]</c> runs Levee's L2 hit (or the raw GET) in a loop, for a profiler such as <c>perf</c>;
 /// <c>Levee.Benchmarks report ...</c> turns BenchmarkDotNet's JSON results into the markdown in docs/ (see run.sh).
 /// </summary>
@@ -48,9 +50,23 @@ public static class Program
 
         if (args.Length > 0 && args[0] == "throughput-breakdown")
         {
-            return await ThroughputBreakdown.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4);
+            return await ThroughputBreakdown.RunAsync(
+                args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4,
+                args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10_000);
         }
 
+
+        if (args.Length > 0 && args[0] == "remove-anatomy")
+        {
+            var table = await RemoveAnatomy.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 30);
+            Console.WriteLine(table);
+            if (args.Length > 2)
+            {
+                await File.WriteAllTextAsync(args[2], table);
+            }
+
+            return 0;
+        }
 
         if (args.Length > 0 && args[0] == "profile-l2")
         {

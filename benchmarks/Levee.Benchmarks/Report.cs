@@ -29,7 +29,7 @@ internal static class Report
 
     /// <summary>
     /// report &lt;artifacts dir&gt; &lt;header.md&gt; &lt;docs/benchmarks.md&gt; &lt;docs/l1-store.md&gt;; also reads
-    /// stampede-calls.md and paired-*.md from the artifacts dir when present.
+    /// stampede-calls.md, paired-*.md, remove-anatomy.md and throughput-breakdown.txt from the artifacts dir when present.
     /// </summary>
     public static int Run(string[] args)
     {
@@ -83,6 +83,21 @@ internal static class Report
             all.AppendLine(Paired("stampede") ?? "").AppendLine();
             all.AppendLine("### Anatomy of an L1 hit (`Levee.Benchmarks paired`, evidence for the engine notes)").AppendLine();
             all.AppendLine(Paired("anatomy") ?? "").AppendLine();
+        }
+
+        var removeAnatomy = Path.Combine(artifacts, "remove-anatomy.md");
+        if (File.Exists(removeAnatomy))
+        {
+            all.AppendLine("### Anatomy of a removal (`Levee.Benchmarks remove-anatomy`, evidence for the engine notes)").AppendLine();
+            all.AppendLine(File.ReadAllText(removeAnatomy).TrimEnd()).AppendLine();
+        }
+
+        var breakdown = Path.Combine(artifacts, "throughput-breakdown.txt");
+        if (File.Exists(breakdown))
+        {
+            all.AppendLine("### The throughput workload by kind of call (`Levee.Benchmarks throughput-breakdown 4 100000`)").AppendLine();
+            all.AppendLine("Round 0 includes JIT warm-up. CPU = this process' CPU time per operation (all its threads; Redis not included).").AppendLine();
+            all.AppendLine("```").AppendLine(File.ReadAllText(breakdown).TrimEnd()).AppendLine("```").AppendLine();
         }
 
         Replace(benchmarksDoc, "results", all.ToString());
