@@ -1,0 +1,118 @@
+using Levee.Drill.Topology;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Levee.Tests.Redis;
+
+/// <summary>
+/// Levee as a Redis user restricted by ACLs to the commands docs/engine.md lists, on the keys and channel under its
+/// prefix: everything works (reads, writes, removals that reach another instance, tag invalidation), nothing is journaled.
+/// </summary>
+public sealed class RedisAclTests : IAsyncLifetime
+{
+    /// <summary>
+    /// The smallest ACL rule that works, as docs/engine.md gives it (keep the two in step). StackExchange.Redis also
+    /// sends INFO, CONFIG GET, CLUSTER NODES/SLOTS and reads a tie-breaker key when connecting; refused, it goes on.
+    /// </summary>
+    internal const string Rules = "~levee:* &levee:* &__Booksleeve_MasterChanged -@all +get +set +psetex +del +unlink +incr +publish +subscribe +evalsha +eval +script|load +role +echo +client|id +client|setname";
+
+    private const string User = "levee-app";
+    private const string Password = "app-Pa55word";
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+    private ProcessHost _host = null!;
+    private RedisNode _redis = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = new ProcessHost();
+        _redis = await _host.StartRedisAsync();
+        var args = new List<string> { "ACL", "SETUSER", User, "reset", "on", ">" + Password };
+        args.AddRange(Rules.Split(' '));
+        var reply = await _redis.ExecuteAsync([.. args]);
+        Assert.False(reply.IsError, reply.Text);
+    }
+
+    public async Task DisposeAsync()
+    {
+        // what the restricted user was refused, if anything (shown when the test fails)
+        var log = await _redis.ExecuteAsync("ACL", "LOG");
+        foreach (var entry in log.Items)
+        {
+            Console.WriteLine("ACL LOG: " + string.Join(' ', entry.Items.Select(i => i.Text ?? i.Number.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        }
+
+        await _host.DisposeAsync();
+    }
+
+    private ServiceProvider NewApp(bool backplane = true)
+    {
+        var services = new ServiceCollection();
+        services.AddLevee(o =>
+        {
+            o.Redis = $"{_redis.Endpoint},user={User},password={Password}";
+            o.Backplane = backplane;
+        });
+        return services.BuildServiceProvider();
+    }
+
+    [Fact]
+    public async Task RestrictedUser_ReadsWritesRemovesAndInvalidatesTags()
+    {
+        await using var appA = NewApp();
+        await using var appB = NewApp();
+        var a = await RealRedisTests.ConnectedCache(appA);
+        var b = await RealRedisTests.ConnectedCache(appB);
+
+        var price = 1;
+        var loads = 0;
+        Func<int, CancellationToken, ValueTask<int>> load = (_, _) =>
+        {
+            Interlocked.Increment(ref loads);
+            return ValueTask.FromResult(Volatile.Read(ref price));
+        };
+        Assert.Equal(1, await a.GetOrCreateAsync("price", 0, load, OneMinute, ["catalog"]));
+        await RealRedisTests.UntilStoredAsync(_redis, "levee:d:0:price"); // the SET was issued, not awaited, by the load
+        Assert.Equal(1, await b.GetOrCreateAsync("price", 0, load, OneMinute, ["catalog"]));
+        Assert.Equal(1, loads); // B's read was an L2 hit
+
+        Volatile.Write(ref price, 2);
+        await a.RemoveAsync("price"); // DEL + PUBLISH script
+        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number);
+        Assert.Equal(2, await Eventually(() => b.GetOrCreateAsync("price", 0, load, OneMinute, ["catalog"]), 2));
+
+        Volatile.Write(ref price, 3);
+        await a.RemoveByTagAsync("catalog"); // tag time script + PUBLISH
+        Assert.Equal(3, await Eventually(() => b.GetOrCreateAsync("price", 0, load, OneMinute, ["catalog"]), 3));
+
+        Volatile.Write(ref price, 4);
+        await a.RemoveByTagAsync("*"); // everything: the generation key (INCR) + PUBLISH
+        Assert.Equal(4, await Eventually(() => b.GetOrCreateAsync("price", 0, load, OneMinute, ["catalog"]), 4));
+
+        // without the backplane a removal is a plain DEL (StackExchange.Redis sends it as UNLINK)
+        await using var appC = NewApp(backplane: false);
+        var c = await RealRedisTests.ConnectedCache(appC);
+        Assert.Equal(4, await c.GetOrCreateAsync("solo", 0, load, OneMinute));
+        await c.RemoveAsync("solo");
+        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:1:solo")).Number); // generation 1 since "*"
+
+        Assert.Equal(0, a.PendingInvalidations);
+        Assert.Equal(0, b.PendingInvalidations);
+        Assert.Equal(0, c.PendingInvalidations);
+        Assert.True(a.IsL2Available);
+        Assert.True(b.IsL2Available);
+    }
+
+    private static async Task<int> Eventually(Func<ValueTask<int>> read, int expected)
+    {
+        var seen = 0;
+        for (var i = 0; i < 250 && seen != expected; i++)
+        {
+            seen = await read();
+            if (seen != expected)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        return seen;
+    }
+}
