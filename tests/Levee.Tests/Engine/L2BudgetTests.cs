@@ -1,4 +1,5 @@
 using Levee.Internal;
+using Levee.Tests.Fakes;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
@@ -113,36 +114,13 @@ public sealed class L2BudgetTests
     [Fact]
     public async Task ALateFault_AfterTheCallTimedOut_IsObserved()
     {
-        var marker = "late-fault-" + Guid.NewGuid().ToString("N");
-        var seen = 0;
-        EventHandler<UnobservedTaskExceptionEventArgs> handler = (_, e) =>
-        {
-            if (e.Exception.Flatten().InnerExceptions.Any(x => x.Message == marker))
-            {
-                Interlocked.Increment(ref seen);
-            }
-        };
-        TaskScheduler.UnobservedTaskException += handler;
-        try
+        var unobserved = await UnobservedFaults.CountAsync(async marker =>
         {
             var time = new FakeTimeProvider();
-            using (var budget = new L2Budget(Budget, time))
-            {
-                await TimeOutThenFaultAsync(budget, time, marker);
-            }
-
-            for (var i = 0; i < 3; i++)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-            }
-
-            Assert.Equal(0, seen);
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= handler;
-        }
+            using var budget = new L2Budget(Budget, time);
+            await TimeOutThenFaultAsync(budget, time, marker);
+        });
+        Assert.Equal(0, unobserved);
 
         static async Task TimeOutThenFaultAsync(L2Budget budget, FakeTimeProvider time, string marker)
         {
