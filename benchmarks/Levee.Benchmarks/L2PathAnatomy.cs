@@ -99,9 +99,9 @@ internal sealed class L2PathAnatomy
 
         public Task<long?[]> GetNumbersFromReplicaAsync(string[] keys) => throw new NotSupportedException();
 
-        public Task SetAsync(string key, byte[] value, TimeSpan timeToLive) => throw new NotSupportedException();
+        public Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive) => throw new NotSupportedException();
 
-        public Task RemoveAsync(string key) => throw new NotSupportedException();
+        public Task<bool> RemoveAsync(string key) => throw new NotSupportedException();
 
         public Task<long?[]> GetNumbersAsync(string[] keys) => throw new NotSupportedException();
 

@@ -99,11 +99,7 @@ public sealed partial class LeveeCache
             }
             else
             {
-                removed = (await _guard.TryAsync("remove", static async (store, k) =>
-                {
-                    await store.RemoveAsync(k).ConfigureAwait(false);
-                    return true;
-                }, DataKey(key)).ConfigureAwait(false)).Success;
+                removed = (await _guard.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false)).Success;
             }
 
             if (!removed || !_generationKnown)
@@ -307,11 +303,7 @@ public sealed partial class LeveeCache
         var doneKeys = new List<string>(keys.Length);
         foreach (var key in keys)
         {
-            var removed = await _guard!.TryAsync("remove", static async (store, k) =>
-            {
-                await store.RemoveAsync(k).ConfigureAwait(false);
-                return true;
-            }, DataKey(key)).ConfigureAwait(false);
+            var removed = await _guard!.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false);
             if (!removed.Success)
             {
                 break;

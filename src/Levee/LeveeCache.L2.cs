@@ -232,11 +232,7 @@ public sealed partial class LeveeCache
 
         var failSafe = (options.FailSafeMaxDuration ?? _options.FailSafeMaxDuration).TotalMilliseconds;
         var ttl = TimeSpan.FromMilliseconds(Math.Max(1, entry.FreshUntilWall - _clock.WallMs + failSafe));
-        await _guard!.TryAsync("set", static async (store, a) =>
-        {
-            await store.SetAsync(a.key, a.payload, a.ttl).ConfigureAwait(false);
-            return true;
-        }, (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
+        await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
     }
 
     /// <summary>Reads the shared generation. A changed generation drops every L1 entry of this instance. False when L2 can't be read.</summary>

@@ -24,9 +24,11 @@ internal interface IL2Store : IAsyncDisposable
     /// <summary>Like <see cref="GetNumbersAsync"/>, from a replica.</summary>
     Task<long?[]> GetNumbersFromReplicaAsync(string[] keys);
 
-    Task SetAsync(string key, byte[] value, TimeSpan timeToLive);
+    /// <summary>Writes the value with its time to live; completes with true once written.</summary>
+    Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive);
 
-    Task RemoveAsync(string key);
+    /// <summary>Deletes the key; completes with true when it existed.</summary>
+    Task<bool> RemoveAsync(string key);
 
     /// <summary>Reads integers stored at the keys (null where absent).</summary>
     Task<long?[]> GetNumbersAsync(string[] keys);

@@ -302,9 +302,9 @@ internal sealed partial class RedisL2Store : IL2Store
     public async Task<byte[]?> GetFromReplicaAsync(string key) =>
         await Required.ReplicaDatabase.StringGetAsync(key, CommandFlags.DemandReplica).ConfigureAwait(false);
 
-    public Task SetAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive);
+    public Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive);
 
-    public Task RemoveAsync(string key) => Required.PrimaryDatabase.KeyDeleteAsync(key);
+    public Task<bool> RemoveAsync(string key) => Required.PrimaryDatabase.KeyDeleteAsync(key);
 
     public async Task<bool> RemoveAndPublishAsync(string key, string channel, string message)
     {

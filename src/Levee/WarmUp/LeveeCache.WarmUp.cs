@@ -66,11 +66,7 @@ public sealed partial class LeveeCache
             return false;
         }
 
-        var outcome = await _guard.TryAsync("set", static async (store, k) =>
-        {
-            await store.SetAsync(k, WarmMarkerValue, TimeSpan.FromDays(30)).ConfigureAwait(false);
-            return true;
-        }, DataKey(WarmMarkerKey)).ConfigureAwait(false);
+        var outcome = await _guard.TryAsync("set", static (store, k) => store.SetAsync(k, WarmMarkerValue, TimeSpan.FromDays(30)), DataKey(WarmMarkerKey)).ConfigureAwait(false);
         return outcome.Success;
     }
 }

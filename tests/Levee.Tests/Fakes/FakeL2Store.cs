@@ -119,7 +119,7 @@ internal sealed class FakeL2Store : IL2Store
 
     public int Removes;
 
-    public async Task SetAsync(string key, byte[] value, TimeSpan timeToLive)
+    public async Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive)
     {
         await Fault();
         if (SetGate is { } gate)
@@ -129,13 +129,14 @@ internal sealed class FakeL2Store : IL2Store
 
         _redis.Data[key] = value;
         _redis.Ttls[key] = timeToLive;
+        return true;
     }
 
-    public async Task RemoveAsync(string key)
+    public async Task<bool> RemoveAsync(string key)
     {
         Interlocked.Increment(ref Removes);
         await Fault();
-        _redis.Data.TryRemove(key, out _);
+        return _redis.Data.TryRemove(key, out _);
     }
 
     public async Task<long?[]> GetNumbersAsync(string[] keys)
