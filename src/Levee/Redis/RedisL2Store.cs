@@ -26,6 +26,7 @@ internal sealed partial class RedisL2Store : IL2Store
 
     private readonly ConfigurationOptions _configuration;
     private readonly ILogger _logger;
+    private volatile bool _scriptingRefused;
     private readonly string _cache;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
@@ -308,12 +309,44 @@ internal sealed partial class RedisL2Store : IL2Store
 
     public async Task<bool> RemoveAndPublishAsync(string key, string channel, string message)
     {
-        // One script, one command, one reply (sent as EVALSHA once StackExchange.Redis knows the server has it): measured
-        // cheaper than DEL and PUBLISH as two commands, batched or not (docs/benchmarks.md). Levee already needs scripting
-        // for tag times (SetMaxScript). In Cluster the script runs on the key's node; PUBLISH reaches every node.
-        await Required.PrimaryDatabase.ScriptEvaluateAsync(RemoveAndPublishScript, [key], [channel, message]).ConfigureAwait(false);
+        var database = Required.PrimaryDatabase;
+        if (!_scriptingRefused)
+        {
+            // One script, one command, one reply (sent as EVALSHA once StackExchange.Redis knows the server has it):
+            // measured cheaper than DEL and PUBLISH as two commands, batched or not (docs/benchmarks.md). In Cluster the
+            // script runs on the key's node; PUBLISH reaches every node.
+            try
+            {
+                await database.ScriptEvaluateAsync(RemoveAndPublishScript, [key], [channel, message]).ConfigureAwait(false);
+                return true;
+            }
+            catch (RedisServerException ex) when (IsScriptingRefused(ex))
+            {
+                // scripting disabled or not allowed for this user: a removal must still work; fall back for good
+                _scriptingRefused = true;
+                Log.ScriptingRefused(_logger, _cache, ex.Message);
+            }
+        }
+
+        var removing = database.KeyDeleteAsync(key);
+        var publishing = database.PublishAsync(RedisChannel.Literal(channel), message);
+        try
+        {
+            await removing.ConfigureAwait(false);
+        }
+        finally
+        {
+            await publishing.ConfigureAwait(false);
+        }
+
         return true;
     }
+
+    /// <summary>A refusal that will not go away by retrying: ACL (NOPERM), scripting disabled or unknown to the server.</summary>
+    private static bool IsScriptingRefused(RedisServerException ex) =>
+        ex.Message.StartsWith("NOPERM", StringComparison.Ordinal)
+        || ex.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase)
+        || ex.Message.Contains("scripting is disabled", StringComparison.OrdinalIgnoreCase);
 
     public Task<long?[]> GetNumbersAsync(string[] keys) => GetNumbersAsync(Required.PrimaryDatabase, keys, CommandFlags.None);
 

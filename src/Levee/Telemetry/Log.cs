@@ -52,4 +52,7 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: {Detail}")]
     public static partial void SentinelCheck(ILogger logger, string cache, string detail);
+
+    [LoggerMessage(17, LogLevel.Warning, "Levee cache '{Cache}': Redis refused a Lua script ({Reason}); removals are sent as DEL and PUBLISH from now on. Tag invalidation needs scripting: enable it or allow EVAL/EVALSHA/SCRIPT LOAD for this user.")]
+    public static partial void ScriptingRefused(ILogger logger, string cache, string reason);
 }

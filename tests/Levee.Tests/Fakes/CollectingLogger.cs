@@ -17,3 +17,13 @@ internal sealed class CollectingLogger : ILogger
 
     public bool Has(int eventId) => Entries.Any(e => e.Id.Id == eventId);
 }
+
+/// <summary>Hands the same <see cref="CollectingLogger"/> to every category.</summary>
+internal sealed class CollectingLoggerProvider(CollectingLogger logger) : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => logger;
+
+    public void Dispose()
+    {
+    }
+}

@@ -24,7 +24,7 @@ public sealed class RedisAuthTests : IAsyncLifetime
     private ServiceProvider NewApp(string password, CollectingLogger logger)
     {
         var services = new ServiceCollection();
-        services.AddLogging(b => b.AddProvider(new Provider(logger)).SetMinimumLevel(LogLevel.Trace));
+        services.AddLogging(b => b.AddProvider(new CollectingLoggerProvider(logger)).SetMinimumLevel(LogLevel.Trace));
         services.AddLevee(o => o.Redis = $"{_redis.Endpoint},password={password}");
         return services.BuildServiceProvider();
     }
@@ -56,14 +56,5 @@ public sealed class RedisAuthTests : IAsyncLifetime
         Assert.False(cache.IsL2Available);
         Assert.NotEmpty(logger.Entries);
         Assert.DoesNotContain(logger.Entries, e => e.Message.Contains("wrong-Pa55word", StringComparison.Ordinal) || e.Message.Contains(Password, StringComparison.Ordinal));
-    }
-
-    private sealed class Provider(CollectingLogger logger) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => logger;
-
-        public void Dispose()
-        {
-        }
     }
 }
