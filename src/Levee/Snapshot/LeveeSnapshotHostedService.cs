@@ -1,3 +1,4 @@
+using Levee.Internal;
 using Levee.Gate;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -39,7 +40,7 @@ internal sealed class LeveeSnapshotHostedService(IServiceProvider services, IOpt
             GateLog.SnapshotFailed(_logger, _cache.Options.Name, "read", ex);
         }
 
-        _timer = _cache.Options.TimeProvider.CreateTimer(static s => _ = ((LeveeSnapshotHostedService)s!).WriteAsync(), this, Settings.WriteInterval, Settings.WriteInterval);
+        _timer = NonCapturingTimer.Create(_cache.Options.TimeProvider, static s => _ = ((LeveeSnapshotHostedService)s!).WriteAsync(), this, Settings.WriteInterval, Settings.WriteInterval);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using Levee.Internal;
 using Levee.Gate;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -79,7 +80,7 @@ public sealed class LeveeWarmUp : IAsyncDisposable
             return;
         }
 
-        _deadline = _time.CreateTimer(static s => ((LeveeWarmUp)s!).OnDeadline(), this, _options.ReadinessDeadline, Timeout.InfiniteTimeSpan);
+        _deadline = NonCapturingTimer.Create(_time, static s => ((LeveeWarmUp)s!).OnDeadline(), this, _options.ReadinessDeadline, Timeout.InfiniteTimeSpan);
         _cache.RedisStateChanged += OnRedisStateChanged;
         _loop = RunLoopAsync(_stopping.Token);
     }

@@ -157,3 +157,30 @@ public sealed class L2BudgetTests
         Assert.Contains("within its budget", ex.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>Levee's timers run without the ExecutionContext of whoever happened to create them.</summary>
+public sealed class NonCapturingTimerTests
+{
+    private static readonly AsyncLocal<string?> Caller = new();
+
+    [Fact]
+    public async Task ATimerCreatedOnACallersPath_DoesNotCarryItsAsyncLocals_AndTheCallerKeepsThem()
+    {
+        Caller.Value = "request-42";
+        var seen = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var timer = NonCapturingTimer.Create(TimeProvider.System, _ => seen.TrySetResult(Caller.Value), null, TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+        Assert.Null(await seen.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("request-42", Caller.Value);
+        Assert.False(ExecutionContext.IsFlowSuppressed());
+    }
+
+    [Fact]
+    public async Task APlainTimer_WouldHaveCarriedThem()
+    {
+        // the control: shows the test above can fail
+        Caller.Value = "request-43";
+        var seen = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var timer = TimeProvider.System.CreateTimer(_ => seen.TrySetResult(Caller.Value), null, TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+        Assert.Equal("request-43", await seen.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+}
