@@ -52,7 +52,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             _replicaGuard = new L2Guard(l2, options, _metrics, _logger, replica: true);
             l2.StateChanged += OnL2StateChanged;
             StartBackplane();
-            _maintenance = NonCapturingTimer.Create(options.TimeProvider, static s => ((LeveeCache)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);
+            _maintenance = NoFlow.Timer(options.TimeProvider, static s => ((LeveeCache)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);
         }
 
         CreateObservableInstruments();

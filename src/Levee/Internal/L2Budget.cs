@@ -96,7 +96,7 @@ internal sealed class L2Budget : IDisposable
                 _armed = true;
                 if (_timer is null)
                 {
-                    _timer = NonCapturingTimer.Create(_time, static s => ((L2Budget)s!).OnTick(), this, _tick, _tick);
+                    _timer = NoFlow.Timer(_time, static s => ((L2Budget)s!).OnTick(), this, _tick, _tick);
                 }
                 else
                 {

@@ -40,14 +40,17 @@ internal sealed partial class RedisL2Store : IL2Store
         _cache = cacheName;
         _time = time;
         _logger = logger;
+        // the monitor and the connect loop live as long as the cache: they must not carry the ExecutionContext of
+        // whoever first resolved it (NoFlow)
         if (!string.IsNullOrEmpty(_configuration.ServiceName))
         {
-            _sentinel = new SentinelMonitor(_configuration, this, time, logger, cacheName);
-            _sentinel.Start();
+            var sentinel = new SentinelMonitor(_configuration, this, time, logger, cacheName);
+            _sentinel = sentinel;
+            NoFlow.Start(sentinel.Start);
         }
         else
         {
-            _ = ConnectDirectLoopAsync();
+            NoFlow.Start(() => _ = ConnectDirectLoopAsync());
         }
     }
 

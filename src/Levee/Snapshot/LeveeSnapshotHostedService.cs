@@ -40,7 +40,7 @@ internal sealed class LeveeSnapshotHostedService(IServiceProvider services, IOpt
             GateLog.SnapshotFailed(_logger, _cache.Options.Name, "read", ex);
         }
 
-        _timer = NonCapturingTimer.Create(_cache.Options.TimeProvider, static s => _ = ((LeveeSnapshotHostedService)s!).WriteAsync(), this, Settings.WriteInterval, Settings.WriteInterval);
+        _timer = NoFlow.Timer(_cache.Options.TimeProvider, static s => _ = ((LeveeSnapshotHostedService)s!).WriteAsync(), this, Settings.WriteInterval, Settings.WriteInterval);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

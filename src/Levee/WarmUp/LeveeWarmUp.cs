@@ -80,7 +80,7 @@ public sealed class LeveeWarmUp : IAsyncDisposable
             return;
         }
 
-        _deadline = NonCapturingTimer.Create(_time, static s => ((LeveeWarmUp)s!).OnDeadline(), this, _options.ReadinessDeadline, Timeout.InfiniteTimeSpan);
+        _deadline = NoFlow.Timer(_time, static s => ((LeveeWarmUp)s!).OnDeadline(), this, _options.ReadinessDeadline, Timeout.InfiniteTimeSpan);
         _cache.RedisStateChanged += OnRedisStateChanged;
         _loop = RunLoopAsync(_stopping.Token);
     }

@@ -159,7 +159,7 @@ public sealed class L2BudgetTests
 }
 
 /// <summary>Levee's timers run without the ExecutionContext of whoever happened to create them.</summary>
-public sealed class NonCapturingTimerTests
+public sealed class NoFlowTests
 {
     private static readonly AsyncLocal<string?> Caller = new();
 
@@ -168,10 +168,26 @@ public sealed class NonCapturingTimerTests
     {
         Caller.Value = "request-42";
         var seen = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var timer = NonCapturingTimer.Create(TimeProvider.System, _ => seen.TrySetResult(Caller.Value), null, TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+        using var timer = NoFlow.Timer(TimeProvider.System, _ => seen.TrySetResult(Caller.Value), null, TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
         Assert.Null(await seen.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal("request-42", Caller.Value);
         Assert.False(ExecutionContext.IsFlowSuppressed());
+    }
+
+    [Fact]
+    public async Task BackgroundWorkStartedWithoutFlow_DoesNotCarryTheCallersAsyncLocals()
+    {
+        Caller.Value = "request-44";
+        Task<string?>? loop = null;
+        NoFlow.Start(() => loop = LoopAsync());
+        Assert.Null(await loop!.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("request-44", Caller.Value);
+
+        static async Task<string?> LoopAsync()
+        {
+            await Task.Yield(); // a background loop's later iterations
+            return Caller.Value;
+        }
     }
 
     [Fact]
