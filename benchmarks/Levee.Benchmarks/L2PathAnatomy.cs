@@ -46,7 +46,7 @@ internal sealed class L2PathAnatomy
     public async Task<int> GuardedGetAsync()
     {
         var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), _stringKeys[Next()]);
-        return outcome.Success && outcome.Value is { } bytes ? bytes.Length : throw new InvalidOperationException("guarded GET failed");
+        return outcome.Success && !outcome.Value.IsNull ? (int)outcome.Value.Length() : throw new InvalidOperationException("guarded GET failed");
     }
 
     public async Task<int> GetWithL2BudgetAsync()
@@ -93,9 +93,9 @@ internal sealed class L2PathAnatomy
             remove { }
         }
 
-        public async Task<byte[]?> GetAsync(string key) => (byte[]?)await database.StringGetAsync(key).ConfigureAwait(false);
+        public Task<RedisValue> GetAsync(string key) => database.StringGetAsync(key);
 
-        public Task<byte[]?> GetFromReplicaAsync(string key) => throw new NotSupportedException();
+        public Task<RedisValue> GetFromReplicaAsync(string key) => throw new NotSupportedException();
 
         public Task<long?[]> GetNumbersFromReplicaAsync(string[] keys) => throw new NotSupportedException();
 

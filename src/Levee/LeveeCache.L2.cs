@@ -86,10 +86,12 @@ public sealed partial class LeveeCache
             return new L2Read { Unavailable = true };
         }
 
-        if (outcome.Value is not { } bytes)
+        if (outcome.Value.IsNull)
         {
             return default;
         }
+
+        ReadOnlyMemory<byte> bytes = outcome.Value; // a view of the reply's bytes, no copy (valid while the value lives)
 
         if (!Envelope.TryRead(bytes, out var envelope))
         {

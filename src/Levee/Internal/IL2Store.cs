@@ -1,3 +1,5 @@
+using StackExchange.Redis;
+
 namespace Levee.Internal;
 
 /// <summary>
@@ -16,10 +18,12 @@ internal interface IL2Store : IAsyncDisposable
     /// <summary>True when reads can be sent to a replica (used while the master is unreachable).</summary>
     bool IsReplicaConnected { get; }
 
-    Task<byte[]?> GetAsync(string key);
+    /// <summary>Reads the key (a null <see cref="RedisValue"/> when absent). StackExchange.Redis' own value type, so the Redis
+    /// store hands back its task as is: no wrapper frame on the L2 read path.</summary>
+    Task<RedisValue> GetAsync(string key);
 
     /// <summary>Reads from a replica: the whole cache is usually still there while the master is gone.</summary>
-    Task<byte[]?> GetFromReplicaAsync(string key);
+    Task<RedisValue> GetFromReplicaAsync(string key);
 
     /// <summary>Like <see cref="GetNumbersAsync"/>, from a replica.</summary>
     Task<long?[]> GetNumbersFromReplicaAsync(string[] keys);

@@ -301,10 +301,9 @@ internal sealed partial class RedisL2Store : IL2Store
 
     private Connection Required => _connection ?? throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "Redis is not connected yet.");
 
-    public async Task<byte[]?> GetAsync(string key) => await Required.PrimaryDatabase.StringGetAsync(key).ConfigureAwait(false);
+    public Task<RedisValue> GetAsync(string key) => Required.PrimaryDatabase.StringGetAsync(key);
 
-    public async Task<byte[]?> GetFromReplicaAsync(string key) =>
-        await Required.ReplicaDatabase.StringGetAsync(key, CommandFlags.DemandReplica).ConfigureAwait(false);
+    public Task<RedisValue> GetFromReplicaAsync(string key) => Required.ReplicaDatabase.StringGetAsync(key, CommandFlags.DemandReplica);
 
     public Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive);
 

@@ -50,7 +50,7 @@ public sealed partial class LeveeCache
         }
 
         var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(WarmMarkerKey)).ConfigureAwait(false);
-        return outcome.Success ? outcome.Value is not null : null;
+        return outcome.Success ? !outcome.Value.IsNull : null;
     }
 
     /// <summary>Writes the warm-up marker to L2; false when L2 is not usable.</summary>

@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using System.Collections.Concurrent;
 using Levee.Internal;
 
@@ -34,7 +35,7 @@ internal sealed class FakeL2Store : IL2Store
 
     public bool IsReplicaConnected => ReplicaMode != FakeL2Mode.Down;
 
-    public async Task<byte[]?> GetFromReplicaAsync(string key)
+    public async Task<RedisValue> GetFromReplicaAsync(string key)
     {
         Interlocked.Increment(ref ReplicaCalls);
         if (ReplicaMode != FakeL2Mode.Healthy)
@@ -102,7 +103,7 @@ internal sealed class FakeL2Store : IL2Store
     /// <summary>When set, a GET's reply (read when the GET runs) reaches the caller only when this completes: a late reply.</summary>
     public TaskCompletionSource? GetReplyGate { get; set; }
 
-    public async Task<byte[]?> GetAsync(string key)
+    public async Task<RedisValue> GetAsync(string key)
     {
         await Fault();
         var value = _redis.Data.TryGetValue(key, out var v) ? v : null;

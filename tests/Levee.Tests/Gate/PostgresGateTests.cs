@@ -23,6 +23,7 @@ public sealed class GatePostgresFixture : IAsyncLifetime
 }
 
 /// <summary>The admission gate in front of a REAL PostgreSQL: what the database sees, counted by pg_stat_activity.</summary>
+[Collection(RealProcesses.Name)]
 public sealed class PostgresGateTests(GatePostgresFixture fixture, ITestOutputHelper output) : IClassFixture<GatePostgresFixture>
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Levee.Tests.Redis;
 
 /// <summary>Levee against a real 6-node Redis Cluster (3 masters, 3 replicas).</summary>
+[Collection(RealProcesses.Name)]
 public sealed class ClusterTests
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Caching.Hybrid;
 namespace Levee.Tests.Redis;
 
 /// <summary>The library against a real redis-server started on a free loopback port (and always stopped).</summary>
+[Collection(RealProcesses.Name)]
 public sealed class RealRedisTests : IAsyncLifetime
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };

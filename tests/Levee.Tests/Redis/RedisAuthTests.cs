@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace Levee.Tests.Redis;
 
 /// <summary>AUTH passes through the configuration string; a wrong password never crashes the app and is never logged.</summary>
+[Collection(RealProcesses.Name)]
 public sealed class RedisAuthTests : IAsyncLifetime
 {
     private const string Password = "s3cret-Pa55";

@@ -9,6 +9,7 @@ namespace Levee.Tests.Redis;
 /// Levee against real Sentinel topologies (1 master + 2 replicas + 3 Sentinels on loopback, down-after 2000 ms),
 /// each test with a fresh topology because each breaks it. Assertions are on behaviour and counts, not timings.
 /// </summary>
+[Collection(RealProcesses.Name)]
 public sealed class SentinelFailoverTests(ITestOutputHelper output)
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };

@@ -8,6 +8,7 @@ using Xunit.Abstractions;
 namespace Levee.Tests.WarmUp;
 
 /// <summary>Warm-up against a real redis-server (started on a free loopback port, always stopped).</summary>
+[Collection(RealProcesses.Name)]
 public sealed class RealRedisWarmUpTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly LeveeEntryOptions TenMinutes = new() { Expiration = TimeSpan.FromMinutes(10) };

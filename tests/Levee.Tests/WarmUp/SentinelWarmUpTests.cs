@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 namespace Levee.Tests.WarmUp;
 
 /// <summary>Warm-up after a real Sentinel failover (1 master + 2 replicas + 3 Sentinels on loopback).</summary>
+[Collection(RealProcesses.Name)]
 public sealed class SentinelWarmUpTests(ITestOutputHelper output)
 {
     private static readonly LeveeEntryOptions TenMinutes = new() { Expiration = TimeSpan.FromMinutes(10) };
