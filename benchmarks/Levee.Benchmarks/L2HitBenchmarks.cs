@@ -123,6 +123,16 @@ public class L2HitBenchmarks
         return (int)value.Length();
     }
 
+    /// <summary>A raw GET of the same key through Levee's own connection (its multiplexer, its configuration), no engine.</summary>
+    internal async Task<int> RawThroughLeveeConnectionAsync()
+    {
+        var value = await ((Levee.Redis.RedisL2Store)_levee.L2Store!).Current!.PrimaryDatabase.StringGetAsync(_rawKeys[Next()]);
+        return (int)value.Length();
+    }
+
+    /// <summary>The PID of the benchmark's redis-server (for CPU accounting).</summary>
+    internal int RedisPid => _redis!.Node.Pid;
+
     /// <summary>Pieces of Levee's L2 path over the same keys (used by the interleaved table).</summary>
     internal L2PathAnatomy CreatePathAnatomy() => new(_database, _rawKeys);
 

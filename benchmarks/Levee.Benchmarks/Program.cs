@@ -11,7 +11,7 @@ namespace Levee.Benchmarks;
 /// <c>Levee.Benchmarks report-outage OUTDIR/outage.md docs/benchmarks.md</c> writes that table between the bench:outage markers;
 /// <c>Levee.Benchmarks remove-anatomy [rounds] [out.md]</c> splits what one removal costs (see <see cref="RemoveAnatomy"/>);
 /// <c>Levee.Benchmarks throughput-breakdown [rounds] [ops per thread]</c> splits the throughput workload by kind of call;
-/// <c>Levee.Benchmarks profile-l2 [seconds] [raw]</c> runs Levee's L2 hit (or the raw GET) in a loop, for a profiler such as <c>perf</c>;
+/// <c>Levee.Benchmarks profile-l2 [seconds] [raw|levee|both]</c> runs Levee's L2 hit and/or the raw GET in a loop, for a profiler such as <c>perf</c>;
 /// <c>Levee.Benchmarks report ...</c> turns BenchmarkDotNet's JSON results into the markdown in docs/ (see run.sh).
 /// </summary>
 public static class Program
@@ -70,36 +70,7 @@ public static class Program
 
         if (args.Length > 0 && args[0] == "profile-l2")
         {
-            var seconds = args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 20;
-            var raw = args.Length > 2 && args[2] == "raw";
-            var l2 = new L2HitBenchmarks();
-            await l2.SetupAsync();
-            try
-            {
-                var items = ThreadPool.CompletedWorkItemCount;
-                var allocated = GC.GetTotalAllocatedBytes(precise: true);
-                var stop = System.Diagnostics.Stopwatch.StartNew();
-                long calls = 0;
-                while (stop.Elapsed.TotalSeconds < seconds)
-                {
-                    for (var i = 0; i < 1000; i++)
-                    {
-                        _ = raw ? await l2.Floor_StringGetAsync() : await l2.Levee_Direct();
-                    }
-
-                    calls += 1000;
-                }
-
-                Console.WriteLine($"{(raw ? "raw GET" : "Levee L2 hit")}: {calls:N0} calls in {stop.Elapsed.TotalSeconds:0.0} s, {stop.Elapsed.TotalMilliseconds * 1000 / calls:0.0} us per call, " +
-                                  $"{(GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)calls:N0} B allocated (whole process), " +
-                                  $"{(ThreadPool.CompletedWorkItemCount - items) / (double)calls:0.00} thread-pool work items per call");
-            }
-            finally
-            {
-                await l2.CleanupAsync();
-            }
-
-            return 0;
+            return await ProfileL2.RunAsync(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "outage")

@@ -86,10 +86,15 @@ public sealed partial class LeveeCache
     /// served stale; early refresh starts at <see cref="LeveeOptions.EarlyRefreshRatio"/> of the (jittered) lifetime.
     /// <paramref name="freshUntilWall"/> is the shared logical expiry when the value came from L2.
     /// </summary>
-    private CacheEntry CreateEntry(object? value, LeveeEntryOptions options, string[]? tags, long createdWall, long freshUntilWall, long epoch)
+    private CacheEntry CreateEntry(object? value, LeveeEntryOptions options, string[]? tags, long createdWall, long freshUntilWall, long epoch,
+        long nowWall = long.MinValue)
     {
         var nowMono = _clock.MonoMs;
-        var nowWall = _clock.WallMs;
+        if (nowWall == long.MinValue)
+        {
+            nowWall = _clock.WallMs; // the caller did not read the wall clock already
+        }
+
         var remaining = Math.Max(0, freshUntilWall - nowWall);
         if (options.LocalCacheExpiration is { } local)
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using Levee.Internal;
 using Microsoft.Extensions.Caching.Hybrid;
+using StackExchange.Redis;
 
 namespace Levee;
 
@@ -59,39 +60,65 @@ public sealed partial class LeveeCache
             return new L2Read { Unavailable = true };
         }
 
-        if (_journal.Overflowed || _journal.ContainsKey(key))
+        if (Journaled(key))
         {
             return new L2Read { Unavailable = true };
         }
 
-        var dataKey = DataKey(key);
-        var fromReplica = false;
-        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), dataKey).ConfigureAwait(false);
-        if (!outcome.Success)
-        {
-            // The master is unreachable (or its breaker is open): the replicas usually still hold the whole cache.
-            outcome = await _replicaGuard!.TryAsync("get-replica", static (store, k) => store.GetFromReplicaAsync(k), dataKey).ConfigureAwait(false);
-            if (outcome.Success)
-            {
-                _metrics.ReplicaRead();
+        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
+        return outcome.Success
+            ? await DecodeL2Async<T>(key, outcome.Value, options, epoch, fromReplica: false).ConfigureAwait(false)
+            : await ReadReplicaAsync<T>(key, options, epoch).ConfigureAwait(false);
+    }
 
-                // While the master is away, removals by other instances can't reach this one: keep what the replica
-                // said in L1 only briefly, so a missed invalidation is served for at most this long.
-                fromReplica = true;
-            }
+    /// <summary>An invalidation of the key (or an overflow of the journal) waits to reach Redis: L2 can't be trusted for it.</summary>
+    private bool Journaled(string key) => _journal.Overflowed || _journal.ContainsKey(key);
+
+    /// <summary>
+    /// The L2 hit path's read, started without an async frame of its own: true (with <paramref name="pending"/> to await and
+    /// report to the guard) when the generation is known, nothing of the key is journaled and the master's guard is closed.
+    /// False: <see cref="ReadL2Async"/> does the read, with every other case.
+    /// </summary>
+    private bool TryStartL2Read(string key, out ValueTask<RedisValue> pending, out L2Call call)
+    {
+        if (_generationKnown && !Journaled(key))
+        {
+            return _guard!.TryStart("get", static (store, k) => store.GetAsync(k), DataKey(key), out pending, out call);
         }
 
+        pending = default;
+        call = default;
+        return false;
+    }
+
+    /// <summary>The master is unreachable (or its breaker is open): the replicas usually still hold the whole cache.</summary>
+    private async ValueTask<L2Read> ReadReplicaAsync<T>(string key, LeveeEntryOptions options, long epoch)
+    {
+        var outcome = await _replicaGuard!.TryAsync("get-replica", static (store, k) => store.GetFromReplicaAsync(k), DataKey(key)).ConfigureAwait(false);
         if (!outcome.Success)
         {
             return new L2Read { Unavailable = true };
         }
 
-        if (outcome.Value.IsNull)
+        _metrics.ReplicaRead();
+
+        // While the master is away, removals by other instances can't reach this one: keep what the replica said in L1
+        // only briefly, so a missed invalidation is served for at most this long.
+        return await DecodeL2Async<T>(key, outcome.Value, options, epoch, fromReplica: true).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Validates and deserializes what L2 answered. Completes synchronously (no allocation of its own) unless the entry has
+    /// tags whose invalidation times must be read from Redis first.
+    /// </summary>
+    private async ValueTask<L2Read> DecodeL2Async<T>(string key, RedisValue reply, LeveeEntryOptions options, long epoch, bool fromReplica)
+    {
+        if (reply.IsNull)
         {
             return default;
         }
 
-        ReadOnlyMemory<byte> bytes = outcome.Value; // a view of the reply's bytes, no copy (valid while the value lives)
+        ReadOnlyMemory<byte> bytes = reply; // a view of the reply's bytes, no copy (valid while the value lives)
 
         if (!Envelope.TryRead(bytes, out var envelope))
         {
@@ -152,7 +179,7 @@ public sealed partial class LeveeCache
             };
         }
 
-        var entry = CreateEntry(value, options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch);
+        var entry = CreateEntry(value, options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch, nowWall);
         if (envelope.FreshUntilWall > nowWall)
         {
             return new L2Read { Fresh = entry };

@@ -61,6 +61,9 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     /// <summary>The options this cache runs with (validated).</summary>
     public LeveeOptions Options => _options;
 
+    /// <summary>The L2 store (null without L2): for tests and benchmarks.</summary>
+    internal IL2Store? L2Store => _guard?.Store;
+
     /// <summary>True when this cache has an L2 configured (it may still be unavailable right now).</summary>
     public bool HasL2 => _guard is not null;
 

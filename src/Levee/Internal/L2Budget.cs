@@ -21,6 +21,7 @@ internal sealed class L2Budget : IDisposable
     private readonly long _budgetTicks;
     private readonly TimeSpan _tick;
     private readonly TimeProvider _time;
+    private readonly bool _systemTime;
     private readonly Lock _lock = new();
     private ITimer? _timer;
     private bool _armed;
@@ -31,6 +32,7 @@ internal sealed class L2Budget : IDisposable
     public L2Budget(TimeSpan budget, TimeProvider time)
     {
         _time = time;
+        _systemTime = ReferenceEquals(time, TimeProvider.System);
         _budgetTicks = (long)(budget.TotalSeconds * time.TimestampFrequency);
         _tick = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, budget.Ticks / 5));
     }
@@ -39,7 +41,14 @@ internal sealed class L2Budget : IDisposable
     public TimeSpan Budget => TimeSpan.FromSeconds(_budgetTicks / (double)_time.TimestampFrequency);
 
     /// <summary>Awaits <paramref name="task"/> for at most the budget; past it, the returned task fails with <see cref="TimeoutException"/>.</summary>
-    public ValueTask<T> WaitAsync<T>(Task<T> task)
+    public ValueTask<T> WaitAsync<T>(Task<T> task) => WaitAsync(task, _time.GetTimestamp());
+
+    /// <summary>
+    /// Like <see cref="WaitAsync{T}(Task{T})"/>, the budget counted from <paramref name="startedTimestamp"/> (a
+    /// <see cref="Stopwatch.GetTimestamp"/> the caller already read; used as is with the system clock, which it is,
+    /// and ignored for any other <see cref="TimeProvider"/>, whose own timestamp is read instead).
+    /// </summary>
+    public ValueTask<T> WaitAsync<T>(Task<T> task, long startedTimestamp)
     {
         if (task.IsCompleted)
         {
@@ -47,7 +56,7 @@ internal sealed class L2Budget : IDisposable
         }
 
         var wait = Wait<T>.Rent();
-        wait.Start(this, task, _time.GetTimestamp() + _budgetTicks);
+        wait.Start(this, task, (_systemTime ? startedTimestamp : _time.GetTimestamp()) + _budgetTicks);
         return new ValueTask<T>(wait, wait.Version);
     }
 

@@ -112,23 +112,78 @@ internal sealed class L2Guard : IDisposable
             : TryThroughPipelineAsync(operation, call, arg);
     }
 
-    private async ValueTask<L2Outcome<TResult>> TryClosedAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
+    /// <summary>
+    /// The guarded call without an async frame of the guard's own, for the L2 hit path: when the store is connected and the
+    /// breaker closed (the normal case), starts the call under the budget and returns true; the caller awaits
+    /// <paramref name="pending"/> and then reports its end with <see cref="Succeeded"/> or <see cref="Failed(in L2Call, Exception)"/>
+    /// (exactly one of them). False: nothing was started; use <see cref="TryAsync"/>, which handles every other state.
+    /// </summary>
+    public bool TryStart<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg, out ValueTask<TResult> pending, out L2Call started)
     {
-        var started = Stopwatch.GetTimestamp();
-        using var activity = StartActivity(operation);
+        if (!Connected || _state.CircuitState != CircuitState.Closed)
+        {
+            pending = default;
+            started = default;
+            return false;
+        }
+
+        started = new L2Call(operation, Stopwatch.GetTimestamp(), StartActivity(operation));
+        pending = Start(call, arg, started.Started);
+        return true;
+    }
+
+    /// <summary>Reports the success of a call started by <see cref="TryStart"/> to the breaker, the metrics and the trace.</summary>
+    public void Succeeded(in L2Call call)
+    {
+        Record(Outcome.FromResult(true));
+        if (_metrics.L2DurationEnabled)
+        {
+            _metrics.L2Duration(Stopwatch.GetElapsedTime(call.Started).TotalSeconds);
+        }
+
+        call.Activity?.Dispose();
+    }
+
+    /// <summary>Reports the failure of a call started by <see cref="TryStart"/> (counted, logged, recorded by the breaker).</summary>
+    public L2FailureKind Failed(in L2Call call, Exception exception)
+    {
+        Record(Outcome.FromException<bool>(exception)); // a task that outlives its budget is observed by L2Budget
+        var kind = Failed<bool>(call.Operation, exception, call.Activity).Failure;
+        call.Activity?.Dispose();
+        return kind;
+    }
+
+    /// <summary>Calls the store; a synchronous throw becomes a faulted task, a pending call waits under the budget.</summary>
+    private ValueTask<TResult> Start<TArg, TResult>(Func<IL2Store, TArg, Task<TResult>> call, TArg arg, long startedTimestamp)
+    {
+        Task<TResult> task;
         try
         {
-            var task = call(_store, arg);
-            var result = task.IsCompleted ? await task.ConfigureAwait(false) : await _budgetWait.WaitAsync(task).ConfigureAwait(false);
-            Record(Outcome.FromResult(true));
-            _metrics.L2Duration(Stopwatch.GetElapsedTime(started).TotalSeconds);
-            return L2Outcome<TResult>.Ok(result);
+            task = call(_store, arg);
         }
         catch (Exception ex)
         {
-            Record(Outcome.FromException<bool>(ex)); // a task that outlives its budget is observed by L2Budget
-            return Failed<TResult>(operation, ex, activity);
+            return ValueTask.FromException<TResult>(ex);
         }
+
+        return task.IsCompleted ? new ValueTask<TResult>(task) : _budgetWait.WaitAsync(task, startedTimestamp);
+    }
+
+    private async ValueTask<L2Outcome<TResult>> TryClosedAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
+    {
+        var started = new L2Call(operation, Stopwatch.GetTimestamp(), StartActivity(operation));
+        TResult result;
+        try
+        {
+            result = await Start(call, arg, started.Started).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            return L2Outcome<TResult>.Failed(Failed(started, ex));
+        }
+
+        Succeeded(started);
+        return L2Outcome<TResult>.Ok(result);
     }
 
     private async ValueTask<L2Outcome<TResult>> TryThroughPipelineAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
@@ -215,6 +270,17 @@ internal sealed class L2Guard : IDisposable
 
     private static void Observe(Task task) =>
         task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+}
+
+/// <summary>A call started by <see cref="L2Guard.TryStart"/>: what reporting its end needs.</summary>
+internal readonly struct L2Call(string operation, long started, Activity? activity)
+{
+    public string Operation { get; } = operation;
+
+    /// <summary><see cref="Stopwatch.GetTimestamp"/> when the call started.</summary>
+    public long Started { get; } = started;
+
+    public Activity? Activity { get; } = activity;
 }
 
 internal enum L2FailureKind

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Caching.Hybrid;
 
 namespace Levee.Serialization;
@@ -83,16 +84,43 @@ internal sealed class SerializerRegistry
 
     private sealed class JsonSerializer<T>(JsonSerializerOptions options) : IHybridCacheSerializer<T>
     {
+        private JsonTypeInfo<T>? _typeInfo;
+
+        /// <summary>
+        /// The options' contract for T, resolved on first use and kept. The options are made read-only first, as
+        /// JsonSerializer does on their first use (unlocked options would hand out a new, unconfigured contract each time).
+        /// </summary>
+        private JsonTypeInfo<T> TypeInfo => _typeInfo ??= Resolve();
+
+        private JsonTypeInfo<T> Resolve()
+        {
+            options.MakeReadOnly(populateMissingResolver: true);
+            return (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
+        }
+
         public T Deserialize(ReadOnlySequence<byte> source)
         {
+            // One segment (an L2 reply always is): parse the span directly. The reader overload first scans the whole
+            // value to find its end, then parses it: a second pass over every payload.
+            if (source.IsSingleSegment)
+            {
+                return JsonSerializer.Deserialize(source.FirstSpan, TypeInfo)!;
+            }
+
             var reader = new Utf8JsonReader(source);
-            return JsonSerializer.Deserialize<T>(ref reader, options)!;
+            var value = JsonSerializer.Deserialize(ref reader, TypeInfo)!;
+            if (reader.Read())
+            {
+                throw new JsonException("More than one JSON value in the payload."); // as the span overload says for trailing data
+            }
+
+            return value;
         }
 
         public void Serialize(T value, IBufferWriter<byte> target)
         {
             using var writer = new Utf8JsonWriter(target);
-            JsonSerializer.Serialize(writer, value, options);
+            JsonSerializer.Serialize(writer, value, TypeInfo);
         }
     }
 }

@@ -98,6 +98,9 @@ internal sealed class LeveeMetrics : IDisposable
 
     public void L2Duration(double seconds) => _l2Duration.Record(seconds, _cacheTag);
 
+    /// <summary>True when something listens to <c>levee.l2.duration</c> (else the caller need not read the clock for it).</summary>
+    public bool L2DurationEnabled => _l2Duration.Enabled;
+
     public void Failover() => _failovers.Add(1, _cacheTag);
 
     public void Backplane(string direction) => _backplane.Add(1, _cacheTag, new("direction", direction));

@@ -42,6 +42,44 @@ public partial class SerializationTests
     }
 
     [Fact]
+    public void Json_ReadsOneSegmentAndManySegments_AndRejectsTrailingBytes()
+    {
+        var options = new System.Text.Json.JsonSerializerOptions(); // not locked yet: the serializer resolves T's contract itself
+        var serializer = new SerializerRegistry(null, null, options).Get<Product>();
+        var writer = new ArrayBufferWriter<byte>();
+        serializer.Serialize(new Product(3, "Desk"), writer);
+        var bytes = writer.WrittenSpan.ToArray();
+
+        Assert.Equal(new Product(3, "Desk"), serializer.Deserialize(new ReadOnlySequence<byte>(bytes)));
+        Assert.Equal(new Product(3, "Desk"), serializer.Deserialize(Split(bytes, bytes.Length / 2)));
+        Assert.True(options.IsReadOnly);
+
+        // what Levee writes is exactly one value: anything after it is corruption (a miss), not ignored
+        byte[] trailing = [.. bytes, .. "{}"u8];
+        Assert.ThrowsAny<System.Text.Json.JsonException>(() => serializer.Deserialize(new ReadOnlySequence<byte>(trailing)));
+        Assert.ThrowsAny<System.Text.Json.JsonException>(() => serializer.Deserialize(Split(trailing, bytes.Length - 3)));
+
+        static ReadOnlySequence<byte> Split(byte[] bytes, int at)
+        {
+            var first = new Segment(bytes.AsMemory(0, at), 0);
+            var second = new Segment(bytes.AsMemory(at), at);
+            first.SetNext(second);
+            return new ReadOnlySequence<byte>(first, 0, second, second.Memory.Length);
+        }
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public void SetNext(Segment next) => Next = next;
+    }
+
+    [Fact]
     public async Task SourceGeneratedJsonContext_RoundTripsThroughL2()
     {
         var time = TestCache.NewTime();
