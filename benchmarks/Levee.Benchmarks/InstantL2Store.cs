@@ -51,3 +51,43 @@ internal sealed class InstantL2Store : IL2Store
 
     public ValueTask DisposeAsync() => default;
 }
+
+/// <summary>A <see cref="LeveeCache"/> over <see cref="InstantL2Store"/> holding the L2 hit benchmark's 100 products.</summary>
+internal sealed class InstantL2Cache : IAsyncDisposable
+{
+    private static readonly LeveeEntryOptions L2Only = new()
+    {
+        Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableLocalCacheRead | Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableLocalCacheWrite,
+    };
+
+    private static readonly Func<int, CancellationToken, ValueTask<Product>> Load =
+        static (_, _) => throw new InvalidOperationException("an L2 miss: the benchmark reads only stored keys");
+
+    private readonly LeveeCache _cache;
+    private readonly string[] _keys = Enumerable.Range(0, 100).Select(i => "product:" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+    private int _next;
+
+    private InstantL2Cache(LeveeCache cache) => _cache = cache;
+
+    public static async Task<InstantL2Cache> CreateAsync()
+    {
+        var options = new LeveeOptions { DefaultExpiration = Peers.Lifetime };
+        var cache = new LeveeCache(options, new InstantL2Store(), new Levee.Serialization.SerializerRegistry(null, null, options.JsonSerializerOptions), null, null);
+        var self = new InstantL2Cache(cache);
+        for (var i = 0; i < self._keys.Length; i++)
+        {
+            await cache.SetAsync(self._keys[i], Product.For(i));
+        }
+
+        return self;
+    }
+
+    /// <summary>One L2 hit (L1 neither read nor written); completes synchronously.</summary>
+    public ValueTask<Product> GetAsync()
+    {
+        var i = _next = (_next + 1) % _keys.Length;
+        return _cache.GetOrCreateAsync(_keys[i], i, Load, L2Only);
+    }
+
+    public ValueTask DisposeAsync() => _cache.DisposeAsync();
+}

@@ -103,6 +103,7 @@ internal static class Paired
 
         var l2 = new L2HitBenchmarks();
         await l2.SetupAsync();
+        await using var instant = await InstantL2Cache.CreateAsync();
         try
         {
             var pieces = l2.CreatePathAnatomy();
@@ -113,6 +114,7 @@ internal static class Paired
                 new("for comparison: the same GET + Task.WaitAsync(50 ms, TimeProvider.System) (the budget before L2Budget: a timer per call)", 1, pieces.GetWithBudgetAsync),
                 new("anatomy: the same GET + Levee envelope parse + System.Text.Json deserialize", 1, pieces.GetParseDeserializeAsync),
                 new("for comparison: the same GET awaited inside a Polly circuit-breaker pipeline (L2Guard before b691003)", 1, pieces.GetThroughBreakerAsync),
+                new("anatomy: Levee GetOrCreateAsync (L1 off) over a store that answers at once: the engine's own CPU, no round trip", 1, async () => await instant.GetAsync()),
                 new("Levee GetOrCreateAsync (LeveeCache, L1 off)", 1, l2.Levee_Direct),
                 new("Levee GetOrCreateAsync (as HybridCache, L1 off)", 1, l2.Levee_AsHybridCache),
                 new("HybridCache (Microsoft default) GetOrCreateAsync (L1 off)", 1, l2.HybridCache_Default),

@@ -69,16 +69,7 @@ internal static class ProfileL2
     /// <summary>Levee's L2 hit over <see cref="InstantL2Store"/>: the engine's CPU per L2 hit, no round trip.</summary>
     private static async Task<int> CpuOnlyAsync(double seconds)
     {
-        var options = new LeveeOptions { DefaultExpiration = Peers.Lifetime };
-        await using var cache = new LeveeCache(options, new InstantL2Store(), new Levee.Serialization.SerializerRegistry(null, null, options.JsonSerializerOptions), null, null);
-        var l2Only = new LeveeEntryOptions { Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableLocalCacheRead | Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableLocalCacheWrite };
-        var keys = Enumerable.Range(0, 100).Select(i => "product:" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        for (var i = 0; i < keys.Length; i++)
-        {
-            await cache.SetAsync(keys[i], Product.For(i));
-        }
-
-        Func<int, CancellationToken, ValueTask<Product>> load = static (_, _) => throw new InvalidOperationException("an L2 miss: the benchmark reads only stored keys");
+        await using var cache = await InstantL2Cache.CreateAsync();
         var stop = Stopwatch.StartNew();
         var bytes = GC.GetTotalAllocatedBytes(precise: true);
         long calls = 0;
@@ -88,8 +79,7 @@ internal static class ProfileL2
             var started = Stopwatch.GetTimestamp();
             for (var i = 0; i < 100_000; i++)
             {
-                var k = i % keys.Length;
-                var pending = cache.GetOrCreateAsync(keys[k], k, load, l2Only);
+                var pending = cache.GetAsync();
                 _ = pending.IsCompletedSuccessfully ? pending.Result : await pending;
             }
 
