@@ -17,6 +17,10 @@ public sealed partial class LeveeCache
 
     private string BackplaneChannel => _options.KeyPrefix + "backplane";
 
+    /// <summary>The channel of messages published on the replicas while the master is unreachable (its own name: the
+    /// master's messages reach the replicas' subscribers too, and must not arrive twice).</summary>
+    private string ReplicaBackplaneChannel => _options.KeyPrefix + "backplane:r";
+
     private void StartBackplane()
     {
         if (!_options.Backplane)
@@ -25,6 +29,22 @@ public sealed partial class LeveeCache
         }
 
         _guard?.Store.Subscribe(BackplaneChannel, OnBackplaneMessage);
+        _guard?.Store.SubscribeReplicas(ReplicaBackplaneChannel, OnBackplaneMessage);
+    }
+
+    /// <summary>
+    /// A backplane message that could not go through the master: published on the replicas, so that the other instances
+    /// (each listening on one replica) drop their L1 copy now rather than when the master is back. Best effort: the
+    /// invalidation is journaled anyway and replayed through the master.
+    /// </summary>
+    private async ValueTask PublishThroughReplicasAsync(string message)
+    {
+        var sent = await _replicaGuard!.TryAsync("publish-replicas", static (store, a) => store.PublishToReplicasAsync(a.channel, a.message),
+            (channel: ReplicaBackplaneChannel, message)).ConfigureAwait(false);
+        if (sent is { Success: true, Value: true })
+        {
+            _metrics.Backplane("sent_via_replicas");
+        }
     }
 
     /// <summary>
@@ -49,6 +69,8 @@ public sealed partial class LeveeCache
             _metrics.Backplane("sent");
             return;
         }
+
+        await PublishThroughReplicasAsync(message).ConfigureAwait(false);
 
         var journaled = kind switch
         {

@@ -89,12 +89,17 @@ public sealed partial class LeveeCache
             if (_options.Backplane)
             {
                 // one guarded call, one Redis command: DEL and PUBLISH in one script
+                var message = BackplaneMessage(BackplaneMessageKind.Remove, key);
                 var sent = await _guard.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
-                    (key: DataKey(key), channel: BackplaneChannel, message: BackplaneMessage(BackplaneMessageKind.Remove, key))).ConfigureAwait(false);
+                    (key: DataKey(key), channel: BackplaneChannel, message)).ConfigureAwait(false);
                 removed = sent.Success;
                 if (removed)
                 {
                     _metrics.Backplane("sent");
+                }
+                else
+                {
+                    await PublishThroughReplicasAsync(message).ConfigureAwait(false);
                 }
             }
             else

@@ -68,6 +68,18 @@ internal interface IL2Store : IAsyncDisposable
 
     /// <summary>Registers a handler for the channel; the store (re)subscribes whenever it (re)connects.</summary>
     void Subscribe(string channel, Action<string> handler);
+
+    /// <summary>
+    /// Publishes the message on every replica the store is connected to (used while the master is unreachable: every
+    /// instance also listens on one replica, see <see cref="SubscribeReplicas"/>). Completes with true when at least
+    /// one replica took it; false when the store has no replica to publish to.
+    /// </summary>
+    Task<bool> PublishToReplicasAsync(string channel, string message) => Task.FromResult(false);
+
+    /// <summary>Registers a handler for messages published on the replicas (<see cref="PublishToReplicasAsync"/>).</summary>
+    void SubscribeReplicas(string channel, Action<string> handler)
+    {
+    }
 }
 
 internal enum L2StoreEventKind

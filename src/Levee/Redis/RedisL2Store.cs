@@ -31,6 +31,7 @@ internal sealed partial class RedisL2Store : IL2Store
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<(string Channel, Action<string> Handler)> _subscriptions = [];
+    private readonly List<(string Channel, Action<string> Handler)> _replicaSubscriptions = [];
     private readonly SentinelMonitor? _sentinel;
     private volatile Connection? _connection;
 
@@ -393,6 +394,75 @@ internal sealed partial class RedisL2Store : IL2Store
         {
             _ = SubscribeAsync(connection.Primary, channel, handler);
         }
+    }
+
+    public void SubscribeReplicas(string channel, Action<string> handler)
+    {
+        lock (_replicaSubscriptions)
+        {
+            _replicaSubscriptions.Add((channel, handler));
+        }
+
+        if (_connection?.Replicas is { } replicas)
+        {
+            _ = SubscribeAsync(replicas, channel, handler);
+        }
+    }
+
+    /// <summary>
+    /// Subscribes the replica handlers on a replicas' multiplexer that was just attached (Sentinel mode). It subscribes on
+    /// one replica; <see cref="PublishToReplicasAsync"/> publishes on all of them, so every instance hears every message.
+    /// </summary>
+    internal async Task OnReplicasAttachedAsync(ConnectionMultiplexer replicas)
+    {
+        (string Channel, Action<string> Handler)[] subscriptions;
+        lock (_replicaSubscriptions)
+        {
+            subscriptions = [.. _replicaSubscriptions];
+        }
+
+        foreach (var (channel, handler) in subscriptions)
+        {
+            await SubscribeAsync(replicas, channel, handler).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// PUBLISH on every connected replica of the current connection (Sentinel mode: the replicas' own multiplexer). A
+    /// replica delivers it to its own subscribers only (a PUBLISH is not passed from replica to master), which is why it
+    /// goes to each of them. False without replicas.
+    /// </summary>
+    public async Task<bool> PublishToReplicasAsync(string channel, string message)
+    {
+        if (_connection?.Replicas is not { } replicas)
+        {
+            return false;
+        }
+
+        var sends = new List<Task<RedisResult>>();
+        foreach (var server in replicas.GetServers())
+        {
+            if (server.IsConnected)
+            {
+                sends.Add(server.ExecuteAsync("PUBLISH", channel, message));
+            }
+        }
+
+        var sent = false;
+        foreach (var send in sends)
+        {
+            try
+            {
+                await send.ConfigureAwait(false);
+                sent = true;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // another replica may have taken it; none did: the caller's journal still has the invalidation
+            }
+        }
+
+        return sent;
     }
 
     private async Task SubscribeAsync(ConnectionMultiplexer multiplexer, string channel, Action<string> handler)

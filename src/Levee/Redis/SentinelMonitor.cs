@@ -304,6 +304,10 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             {
                 await multiplexer.DisposeAsync().ConfigureAwait(false);
             }
+            else
+            {
+                await _store.OnReplicasAttachedAsync(multiplexer).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
         {

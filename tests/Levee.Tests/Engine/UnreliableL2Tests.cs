@@ -205,6 +205,33 @@ public class UnreliableL2Tests
     }
 
     [Fact]
+    public async Task MasterUnreachable_RemovalReachesOtherInstancesThroughTheReplicas_AndIsStillJournaled()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var storeA = new FakeL2Store(redis);
+        var storeB = new FakeL2Store(redis);
+        await using var a = await Ready(TestCache.Create(time, storeA));
+        await using var b = await Ready(TestCache.Create(time, storeB));
+        await a.SetAsync("k", "v1", OneMinute);
+        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("x"), OneMinute)); // in B's L1
+
+        foreach (var store in new[] { storeA, storeB })
+        {
+            store.Mode = FakeL2Mode.Throw; // the master is gone, the replicas are not (the incident)
+            store.ReplicaMode = FakeL2Mode.Healthy;
+        }
+
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k"); // the database changed
+        Assert.Equal(1, a.PendingInvalidations); // still journaled for the master
+        Assert.Contains(redis.Published, m => m.Contains("|R|", StringComparison.Ordinal) && m.EndsWith("|k", StringComparison.Ordinal));
+
+        // B dropped its L1 copy, and the replica's (older) entry is not served either: B asks its factory
+        Assert.Equal("v2", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
+    }
+
+    [Fact]
     public async Task TagTimeUnreadable_EntryNotUsed_ButNotTakenAsInvalidatedNow()
     {
         var time = TestCache.NewTime();

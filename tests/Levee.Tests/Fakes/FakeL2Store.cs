@@ -166,6 +166,22 @@ internal sealed class FakeL2Store : IL2Store
 
     public void Subscribe(string channel, Action<string> handler) => _redis.Subscribe(channel, handler);
 
+    /// <summary>The replicas' pub/sub: a replica delivers to its own subscribers (here: the same hub, on its own channel).</summary>
+    public async Task<bool> PublishToReplicasAsync(string channel, string message)
+    {
+        Interlocked.Increment(ref ReplicaCalls);
+        if (ReplicaMode != FakeL2Mode.Healthy)
+        {
+            throw new InvalidOperationException("fake replica failure");
+        }
+
+        await Task.Yield();
+        _redis.Publish(channel, message);
+        return true;
+    }
+
+    public void SubscribeReplicas(string channel, Action<string> handler) => _redis.Subscribe(channel, handler);
+
     public ValueTask DisposeAsync()
     {
         ReleaseHanging();

@@ -216,6 +216,50 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task TwoInstances_MasterFrozenNoFailover_RemovalReachesTheOtherThroughTheReplicas()
+    {
+        // no failover during the test (down-after 60 s): the master stays frozen, the replicas answer (the incident)
+        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { DownAfterMilliseconds = 60_000 });
+        await using var appA = NewApp(topology);
+        await using var appB = NewApp(topology);
+        var a = await RealRedisTests.ConnectedCache(appA);
+        var b = await RealRedisTests.ConnectedCache(appB);
+        foreach (var store in new[] { (Levee.Redis.RedisL2Store)a.L2Store!, (Levee.Redis.RedisL2Store)b.L2Store! })
+        {
+            for (var i = 0; i < 200 && store.Current?.Replicas is null; i++)
+            {
+                await Task.Delay(25); // the replicas' connection is attached after the master's, in the background
+            }
+
+            Assert.NotNull(store.Current?.Replicas);
+        }
+
+        await a.SetAsync("price", 10, OneMinute);
+        for (var i = 0; i < 100 && (await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:price")).IsNull; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(10, await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(-1), OneMinute)); // in B's L1 now
+
+        topology.Master.Freeze();
+        await a.RemoveAsync("price"); // the database changed; the master is silent, no failover can happen
+        Assert.True(a.PendingInvalidations >= 1); // journaled for the master all the same
+
+        // B hears of it through a replica: it drops its L1 copy and does not take the replica's older entry either
+        var served = await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(11), OneMinute);
+        for (var i = 0; i < 60 && served == 10; i++)
+        {
+            await Task.Delay(50);
+            served = await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(11), OneMinute);
+        }
+
+        Assert.Equal(11, served);
+        Assert.Equal(topology.Master.Endpoint, await topology.GetMasterEndpointAsync()); // still the frozen master: no failover helped
+        topology.Master.Thaw();
+    }
+
+    [Fact]
     public async Task TwoInstances_RemoveWhileMasterFrozen_OtherNeverServesRemovedValueAfterRecovery()
     {
         await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Replicas = 1, DownAfterMilliseconds = 60_000 });
