@@ -1,4 +1,5 @@
 using Levee.Tests.Fakes;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Levee.Tests.Engine;
 
@@ -136,17 +137,26 @@ public class UnreliableL2Tests
         Assert.Equal(0, cache.PendingInvalidations);
     }
 
-    [Fact]
-    public async Task TwoInstances_RemoveWhileRedisFrozen_OtherNeverServesRemovedValueAfterRecovery()
+    /// <summary>Two instances on one fake Redis; "k" = "v1" was set by A and read by B (in B's L1 now). The caller disposes A and B.</summary>
+    private static async Task<(FakeTimeProvider Time, FakeRedis Redis, FakeL2Store StoreA, FakeL2Store StoreB, LeveeCache A, LeveeCache B)> TwoInstancesWithKInBsL1Async()
     {
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
         var storeA = new FakeL2Store(redis);
         var storeB = new FakeL2Store(redis);
-        await using var a = await Ready(TestCache.Create(time, storeA));
-        await using var b = await Ready(TestCache.Create(time, storeB));
+        var a = await Ready(TestCache.Create(time, storeA));
+        var b = await Ready(TestCache.Create(time, storeB));
         await a.SetAsync("k", "v1", OneMinute);
-        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // B has it in L1 now
+        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        return (time, redis, storeA, storeB, a, b);
+    }
+
+    [Fact]
+    public async Task TwoInstances_RemoveWhileRedisFrozen_OtherNeverServesRemovedValueAfterRecovery()
+    {
+        var (_, _, storeA, _, a, b) = await TwoInstancesWithKInBsL1Async();
+        await using var disposeA = a;
+        await using var disposeB = b;
 
         storeA.Mode = FakeL2Mode.Throw;
         await a.RemoveAsync("k"); // neither L2 nor the backplane are reachable
@@ -207,14 +217,9 @@ public class UnreliableL2Tests
     [Fact]
     public async Task MasterUnreachable_RemovalReachesOtherInstancesThroughTheReplicas_AndIsStillJournaled()
     {
-        var time = TestCache.NewTime();
-        var redis = new FakeRedis();
-        var storeA = new FakeL2Store(redis);
-        var storeB = new FakeL2Store(redis);
-        await using var a = await Ready(TestCache.Create(time, storeA));
-        await using var b = await Ready(TestCache.Create(time, storeB));
-        await a.SetAsync("k", "v1", OneMinute);
-        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("x"), OneMinute)); // in B's L1
+        var (time, redis, storeA, storeB, a, b) = await TwoInstancesWithKInBsL1Async();
+        await using var disposeA = a;
+        await using var disposeB = b;
 
         foreach (var store in new[] { storeA, storeB })
         {
