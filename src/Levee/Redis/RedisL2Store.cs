@@ -410,10 +410,26 @@ internal sealed partial class RedisL2Store : IL2Store
     }
 
     /// <summary>
-    /// Subscribes the replica handlers on a replicas' multiplexer that was just attached (Sentinel mode). It subscribes on
-    /// one replica; <see cref="PublishToReplicasAsync"/> publishes on all of them, so every instance hears every message.
+    /// Attaches a replicas' multiplexer (Sentinel mode) to <paramref name="connection"/>, its replica handlers subscribed
+    /// first, so that an attached replicas' connection is a listening one. It subscribes on one replica;
+    /// <see cref="PublishToReplicasAsync"/> publishes on all of them, so every instance hears every message. False (the
+    /// caller disposes the multiplexer) when the connection was retired meanwhile.
     /// </summary>
-    internal async Task OnReplicasAttachedAsync(ConnectionMultiplexer replicas)
+    internal async Task<bool> AttachReplicasAsync(Connection connection, ConnectionMultiplexer replicas)
+    {
+        var subscribed = await SubscribeReplicasFromAsync(replicas, 0).ConfigureAwait(false);
+        if (!connection.AttachReplicas(replicas))
+        {
+            return false;
+        }
+
+        // a handler registered while this ran saw no replicas' connection yet: subscribe it here
+        await SubscribeReplicasFromAsync(replicas, subscribed).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Subscribes the replica handlers registered from index <paramref name="from"/> on; returns how many there are.</summary>
+    private async Task<int> SubscribeReplicasFromAsync(ConnectionMultiplexer replicas, int from)
     {
         (string Channel, Action<string> Handler)[] subscriptions;
         lock (_replicaSubscriptions)
@@ -421,10 +437,12 @@ internal sealed partial class RedisL2Store : IL2Store
             subscriptions = [.. _replicaSubscriptions];
         }
 
-        foreach (var (channel, handler) in subscriptions)
+        for (var i = from; i < subscriptions.Length; i++)
         {
-            await SubscribeAsync(replicas, channel, handler).ConfigureAwait(false);
+            await SubscribeAsync(replicas, subscriptions[i].Channel, subscriptions[i].Handler).ConfigureAwait(false);
         }
+
+        return subscriptions.Length;
     }
 
     /// <summary>

@@ -300,13 +300,9 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         try
         {
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(DataOptions(replicas)).ConfigureAwait(false);
-            if (!connection.AttachReplicas(multiplexer))
+            if (!await _store.AttachReplicasAsync(connection, multiplexer).ConfigureAwait(false))
             {
                 await multiplexer.DisposeAsync().ConfigureAwait(false);
-            }
-            else
-            {
-                await _store.OnReplicasAttachedAsync(multiplexer).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
