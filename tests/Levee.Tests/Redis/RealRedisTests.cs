@@ -6,26 +6,16 @@ namespace Levee.Tests.Redis;
 
 /// <summary>The library against a real redis-server started on a free loopback port (and always stopped).</summary>
 [Collection(RealProcesses.Name)]
-public sealed class RealRedisTests : IAsyncLifetime
+public sealed class RealRedisTests : RedisServerTest
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
-    private ProcessHost _host = null!;
-    private RedisNode _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _host = new ProcessHost();
-        _redis = await _host.StartRedisAsync();
-    }
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
 
     private ServiceProvider NewApp(Action<LeveeOptions>? configure = null)
     {
         var services = new ServiceCollection();
         services.AddLevee(o =>
         {
-            o.Redis = _redis.Endpoint;
+            o.Redis = Redis.Endpoint;
             configure?.Invoke(o);
         });
         return services.BuildServiceProvider();
@@ -72,12 +62,12 @@ public sealed class RealRedisTests : IAsyncLifetime
         var price = 1;
         Func<int, CancellationToken, ValueTask<int>> load = (_, _) => ValueTask.FromResult(Volatile.Read(ref price));
         Assert.Equal(1, await a.GetOrCreateAsync("price", 0, load, OneMinute));
-        await UntilStoredAsync(_redis, "levee:d:0:price"); // the load issued its SET without awaiting it
+        await UntilStoredAsync(Redis, "levee:d:0:price"); // the load issued its SET without awaiting it
         Assert.Equal(1, await b.GetOrCreateAsync("price", 0, load, OneMinute)); // from L2 (B has no SET of its own in flight), now in B's L1
 
         Volatile.Write(ref price, 2); // the database changed
         await a.RemoveAsync("price");
-        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number); // deleted when RemoveAsync returned
+        Assert.Equal(0L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number); // deleted when RemoveAsync returned
         Assert.Equal(0, a.PendingInvalidations);
 
         // B heard it on the backplane: its L1 copy is gone, its next read loads the new value
@@ -96,9 +86,9 @@ public sealed class RealRedisTests : IAsyncLifetime
         // a Redis that lost its script cache (restart, SCRIPT FLUSH) still gets the removal (a key only A writes: a
         // removal orders itself after this instance's own pending SET, not after another instance's)
         Assert.Equal(2, await a.GetOrCreateAsync("stock", 0, load, OneMinute));
-        await _redis.ExecuteAsync("SCRIPT", "FLUSH");
+        await Redis.ExecuteAsync("SCRIPT", "FLUSH");
         await a.RemoveAsync("stock");
-        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:0:stock")).Number);
+        Assert.Equal(0L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:stock")).Number);
         Assert.Equal(0, a.PendingInvalidations);
     }
 
@@ -115,7 +105,7 @@ public sealed class RealRedisTests : IAsyncLifetime
         var read = await b.GetOrCreateAsync("product:1", 0, (_, _) => { calls++; return ValueTask.FromResult(new Product(0, "db")); }, OneMinute);
         Assert.Equal(new Product(1, "Lamp"), read);
         Assert.Equal(0, calls);
-        Assert.Equal(RedisReplyKind.BulkString, (await _redis.ExecuteAsync("GET", "levee:d:0:product:1")).Kind);
+        Assert.Equal(RedisReplyKind.BulkString, (await Redis.ExecuteAsync("GET", "levee:d:0:product:1")).Kind);
     }
 
     [Fact]
@@ -126,7 +116,7 @@ public sealed class RealRedisTests : IAsyncLifetime
         var hybrid = app.GetRequiredService<HybridCache>();
         Assert.Same(cache, hybrid);
         Assert.Equal("v", await hybrid.GetOrCreateAsync("h", _ => ValueTask.FromResult("v")));
-        Assert.False((await EventuallyStored(_redis, "levee:d:0:h")).IsNull); // a miss's L2 write completes after its callers have the value
+        Assert.False((await EventuallyStored(Redis, "levee:d:0:h")).IsNull); // a miss's L2 write completes after its callers have the value
     }
 
     [Fact]
@@ -134,9 +124,9 @@ public sealed class RealRedisTests : IAsyncLifetime
     {
         await using var app = NewApp();
         var cache = await ConnectedCache(app);
-        await _redis.ExecuteAsync("SET", "levee:d:0:bad", "this is not a levee envelope");
+        await Redis.ExecuteAsync("SET", "levee:d:0:bad", "this is not a levee envelope");
         Assert.Equal(7, await cache.GetOrCreateAsync("bad", 0, (_, _) => ValueTask.FromResult(7), OneMinute));
-        var stored = await EventuallyStored(_redis, "levee:d:0:bad", notStartingWith: "this is not");
+        var stored = await EventuallyStored(Redis, "levee:d:0:bad", notStartingWith: "this is not");
         Assert.StartsWith("LV", stored.Text, StringComparison.Ordinal);
     }
 
@@ -146,7 +136,7 @@ public sealed class RealRedisTests : IAsyncLifetime
         await using var app = NewApp();
         var cache = await ConnectedCache(app);
         Assert.Equal(1, await cache.GetOrCreateAsync("a", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
-        _redis.Kill();
+        Redis.Kill();
         var calls = 0;
         for (var i = 0; i < 50; i++)
         {
@@ -169,7 +159,7 @@ public sealed class RealRedisTests : IAsyncLifetime
         });
         var cache = await ConnectedCache(app);
         await cache.SetAsync("warm", "w", OneMinute);
-        _redis.Freeze();
+        Redis.Freeze();
         try
         {
             for (var i = 0; i < 30; i++)
@@ -182,22 +172,22 @@ public sealed class RealRedisTests : IAsyncLifetime
         }
         finally
         {
-            _redis.Thaw();
+            Redis.Thaw();
         }
     }
 
     [Fact]
     public async Task AppStartedWhileRedisDown_ServesFromFactory_ThenConnectsInTheBackground()
     {
-        _redis.Kill();
+        Redis.Kill();
         await using var app = NewApp();
         var cache = app.GetRequiredService<LeveeCache>();
         Assert.Equal("db", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
         Assert.False(cache.IsL2Available);
-        await _redis.RestartAsync();
+        await Redis.RestartAsync();
         await ConnectedCache(app);
         await cache.SetAsync("k2", "v2", OneMinute);
-        Assert.False((await _redis.ExecuteAsync("GET", "levee:d:0:k2")).IsNull);
+        Assert.False((await Redis.ExecuteAsync("GET", "levee:d:0:k2")).IsNull);
     }
 
     /// <summary>

@@ -10,7 +10,7 @@ namespace Levee.Tests.Redis;
 /// prefix: everything works (reads, writes, removals that reach another instance, tag invalidation), nothing is journaled.
 /// </summary>
 [Collection(RealProcesses.Name)]
-public sealed class RedisAclTests : IAsyncLifetime
+public sealed class RedisAclTests : RedisServerTest
 {
     /// <summary>
     /// The smallest ACL rule that works, as docs/engine.md gives it (keep the two in step). StackExchange.Redis also
@@ -22,35 +22,29 @@ public sealed class RedisAclTests : IAsyncLifetime
     private const string NoScriptUser = "levee-noscript";
     private const string Password = "app-Pa55word";
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
-    private ProcessHost _host = null!;
-    private RedisNode _redis = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task OnStartedAsync()
     {
-        _host = new ProcessHost();
-        _redis = await _host.StartRedisAsync();
         var args = new List<string> { "ACL", "SETUSER", User, "reset", "on", ">" + Password };
         args.AddRange(Rules.Split(' '));
-        var reply = await _redis.ExecuteAsync([.. args]);
+        var reply = await Redis.ExecuteAsync([.. args]);
         Assert.False(reply.IsError, reply.Text);
 
         // the same without scripting (a managed Redis may not allow it)
         args = ["ACL", "SETUSER", NoScriptUser, "reset", "on", ">" + Password];
         args.AddRange(Rules.Split(' ').Where(r => r is not ("+evalsha" or "+eval" or "+script|load")));
-        reply = await _redis.ExecuteAsync([.. args]);
+        reply = await Redis.ExecuteAsync([.. args]);
         Assert.False(reply.IsError, reply.Text);
     }
 
-    public async Task DisposeAsync()
+    protected override async Task OnStoppingAsync()
     {
         // what the restricted user was refused, if anything (shown when the test fails)
-        var log = await _redis.ExecuteAsync("ACL", "LOG");
+        var log = await Redis.ExecuteAsync("ACL", "LOG");
         foreach (var entry in log.Items)
         {
             Console.WriteLine("ACL LOG: " + string.Join(' ', entry.Items.Select(i => i.Text ?? i.Number.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         }
-
-        await _host.DisposeAsync();
     }
 
     private ServiceProvider NewApp(bool backplane = true, string user = User, CollectingLogger? logger = null)
@@ -63,7 +57,7 @@ public sealed class RedisAclTests : IAsyncLifetime
 
         services.AddLevee(o =>
         {
-            o.Redis = $"{_redis.Endpoint},user={user},password={Password}";
+            o.Redis = $"{Redis.Endpoint},user={user},password={Password}";
             o.Backplane = backplane;
             o.L2Timeout = TimeSpan.FromSeconds(1); // a busy machine must not time calls out: a refused command is what this test looks for
         });
@@ -88,7 +82,7 @@ public sealed class RedisAclTests : IAsyncLifetime
             return ValueTask.FromResult(Volatile.Read(ref price));
         };
         Assert.Equal(1, await a.GetOrCreateAsync("price", 0, load, OneMinute, ["catalog"]));
-        await RealRedisTests.UntilStoredAsync(_redis, "levee:d:0:price"); // the SET was issued, not awaited, by the load
+        await RealRedisTests.UntilStoredAsync(Redis, "levee:d:0:price"); // the SET was issued, not awaited, by the load
         // B reads A's value from Redis (TryGetAsync never calls a factory); retried, so that one transient miss of the
         // machine's making (seen once in ~12 full-suite runs, not explained: issue 8's note) does not fail the test,
         // while a refused GET would
@@ -107,7 +101,7 @@ public sealed class RedisAclTests : IAsyncLifetime
 
         Volatile.Write(ref price, 2);
         await a.RemoveAsync("price"); // DEL + PUBLISH script
-        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number);
+        Assert.Equal(0L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number);
         Assert.Equal(2, await Eventually(() => b.GetOrCreateAsync("price", 0, load, OneMinute, ["catalog"]), 2));
 
         Volatile.Write(ref price, 3);
@@ -123,7 +117,7 @@ public sealed class RedisAclTests : IAsyncLifetime
         var c = await RealRedisTests.ConnectedCache(appC);
         Assert.Equal(4, await c.GetOrCreateAsync("solo", 0, load, OneMinute));
         await c.RemoveAsync("solo");
-        Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:1:solo")).Number); // generation 1 since "*"
+        Assert.Equal(0L, (await Redis.ExecuteAsync("EXISTS", "levee:d:1:solo")).Number); // generation 1 since "*"
 
         Assert.Equal(0, a.PendingInvalidations);
         Assert.Equal(0, b.PendingInvalidations);
@@ -146,12 +140,12 @@ public sealed class RedisAclTests : IAsyncLifetime
         {
             var key = "price" + round;
             Assert.Equal(price, await a.GetOrCreateAsync(key, 0, load, OneMinute));
-            await RealRedisTests.UntilStoredAsync(_redis, "levee:d:0:" + key);
+            await RealRedisTests.UntilStoredAsync(Redis, "levee:d:0:" + key);
             Assert.Equal(price, await b.GetOrCreateAsync(key, 0, load, OneMinute)); // L2 hit, now in B's L1
 
             Volatile.Write(ref price, price + 1);
             await a.RemoveAsync(key);
-            Assert.Equal(0L, (await _redis.ExecuteAsync("EXISTS", "levee:d:0:" + key)).Number);
+            Assert.Equal(0L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:" + key)).Number);
             Assert.Equal(0, a.PendingInvalidations); // the refusal did not fail the removal: nothing to replay
             Assert.Equal(price, await Eventually(() => b.GetOrCreateAsync(key, 0, load, OneMinute), price));
         }

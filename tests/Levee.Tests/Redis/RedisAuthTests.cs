@@ -7,26 +7,20 @@ namespace Levee.Tests.Redis;
 
 /// <summary>AUTH passes through the configuration string; a wrong password never crashes the app and is never logged.</summary>
 [Collection(RealProcesses.Name)]
-public sealed class RedisAuthTests : IAsyncLifetime
+public sealed class RedisAuthTests : RedisServerTest
 {
     private const string Password = "s3cret-Pa55";
-    private ProcessHost _host = null!;
-    private RedisNode _redis = null!;
 
-    public async Task InitializeAsync()
+    protected override async Task OnStartedAsync()
     {
-        _host = new ProcessHost();
-        _redis = await _host.StartRedisAsync();
-        Assert.False((await _redis.ExecuteAsync("CONFIG", "SET", "requirepass", Password)).IsError);
+        Assert.False((await Redis.ExecuteAsync("CONFIG", "SET", "requirepass", Password)).IsError);
     }
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
 
     private ServiceProvider NewApp(string password, CollectingLogger logger)
     {
         var services = new ServiceCollection();
         services.AddLogging(b => b.AddProvider(new CollectingLoggerProvider(logger)).SetMinimumLevel(LogLevel.Trace));
-        services.AddLevee(o => o.Redis = $"{_redis.Endpoint},password={password}");
+        services.AddLevee(o => o.Redis = $"{Redis.Endpoint},password={password}");
         return services.BuildServiceProvider();
     }
 

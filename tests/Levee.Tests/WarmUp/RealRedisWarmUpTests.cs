@@ -9,19 +9,9 @@ namespace Levee.Tests.WarmUp;
 
 /// <summary>Warm-up against a real redis-server (started on a free loopback port, always stopped).</summary>
 [Collection(RealProcesses.Name)]
-public sealed class RealRedisWarmUpTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class RealRedisWarmUpTests(ITestOutputHelper output) : Levee.Tests.Redis.RedisServerTest
 {
     private static readonly LeveeEntryOptions TenMinutes = new() { Expiration = TimeSpan.FromMinutes(10) };
-    private ProcessHost _host = null!;
-    private RedisNode _redis = null!;
-
-    public async Task InitializeAsync()
-    {
-        _host = new ProcessHost();
-        _redis = await _host.StartRedisAsync();
-    }
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
 
     /// <summary>The catalogue's critical entries, with a database stand-in that counts concurrent loads.</summary>
     private sealed class CriticalEntries : ILeveeWarmUpSource
@@ -70,7 +60,7 @@ public sealed class RealRedisWarmUpTests(ITestOutputHelper output) : IAsyncLifet
         services.AddLogging();
         services.AddLevee(o =>
         {
-            o.Redis = _redis.Endpoint;
+            o.Redis = Redis.Endpoint;
             o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 8, LowPriorityShare = 0.25 }; // warm-up share: 2
             o.WarmUp.EmptyL2CheckInterval = TimeSpan.FromMilliseconds(200);
         }).AddLeveeWarmUpSource<CriticalEntries>();
@@ -97,7 +87,7 @@ public sealed class RealRedisWarmUpTests(ITestOutputHelper output) : IAsyncLifet
             // in L2 (read straight from redis-server) and in L1 (no factory call)
             for (var i = 0; i < 10; i++)
             {
-                Assert.False((await _redis.ExecuteAsync("GET", $"levee:d:0:site-settings:{i}")).IsNull, $"site-settings:{i} not in Redis {_redis} before readiness");
+                Assert.False((await Redis.ExecuteAsync("GET", $"levee:d:0:site-settings:{i}")).IsNull, $"site-settings:{i} not in Redis {Redis} before readiness");
             }
 
             var cache = app.GetRequiredService<LeveeCache>();
@@ -105,20 +95,20 @@ public sealed class RealRedisWarmUpTests(ITestOutputHelper output) : IAsyncLifet
             Assert.Equal(30, source.Calls);
 
             // Redis restarts without persistence: empty. Nobody asks for the entries; Levee notices and refills L2.
-            await _redis.RestartAsync();
-            Assert.True((await _redis.ExecuteAsync("GET", "levee:d:0:site-settings:0")).IsNull);
+            await Redis.RestartAsync();
+            Assert.True((await Redis.ExecuteAsync("GET", "levee:d:0:site-settings:0")).IsNull);
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while ((await _redis.ExecuteAsync("DBSIZE")).Number < 31)
+            while ((await Redis.ExecuteAsync("DBSIZE")).Number < 31)
             {
-                Assert.True(DateTime.UtcNow < deadline, $"entries not back in Redis {_redis} within 30 s (DBSIZE {(await _redis.ExecuteAsync("DBSIZE")).Number}); last warm-up {warmUp.LastResult}; log {_redis.LogFile}");
+                Assert.True(DateTime.UtcNow < deadline, $"entries not back in Redis {Redis} within 30 s (DBSIZE {(await Redis.ExecuteAsync("DBSIZE")).Number}); last warm-up {warmUp.LastResult}; log {Redis.LogFile}");
                 await Task.Delay(50);
             }
 
             await GateEngineTests.WaitUntil(() => !warmUp.IsRunning);
-            output.WriteLine($"after restart: DBSIZE {(await _redis.ExecuteAsync("DBSIZE")).Number}, factory calls {source.Calls}, last warm-up {warmUp.LastResult}, max in flight {source.MaxInFlight}");
+            output.WriteLine($"after restart: DBSIZE {(await Redis.ExecuteAsync("DBSIZE")).Number}, factory calls {source.Calls}, last warm-up {warmUp.LastResult}, max in flight {source.MaxInFlight}");
             for (var i = 0; i < 10; i++)
             {
-                Assert.False((await _redis.ExecuteAsync("GET", $"levee:d:0:featured-products:{i}")).IsNull, $"featured-products:{i} not back in Redis {_redis}");
+                Assert.False((await Redis.ExecuteAsync("GET", $"levee:d:0:featured-products:{i}")).IsNull, $"featured-products:{i} not back in Redis {Redis}");
             }
 
             Assert.True(source.Calls >= 60, $"expected a re-warm from the database, got {source.Calls} calls");
