@@ -60,6 +60,7 @@ filter=(--filter 'Levee.Benchmarks.*')
 for a in "$@"; do [ "$a" = "--filter" ] && filter=(); done
 dotnet "$dll" "${filter[@]}" --artifacts "$art" "$@" | tee "$art/benchmarkdotnet.log"
 dotnet "$dll" stampede-calls 20 "$art/stampede-calls.md" | tee -a "$art/benchmarkdotnet.log"
+dotnet "$dll" stampede-anatomy 40 "$art/stampede-anatomy.md" | tee -a "$art/benchmarkdotnet.log"
 dotnet "$dll" paired 30 "$art" | tee -a "$art/benchmarkdotnet.log"
 dotnet "$dll" remove-anatomy 30 "$art/remove-anatomy.md" | tee -a "$art/benchmarkdotnet.log"
 dotnet "$dll" throughput-breakdown 4 100000 | grep ' r[0-9]*:' | tee "$art/throughput-breakdown.txt" | tee -a "$art/benchmarkdotnet.log"

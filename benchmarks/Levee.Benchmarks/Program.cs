@@ -9,6 +9,7 @@ namespace Levee.Benchmarks;
 /// <c>Levee.Benchmarks paired [rounds] [out dir]</c> runs the L1/L2 hit contenders interleaved in one process (noise cross-check);
 /// <c>Levee.Benchmarks outage OUTDIR [...]</c> runs the drill's redis-outage and master-hang with naive, levee and the peers (see <see cref="Outage"/>);
 /// <c>Levee.Benchmarks report-outage OUTDIR/outage.md docs/benchmarks.md</c> writes that table between the bench:outage markers;
+/// <c>Levee.Benchmarks stampede-anatomy [rounds] [out.md]</c> splits a cold-key stampede into its phases (see <see cref="StampedeAnatomy"/>);
 /// <c>Levee.Benchmarks remove-anatomy [rounds] [out.md]</c> splits what one removal costs (see <see cref="RemoveAnatomy"/>);
 /// <c>Levee.Benchmarks throughput-breakdown [rounds] [ops per thread]</c> splits the throughput workload by kind of call;
 /// <c>Levee.Benchmarks profile-l2 [seconds] [raw|levee|both]</c> runs Levee's L2 hit and/or the raw GET in a loop, for a profiler such as <c>perf</c>;
@@ -66,6 +67,11 @@ public static class Program
             }
 
             return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "stampede-anatomy")
+        {
+            return await StampedeAnatomy.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 30, args.Length > 2 ? args[2] : null);
         }
 
         if (args.Length > 0 && args[0] == "profile-l2")

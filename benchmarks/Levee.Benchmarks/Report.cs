@@ -29,7 +29,7 @@ internal static class Report
 
     /// <summary>
     /// report &lt;artifacts dir&gt; &lt;header.md&gt; &lt;docs/benchmarks.md&gt; &lt;docs/l1-store.md&gt;; also reads
-    /// stampede-calls.md, paired-*.md, remove-anatomy.md and throughput-breakdown.txt from the artifacts dir when present.
+    /// stampede-calls.md, stampede-anatomy.md, paired-*.md, remove-anatomy.md and throughput-breakdown.txt from the artifacts dir when present.
     /// </summary>
     public static int Run(string[] args)
     {
@@ -67,6 +67,13 @@ internal static class Report
             {
                 all.AppendLine("Factory calls per stampede (`Levee.Benchmarks stampede-calls`):").AppendLine();
                 all.AppendLine(File.ReadAllText(stampedeCalls).TrimEnd()).AppendLine();
+            }
+
+            var stampedeAnatomy = Path.Combine(artifacts, "stampede-anatomy.md");
+            if (section.Type == "StampedeBenchmarks" && File.Exists(stampedeAnatomy))
+            {
+                all.AppendLine("A stampede by phase (`Levee.Benchmarks stampede-anatomy 40`):").AppendLine();
+                all.AppendLine(File.ReadAllText(stampedeAnatomy).TrimEnd()).AppendLine();
             }
 
             if (section.Type == "L1HitBenchmarks")

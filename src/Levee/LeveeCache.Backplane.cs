@@ -76,13 +76,21 @@ public sealed partial class LeveeCache
         {
             BackplaneMessageKind.Remove => _journal.AddKey(subject!),
             BackplaneMessageKind.RemoveTag => _journal.AddTag(subject!, _clock.WallMs),
-            BackplaneMessageKind.Clear => false,
-            _ => true, // a lost "set" only costs other instances an older L1 copy until it expires... unless they had one: drop is safer
+            BackplaneMessageKind.Clear => AddEverything(),
+            // a lost "set": other instances may keep their older L1 copy; journaled as a removal, whose replay deletes the
+            // key in L2 and tells every instance to drop it (a miss later, never an old value)
+            _ => _journal.AddKey(subject!),
         };
         if (!journaled)
         {
             OnJournalOverflow();
         }
+    }
+
+    private bool AddEverything()
+    {
+        _journal.AddEverything();
+        return true;
     }
 
     private string BackplaneMessage(BackplaneMessageKind kind, string? subject) =>

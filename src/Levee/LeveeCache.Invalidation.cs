@@ -85,42 +85,51 @@ public sealed partial class LeveeCache
                 await flight.Ended.ConfigureAwait(false); // bounded: the write runs under the L2 time budget
             }
 
-            bool removed;
-            if (_options.Backplane)
-            {
-                // one guarded call, one Redis command: DEL and PUBLISH in one script
-                var message = BackplaneMessage(BackplaneMessageKind.Remove, key);
-                var sent = await _guard.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
-                    (key: DataKey(key), channel: BackplaneChannel, message)).ConfigureAwait(false);
-                removed = sent.Success;
-                if (removed)
-                {
-                    _metrics.Backplane("sent");
-                }
-                else
-                {
-                    await PublishThroughReplicasAsync(message).ConfigureAwait(false);
-                }
-            }
-            else
-            {
-                removed = (await _guard.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false)).Success;
-            }
-
-            if (!removed || !_generationKnown)
-            {
-                // the DEL or its backplane message may not have gone out: the replay after recovery sends both again
-                if (!_journal.AddKey(key))
-                {
-                    OnJournalOverflow();
-                }
-
-                Log.InvalidationJournaled(_logger, _name, _journal.Count);
-            }
+            await RemoveFromL2Async(key).ConfigureAwait(false);
         }
         finally
         {
             _removals[key] = new ChangeMark(begin, Interlocked.Increment(ref _invalidationSeq), _clock.MonoMs, wall);
+        }
+    }
+
+    /// <summary>
+    /// The key's L2 entry deleted and every instance told (one script with the backplane: DEL, then PUBLISH); when Redis
+    /// can't be reached, the removal is journaled (replayed when it is back) and its message sent through the replicas.
+    /// </summary>
+    private async ValueTask RemoveFromL2Async(string key)
+    {
+        bool removed;
+        if (_options.Backplane)
+        {
+            // one guarded call, one Redis command: DEL and PUBLISH in one script
+            var message = BackplaneMessage(BackplaneMessageKind.Remove, key);
+            var sent = await _guard!.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
+                (key: DataKey(key), channel: BackplaneChannel, message)).ConfigureAwait(false);
+            removed = sent.Success;
+            if (removed)
+            {
+                _metrics.Backplane("sent");
+            }
+            else
+            {
+                await PublishThroughReplicasAsync(message).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            removed = (await _guard!.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false)).Success;
+        }
+
+        if (!removed || !_generationKnown)
+        {
+            // the DEL or its backplane message may not have gone out: the replay after recovery sends both again
+            if (!_journal.AddKey(key))
+            {
+                OnJournalOverflow();
+            }
+
+            Log.InvalidationJournaled(_logger, _name, _journal.Count);
         }
     }
 
@@ -143,7 +152,9 @@ public sealed partial class LeveeCache
                 }
                 else
                 {
-                    OnJournalOverflow(); // the overflow path is exactly "bump the generation when Redis is back"
+                    // journaled as "everything": the replay bumps the generation when Redis is back (as after an overflow)
+                    _journal.AddEverything();
+                    Log.InvalidationJournaled(_logger, _name, _journal.Count);
                 }
             }
 
@@ -253,6 +264,7 @@ public sealed partial class LeveeCache
     {
         try
         {
+            PruneLocalState();
             if (_guard is null || !_guard.Store.IsConnected)
             {
                 return;
@@ -267,15 +279,6 @@ public sealed partial class LeveeCache
             {
                 await ReplayJournalAsync().ConfigureAwait(false);
             }
-
-            var horizon = _clock.MonoMs - 60_000;
-            foreach (var (key, mark) in _removals)
-            {
-                if (mark.Mono < horizon && mark.EndSeq != ChangeMark.InProgress)
-                {
-                    _removals.TryRemove(new KeyValuePair<string, ChangeMark>(key, mark));
-                }
-            }
         }
         catch (Exception ex)
         {
@@ -287,10 +290,59 @@ public sealed partial class LeveeCache
         }
     }
 
+    /// <summary>
+    /// Forgets what no read can need any more: change marks older than a minute (a load or an L2 read lasts far less), tag
+    /// records that only say "not invalidated" and are due to be read again anyway, and tag invalidations older than
+    /// <see cref="TagRetention"/> (L2 forgets them too; an L1 entry with tags created before such an invalidation is
+    /// treated as invalidated from then on, see <see cref="IsTagInvalidated"/>).
+    /// </summary>
+    private void PruneLocalState()
+    {
+        var nowMono = _clock.MonoMs;
+        var horizon = nowMono - 60_000;
+        foreach (var (key, mark) in _removals)
+        {
+            if (mark.Mono < horizon && mark.EndSeq != ChangeMark.InProgress)
+            {
+                _removals.TryRemove(new KeyValuePair<string, ChangeMark>(key, mark));
+            }
+        }
+
+        var checkInterval = (long)_options.TagCheckInterval.TotalMilliseconds;
+        var oldestKeptWall = _clock.WallMs - (long)TagRetention.TotalMilliseconds;
+        foreach (var (tag, state) in _tags)
+        {
+            if (state.InvalidatedWall > 0 && state.InvalidatedWall < oldestKeptWall)
+            {
+                RaiseTagHorizon(state.InvalidatedWall);
+                _tags.TryRemove(new KeyValuePair<string, TagState>(tag, state));
+            }
+            else if (state.InvalidatedWall <= 0 && (state.CheckedMono == long.MinValue || nowMono - state.CheckedMono >= checkInterval))
+            {
+                _tags.TryRemove(new KeyValuePair<string, TagState>(tag, state));
+            }
+        }
+    }
+
+    private void RaiseTagHorizon(long wall)
+    {
+        var current = Volatile.Read(ref _tagHorizonWall);
+        while (wall > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _tagHorizonWall, wall, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
     private async Task ReplayJournalAsync()
     {
-        var (keys, tags, overflowed) = _journal.Snapshot();
-        if (overflowed)
+        var (keys, tags, overflowVersion) = _journal.Snapshot();
+        if (overflowVersion != 0)
         {
             var bumped = await _guard!.TryAsync("generation", static (store, k) => store.IncrementAsync(k), GenerationKey).ConfigureAwait(false);
             if (!bumped.Success)
@@ -299,23 +351,23 @@ public sealed partial class LeveeCache
             }
 
             ApplyGeneration(bumped.Value);
-            _journal.Complete(keys, tags, overflowHandled: true);
+            _journal.Complete(keys, tags, overflowVersion);
             Log.JournalReplayed(_logger, _name, 0);
             await PublishAsync(BackplaneMessageKind.Clear, null).ConfigureAwait(false);
             return;
         }
 
-        var doneKeys = new List<string>(keys.Length);
-        foreach (var key in keys)
+        var doneKeys = new List<KeyValuePair<string, long>>(keys.Length);
+        foreach (var entry in keys)
         {
-            var removed = await _guard!.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false);
+            var removed = await _guard!.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(entry.Key)).ConfigureAwait(false);
             if (!removed.Success)
             {
                 break;
             }
 
-            doneKeys.Add(key);
-            await PublishAsync(BackplaneMessageKind.Remove, key).ConfigureAwait(false);
+            doneKeys.Add(entry);
+            await PublishAsync(BackplaneMessageKind.Remove, entry.Key).ConfigureAwait(false);
         }
 
         var doneTags = new List<KeyValuePair<string, long>>(tags.Length);
@@ -338,7 +390,7 @@ public sealed partial class LeveeCache
             }
         }
 
-        _journal.Complete([.. doneKeys], [.. doneTags], overflowHandled: false);
+        _journal.Complete([.. doneKeys], [.. doneTags], overflowVersionHandled: 0);
         Log.JournalReplayed(_logger, _name, doneKeys.Count + doneTags.Count);
     }
 }

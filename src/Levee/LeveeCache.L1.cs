@@ -9,6 +9,7 @@ public sealed partial class LeveeCache
     // tag -> wall time (Unix ms) of its latest invalidation known to this instance, and when it was last read from L2
     private readonly ConcurrentDictionary<string, TagState> _tags = new(StringComparer.Ordinal);
     private long _allInvalidatedWall; // RemoveByTagAsync("*")
+    private long _tagHorizonWall; // the latest tag invalidation forgotten by PruneLocalState: tagged entries created before it count as invalidated
 
     /// <summary>The L1 hit path: no allocation, no lock.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -50,6 +51,11 @@ public sealed partial class LeveeCache
 
     private bool IsTagInvalidated(string[] tags, long createdWall)
     {
+        if (tags.Length > 0 && createdWall <= Volatile.Read(ref _tagHorizonWall))
+        {
+            return true; // one of its tags may have been invalidated after it was created; that record is forgotten
+        }
+
         foreach (var tag in tags)
         {
             if (_tags.TryGetValue(tag, out var state) && state.InvalidatedWall >= createdWall)
@@ -127,6 +133,9 @@ public sealed partial class LeveeCache
     }
 
     internal int L1Count => _l1.Count;
+
+    /// <summary>Change marks and tag records this instance holds (for tests: they must stay bounded).</summary>
+    internal int LocalStateCount => _removals.Count + _tags.Count;
 
     private readonly record struct TagState(long InvalidatedWall, long CheckedMono);
 }

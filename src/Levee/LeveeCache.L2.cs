@@ -233,11 +233,12 @@ public sealed partial class LeveeCache
         return !IsTagInvalidated(tags, createdWall);
     }
 
-    private async Task WriteL2Async<T>(string key, T value, CacheEntry entry, LeveeEntryOptions options)
+    /// <summary>Writes a value to L2. False when it is not there: L2 unreachable, or the value too large or not serializable (logged).</summary>
+    private async Task<bool> WriteL2Async<T>(string key, T value, CacheEntry entry, LeveeEntryOptions options)
     {
         if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
-            return;
+            return false;
         }
 
         byte[] payload;
@@ -248,7 +249,7 @@ public sealed partial class LeveeCache
             if (buffer.WrittenCount > _options.MaximumPayloadBytes)
             {
                 Log.PayloadTooLarge(_logger, _name, buffer.WrittenCount, _options.MaximumPayloadBytes);
-                return;
+                return false;
             }
 
             payload = Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, buffer.WrittenSpan);
@@ -256,12 +257,20 @@ public sealed partial class LeveeCache
         catch (Exception ex)
         {
             Log.SerializeFailed(_logger, _name, typeof(T).Name, ex);
-            return;
+            return false;
         }
 
         var failSafe = (options.FailSafeMaxDuration ?? _options.FailSafeMaxDuration).TotalMilliseconds;
         var ttl = TimeSpan.FromMilliseconds(Math.Max(1, entry.FreshUntilWall - _clock.WallMs + failSafe));
-        await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
+        if (entry.Tags is { Length: > 0 } && ttl > TagRetention)
+        {
+            // a tagged entry never outlives the record of its tags' invalidations (kept TagRetention + fail-safe from the
+            // invalidation): an invalidated entry cannot become visible again when that record expires
+            ttl = TagRetention;
+        }
+
+        var written = await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
+        return written.Success;
     }
 
     /// <summary>Reads the shared generation. A changed generation drops every L1 entry of this instance. False when L2 can't be read.</summary>

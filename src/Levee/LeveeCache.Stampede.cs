@@ -17,6 +17,10 @@ public sealed partial class LeveeCache
         /// <summary>1 once the load has its value in L1 and is about to write L2: a removal of the key waits for <see cref="Ended"/>.</summary>
         public int Writing;
 
+        /// <summary>The position in the sequence of changes when the flight started: a change of the key that began after it
+        /// may not be in the flight's value, so callers that come later do not join it (<see cref="JoinAfterChangeAsync"/>).</summary>
+        public long StartSeq;
+
         /// <summary>The L2 write of the loaded value, left running when the callers get the value.</summary>
         public Task? PendingWrite;
 
@@ -84,7 +88,7 @@ public sealed partial class LeveeCache
 
         if (!_flights.TryGetValue(key, out var existing))
         {
-            var mine = new Flight<T>();
+            var mine = new Flight<T> { StartSeq = CurrentSeq };
             existing = _flights.GetOrAdd(key, mine);
             if (ReferenceEquals(existing, mine))
             {
@@ -96,6 +100,14 @@ public sealed partial class LeveeCache
 
         if (existing is Flight<T> joined)
         {
+            if (_removals.TryGetValue(key, out var change) && change.BeginSeq > joined.StartSeq)
+            {
+                // The key changed (removed, set, or told by the backplane) after this load started: its value may predate
+                // the change, and a caller that comes after the change must not get it. Wait for the load to end (it keeps
+                // its value out of the cache if so), then read again: L1, or a new load.
+                return new ValueTask<T>(JoinAfterChangeAsync(joined, key, state, factory, options, tags, cancellationToken));
+            }
+
             _metrics.Join();
             return Wait(joined.Source.Task, cancellationToken);
         }
@@ -106,6 +118,13 @@ public sealed partial class LeveeCache
         static ValueTask<T> Wait(Task<T> task, CancellationToken cancellationToken) =>
             task.IsCompletedSuccessfully ? new ValueTask<T>(task.Result)
             : new ValueTask<T>(cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task);
+    }
+
+    private async Task<T> JoinAfterChangeAsync<TState, T>(Flight flight, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        LeveeEntryOptions options, IEnumerable<string>? tags, CancellationToken cancellationToken)
+    {
+        await flight.Ended.WaitAsync(cancellationToken).ConfigureAwait(false); // the flight leaves _flights before Ended completes
+        return await GetOrCreateAsync(key, state, factory, options, tags, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -515,16 +534,25 @@ public sealed partial class LeveeCache
         }
     }
 
-    private async Task SetCoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, CancellationToken cancellationToken)
+    /// <summary>
+    /// SetAsync: L1, L2 and the backplane. When the value cannot be written to L2 (unreachable, too large, not
+    /// serializable), the key's older L2 entry is removed instead, or the removal journaled: other instances must never
+    /// go on reading the value this write replaced.
+    /// </summary>
+    private async ValueTask SetCoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
         MarkChanged(key, createdWall); // a load that started before this write must not overwrite it
         var entry = CreateEntry(value, options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
         WriteL1(key, entry, options);
-        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)
+        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0
+            && !await WriteL2Async(key, value, entry, options).ConfigureAwait(false))
         {
-            await WriteL2Async(key, value, entry, options).ConfigureAwait(false);
+            await RemoveFromL2Async(key).ConfigureAwait(false);
+            return;
         }
+
+        await PublishAsync(BackplaneMessageKind.Set, key).ConfigureAwait(false);
     }
 }

@@ -27,6 +27,8 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private readonly FastConcurrentLru<string, CacheEntry> _l1;
     private readonly ConcurrentDictionary<string, Flight> _flights = new(StringComparer.Ordinal);
     private readonly SerializerRegistry _serializers;
+
+    internal SerializerRegistry Serializers => _serializers;
     private readonly LeveeMetrics _metrics;
     private readonly ILogger _logger;
     private readonly string _name;
@@ -52,8 +54,10 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             _replicaGuard = new L2Guard(l2, options, _metrics, _logger, replica: true);
             l2.StateChanged += OnL2StateChanged;
             StartBackplane();
-            _maintenance = NoFlow.Timer(options.TimeProvider, static s => ((LeveeCache)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);
         }
+
+        // also without Redis: forgetting old change marks and tag records keeps this instance's memory bounded
+        _maintenance = NoFlow.Timer(options.TimeProvider, static s => ((LeveeCache)s!).RunMaintenance(), this, options.MaintenanceInterval, options.MaintenanceInterval);
 
         CreateObservableInstruments();
     }
@@ -154,7 +158,6 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     {
         ValidateKey(key);
         await SetCoreAsync(key, value, LeveeEntryOptions.FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
-        await PublishAsync(BackplaneMessageKind.Set, key).ConfigureAwait(false);
     }
 
     /// <summary>Writes a value to L1 and L2 (and tells other instances to drop their L1 copy).</summary>
@@ -162,7 +165,6 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     {
         ValidateKey(key);
         await SetCoreAsync(key, value, options ?? LeveeEntryOptions.Default, ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
-        await PublishAsync(BackplaneMessageKind.Set, key).ConfigureAwait(false);
     }
 
     /// <summary>Removes every L1 entry of this instance (L2 and other instances are not touched).</summary>

@@ -44,7 +44,9 @@ public static class LeveeServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(static sp => Create(sp, sp.GetRequiredService<IOptions<LeveeOptions>>().Value));
-        services.TryAddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
+        // Levee is the HybridCache, also when AddHybridCache() ran first (it registers Microsoft's with TryAdd, as Levee did)
+        services.RemoveAll<HybridCache>();
+        services.AddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Levee.Snapshot.LeveeSnapshotHostedService>()); // no-op without Snapshot.Path
         return services;
     }
@@ -56,7 +58,7 @@ public static class LeveeServiceCollectionExtensions
     /// </summary>
     /// <param name="services">The service collection Levee was added to.</param>
     /// <param name="key">The cache key the application reads.</param>
-    /// <param name="factory">Loads the value (a database query), with the application's services.</param>
+    /// <param name="factory">Loads the value (a database query), with the application's services: a new service scope per load.</param>
     /// <param name="options">Entry options; use the same as the application's reads of this key.</param>
     /// <param name="tags">Tags of the entry.</param>
     public static IServiceCollection AddLeveeWarmUp<T>(this IServiceCollection services, string key, Func<IServiceProvider, CancellationToken, ValueTask<T>> factory,
@@ -66,9 +68,19 @@ public static class LeveeServiceCollectionExtensions
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(factory);
         var tagArray = tags is null ? null : tags.ToArray();
-        services.AddSingleton<ILeveeWarmUpSource>(sp => new FixedWarmUpSource(LeveeWarmUpEntry.Create(key, ct => factory(sp, ct), options, tagArray)));
+        services.AddSingleton<ILeveeWarmUpSource>(sp => new FixedWarmUpSource(LeveeWarmUpEntry.Create(key, ct => LoadInScopeAsync(sp, factory, ct), options, tagArray)));
         AddWarmUpServices(services);
         return services;
+    }
+
+    /// <summary>Each warm-up load gets its own service scope (scoped services such as a DbContext are not shared between loads).</summary>
+    private static async ValueTask<T> LoadInScopeAsync<T>(IServiceProvider root, Func<IServiceProvider, CancellationToken, ValueTask<T>> factory, CancellationToken cancellationToken)
+    {
+        var scope = root.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
+        await using (scope.ConfigureAwait(false))
+        {
+            return await factory(scope.ServiceProvider, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

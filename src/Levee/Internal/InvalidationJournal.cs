@@ -3,13 +3,16 @@ namespace Levee.Internal;
 /// <summary>
 /// Invalidations (key removals and tag removals) that could not reach L2. Bounded: past <c>capacity</c> entries the
 /// journal only remembers that it overflowed, and recovery then bumps the L2 generation, which makes every older L2
-/// entry invisible to every instance. Nothing issued while Redis was away is forgotten.
+/// entry invisible to every instance. Nothing issued while Redis was away is forgotten: an entry journaled again while
+/// a replay runs stays for the next replay (each addition has its own version).
 /// </summary>
 internal sealed class InvalidationJournal(int capacity)
 {
     private readonly Lock _lock = new();
-    private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _tags = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _keys = new(StringComparer.Ordinal); // key -> version of its last addition
+    private readonly Dictionary<string, long> _tags = new(StringComparer.Ordinal); // tag -> latest invalidation time
+    private long _version;
+    private long _overflowVersion; // version of the last overflow; 0 when not overflowed
     private volatile int _count;
     private volatile bool _overflowed;
 
@@ -29,13 +32,13 @@ internal sealed class InvalidationJournal(int capacity)
                 return true;
             }
 
-            if (_keys.Count + _tags.Count >= capacity && !_keys.Contains(key))
+            if (_keys.Count + _tags.Count >= capacity && !_keys.ContainsKey(key))
             {
                 Overflow();
                 return false;
             }
 
-            _keys.Add(key);
+            _keys[key] = ++_version;
             _count = _keys.Count + _tags.Count;
             return true;
         }
@@ -63,6 +66,18 @@ internal sealed class InvalidationJournal(int capacity)
         }
     }
 
+    /// <summary>
+    /// Everything was invalidated (<c>RemoveByTagAsync("*")</c>) and L2 could not be told: recovery bumps the generation,
+    /// as after an overflow.
+    /// </summary>
+    public void AddEverything()
+    {
+        lock (_lock)
+        {
+            Overflow();
+        }
+    }
+
     public bool ContainsKey(string key)
     {
         if (_count == 0)
@@ -72,7 +87,7 @@ internal sealed class InvalidationJournal(int capacity)
 
         lock (_lock)
         {
-            return _keys.Contains(key);
+            return _keys.ContainsKey(key);
         }
     }
 
@@ -97,27 +112,35 @@ internal sealed class InvalidationJournal(int capacity)
         }
     }
 
-    public (string[] Keys, KeyValuePair<string, long>[] Tags, bool Overflowed) Snapshot()
+    /// <summary>What to replay: keys with the version of their last addition, tags with their time, and the overflow's
+    /// version (0: not overflowed).</summary>
+    public (KeyValuePair<string, long>[] Keys, KeyValuePair<string, long>[] Tags, long OverflowVersion) Snapshot()
     {
         lock (_lock)
         {
-            return ([.. _keys], [.. _tags], _overflowed);
+            return ([.. _keys], [.. _tags], _overflowed ? _overflowVersion : 0);
         }
     }
 
-    /// <summary>Forgets what was replayed (entries added meanwhile stay).</summary>
-    public void Complete(string[] keys, KeyValuePair<string, long>[] tags, bool overflowHandled)
+    /// <summary>
+    /// Forgets what was replayed. An entry added again since its snapshot (a newer version of a key, a later time of a
+    /// tag, another overflow) stays.
+    /// </summary>
+    public void Complete(KeyValuePair<string, long>[] keys, KeyValuePair<string, long>[] tags, long overflowVersionHandled)
     {
         lock (_lock)
         {
-            if (overflowHandled)
+            if (overflowVersionHandled != 0 && _overflowVersion == overflowVersionHandled)
             {
                 _overflowed = false;
             }
 
-            foreach (var key in keys)
+            foreach (var (key, version) in keys)
             {
-                _keys.Remove(key);
+                if (_keys.TryGetValue(key, out var current) && current == version)
+                {
+                    _keys.Remove(key);
+                }
             }
 
             foreach (var (tag, time) in tags)
@@ -135,6 +158,7 @@ internal sealed class InvalidationJournal(int capacity)
     private void Overflow()
     {
         _overflowed = true;
+        _overflowVersion = ++_version;
         _keys.Clear();
         _tags.Clear();
         _count = 0;

@@ -22,9 +22,14 @@ internal sealed class SerializerRegistry
     public SerializerRegistry(IServiceProvider? services, IEnumerable<IHybridCacheSerializerFactory>? factories, JsonSerializerOptions json)
     {
         _services = services;
-        _factories = factories is null ? [] : factories.Reverse().ToArray();
+        // Microsoft's AddHybridCache() registers its catch-all JSON factory; Levee's own defaults (LeveeOptions.JsonSerializerOptions,
+        // strings and byte arrays as they are) stay in charge unless the application registered a factory of its own.
+        _factories = factories is null ? [] : factories.Where(static f => !IsMicrosoftDefault(f)).Reverse().ToArray();
         _json = json;
     }
+
+    private static bool IsMicrosoftDefault(IHybridCacheSerializerFactory factory) =>
+        factory.GetType() is { Name: "DefaultJsonSerializerFactory" } type && type.Assembly.GetName().Name == "Microsoft.Extensions.Caching.Hybrid";
 
     public IHybridCacheSerializer<T> Get<T>()
     {

@@ -24,10 +24,15 @@ public sealed partial class LeveeCache
         var epoch = Volatile.Read(ref _epoch);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0)
         {
+            var readSeq = CurrentSeq; // as on a read: a value a removal overlapped does not go into L1
             var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
             if (l2.Fresh is { } fresh)
             {
-                WriteL1(key, fresh, options);
+                if (!ChangedDuring(key, readSeq))
+                {
+                    WriteL1(key, fresh, options);
+                }
+
                 return WarmUpOutcome.FromL2;
             }
         }

@@ -1,0 +1,72 @@
+using System.Buffers;
+using System.Text;
+using Levee.WarmUp;
+using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Levee.Tests;
+
+/// <summary>Registration: Levee is the HybridCache whatever the order of registration, and warm-up loads get their own scope.</summary>
+public class DependencyInjectionTests
+{
+    [Fact]
+    public async Task AddHybridCacheCalledFirst_LeveeIsStillTheHybridCache_AndKeepsItsOwnSerializers()
+    {
+        var services = new ServiceCollection();
+        services.AddHybridCache(); // Microsoft's registration (its HybridCache and its JSON serializer factory)
+        services.AddLevee();
+        await using var provider = services.BuildServiceProvider();
+
+        var hybrid = provider.GetRequiredService<HybridCache>();
+        Assert.Same(provider.GetRequiredService<LeveeCache>(), hybrid);
+
+        // strings are stored as UTF-8 as they are (Levee's format on every instance), not as Microsoft's JSON string
+        var serializer = provider.GetRequiredService<LeveeCache>().Serializers.Get<string>();
+        var writer = new ArrayBufferWriter<byte>();
+        serializer.Serialize("plain", writer);
+        Assert.Equal("plain", Encoding.UTF8.GetString(writer.WrittenSpan));
+    }
+
+    internal sealed class ScopedLoader : IAsyncDisposable
+    {
+        public bool Disposed { get; private set; }
+
+        public ValueTask<string> LoadAsync() => Disposed ? throw new ObjectDisposedException(nameof(ScopedLoader)) : ValueTask.FromResult("loaded");
+
+        public ValueTask DisposeAsync()
+        {
+            Disposed = true;
+            return default;
+        }
+    }
+
+    [Fact]
+    public async Task AddLeveeWarmUp_EachLoadGetsItsOwnScope_ScopedServicesWorkUnderScopeValidation()
+    {
+        var services = new ServiceCollection();
+        var loaders = new List<ScopedLoader>();
+        services.AddScoped(_ =>
+        {
+            var loader = new ScopedLoader();
+            lock (loaders)
+            {
+                loaders.Add(loader);
+            }
+
+            return loader;
+        });
+        services.AddLevee()
+            .AddLeveeWarmUp("a", (sp, _) => sp.GetRequiredService<ScopedLoader>().LoadAsync())
+            .AddLeveeWarmUp("b", (sp, _) => sp.GetRequiredService<ScopedLoader>().LoadAsync());
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true });
+
+        var warmUp = provider.GetRequiredService<LeveeWarmUp>();
+        warmUp.Start();
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(20)); // a guard against a hang, not a timing assertion
+        Assert.Equal(2, warmUp.LastResult!.FromFactory);
+        Assert.Equal(0, warmUp.LastResult.Failed);
+        Assert.Equal(2, loaders.Count); // one scope per load
+        Assert.All(loaders, l => Assert.True(l.Disposed)); // and each scope disposed after its load
+        Assert.Equal("loaded", await provider.GetRequiredService<LeveeCache>().GetOrCreateAsync("a", 0, (_, _) => ValueTask.FromResult("db")));
+    }
+}

@@ -1,0 +1,215 @@
+using Levee.Internal;
+using Levee.Tests.Fakes;
+
+namespace Levee.Tests.Engine;
+
+/// <summary>
+/// Changes made while Redis is away are never forgotten, and nothing a change replaced comes back: clear-all and SetAsync
+/// with Redis down, the journal during its own replay, callers that arrive after a removal while an older load runs,
+/// tag records that expire, and the bookkeeping that makes this possible staying bounded.
+/// </summary>
+public class NothingForgottenTests
+{
+    private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    private static async Task<LeveeCache> Ready(LeveeCache cache)
+    {
+        await cache.RunMaintenanceAsync(); // reads the shared generation
+        return cache;
+    }
+
+    private static async Task<T> Bounded<T>(Task<T> task, string what)
+    {
+        // a guard against a hang (the test fails instead of blocking the run), not a timing assertion
+        var done = await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(20)));
+        Assert.True(done == task, what + " did not complete");
+        return await task;
+    }
+
+    [Fact]
+    public async Task ClearAll_WhileRedisDown_IsJournaled_AndBumpsTheGenerationWhenRedisIsBack()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var storeA = new FakeL2Store(redis);
+        await using var a = await Ready(TestCache.Create(time, storeA));
+        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await a.SetAsync("k", "v1", OneMinute);
+
+        storeA.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveByTagAsync("*"); // neither the generation bump nor the message can go out
+        Assert.Equal(1, a.PendingInvalidations);
+
+        storeA.Mode = FakeL2Mode.Healthy;
+        await a.RunMaintenanceAsync();
+        Assert.Equal(0, a.PendingInvalidations);
+        Assert.Equal(1, redis.Numbers["levee:generation"]);
+
+        // B (its L1 empty) does not read v1 from Redis any more
+        await b.RunMaintenanceAsync();
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+    }
+
+    [Fact]
+    public async Task SetAsync_WhileRedisDown_TheReplacedValueIsRemovedFromRedisWhenItIsBack()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var storeA = new FakeL2Store(redis);
+        await using var a = await Ready(TestCache.Create(time, storeA));
+        await a.SetAsync("k", "v1", OneMinute);
+
+        storeA.Mode = FakeL2Mode.Throw;
+        await a.SetAsync("k", "v2", OneMinute); // the SET cannot reach Redis: v1 is still there
+        Assert.Equal(1, a.PendingInvalidations);
+        Assert.Equal("v2", await a.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // this instance: its L1
+
+        storeA.Mode = FakeL2Mode.Healthy;
+        await a.RunMaintenanceAsync();
+        Assert.Equal(0, a.PendingInvalidations);
+        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // never v1
+    }
+
+    [Fact]
+    public async Task SetAsync_ValueTooLargeForRedis_TheReplacedValueIsRemovedFromRedisAtOnce()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis), o => o.MaximumPayloadBytes = 1_000));
+        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await a.SetAsync("k", "small", OneMinute);
+        await a.SetAsync("k", new string('x', 5_000), OneMinute); // stays in A's L1 only
+
+        Assert.Equal(0, a.PendingInvalidations);
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // never "small"
+    }
+
+    [Fact]
+    public void Journal_AnEntryAddedAgainDuringItsReplay_StaysForTheNextReplay()
+    {
+        var journal = new InvalidationJournal(capacity: 10);
+        journal.AddKey("k");
+        journal.AddKey("other");
+        var (keys, tags, overflow) = journal.Snapshot();
+        journal.AddKey("k"); // removed again while the replay of the first removal runs
+        journal.Complete(keys, tags, overflow);
+        Assert.Equal(1, journal.Count);
+        Assert.True(journal.ContainsKey("k"));
+        Assert.False(journal.ContainsKey("other"));
+
+        journal.AddEverything();
+        var snapshot = journal.Snapshot();
+        journal.AddEverything(); // cleared again during the replay of the first clear
+        journal.Complete(snapshot.Keys, snapshot.Tags, snapshot.OverflowVersion);
+        Assert.True(journal.Overflowed);
+        snapshot = journal.Snapshot();
+        journal.Complete(snapshot.Keys, snapshot.Tags, snapshot.OverflowVersion);
+        Assert.True(journal.IsEmpty);
+    }
+
+    [Fact]
+    public async Task ACallerAfterARemoval_DoesNotJoinALoadThatStartedBeforeIt()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = cache.GetOrCreateAsync("k", 0, async (_, _) =>
+        {
+            started.SetResult();
+            await release.Task;
+            return "old"; // read from the database before the change
+        }, OneMinute).AsTask();
+        await started.Task;
+
+        await cache.RemoveAsync("k"); // the row changed; the removal has completed
+        var calls = 0;
+        var second = cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute).AsTask();
+        release.SetResult();
+
+        Assert.Equal("old", await Bounded(first, "the first load")); // it began before the removal: it may see the old row
+        Assert.Equal("new", await Bounded(second, "the caller after the removal"));
+        Assert.Equal(1, calls);
+        Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // and "old" is not cached
+    }
+
+    [Fact]
+    public async Task CallersDuringALoad_WithoutAChange_StillShareIt()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        var callers = Enumerable.Range(0, 50).Select(_ => cache.GetOrCreateAsync("k", 0, async (_, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            await release.Task;
+            return "v";
+        }, OneMinute).AsTask()).ToArray();
+        release.SetResult();
+        Assert.All(await Bounded(Task.WhenAll(callers), "the callers"), v => Assert.Equal("v", v));
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task WarmUp_AnL2ValueWhoseReplyArrivesAfterARemoval_IsNotKeptInL1()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2));
+        await cache.SetAsync("k", "old", OneMinute);
+        cache.ClearLocal();
+        var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        l2.GetReplyGate = reply;
+        var warming = cache.WarmUpEntryAsync("k", _ => ValueTask.FromResult("db"), OneMinute, null, CancellationToken.None); // GET ran: "old"
+        l2.GetReplyGate = null;
+
+        await cache.RemoveAsync("k");
+        reply.SetResult();
+        await Bounded(warming, "the warm-up entry");
+        var calls = 0;
+        Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute));
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task ATaggedEntry_NeverOutlivesTheRecordOfItsTagsInvalidations()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await Ready(TestCache.Create(time, l2));
+        var month = new LeveeEntryOptions { Expiration = TimeSpan.FromDays(30) };
+        await cache.SetAsync("tagged", "v", month, ["t"]);
+        await cache.SetAsync("untagged", "v", month);
+
+        Assert.True(l2.Redis.Ttls["levee:d:0:tagged"] <= TimeSpan.FromDays(7));
+        Assert.True(l2.Redis.Ttls["levee:d:0:untagged"] >= TimeSpan.FromDays(30));
+    }
+
+    [Fact]
+    public async Task WithoutRedis_ChangeMarksAndTagRecords_AreForgotten_AndAForgottenTagInvalidationStillHolds()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        var month = new LeveeEntryOptions { Expiration = TimeSpan.FromDays(30) };
+        await cache.SetAsync("tagged", "v", month, ["t"]);
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await cache.RemoveByTagAsync("t");
+        for (var i = 0; i < 100; i++)
+        {
+            await cache.RemoveAsync("k" + i);
+        }
+
+        Assert.True(cache.LocalStateCount >= 101);
+        for (var i = 0; i < 8 * 24; i++)
+        {
+            time.Advance(TimeSpan.FromHours(1)); // the maintenance timer runs
+        }
+
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(0, cache.LocalStateCount);
+        Assert.False((await cache.TryGetAsync<string>("tagged")).Found); // invalidated before its tag record was forgotten
+    }
+}
