@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Json;
 using Levee.WarmUp;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,18 +15,20 @@ public class DependencyInjectionTests
     {
         var services = new ServiceCollection();
         services.AddHybridCache(); // Microsoft's registration (its HybridCache and its JSON serializer factory)
-        services.AddLevee();
+        services.AddLevee(o => o.JsonSerializerOptions = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
         await using var provider = services.BuildServiceProvider();
 
         var hybrid = provider.GetRequiredService<HybridCache>();
         Assert.Same(provider.GetRequiredService<LeveeCache>(), hybrid);
 
-        // strings are stored as UTF-8 as they are (Levee's format on every instance), not as Microsoft's JSON string
-        var serializer = provider.GetRequiredService<LeveeCache>().Serializers.Get<string>();
+        // LeveeOptions.JsonSerializerOptions is used, not Microsoft's default JSON factory
+        var serializer = provider.GetRequiredService<LeveeCache>().Serializers.Get<Shelf>();
         var writer = new ArrayBufferWriter<byte>();
-        serializer.Serialize("plain", writer);
-        Assert.Equal("plain", Encoding.UTF8.GetString(writer.WrittenSpan));
+        serializer.Serialize(new Shelf("Desks"), writer);
+        Assert.Equal("""{"shelf_name":"Desks"}""", Encoding.UTF8.GetString(writer.WrittenSpan));
     }
+
+    public sealed record Shelf(string ShelfName);
 
     internal sealed class ScopedLoader : IAsyncDisposable
     {
