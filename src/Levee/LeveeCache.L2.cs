@@ -287,7 +287,22 @@ public sealed partial class LeveeCache
             return false;
         }
 
-        ApplyGeneration(outcome.Value[0] ?? 0);
+        var read = outcome.Value[0] ?? 0;
+        if (_generationKnown && read < Volatile.Read(ref _generation))
+        {
+            // The generation went back (its key evicted by an allkeys-* policy, or a failover lost the latest bump): the
+            // entries of an older generation must not become visible again. The known one is kept and written back.
+            var known = Volatile.Read(ref _generation);
+            await _guard.TryAsync("generation", static async (store, a) =>
+            {
+                await store.SetMaxAsync(a.key, a.known, TimeSpan.Zero).ConfigureAwait(false);
+                return true;
+            }, (key: GenerationKey, known)).ConfigureAwait(false);
+            Log.GenerationRestored(_logger, _name, read, known);
+            return true;
+        }
+
+        ApplyGeneration(read);
         return true;
     }
 

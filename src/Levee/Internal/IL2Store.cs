@@ -37,7 +37,7 @@ internal interface IL2Store : IAsyncDisposable
     /// <summary>Reads integers stored at the keys (null where absent).</summary>
     Task<long?[]> GetNumbersAsync(string[] keys);
 
-    /// <summary>Sets the key to the value unless it already holds a larger one.</summary>
+    /// <summary>Sets the key to the value unless it already holds a larger one; <see cref="TimeSpan.Zero"/>: no expiry.</summary>
     Task SetMaxAsync(string key, long value, TimeSpan timeToLive);
 
     /// <summary>Atomically increments the key and returns the new value.</summary>

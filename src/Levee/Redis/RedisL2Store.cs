@@ -22,7 +22,8 @@ namespace Levee.Redis;
 internal sealed partial class RedisL2Store : IL2Store
 {
     private const string RemoveAndPublishScript = "redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1";
-    private const string SetMaxScript = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 1";
+    // ARGV[2] = 0: no expiry (the generation key)
+    private const string SetMaxScript = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if tonumber(ARGV[1]) > c then if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end end return 1";
 
     private readonly ConfigurationOptions _configuration;
     private readonly ILogger _logger;

@@ -55,4 +55,7 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Warning, "Levee cache '{Cache}': Redis refused a Lua script ({Reason}); removals are sent as DEL and PUBLISH from now on. Tag invalidation needs scripting: enable it or allow EVAL/EVALSHA/SCRIPT LOAD for this user.")]
     public static partial void ScriptingRefused(ILogger logger, string cache, string reason);
+
+    [LoggerMessage(18, LogLevel.Warning, "Levee cache '{Cache}': Redis holds L2 generation {Read}, older than the known {Known} (the key was evicted, or a failover lost an update); {Known} is kept and written back so that older entries stay invisible. Use a volatile-* maxmemory-policy or none.")]
+    public static partial void GenerationRestored(ILogger logger, string cache, long read, long known);
 }

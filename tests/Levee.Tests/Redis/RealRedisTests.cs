@@ -93,6 +93,29 @@ public sealed class RealRedisTests : RedisServerTest
     }
 
     [Fact]
+    public async Task GenerationKeyEvicted_TheKnownGenerationIsWrittenBack_WithoutExpiry_AndOlderEntriesStayInvisible()
+    {
+        await using var appA = NewApp(o => o.L2Timeout = TimeSpan.FromSeconds(1));
+        var a = await ConnectedCache(appA);
+        await a.SetAsync("shelf", "before the clear", OneMinute);
+        var stored = await Redis.ExecuteAsync("GET", "levee:generation");
+        var generation = stored.IsNull ? 0 : long.Parse(stored.Text!, System.Globalization.CultureInfo.InvariantCulture);
+        var prefix = $"levee:d:{generation}:";
+        await a.RemoveByTagAsync("*"); // everything invalidated: the generation is bumped
+        Assert.Equal(generation + 1, long.Parse((await Redis.ExecuteAsync("GET", "levee:generation")).Text!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1L, (await Redis.ExecuteAsync("EXISTS", prefix + "shelf")).Number); // the old entry is still in Redis
+
+        await Redis.ExecuteAsync("DEL", "levee:generation"); // as an allkeys-* eviction policy would
+        await a.RunMaintenanceAsync();
+        Assert.Equal((generation + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), (await Redis.ExecuteAsync("GET", "levee:generation")).Text);
+        Assert.Equal(-1L, (await Redis.ExecuteAsync("TTL", "levee:generation")).Number); // no expiry
+
+        await using var appB = NewApp(o => o.L2Timeout = TimeSpan.FromSeconds(1));
+        var b = await ConnectedCache(appB);
+        Assert.Equal("db", await b.GetOrCreateAsync("shelf", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+    }
+
+    [Fact]
     public async Task ValueSetByOneServiceProvider_IsReadFromL2ByASecondOne()
     {
         await using var appA = NewApp();
