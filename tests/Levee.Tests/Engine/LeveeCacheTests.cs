@@ -343,6 +343,23 @@ public class LeveeCacheTests
     }
 
     [Fact]
+    public async Task EntryOptions_OutOfRange_ThrowWhenSet_NamingTheProperty_AndTheHybridCachePathToo()
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new LeveeEntryOptions { FactorySoftTimeout = TimeSpan.FromSeconds(-1) });
+        Assert.Contains("LeveeEntryOptions.FactorySoftTimeout is -00:00:01", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LeveeEntryOptions { Expiration = TimeSpan.Zero });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LeveeEntryOptions { FailSafeMaxDuration = TimeSpan.FromDays(31) });
+        _ = new LeveeEntryOptions { FactoryHardTimeout = Timeout.InfiniteTimeSpan, FailSafeMaxDuration = TimeSpan.Zero };
+
+        await using var cache = TestCache.Create(TestCache.NewTime());
+        HybridCache hybrid = cache;
+        var calls = 0;
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await hybrid.GetOrCreateAsync("k", 0,
+            (_, _) => { calls++; return ValueTask.FromResult(1); }, new HybridCacheEntryOptions { Expiration = TimeSpan.FromSeconds(-5) }));
+        Assert.Equal(0, calls);
+    }
+
+    [Fact]
     public void Options_Defaults_AreValid()
     {
         Assert.Empty(LeveeOptionsValidator.Collect(new LeveeOptions()));
