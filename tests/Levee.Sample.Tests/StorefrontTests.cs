@@ -37,13 +37,18 @@ public sealed class StorefrontTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _http?.Dispose();
-        if (_app is not null)
+        try
         {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
+            if (_app is not null)
+            {
+                await _app.StopAsync();
+                await _app.DisposeAsync();
+            }
         }
-
-        await _host.DisposeAsync();
+        finally
+        {
+            await _host.DisposeAsync(); // redis-server and PostgreSQL stop even when the app's shutdown failed
+        }
     }
 
     private async Task WaitUntilReady()
