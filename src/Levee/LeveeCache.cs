@@ -62,7 +62,8 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         CreateObservableInstruments();
     }
 
-    /// <summary>The options this cache runs with (validated).</summary>
+    /// <summary>The options this cache runs with (validated). Read them; changing them after the cache is built has no
+    /// defined effect.</summary>
     public LeveeOptions Options => _options;
 
     /// <summary>The L2 store (null without L2): for tests and benchmarks.</summary>

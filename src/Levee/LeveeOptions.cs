@@ -114,7 +114,8 @@ public sealed class LeveeOptions
     /// <summary>JSON options of the default serializer (set a source-generated <c>TypeInfoResolver</c> here). Default: web defaults.</summary>
     public JsonSerializerOptions JsonSerializerOptions { get; set; } = new(JsonSerializerDefaults.Web);
 
-    /// <summary>Time source; tests pass a fake. Default: <see cref="TimeProvider.System"/>.</summary>
+    /// <summary>Time source; tests pass a fake. Default: the <see cref="System.TimeProvider"/> registered in the service
+    /// container by <c>AddLevee</c> callers (e.g. a FakeTimeProvider), else <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>Name of this cache instance in logs and metrics (several caches in one process). Default: <c>default</c>.</summary>

@@ -30,6 +30,23 @@ public class DependencyInjectionTests
 
     public sealed record Shelf(string ShelfName);
 
+    [Fact]
+    public async Task ATimeProviderInTheContainer_IsTheCachesClock()
+    {
+        var time = Fakes.TestCache.NewTime();
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddLevee();
+        await using var provider = services.BuildServiceProvider();
+        var cache = provider.GetRequiredService<LeveeCache>();
+        Assert.Same(time, cache.Options.TimeProvider);
+
+        var entry = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) };
+        await cache.SetAsync("k", "v", entry);
+        time.Advance(TimeSpan.FromMinutes(2)); // expired on the container's clock
+        Assert.Equal("db", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), FailSafeMaxDuration = TimeSpan.Zero }));
+    }
+
     internal sealed class ScopedLoader : IAsyncDisposable
     {
         public bool Disposed { get; private set; }

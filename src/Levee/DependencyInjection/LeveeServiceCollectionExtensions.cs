@@ -118,6 +118,11 @@ public static class LeveeServiceCollectionExtensions
     private static LeveeCache Create(IServiceProvider services, LeveeOptions options)
     {
         LeveeOptionsValidator.ThrowIfInvalid(options);
+        if (ReferenceEquals(options.TimeProvider, TimeProvider.System) && services.GetService<TimeProvider>() is { } registered)
+        {
+            options.TimeProvider = registered; // the container's clock, unless the options name one
+        }
+
         var loggerFactory = services.GetService<ILoggerFactory>();
         var logger = loggerFactory?.CreateLogger("Levee") ?? Logging.Abstractions.NullLogger.Instance;
         var serializers = new SerializerRegistry(services, services.GetServices<IHybridCacheSerializerFactory>(), options.JsonSerializerOptions);
