@@ -275,6 +275,8 @@ public sealed partial class LeveeCache
                 return;
             }
 
+            // Redis answers: the L1 snapshot restored from disk (only ever served while L2 is unavailable) is released
+            Volatile.Write(ref _snapshot, null);
             if (!_journal.IsEmpty)
             {
                 await ReplayJournalAsync().ConfigureAwait(false);

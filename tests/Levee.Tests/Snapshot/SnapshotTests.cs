@@ -51,6 +51,22 @@ public sealed class SnapshotTests : IDisposable
     }
 
     [Fact]
+    public async Task RedisAnswersAgain_TheRestoredSnapshotIsReleased()
+    {
+        var time = TestCache.NewTime();
+        await WriteSnapshotOfThreeEntriesAsync(time);
+        var l2 = new FakeL2Store { Mode = FakeL2Mode.Down };
+        await using var after = TestCache.Create(time, l2);
+        Assert.Equal(3, await after.LoadSnapshotAsync(SnapshotPath, 100, CancellationToken.None));
+        await after.RunMaintenanceAsync();
+        Assert.Equal(3, after.PendingSnapshotEntries); // still needed while Redis is down
+
+        l2.Mode = FakeL2Mode.Healthy;
+        await after.RunMaintenanceAsync();
+        Assert.Equal(0, after.PendingSnapshotEntries); // L2 serves from now on; the restored bytes are not kept
+    }
+
+    [Fact]
     public async Task SnapshotEntryPastFailSafeWindow_IsNotServed()
     {
         var time = TestCache.NewTime();
