@@ -8,7 +8,7 @@ public sealed partial class LeveeCache
         var tag = _metrics.CacheTag;
         if (_guard is not null)
         {
-            meter.CreateObservableGauge("levee.l2.breaker.state", () => new System.Diagnostics.Metrics.Measurement<int>(_guard.BreakerState, tag),
+            meter.CreateObservableGauge("levee.l2.breaker.state", () => new System.Diagnostics.Metrics.Measurement<int>((int)_guard.BreakerState, tag),
                 "{state}", "L2 circuit breaker: 0 closed, 1 half-open, 2 open.");
         }
 
@@ -18,8 +18,8 @@ public sealed partial class LeveeCache
             "{entry}", "Entries in L1.");
     }
 
-    /// <summary>L2 circuit breaker state: 0 closed, 1 half-open, 2 open; -1 without L2.</summary>
-    public int L2BreakerState => _guard?.BreakerState ?? -1;
+    /// <summary>The state of the circuit breaker in front of Redis; <see cref="LeveeBreakerState.None"/> without L2.</summary>
+    public LeveeBreakerState L2BreakerState => _guard?.BreakerState ?? LeveeBreakerState.None;
 
     /// <summary>True when L2 is configured, connected and its breaker is not open.</summary>
     public bool IsL2Available => _guard?.IsUsable ?? false;

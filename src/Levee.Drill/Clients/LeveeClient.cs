@@ -44,8 +44,8 @@ internal sealed class LeveeClient : IDrillClient
     public ClientSnapshot Snapshot()
     {
         var breaker = cache.L2BreakerState;
-        var l2 = !cache.HasL2 ? "none" : breaker == 2 ? "breaker-open" : breaker == 1 ? "half-open" : cache.IsL2Available ? "up" : "down";
-        return new ClientSnapshot(l2, breaker == 2, RedisErrors: 0, ReplicaReads: 0);
+        var l2 = !cache.HasL2 ? "none" : breaker == LeveeBreakerState.Open ? "breaker-open" : breaker == LeveeBreakerState.HalfOpen ? "half-open" : cache.IsL2Available ? "up" : "down";
+        return new ClientSnapshot(l2, breaker == LeveeBreakerState.Open, RedisErrors: 0, ReplicaReads: 0);
     }
 
     public async ValueTask DisposeAsync()

@@ -31,10 +31,10 @@ internal sealed class LeveeHealthCheck(LeveeCache cache, LeveeWarmUp? warmUp) : 
         if (cache.HasL2)
         {
             data["l2.available"] = cache.IsL2Available;
-            data["l2.breaker"] = cache.L2BreakerState;
+            data["l2.breaker"] = cache.L2BreakerState.ToString();
             if (!cache.IsL2Available)
             {
-                degraded.Add(cache.L2BreakerState == 2 ? "L2 circuit breaker open" : "L2 unavailable");
+                degraded.Add(cache.L2BreakerState == LeveeBreakerState.Open ? "L2 circuit breaker open" : "L2 unavailable");
             }
 
             if (cache.PendingInvalidations > 0)

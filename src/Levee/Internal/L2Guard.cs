@@ -70,13 +70,12 @@ internal sealed class L2Guard : IDisposable
     /// <summary>Stops the budget's timer; calls still waiting give up.</summary>
     public void Dispose() => _budgetWait.Dispose();
 
-    /// <summary>Breaker state: 0 closed, 1 half-open, 2 open, 3 isolated (Polly's numbering differs; this one is the metric's).</summary>
-    public int BreakerState => _state.CircuitState switch
+    /// <summary>Breaker state (Polly's isolated state counts as open; Polly's numbering differs, this one is the metric's).</summary>
+    public LeveeBreakerState BreakerState => _state.CircuitState switch
     {
-        CircuitState.Closed => 0,
-        CircuitState.HalfOpen => 1,
-        CircuitState.Open => 2,
-        _ => 2,
+        CircuitState.Closed => LeveeBreakerState.Closed,
+        CircuitState.HalfOpen => LeveeBreakerState.HalfOpen,
+        _ => LeveeBreakerState.Open,
     };
 
     private bool Connected => _replica ? _store.IsReplicaConnected : _store.IsConnected;

@@ -103,7 +103,7 @@ public class UnreliableL2Tests
             await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(i), OneMinute);
         }
 
-        Assert.Equal(2, cache.L2BreakerState);
+        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState);
         var callsWhenOpen = l2.Calls;
         for (var i = 0; i < 10; i++)
         {
@@ -114,7 +114,7 @@ public class UnreliableL2Tests
         l2.Mode = FakeL2Mode.Healthy;
         time.Advance(TimeSpan.FromSeconds(2));
         await cache.GetOrCreateAsync("probe", 0, (_, _) => ValueTask.FromResult(0), OneMinute);
-        Assert.Equal(0, cache.L2BreakerState);
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
     }
 
     [Fact]
@@ -342,7 +342,7 @@ public class UnreliableL2Tests
         }
 
         Assert.Equal(0, calls);
-        Assert.Equal(2, cache.L2BreakerState); // master breaker open: reads go straight to the replica
+        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState); // master breaker open: reads go straight to the replica
         Assert.True(l2.ReplicaCalls >= 60);
     }
 

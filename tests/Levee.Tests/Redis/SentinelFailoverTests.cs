@@ -110,7 +110,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
             }
 
             Assert.True(value == -1 || value == int.Parse(key[1..], System.Globalization.CultureInfo.InvariantCulture));
-            breakerOpened |= cache.L2BreakerState == 2;
+            breakerOpened |= cache.L2BreakerState == LeveeBreakerState.Open;
             await Task.Delay(20);
         }
 
@@ -121,7 +121,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         Assert.True(factoryCalls < calls / 2, $"{factoryCalls} factory calls for {calls} requests: replicas should have served");
 
         Assert.True(await WriteUntilVisibleOn(cache, promoted, TimeSpan.FromSeconds(15)) > 0);
-        Assert.Equal(0, cache.L2BreakerState);
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
         topology.Master.Thaw();
         output.WriteLine($"{calls} requests during the freeze, {factoryCalls} factory calls, slowest {slowest.TotalMilliseconds:0} ms (request #{slowestAt})");
     }
