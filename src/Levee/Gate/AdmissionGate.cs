@@ -167,7 +167,9 @@ internal sealed class AdmissionGate
             }
 
             _telemetry.Wait(this, _time.GetElapsedTime(started).TotalSeconds);
-            return lease;
+
+            // the call's latency (the adaptive limit's sample) counts from here: a wait for a rate token is not database time
+            return _rate is null ? lease : lease with { Started = _time.GetTimestamp() };
         }
         catch (TimeoutException)
         {

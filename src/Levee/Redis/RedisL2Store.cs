@@ -61,6 +61,7 @@ internal sealed partial class RedisL2Store : IL2Store
     {
         private volatile ConnectionMultiplexer? _replicas;
         private volatile IDatabase? _replicaDatabase;
+        private readonly Lock _attachLock = new();
         private int _disposed;
 
         public ConnectionMultiplexer Primary { get; } = primary;
@@ -75,23 +76,40 @@ internal sealed partial class RedisL2Store : IL2Store
         /// <summary>The master this connection was built for (Sentinel mode), else null.</summary>
         public EndPoint? Master { get; } = master;
 
-        /// <summary>Attaches the replicas' multiplexer; false (caller disposes it) when this connection was retired meanwhile.</summary>
+        /// <summary>
+        /// Attaches the replicas' multiplexer; false (the caller disposes it) when this connection was retired meanwhile or
+        /// already has one (two attaches raced): never two replicas' connections, and none left behind by a dispose.
+        /// </summary>
         public bool AttachReplicas(ConnectionMultiplexer replicas)
         {
-            if (Volatile.Read(ref _disposed) != 0)
+            lock (_attachLock)
             {
-                return false;
-            }
+                if (_disposed != 0 || _replicas is not null)
+                {
+                    return false;
+                }
 
-            _replicaDatabase = replicas.GetDatabase();
-            _replicas = replicas;
-            return true;
+                _replicaDatabase = replicas.GetDatabase();
+                _replicas = replicas;
+                return true;
+            }
         }
 
         public async Task DisposeAsync()
         {
-            Interlocked.Exchange(ref _disposed, 1);
-            foreach (var multiplexer in new[] { Primary, Replicas })
+            ConnectionMultiplexer? replicas;
+            lock (_attachLock)
+            {
+                if (_disposed != 0)
+                {
+                    return;
+                }
+
+                _disposed = 1;
+                replicas = _replicas;
+            }
+
+            foreach (var multiplexer in new[] { Primary, replicas })
             {
                 if (multiplexer is null)
                 {
@@ -244,9 +262,9 @@ internal sealed partial class RedisL2Store : IL2Store
             await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
             return true;
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
         {
-            return false;
+            return false; // stopping (or stopped: the token's source is disposed)
         }
     }
 
@@ -273,6 +291,26 @@ internal sealed partial class RedisL2Store : IL2Store
         }
 
         var previous = Interlocked.Exchange(ref _connection, connection);
+        if (_stopping.IsCancellationRequested)
+        {
+            // disposed while the subscriptions above ran: this connection must not outlive the store
+            Interlocked.CompareExchange(ref _connection, null, connection);
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        // a handler registered while the subscriptions above ran saw no connection (or the one being replaced)
+        (string Channel, Action<string> Handler)[] late;
+        lock (_subscriptions)
+        {
+            late = [.. _subscriptions.Skip(subscriptions.Length)];
+        }
+
+        foreach (var (channel, handler) in late)
+        {
+            await SubscribeAsync(connection.Primary, channel, handler).ConfigureAwait(false);
+        }
+
         if (previous is null && !connection.Primary.IsConnected)
         {
             // abortConnect=false hands back a multiplexer that keeps trying (wrong password, Redis still starting)

@@ -122,9 +122,10 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                 SslHost = _configuration.SslHost,
             };
             options.EndPoints.Add(_sentinelEndpoints[i]);
+            ConnectionMultiplexer? sentinel = null;
             try
             {
-                var sentinel = await ConnectionMultiplexer.SentinelConnectAsync(options).ConfigureAwait(false);
+                sentinel = await ConnectionMultiplexer.SentinelConnectAsync(options).ConfigureAwait(false);
                 await sentinel.GetSubscriber().SubscribeAsync(RedisChannel.Literal("+switch-master"), (_, message) =>
                 {
                     // "<master-name> <old-ip> <old-port> <new-ip> <new-port>": a Sentinel adopted a newer configuration.
@@ -138,11 +139,37 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                     }
                 }).ConfigureAwait(false);
                 _sentinels[i] = sentinel;
+                sentinel = null;
             }
             catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
             {
                 // that Sentinel is down; the others may answer, and this one is tried again at the next check
             }
+            finally
+            {
+                if (sentinel is not null)
+                {
+                    // built (AbortOnConnectFail = false hands back a multiplexer for an unreachable Sentinel) but not
+                    // subscribed: closed, or every check would leave one more connection reconnecting in the background
+                    await CloseQuietlyAsync(sentinel).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    private static async Task CloseQuietlyAsync(ConnectionMultiplexer connection)
+    {
+        try
+        {
+            await connection.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException or TimeoutException)
+        {
+            // closing a connection to an unreachable Sentinel: nothing to do about it
+        }
+        finally
+        {
+            connection.Dispose();
         }
     }
 
@@ -456,7 +483,10 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
         foreach (var sentinel in _sentinels)
         {
-            sentinel?.Dispose();
+            if (sentinel is not null)
+            {
+                await CloseQuietlyAsync(sentinel).ConfigureAwait(false); // no waiting for QUIT on a frozen Sentinel
+            }
         }
 
         _wake.Dispose();

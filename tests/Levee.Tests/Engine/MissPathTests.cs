@@ -13,14 +13,6 @@ public class MissPathTests
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
 
-    private static async Task<T> Bounded<T>(Task<T> task, string what)
-    {
-        // a guard against a hang (the test fails instead of blocking the run), not a timing assertion
-        var done = await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(20)));
-        Assert.True(done == task, what + " did not complete");
-        return await task;
-    }
-
     [Fact]
     public async Task Miss_CallersGetTheValueWhileItsL2WriteIsStillPending()
     {
@@ -28,7 +20,7 @@ public class MissPathTests
         var l2 = new FakeL2Store { SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
         await using var cache = TestCache.Create(time, l2);
 
-        var value = await Bounded(cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute).AsTask(), "the miss");
+        var value = await TestCache.Bounded(cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute).AsTask(), "the miss");
 
         Assert.Equal("db", value);
         Assert.Empty(l2.Redis.Data); // the SET is issued but not answered yet
@@ -48,7 +40,7 @@ public class MissPathTests
         var l2 = new FakeL2Store { SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
         await using var cache = TestCache.Create(time, l2);
         var calls = 0;
-        Assert.Equal(1, await Bounded(cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(++calls), OneMinute).AsTask(), "the miss"));
+        Assert.Equal(1, await TestCache.Bounded(cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(++calls), OneMinute).AsTask(), "the miss"));
 
         var removing = cache.RemoveAsync("k").AsTask();
         await Task.Delay(50);
@@ -56,7 +48,7 @@ public class MissPathTests
         Assert.Equal(0, l2.Removes);
 
         l2.SetGate.SetResult();
-        await Bounded(removing.ContinueWith(_ => true, TaskScheduler.Default), "the removal");
+        await TestCache.Bounded(removing.ContinueWith(_ => true, TaskScheduler.Default), "the removal");
         Assert.Equal(1, l2.Removes);
         Assert.Empty(l2.Redis.Data); // DEL ran after the SET
 
@@ -75,7 +67,7 @@ public class MissPathTests
 
         await cache.RemoveAsync("k"); // does not wait for a load that has not decided to write yet
         release.SetResult();
-        Assert.Equal("old", await Bounded(loading, "the load")); // its callers asked before the removal
+        Assert.Equal("old", await TestCache.Bounded(loading, "the load")); // its callers asked before the removal
 
         Assert.Empty(l2.Redis.Data);
         Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("new"), OneMinute));
@@ -111,9 +103,9 @@ public class MissPathTests
         var reading = cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute).AsTask(); // GET ran: "old"
         l2.GetReplyGate = null;
 
-        await Bounded(cache.RemoveAsync("k").AsTask().ContinueWith(_ => true, TaskScheduler.Default), "the removal"); // DEL done
+        await TestCache.Bounded(cache.RemoveAsync("k").AsTask().ContinueWith(_ => true, TaskScheduler.Default), "the removal"); // DEL done
         reply.SetResult(); // the GET's reply arrives after the removal
-        Assert.Equal("old", await Bounded(reading, "the read")); // concurrent with the removal: its caller may get the old value
+        Assert.Equal("old", await TestCache.Bounded(reading, "the read")); // concurrent with the removal: its caller may get the old value
         var calls = 0;
         Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute));
         Assert.Equal(1, calls); // "old" did not stay in L1 after the removal
@@ -131,7 +123,7 @@ public class MissPathTests
 
         // B loads the old row; its SET is slow to reach Redis
         l2B.SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Assert.Equal("old", await Bounded(b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("old"), OneMinute).AsTask(), "B's load"));
+        Assert.Equal("old", await TestCache.Bounded(b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("old"), OneMinute).AsTask(), "B's load"));
 
         // the row changes; A removes the key (DEL + backplane message, which B and C receive)
         time.Advance(TimeSpan.FromSeconds(1));

@@ -12,28 +12,14 @@ public class NothingForgottenTests
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
 
-    private static async Task<LeveeCache> Ready(LeveeCache cache)
-    {
-        await cache.RunMaintenanceAsync(); // reads the shared generation
-        return cache;
-    }
-
-    private static async Task<T> Bounded<T>(Task<T> task, string what)
-    {
-        // a guard against a hang (the test fails instead of blocking the run), not a timing assertion
-        var done = await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(20)));
-        Assert.True(done == task, what + " did not complete");
-        return await task;
-    }
-
     [Fact]
     public async Task ClearAll_WhileRedisDown_IsJournaled_AndBumpsTheGenerationWhenRedisIsBack()
     {
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
         var storeA = new FakeL2Store(redis);
-        await using var a = await Ready(TestCache.Create(time, storeA));
-        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var a = await TestCache.Ready(TestCache.Create(time, storeA));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
         await a.SetAsync("k", "v1", OneMinute);
 
         storeA.Mode = FakeL2Mode.Throw;
@@ -57,7 +43,7 @@ public class NothingForgottenTests
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
         var storeA = new FakeL2Store(redis);
-        await using var a = await Ready(TestCache.Create(time, storeA));
+        await using var a = await TestCache.Ready(TestCache.Create(time, storeA));
         await a.SetAsync("k", "v1", OneMinute);
 
         storeA.Mode = FakeL2Mode.Throw;
@@ -68,7 +54,7 @@ public class NothingForgottenTests
         storeA.Mode = FakeL2Mode.Healthy;
         await a.RunMaintenanceAsync();
         Assert.Equal(0, a.PendingInvalidations);
-        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
         Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // never v1
     }
 
@@ -77,8 +63,8 @@ public class NothingForgottenTests
     {
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
-        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis), o => o.MaximumPayloadBytes = 1_000));
-        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var a = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis), o => o.MaximumPayloadBytes = 1_000));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
         await a.SetAsync("k", "small", OneMinute);
         await a.SetAsync("k", new string('x', 5_000), OneMinute); // stays in A's L1 only
 
@@ -129,8 +115,8 @@ public class NothingForgottenTests
         var second = cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute).AsTask();
         release.SetResult();
 
-        Assert.Equal("old", await Bounded(first, "the first load")); // it began before the removal: it may see the old row
-        Assert.Equal("new", await Bounded(second, "the caller after the removal"));
+        Assert.Equal("old", await TestCache.Bounded(first, "the first load")); // it began before the removal: it may see the old row
+        Assert.Equal("new", await TestCache.Bounded(second, "the caller after the removal"));
         Assert.Equal(1, calls);
         Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // and "old" is not cached
     }
@@ -149,7 +135,7 @@ public class NothingForgottenTests
             return "v";
         }, OneMinute).AsTask()).ToArray();
         release.SetResult();
-        Assert.All(await Bounded(Task.WhenAll(callers), "the callers"), v => Assert.Equal("v", v));
+        Assert.All(await TestCache.Bounded(Task.WhenAll(callers), "the callers"), v => Assert.Equal("v", v));
         Assert.Equal(1, calls);
     }
 
@@ -158,7 +144,7 @@ public class NothingForgottenTests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
         await cache.SetAsync("k", "old", OneMinute);
         cache.ClearLocal();
         var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -168,7 +154,7 @@ public class NothingForgottenTests
 
         await cache.RemoveAsync("k");
         reply.SetResult();
-        await Bounded(warming, "the warm-up entry");
+        await TestCache.Bounded(warming, "the warm-up entry");
         var calls = 0;
         Assert.Equal("new", await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute));
         Assert.Equal(1, calls);
@@ -179,7 +165,7 @@ public class NothingForgottenTests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
         var month = new LeveeEntryOptions { Expiration = TimeSpan.FromDays(30) };
         await cache.SetAsync("tagged", "v", month, ["t"]);
         await cache.SetAsync("untagged", "v", month);

@@ -8,19 +8,13 @@ public class UnreliableL2Tests
 {
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
 
-    private static async Task<LeveeCache> Ready(LeveeCache cache)
-    {
-        await cache.RunMaintenanceAsync(); // reads the shared generation
-        return cache;
-    }
-
     [Fact]
     public async Task ValueSetByOneInstance_IsReadFromL2ByAnother()
     {
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
-        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
-        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var a = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
         await a.SetAsync("k", "from-a", OneMinute);
         var calls = 0;
         Assert.Equal("from-a", await b.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("factory"); }, OneMinute));
@@ -36,7 +30,7 @@ public class UnreliableL2Tests
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
         var logger = new CollectingLogger();
-        await using var cache = await Ready(TestCache.Create(time, l2, logger: logger));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, logger: logger));
         l2.Redis.Data["levee:d:0:k"] = garbage;
         Assert.Equal("fresh", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("fresh"), OneMinute));
         Assert.True(logger.Has(2));
@@ -48,8 +42,8 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
-        await using var writer = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
-        await using var reader = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var writer = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var reader = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
         await writer.SetAsync("k", "not a number", OneMinute);
         Assert.Equal(9, await reader.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(9), OneMinute));
     }
@@ -59,7 +53,7 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
         l2.Mode = FakeL2Mode.Throw;
         Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
         await cache.SetAsync("k2", 2, OneMinute);
@@ -71,7 +65,7 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2, o => o.L2Timeout = TimeSpan.FromMilliseconds(50)));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.L2Timeout = TimeSpan.FromMilliseconds(50)));
         l2.Mode = FakeL2Mode.Hang;
         var pending = cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute).AsTask();
         await LeveeCacheTests.WaitUntil(() => Task.FromResult(l2.Calls > 1));
@@ -92,7 +86,7 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2, o =>
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o =>
         {
             o.BreakerMinimumThroughput = 5;
             o.BreakerBreakDuration = TimeSpan.FromSeconds(1);
@@ -122,7 +116,7 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
         await cache.SetAsync("k", "old", OneMinute);
         Assert.True(l2.Redis.Data.ContainsKey("levee:d:0:k"));
         l2.Mode = FakeL2Mode.Throw;
@@ -144,8 +138,8 @@ public class UnreliableL2Tests
         var redis = new FakeRedis();
         var storeA = new FakeL2Store(redis);
         var storeB = new FakeL2Store(redis);
-        var a = await Ready(TestCache.Create(time, storeA));
-        var b = await Ready(TestCache.Create(time, storeB));
+        var a = await TestCache.Ready(TestCache.Create(time, storeA));
+        var b = await TestCache.Ready(TestCache.Create(time, storeB));
         await a.SetAsync("k", "v1", OneMinute);
         Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
         return (time, redis, storeA, storeB, a, b);
@@ -174,8 +168,8 @@ public class UnreliableL2Tests
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
         var storeA = new FakeL2Store(redis);
-        await using var a = await Ready(TestCache.Create(time, storeA, o => o.InvalidationJournalCapacity = 3));
-        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var a = await TestCache.Ready(TestCache.Create(time, storeA, o => o.InvalidationJournalCapacity = 3));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
         for (var i = 0; i < 5; i++)
         {
             await a.SetAsync("k" + i, "v" + i, OneMinute);
@@ -206,8 +200,8 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
-        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
-        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var a = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
         await a.SetAsync("k", "v1", OneMinute);
         await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("x"), OneMinute);
         await a.RemoveAsync("k");
@@ -242,8 +236,8 @@ public class UnreliableL2Tests
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
         var storeB = new FakeL2Store(redis);
-        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
-        await using var b = await Ready(TestCache.Create(time, storeB));
+        await using var a = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await TestCache.Ready(TestCache.Create(time, storeB));
         await a.SetAsync("k", "tagged", OneMinute, ["t"]);
 
         storeB.Mode = FakeL2Mode.Throw; // B starts while Redis is unreachable: nothing about tag "t" can be read
@@ -262,8 +256,8 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
-        await using var a = await Ready(TestCache.Create(time, new FakeL2Store(redis)));
-        await using var b = await Ready(TestCache.Create(time, new FakeL2Store(redis), o => o.TagCheckInterval = TimeSpan.Zero));
+        await using var a = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis), o => o.TagCheckInterval = TimeSpan.Zero));
         await a.SetAsync("k", "tagged", OneMinute, ["t"]);
         time.Advance(TimeSpan.FromMilliseconds(5));
         await a.RemoveByTagAsync("t");
@@ -275,7 +269,7 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2, o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5)));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5)));
         await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute);
         l2.Mode = FakeL2Mode.Down;
         time.Advance(TimeSpan.FromMinutes(2));
@@ -295,7 +289,7 @@ public class UnreliableL2Tests
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
         var logger = new CollectingLogger();
-        await using var cache = await Ready(TestCache.Create(time, l2, o => o.MaximumPayloadBytes = 100, logger));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.MaximumPayloadBytes = 100, logger));
         await cache.SetAsync("big", new string('x', 1000), OneMinute);
         Assert.Empty(l2.Redis.Data);
         Assert.True(logger.Has(6));
@@ -308,7 +302,7 @@ public class UnreliableL2Tests
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
         var logger = new CollectingLogger();
-        await using var cache = await Ready(TestCache.Create(time, l2, logger: logger));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, logger: logger));
         var cyclic = new Node();
         cyclic.Next = cyclic; // System.Text.Json throws on cycles
         Assert.Same(cyclic, await cache.GetOrCreateAsync("c", cyclic, (n, _) => ValueTask.FromResult(n), OneMinute));
@@ -321,8 +315,8 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var writer = await Ready(TestCache.Create(time, new FakeL2Store(l2.Redis)));
-        await using var cache = await Ready(TestCache.Create(time, l2, o => o.BreakerMinimumThroughput = 5));
+        await using var writer = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(l2.Redis)));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.BreakerMinimumThroughput = 5));
         for (var i = 0; i < 20; i++)
         {
             await writer.SetAsync("k" + i, i, OneMinute);
@@ -351,7 +345,7 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await Ready(TestCache.Create(time, l2));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
         var l1Only = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite };
         var calls = 0;
         ValueTask<int> Factory(int s, CancellationToken _) { calls++; return ValueTask.FromResult(calls); }
@@ -378,8 +372,8 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var writer = await Ready(TestCache.Create(time, new FakeL2Store(l2.Redis)));
-        await using var cache = await Ready(TestCache.Create(time, l2, o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5)));
+        await using var writer = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(l2.Redis)));
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5)));
         await writer.SetAsync("k", 1, OneMinute);
         l2.Mode = FakeL2Mode.Throw;
         l2.ReplicaMode = FakeL2Mode.Healthy;

@@ -8,6 +8,22 @@ internal static class TestCache
 {
     public static FakeTimeProvider NewTime() => new(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero));
 
+    /// <summary>Runs the cache's maintenance once (it reads the shared generation) and returns the cache.</summary>
+    public static async Task<LeveeCache> Ready(LeveeCache cache)
+    {
+        await cache.RunMaintenanceAsync();
+        return cache;
+    }
+
+    /// <summary>Awaits <paramref name="task"/>, failing the test if it has not completed within 20 s: a guard against a hang
+    /// (the test fails instead of blocking the run), not a timing assertion.</summary>
+    public static async Task<T> Bounded<T>(Task<T> task, string what)
+    {
+        var done = await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(20)));
+        Assert.True(done == task, what + " did not complete");
+        return await task;
+    }
+
     public static LeveeCache Create(FakeTimeProvider time, FakeL2Store? l2 = null, Action<LeveeOptions>? configure = null, CollectingLogger? logger = null)
     {
         var options = new LeveeOptions

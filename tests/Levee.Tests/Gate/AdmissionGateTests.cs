@@ -138,6 +138,9 @@ public class AdmissionGateTests
         });
         var c = await waiter;
         Assert.InRange(time.GetUtcNow() - TestCache.NewTime().GetUtcNow(), TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(700));
+        // its latency sample starts when it got the token (the 500 ms token wait is not database time; the fake clock may
+        // have moved one more 50 ms step before the waiter's continuation ran)
+        Assert.True(time.GetElapsedTime(c.Started) < TimeSpan.FromMilliseconds(400), $"sample started {time.GetElapsedTime(c.Started)} ago");
         foreach (var lease in new[] { a, b, c })
         {
             gate.Release(lease, sample: false);

@@ -48,6 +48,29 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ASentinelDownWhileLeveeRuns_LeavesNoConnectionsBehind_WhenItComesBack()
+    {
+        await using var topology = await SentinelTopology.StartAsync();
+        var down = topology.Sentinels[2];
+        down.Kill(); // the incident's partitioned Sentinel
+        await using var app = NewApp(topology);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("k", "v", OneMinute);
+
+        // several of the monitor's checks (every second once settled) run while that Sentinel is down
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        await down.RestartAsync();
+        await Task.Delay(TimeSpan.FromSeconds(3)); // a leaked multiplexer reconnects within 500 ms (its retry policy)
+
+        // StackExchange.Redis names no connection to a Sentinel, and speaks RESP3 (the drill's own client and the other
+        // Sentinels speak RESP2): its connections are the resp=3 ones
+        var clients = (await down.ExecuteAsync("CLIENT", "LIST")).Text ?? "";
+        var levee = clients.Split('\n').Count(line => line.Contains("resp=3", StringComparison.Ordinal));
+        output.WriteLine($"StackExchange.Redis connections on the restarted Sentinel: {levee}\n{clients}");
+        Assert.InRange(levee, 0, 2); // one multiplexer at most: its interactive and its subscription connection
+    }
+
+    [Fact]
     public async Task MasterKilled_Quorum2_SameCacheWritesToPromotedReplica_WithoutRestart()
     {
         await using var topology = await SentinelTopology.StartAsync();
