@@ -56,7 +56,7 @@ internal static class KubernetesConfigReader
                 Func<int, int> map = value.Style is ScalarStyle.Literal or ScalarStyle.Folded
                     ? l => startLine + l
                     : _ => startLine;
-                var known = replicasByConfigMap.TryGetValue(mapName, out var workload);
+                var known = replicasByConfigMap.TryGetValue((mapName, key.Value ?? string.Empty), out var workload);
                 var name = $"{file}[{mapName}/{key.Value}]";
                 var parsed = ConfigParser.Parse(file, name, value.Value, findings, map, known ? workload.Replicas : 1, known);
                 parsed.ConfigMap = new ConfigMapOrigin(mapName, (int)key.Start.Line, known, known && workload.InitContainers);
@@ -83,10 +83,25 @@ internal static class KubernetesConfigReader
         key.EndsWith(".conf", StringComparison.OrdinalIgnoreCase)
         || value.Contains("sentinel monitor", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>ConfigMap name → total replicas of the StatefulSets/Deployments whose pod template mounts it as a volume, and whether they all have init containers.</summary>
-    private static Dictionary<string, (int Replicas, bool InitContainers)> WorkloadReplicas(YamlStream stream)
+    /// <summary>
+    /// (ConfigMap name, key) → total replicas of the StatefulSets/Deployments whose pod template mounts that key (a
+    /// configMap volume without <c>items</c> mounts every key; with <c>items</c>, the keys it lists), and whether they all
+    /// have init containers. A workload counts once per key, however many volumes mount it: one ConfigMap holding both
+    /// redis.conf and sentinel.conf, mounted by a Redis and a Sentinel StatefulSet with items, is 3 Sentinels, not 6.
+    /// </summary>
+    private static Dictionary<(string ConfigMap, string Key), (int Replicas, bool InitContainers)> WorkloadReplicas(YamlStream stream)
     {
-        var result = new Dictionary<string, (int Replicas, bool InitContainers)>(StringComparer.Ordinal);
+        var keysByConfigMap = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var doc in stream.Documents)
+        {
+            if (doc.RootNode is YamlMappingNode root && Scalar(root, "kind") == "ConfigMap"
+                && Scalar(Map(root, "metadata"), "name") is { } mapName && Map(root, "data") is { } data)
+            {
+                keysByConfigMap[mapName] = [.. data.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? string.Empty)];
+            }
+        }
+
+        var result = new Dictionary<(string, string), (int Replicas, bool InitContainers)>();
         foreach (var doc in stream.Documents)
         {
             if (doc.RootNode is not YamlMappingNode root || Scalar(root, "kind") is not ("StatefulSet" or "Deployment"))
@@ -99,14 +114,28 @@ internal static class KubernetesConfigReader
             var podSpec = Map(Map(spec, "template"), "spec");
             var volumes = podSpec is not null && podSpec.Children.TryGetValue(new YamlScalarNode("volumes"), out var v) ? v as YamlSequenceNode : null;
             var init = podSpec is not null && podSpec.Children.TryGetValue(new YamlScalarNode("initContainers"), out var ic) && ic is YamlSequenceNode { Children.Count: > 0 };
+            var mounted = new HashSet<(string, string)>();
             foreach (var volume in volumes?.Children.OfType<YamlMappingNode>() ?? [])
             {
-                var name = Scalar(Map(volume, "configMap"), "name");
-                if (name is not null)
+                var configMap = Map(volume, "configMap");
+                if (Scalar(configMap, "name") is not { } name)
                 {
-                    var (count, allInit) = result.GetValueOrDefault(name, (0, true));
-                    result[name] = (count + replicas, allInit && init);
+                    continue;
                 }
+
+                IEnumerable<string> keys = configMap!.Children.TryGetValue(new YamlScalarNode("items"), out var items) && items is YamlSequenceNode list
+                    ? list.Children.OfType<YamlMappingNode>().Select(i => Scalar(i, "key")).OfType<string>()
+                    : keysByConfigMap.GetValueOrDefault(name) ?? [];
+                foreach (var key in keys)
+                {
+                    mounted.Add((name, key));
+                }
+            }
+
+            foreach (var mount in mounted)
+            {
+                var (count, allInit) = result.GetValueOrDefault(mount, (0, true));
+                result[mount] = (count + replicas, allInit && init);
             }
         }
 

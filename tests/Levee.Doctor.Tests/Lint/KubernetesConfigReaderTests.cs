@@ -45,6 +45,78 @@ public class KubernetesConfigReaderTests
     }
 
     [Fact]
+    public void OneConfigMapForRedisAndSentinel_EachWorkloadCountsForTheKeysItMounts()
+    {
+        // the incident's shape in one ConfigMap: 3 Sentinels with quorum 3 (0 failures tolerated); the Redis StatefulSet
+        // mounts only redis.conf, so its 3 pods are not Sentinels
+        var yaml = """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: redis-config
+            data:
+              redis.conf: |
+                port 6379
+              sentinel.conf: |
+                port 26379
+                sentinel resolve-hostnames yes
+                sentinel monitor mymaster redis-0.redis 6379 3
+            ---
+            apiVersion: apps/v1
+            kind: StatefulSet
+            metadata:
+              name: redis
+            spec:
+              replicas: 3
+              template:
+                spec:
+                  initContainers:
+                    - name: copy
+                      image: busybox
+                  containers:
+                    - name: redis
+                      image: redis:7.0
+                  volumes:
+                    - name: config
+                      configMap:
+                        name: redis-config
+                        items:
+                          - key: redis.conf
+                            path: redis.conf
+            ---
+            apiVersion: apps/v1
+            kind: StatefulSet
+            metadata:
+              name: sentinel
+            spec:
+              replicas: 3
+              template:
+                spec:
+                  initContainers:
+                    - name: copy
+                      image: busybox
+                  containers:
+                    - name: sentinel
+                      image: redis:7.0
+                  volumes:
+                    - name: config
+                      configMap:
+                        name: redis-config
+                        items:
+                          - key: sentinel.conf
+                            path: sentinel.conf
+                    - name: config-again
+                      configMap:
+                        name: redis-config
+            """;
+        var report = DoctorLinter.LintTexts([("redis.yaml", yaml)]);
+
+        var master = Assert.Single(report.Masters);
+        Assert.Equal((3, 3, 0), (master.Sentinels, master.Quorum, master.ToleratedSentinelFailures));
+        Assert.Contains(report.Findings, f => f.RuleId == "T002");
+    }
+
+    [Fact]
     public void ConfigMapMountedWithoutInitContainer_IsS009_WithInitContainer_IsNot()
     {
         var bad = DoctorLinter.LintTexts([("sentinel.yaml", Manifest)]);
