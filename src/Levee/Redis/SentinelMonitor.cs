@@ -181,8 +181,9 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     /// <item>Otherwise the survey's top answer (highest config epoch, then most Sentinels) is tried when it is not the
     /// current master.</item>
     /// <item>When the top answer is the current master but that master is not working (disconnected, or ROLE does not
-    /// answer "master" in time), every other address a Sentinel names is tried: during a failover the leader names the
-    /// promoted replica before the others and before its epoch shows in every answer.</item>
+    /// answer "master" in time), every other address a Sentinel names with the same epoch is tried: during a failover the
+    /// leader names the promoted replica before the others and before its epoch shows in every answer. An address named
+    /// with an older epoch is never tried (a Sentinel that missed the latest failover may name a demoted node).</item>
     /// </list>
     /// </summary>
     private async Task<bool> CheckAsync()
@@ -202,7 +203,11 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             return current is not null;
         }
 
-        var top = candidates.Count > 0 ? candidates[0] : null;
+        // A candidate named with an older configuration epoch than the top answer is never tried: that is a Sentinel that
+        // has not seen the latest failover, and its master may be a demoted node still answering ROLE "master" (split brain).
+        var top = candidates.Count > 0 ? candidates[0].Address : null;
+        var topEpoch = candidates.Count > 0 ? candidates[0].Epoch : 0;
+        var upToDate = candidates.Where(c => c.Epoch >= topEpoch).Select(c => c.Address).ToList();
         if (current?.Master is { } known && known.Equals(top) && toTry.Count == 0)
         {
             var working = await IsWorkingMasterAsync(current).ConfigureAwait(false);
@@ -221,7 +226,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                 return true;
             }
 
-            toTry.AddRange(candidates.Where(c => !c.Equals(known)));
+            toTry.AddRange(upToDate.Where(c => !c.Equals(known)));
             if (toTry.Count == 0)
             {
                 return true; // the master is not answering, and no Sentinel names another one (yet): nothing to switch to
@@ -229,7 +234,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         }
         else
         {
-            toTry.AddRange(candidates.Where(c => !toTry.Contains(c) && !(current?.Master?.Equals(c) ?? false)));
+            toTry.AddRange(upToDate.Where(c => !toTry.Contains(c) && !(current?.Master?.Equals(c) ?? false)));
         }
 
         foreach (var candidate in toTry)
@@ -361,7 +366,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     /// very end) and for its config epoch (<c>SENTINEL MASTER</c>); the answer with the highest epoch wins, so a stale
     /// minority cannot. Replicas are asked for separately, after a switch.
     /// </summary>
-    private async Task<List<EndPoint>> ResolveAsync()
+    private async Task<List<(EndPoint Address, long Epoch)>> ResolveAsync()
     {
         var asks = new List<(ConnectionMultiplexer Sentinel, Task<EndPoint?> Address, Task<KeyValuePair<string, string>[]> Master)>();
         foreach (var sentinel in _sentinels)
@@ -400,7 +405,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             .Select(g => (Address: g.Key, Epoch: g.Max(a => a.Epoch), Votes: g.Count(), Sentinel: g.First().Sentinel))
             .OrderByDescending(c => c.Epoch).ThenByDescending(c => c.Votes)
             .ToList();
-        var candidates = ranked.Select(c => c.Address).ToList();
+        var candidates = ranked.Select(c => (c.Address, c.Epoch)).ToList();
         if (_logger.IsEnabled(LogLevel.Trace))
         {
             Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
