@@ -76,21 +76,26 @@ internal sealed partial class RedisL2Store : IL2Store
         /// <summary>The master this connection was built for (Sentinel mode), else null.</summary>
         public EndPoint? Master { get; } = master;
 
+        /// <summary>The replicas the replicas' multiplexer was built for (empty before it is attached).</summary>
+        public IReadOnlyList<EndPoint> ReplicaEndpoints { get; private set; } = [];
+
         /// <summary>
-        /// Attaches the replicas' multiplexer; false (the caller disposes it) when this connection was retired meanwhile or
-        /// already has one (two attaches raced): never two replicas' connections, and none left behind by a dispose.
+        /// Attaches the replicas' multiplexer, or with <paramref name="replacing"/> (the one attached now) replaces it;
+        /// false (the caller disposes <paramref name="replicas"/>) when this connection was retired meanwhile or another
+        /// attach won: never two replicas' connections, and none left behind by a dispose.
         /// </summary>
-        public bool AttachReplicas(ConnectionMultiplexer replicas)
+        public bool AttachReplicas(ConnectionMultiplexer replicas, IReadOnlyList<EndPoint> endpoints, ConnectionMultiplexer? replacing = null)
         {
             lock (_attachLock)
             {
-                if (_disposed != 0 || _replicas is not null)
+                if (_disposed != 0 || !ReferenceEquals(_replicas, replacing))
                 {
                     return false;
                 }
 
                 _replicaDatabase = replicas.GetDatabase();
                 _replicas = replicas;
+                ReplicaEndpoints = endpoints;
                 return true;
             }
         }
@@ -454,12 +459,31 @@ internal sealed partial class RedisL2Store : IL2Store
     /// <see cref="PublishToReplicasAsync"/> publishes on all of them, so every instance hears every message. False (the
     /// caller disposes the multiplexer) when the connection was retired meanwhile.
     /// </summary>
-    internal async Task<bool> AttachReplicasAsync(Connection connection, ConnectionMultiplexer replicas)
+    internal async Task<bool> AttachReplicasAsync(Connection connection, ConnectionMultiplexer replicas, IReadOnlyList<EndPoint> endpoints,
+        ConnectionMultiplexer? replacing = null)
     {
         var subscribed = await SubscribeReplicasFromAsync(replicas, 0).ConfigureAwait(false);
-        if (!connection.AttachReplicas(replicas))
+        if (!connection.AttachReplicas(replicas, endpoints, replacing))
         {
             return false;
+        }
+
+        if (replacing is not null)
+        {
+            // the replaced one is retired off the caller's path; its subscriptions go with it
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await replacing.CloseAsync(allowCommandsToComplete: false).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+                {
+                    // a frozen replica may not answer QUIT; disposing drops the sockets anyway
+                }
+
+                await replacing.DisposeAsync().ConfigureAwait(false);
+            });
         }
 
         // a handler registered while this ran saw no replicas' connection yet: subscribe it here

@@ -36,6 +36,10 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     private Task? _loop;
     private volatile EndPoint? _hint;
     private int _attaching;
+    private int _checksSinceReplicaRefresh;
+
+    /// <summary>Settled checks between two comparisons of the attached replicas with the Sentinels' list (~10 s).</summary>
+    private const int ReplicaRefreshChecks = 10;
 
     public SentinelMonitor(ConfigurationOptions configuration, RedisL2Store store, TimeProvider time, ILogger logger, string cache)
     {
@@ -222,6 +226,13 @@ internal sealed class SentinelMonitor : IAsyncDisposable
                 {
                     _ = AttachReplicasAsync(current); // the first attempt found no replica (or failed): try again
                 }
+                else if (++_checksSinceReplicaRefresh >= ReplicaRefreshChecks && Interlocked.Exchange(ref _attaching, 1) == 0)
+                {
+                    // the replica set changes after the attach (a demoted master rejoins as a replica, a replica is added
+                    // or removed): every instance must publish on and listen to the same replicas
+                    _checksSinceReplicaRefresh = 0;
+                    _ = AttachReplicasAsync(current, refresh: true);
+                }
 
                 return true;
             }
@@ -320,10 +331,16 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         return true;
     }
 
-    private async Task AttachReplicasAsync(RedisL2Store.Connection connection)
+    /// <summary>
+    /// Connects to the master's replicas and attaches them to <paramref name="connection"/>; with <paramref name="refresh"/>,
+    /// only when the set the Sentinels report differs from the attached one, which the new multiplexer then replaces.
+    /// </summary>
+    private async Task AttachReplicasAsync(RedisL2Store.Connection connection, bool refresh = false)
     {
         var replicas = await GetReplicasAsync(connection.Master!).ConfigureAwait(false);
-        if (replicas.Count == 0)
+        var attached = connection.Replicas;
+        if (replicas.Count == 0
+            || (refresh && (attached is null || new HashSet<EndPoint>(replicas).SetEquals(connection.ReplicaEndpoints))))
         {
             Volatile.Write(ref _attaching, 0);
             return;
@@ -332,9 +349,14 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         try
         {
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(DataOptions(replicas)).ConfigureAwait(false);
-            if (!await _store.AttachReplicasAsync(connection, multiplexer).ConfigureAwait(false))
+            if (!await _store.AttachReplicasAsync(connection, multiplexer, replicas, refresh ? attached : null).ConfigureAwait(false))
             {
                 await multiplexer.DisposeAsync().ConfigureAwait(false);
+            }
+            else if (refresh)
+            {
+                Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
+                    $"replicas of {Format(connection.Master!)} are now {string.Join(", ", replicas.Select(Format))}"));
             }
         }
         catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))

@@ -140,7 +140,18 @@ public sealed class RedisAclTests : RedisServerTest
         {
             var key = "price" + round;
             Assert.Equal(price, await a.GetOrCreateAsync(key, 0, load, OneMinute));
-            await RealRedisTests.UntilStoredAsync(Redis, "levee:d:0:" + key);
+            try
+            {
+                await RealRedisTests.UntilStoredAsync(Redis, "levee:d:0:" + key);
+            }
+            catch (Xunit.Sdk.XunitException)
+            {
+                // seen once in a full run (never alone): say what the cache saw
+                Console.WriteLine($"round {round}: L2 available {a.IsL2Available}, breaker {a.L2BreakerState}, pending {a.PendingInvalidations}; log:\n"
+                    + string.Join('\n', logger.Entries.Select(e => $"{e.Level} {e.Id.Id} {e.Message}")));
+                throw;
+            }
+
             Assert.Equal(price, await b.GetOrCreateAsync(key, 0, load, OneMinute)); // L2 hit, now in B's L1
 
             Volatile.Write(ref price, price + 1);

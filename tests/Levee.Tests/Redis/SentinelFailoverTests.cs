@@ -213,6 +213,23 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
 
         Assert.False((await promoted.ExecuteAsync("GET", "levee:d:0:after-return-19")).IsNull);
         Assert.Equal("master", await promoted.RoleAsync());
+
+        // the demoted master rejoins as a replica: Levee's replicas' connection follows (it was attached without it),
+        // so that replica reads and the replicas' backplane use it too. Bounded: Sentinel must see it up again, then
+        // Levee compares its replicas with the Sentinels' list every ~10 s.
+        var store = (Levee.Redis.RedisL2Store)cache.L2Store!;
+        var attached = false;
+        for (var i = 0; i < 400 && !attached; i++)
+        {
+            attached = store.Current?.ReplicaEndpoints.Any(e => Levee.Redis.SentinelMonitor.Format(e) == oldMaster.Endpoint) ?? false;
+            if (!attached)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.True(attached, $"{oldMaster.Endpoint} (demoted, now a replica) never joined Levee's replicas' connection: "
+            + string.Join(", ", store.Current?.ReplicaEndpoints.Select(Levee.Redis.SentinelMonitor.Format) ?? []));
     }
 
     [Fact]
