@@ -207,23 +207,30 @@ internal sealed partial class RedisL2Store : IL2Store
             try
             {
                 var multiplexer = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
-                var masters = CurrentMasters(multiplexer);
+                var masters = CurrentServers(multiplexer, replicas: false);
+                var replicasSeen = CurrentServers(multiplexer, replicas: true);
+                var seenLock = new Lock();
                 multiplexer.ConfigurationChanged += (_, e) =>
                 {
-                    // A configuration change is a failover only when a node that was not a master now is one (in a
-                    // Cluster: of any shard). A server that just died also changes the configuration; treating that as a
-                    // failover would drop L1, the values the outage needs most.
-                    var now = CurrentMasters(multiplexer);
-                    var before = Volatile.Read(ref masters);
-                    var promoted = now.Except(before, StringComparer.Ordinal).ToArray();
-                    if (promoted.Length > 0 && before.Count > 0)
+                    // A configuration change is a failover only when a node that was a replica now is a master (in a
+                    // Cluster: of any shard). A server that just died, or a master that reconnects, also changes the
+                    // configuration; treating that as a failover would drop L1, the values the outage needs most.
+                    string[] promoted;
+                    lock (seenLock)
                     {
-                        Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
+                        var now = CurrentServers(multiplexer, replicas: false);
+                        promoted = [.. now.Except(masters, StringComparer.Ordinal).Where(replicasSeen.Contains)];
+                        replicasSeen.UnionWith(CurrentServers(multiplexer, replicas: true));
+                        replicasSeen.ExceptWith(now);
+                        if (now.Count > 0)
+                        {
+                            masters = now;
+                        }
                     }
 
-                    if (now.Count > 0)
+                    if (promoted.Length > 0)
                     {
-                        Volatile.Write(ref masters, now);
+                        Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
                     }
                 };
                 await InstallAsync(new Connection(multiplexer, null), "initial connection").ConfigureAwait(false);
@@ -243,18 +250,19 @@ internal sealed partial class RedisL2Store : IL2Store
         }
     }
 
-    private static HashSet<string> CurrentMasters(ConnectionMultiplexer multiplexer)
+    /// <summary>The connected masters (or, with <paramref name="replicas"/>, replicas) of a direct or Cluster connection.</summary>
+    private static HashSet<string> CurrentServers(ConnectionMultiplexer multiplexer, bool replicas)
     {
-        var masters = new HashSet<string>(StringComparer.Ordinal);
+        var found = new HashSet<string>(StringComparer.Ordinal);
         foreach (var server in multiplexer.GetServers())
         {
-            if (server.IsConnected && !server.IsReplica)
+            if (server.IsConnected && server.IsReplica == replicas)
             {
-                masters.Add(SentinelMonitor.Format(server.EndPoint));
+                found.Add(SentinelMonitor.Format(server.EndPoint));
             }
         }
 
-        return masters;
+        return found;
     }
 
     internal static bool IsConnectFailure(Exception ex) =>
