@@ -118,8 +118,8 @@ public sealed class LeveeOptions
     /// container by <c>AddLevee</c> callers (e.g. a FakeTimeProvider), else <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>Name of this cache in logs and metrics (the <c>cache</c> tag: tells services apart on one dashboard).
-    /// <c>AddLevee</c> registers one cache per service provider. Default: <c>default</c>.</summary>
+    /// <summary>Name of this cache in logs and metrics (the <c>cache</c> tag). <c>AddKeyedLevee(name, ...)</c> registers
+    /// more caches in one container, each named by its key. Default: <c>default</c>.</summary>
     public string Name { get; set; } = "default";
 
     /// <summary>Name of the gate configured by <see cref="Gate"/>: <c>default</c>.</summary>

@@ -47,6 +47,31 @@ public class DependencyInjectionTests
         Assert.Equal("db", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), FailSafeMaxDuration = TimeSpan.Zero }));
     }
 
+    [Fact]
+    public async Task AddKeyedLevee_AnotherCacheWithItsOwnOptionsL1AndPrefix_BesideTheDefaultOne()
+    {
+        var services = new ServiceCollection();
+        services.AddLevee();
+        services.AddKeyedLevee("sessions", o => o.DefaultExpiration = TimeSpan.FromMinutes(20));
+        services.AddKeyedLevee("bad", o => o.JitterFraction = 0.9);
+        await using var provider = services.BuildServiceProvider();
+
+        var main = provider.GetRequiredService<LeveeCache>();
+        var sessions = provider.GetRequiredKeyedService<LeveeCache>("sessions");
+        Assert.NotSame(main, sessions);
+        Assert.Same(sessions, provider.GetRequiredKeyedService<HybridCache>("sessions"));
+        Assert.Same(main, provider.GetRequiredService<HybridCache>());
+        Assert.Equal(("sessions", "levee:sessions:", TimeSpan.FromMinutes(20)), (sessions.Options.Name, sessions.Options.KeyPrefix, sessions.Options.DefaultExpiration));
+        Assert.Equal(("default", "levee:"), (main.Options.Name, main.Options.KeyPrefix));
+
+        await sessions.SetAsync("k", "session value", new LeveeEntryOptions());
+        Assert.Equal("main value", await main.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("main value"))); // its own L1
+        Assert.Equal("session value", await sessions.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("x")));
+
+        var ex = Assert.ThrowsAny<Exception>(() => provider.GetRequiredKeyedService<LeveeCache>("bad"));
+        Assert.Contains("JitterFraction is 0.9", ex.Message, StringComparison.Ordinal);
+    }
+
     internal sealed class ScopedLoader : IAsyncDisposable
     {
         public bool Disposed { get; private set; }

@@ -52,6 +52,45 @@ public static class LeveeServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Registers one more cache, as a keyed service: <c>[FromKeyedServices("sessions")] HybridCache</c> or
+    /// <c>[FromKeyedServices("sessions")] LeveeCache</c> (also <c>GetRequiredKeyedService</c>). It has its own options
+    /// (named options <paramref name="name"/>, validated at start), L1, Redis connection, breaker, journal and backplane;
+    /// its <see cref="LeveeOptions.Name"/> is <paramref name="name"/> (logs and the metrics' <c>cache</c> tag) and its
+    /// <see cref="LeveeOptions.KeyPrefix"/> defaults to <c>levee:{name}:</c>, so its keys and backplane never mix with
+    /// another cache's in the same Redis. Warm-up, the L1 snapshot and the health checks serve the cache of
+    /// <see cref="AddLevee"/>.
+    /// </summary>
+    /// <example><code>
+    /// services.AddLevee(o =&gt; o.Redis = "redis:6379");                      // HybridCache / LeveeCache
+    /// services.AddKeyedLevee("sessions", o =&gt;                              // [FromKeyedServices("sessions")] HybridCache
+    /// {
+    ///     o.Redis = "redis:6379";
+    ///     o.DefaultExpiration = TimeSpan.FromMinutes(20);
+    /// });
+    /// </code></example>
+    public static IServiceCollection AddKeyedLevee(this IServiceCollection services, string name, Action<LeveeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var builder = services.AddOptions<LeveeOptions>(name).Configure(o =>
+        {
+            o.Name = name;
+            o.KeyPrefix = "levee:" + name + ":";
+        });
+        if (configure is not null)
+        {
+            builder.Configure(configure);
+        }
+
+        builder.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddKeyedSingleton(name, static (sp, key) => Create(sp, sp.GetRequiredService<IOptionsMonitor<LeveeOptions>>().Get((string)key!)));
+        services.AddKeyedSingleton<HybridCache>(name, static (sp, key) => sp.GetRequiredKeyedService<LeveeCache>(key));
+        return services;
+    }
+
+    /// <summary>
     /// Registers a critical entry loaded at start-up before the service reports ready (see
     /// <see cref="Microsoft.Extensions.DependencyInjection.LeveeHealthChecksBuilderExtensions.AddLeveeWarmUp"/>), and again
     /// after a Redis failover, reconnection or data loss. The factory runs through the entry's admission gate at warm-up priority.

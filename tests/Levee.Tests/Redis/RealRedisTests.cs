@@ -116,6 +116,31 @@ public sealed class RealRedisTests : RedisServerTest
     }
 
     [Fact]
+    public async Task KeyedCacheOnTheSameRedis_HasItsOwnKeys_AndBackplane()
+    {
+        var services = new ServiceCollection();
+        services.AddLevee(o => { o.Redis = Redis.Endpoint; o.L2Timeout = TimeSpan.FromSeconds(1); });
+        services.AddKeyedLevee("sessions", o => { o.Redis = Redis.Endpoint; o.L2Timeout = TimeSpan.FromSeconds(1); });
+        await using var app = services.BuildServiceProvider();
+        var main = await ConnectedCache(app);
+        var sessions = app.GetRequiredKeyedService<LeveeCache>("sessions");
+        for (var i = 0; i < 500 && !sessions.IsL2Available; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        await sessions.RunMaintenanceAsync();
+        await main.SetAsync("k", "main", OneMinute);
+        await sessions.SetAsync("k", "session", OneMinute);
+        Assert.Equal("main", (await Redis.ExecuteAsync("GET", "levee:d:0:k")).Text?[^4..]);
+        Assert.Equal("session", (await Redis.ExecuteAsync("GET", "levee:sessions:d:0:k")).Text?[^7..]);
+
+        await main.RemoveAsync("k"); // the default cache's removal leaves the other cache's entry and L1 alone
+        Assert.Equal(1L, (await Redis.ExecuteAsync("EXISTS", "levee:sessions:d:0:k")).Number);
+        Assert.Equal("session", await sessions.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+    }
+
+    [Fact]
     public async Task ValueSetByOneServiceProvider_IsReadFromL2ByASecondOne()
     {
         await using var appA = NewApp();
