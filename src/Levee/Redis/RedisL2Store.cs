@@ -207,30 +207,23 @@ internal sealed partial class RedisL2Store : IL2Store
             try
             {
                 var multiplexer = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
-                var masters = CurrentServers(multiplexer, replicas: false);
-                var replicasSeen = CurrentServers(multiplexer, replicas: true);
-                var seenLock = new Lock();
+                var masters = CurrentMasters(multiplexer);
                 multiplexer.ConfigurationChanged += (_, e) =>
                 {
-                    // A configuration change is a failover only when a node that was a replica now is a master (in a
-                    // Cluster: of any shard). A server that just died, or a master that reconnects, also changes the
-                    // configuration; treating that as a failover would drop L1, the values the outage needs most.
-                    string[] promoted;
-                    lock (seenLock)
-                    {
-                        var now = CurrentServers(multiplexer, replicas: false);
-                        promoted = [.. now.Except(masters, StringComparer.Ordinal).Where(replicasSeen.Contains)];
-                        replicasSeen.UnionWith(CurrentServers(multiplexer, replicas: true));
-                        replicasSeen.ExceptWith(now);
-                        if (now.Count > 0)
-                        {
-                            masters = now;
-                        }
-                    }
-
-                    if (promoted.Length > 0)
+                    // A configuration change is a failover only when a node that was not a master now is one (in a
+                    // Cluster: of any shard). A server that just died also changes the configuration; treating that as a
+                    // failover would drop L1, the values the outage needs most.
+                    var now = CurrentMasters(multiplexer);
+                    var before = Volatile.Read(ref masters);
+                    var promoted = now.Except(before, StringComparer.Ordinal).ToArray();
+                    if (promoted.Length > 0 && before.Count > 0)
                     {
                         Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
+                    }
+
+                    if (now.Count > 0)
+                    {
+                        Volatile.Write(ref masters, now);
                     }
                 };
                 await InstallAsync(new Connection(multiplexer, null), "initial connection").ConfigureAwait(false);
@@ -250,19 +243,18 @@ internal sealed partial class RedisL2Store : IL2Store
         }
     }
 
-    /// <summary>The connected masters (or, with <paramref name="replicas"/>, replicas) of a direct or Cluster connection.</summary>
-    private static HashSet<string> CurrentServers(ConnectionMultiplexer multiplexer, bool replicas)
+    private static HashSet<string> CurrentMasters(ConnectionMultiplexer multiplexer)
     {
-        var found = new HashSet<string>(StringComparer.Ordinal);
+        var masters = new HashSet<string>(StringComparer.Ordinal);
         foreach (var server in multiplexer.GetServers())
         {
-            if (server.IsConnected && server.IsReplica == replicas)
+            if (server.IsConnected && !server.IsReplica)
             {
-                found.Add(SentinelMonitor.Format(server.EndPoint));
+                masters.Add(SentinelMonitor.Format(server.EndPoint));
             }
         }
 
-        return found;
+        return masters;
     }
 
     internal static bool IsConnectFailure(Exception ex) =>

@@ -10,33 +10,6 @@ public sealed class ClusterTests
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
 
     [Fact]
-    public async Task AMasterThatReconnects_IsNotAFailover_AndKeepsL1()
-    {
-        await using var cluster = await ClusterTopology.StartAsync();
-        var services = new ServiceCollection();
-        services.AddLevee(o => o.Redis = cluster.ConnectionString);
-        await using var app = services.BuildServiceProvider();
-        var cache = await RealRedisTests.ConnectedCache(app);
-        var switches = new System.Collections.Concurrent.ConcurrentQueue<LeveeL2EventArgs>();
-        cache.RedisStateChanged += (_, e) => switches.Enqueue(e);
-        Assert.Equal(1, await cache.GetOrCreateAsync("kept", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
-
-        // a master restarted before the cluster fails it over (node timeout 2 s): it comes back as the same master
-        var node = cluster.Masters[0];
-        node.Kill();
-        await node.RestartAsync();
-        for (var i = 0; i < 100 && !switches.Any(e => e.Kind == LeveeL2EventKind.Connected); i++)
-        {
-            await Task.Delay(50); // bounded: StackExchange.Redis reconnects within its 500 ms retry
-        }
-
-        await Task.Delay(TimeSpan.FromSeconds(2)); // the configuration checks that follow a reconnect
-        Assert.Equal(cluster.Masters[0].Endpoint, node.Endpoint);
-        Assert.Equal("master", await node.RoleAsync());
-        Assert.DoesNotContain(switches, e => e.Kind == LeveeL2EventKind.MasterSwitched);
-    }
-
-    [Fact]
     public async Task MasterKilled_ReplicaTakesOver_LeveeKeepsWorkingOnAllSlots()
     {
         await using var cluster = await ClusterTopology.StartAsync();
@@ -80,19 +53,9 @@ public sealed class ClusterTests
             Assert.Equal(-1, seen); // removed everywhere: the peer loaded it again
         }
 
-        var switches = new System.Collections.Concurrent.ConcurrentQueue<LeveeL2EventArgs>();
-        cache.RedisStateChanged += (_, e) => switches.Enqueue(e);
         var victim = cluster.Masters[0];
         victim.Kill();
-        var promoted = await cluster.WaitForPromotionAsync(victim, TimeSpan.FromSeconds(30));
-
-        // the promotion is a failover for the cache (a replica became a master): bounded wait for the configuration check
-        for (var i = 0; i < 200 && !switches.Any(e => e.Kind == LeveeL2EventKind.MasterSwitched); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Contains(switches, e => e.Kind == LeveeL2EventKind.MasterSwitched && e.Detail!.Contains(promoted.Endpoint, StringComparison.Ordinal));
+        await cluster.WaitForPromotionAsync(victim, TimeSpan.FromSeconds(30));
 
         var services2 = new ServiceCollection();
         services2.AddLevee(o => o.Redis = string.Join(',', cluster.Nodes.Where(n => n != victim).Select(n => n.Endpoint)));
