@@ -210,33 +210,47 @@ internal sealed class AdmissionGate
         }
     }
 
-    private async Task<bool> WaitForTokenAsync(long started, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reserves the next rate token and waits for it; false (nothing reserved) when it would come after
+    /// <paramref name="timeout"/>. Reservations are served in order (<see cref="TokenBucket.Reserve"/>); a caller that
+    /// stops waiting gives its token back.
+    /// </summary>
+    private async ValueTask<bool> WaitForTokenAsync(long started, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (_rate is null)
         {
             return true;
         }
 
-        while (true)
+        TimeSpan wait;
+        lock (_lock)
         {
-            TimeSpan wait;
-            lock (_lock)
-            {
-                if (_rate.TryTake())
-                {
-                    return true;
-                }
-
-                wait = _rate.UntilNext();
-            }
-
-            if (timeout != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(started) + wait > timeout)
+            if (timeout != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(started) + _rate.UntilNext() > timeout)
             {
                 return false;
             }
 
-            await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+            wait = _rate.Reserve();
         }
+
+        if (wait > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                lock (_lock)
+                {
+                    _rate.Return();
+                }
+
+                throw;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Counts a caller that was served a stale value because the gate was full.</summary>
@@ -312,7 +326,7 @@ internal sealed class AdmissionGate
         return new GateLease(this, priority, _time.GetTimestamp(), _inFlight);
     }
 
-    /// <summary>Hands free slots to waiters: interactive first, then low priority within its share. Rate tokens are taken by the woken waiter.</summary>
+    /// <summary>Hands free slots to waiters: interactive first, then low priority within its share. A woken waiter then reserves its rate token.</summary>
     private void PumpLocked(ref List<(Waiter, GateLease)>? granted)
     {
         while (_interactive.First is { } first && CanEnterLocked(GatePriority.Interactive, queued: true))

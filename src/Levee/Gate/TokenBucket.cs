@@ -5,6 +5,12 @@ namespace Levee.Gate;
 /// TokenBucketRateLimiter replenishes from its own timer and stopwatch, which a FakeTimeProvider cannot drive, so the
 /// gate keeps this small one. Not thread-safe: the gate calls it under its lock.
 /// </summary>
+/// <remarks>
+/// Callers that must wait for a token reserve it (<see cref="Reserve"/>): the bucket goes into debt and each reservation
+/// is told when its token will have arrived, so tokens go out in the order they were asked for. <see cref="TryTake"/>
+/// succeeds only with a whole token in the bucket, which means nobody is waiting: a newcomer cannot take the token a
+/// waiter was promised.
+/// </remarks>
 internal sealed class TokenBucket
 {
     private readonly double _rate;
@@ -22,6 +28,7 @@ internal sealed class TokenBucket
         _last = time.GetTimestamp();
     }
 
+    /// <summary>Takes a token if one is in the bucket now (never when a reservation is still waiting for its token).</summary>
     public bool TryTake()
     {
         Refill();
@@ -34,11 +41,26 @@ internal sealed class TokenBucket
         return false;
     }
 
-    /// <summary>How long until one token is available.</summary>
+    /// <summary>How long a reservation made now would wait for its token.</summary>
     public TimeSpan UntilNext()
     {
         Refill();
-        return _tokens >= 1 ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max((1 - _tokens) / _rate, 0.001));
+        return _tokens >= 1 ? TimeSpan.Zero : TimeSpan.FromSeconds((1 - _tokens) / _rate);
+    }
+
+    /// <summary>Reserves the next token; returns how long until it is the caller's (zero: now).</summary>
+    public TimeSpan Reserve()
+    {
+        var wait = UntilNext();
+        _tokens -= 1;
+        return wait;
+    }
+
+    /// <summary>Gives back a reservation whose caller stopped waiting: its token goes to whoever asks next.</summary>
+    public void Return()
+    {
+        Refill();
+        _tokens = Math.Min(_capacity, _tokens + 1);
     }
 
     private void Refill()

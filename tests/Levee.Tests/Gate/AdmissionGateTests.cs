@@ -163,6 +163,61 @@ public class AdmissionGateTests
     }
 
     [Fact]
+    public async Task RateLimit_TokensGoOutInOrder_CallersWhoseTokenComesTooLateAreRefusedAtOnce()
+    {
+        var time = TestCache.NewTime();
+        var gate = NewGate(time, new LeveeGateOptions { Adaptive = false, InitialLimit = 100, RatePerSecond = 2, RateBurst = 1, QueueTimeout = TimeSpan.FromMilliseconds(700) });
+        Assert.True(gate.TryEnter(GatePriority.Interactive, out var a)); // the burst token
+
+        // the next token (500 ms) is the first waiter's; the one after (1 s) would come after a later caller's 700 ms
+        // queue timeout: that caller is refused now, not after waiting, and so is the third
+        var first = gate.EnterAsync(GatePriority.Interactive, CancellationToken.None).AsTask();
+        var second = gate.EnterAsync(GatePriority.Interactive, CancellationToken.None).AsTask();
+        var third = gate.EnterAsync(GatePriority.Interactive, CancellationToken.None).AsTask();
+        Assert.False(first.IsCompleted);
+        Assert.True(second.IsFaulted && third.IsFaulted, "refused at once, without waiting for the queue timeout");
+        Assert.Equal("rate_limit", (await Assert.ThrowsAsync<LeveeOverloadedException>(() => second)).Reason);
+        Assert.Equal("rate_limit", (await Assert.ThrowsAsync<LeveeOverloadedException>(() => third)).Reason);
+        Assert.Equal(2, gate.InFlight); // a and the first waiter; the refused gave their slots back
+
+        time.Advance(TimeSpan.FromMilliseconds(499));
+        Assert.False(first.IsCompleted);
+        Assert.False(gate.TryEnter(GatePriority.Interactive, out _));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        var b = await first.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // the token that arrived was the waiter's: a newcomer finds none
+        Assert.False(gate.TryEnter(GatePriority.Interactive, out _));
+        gate.Release(a, sample: false);
+        gate.Release(b, sample: false);
+    }
+
+    [Fact]
+    public async Task RateLimit_CancelledWaiterGivesItsTokenBack()
+    {
+        var time = TestCache.NewTime();
+        var gate = NewGate(time, new LeveeGateOptions { Adaptive = false, InitialLimit = 100, RatePerSecond = 2, RateBurst = 1, QueueTimeout = TimeSpan.FromMilliseconds(1200) });
+        Assert.True(gate.TryEnter(GatePriority.Interactive, out var a));
+        using var cts = new CancellationTokenSource();
+        var cancelled = gate.EnterAsync(GatePriority.Interactive, cts.Token).AsTask(); // token at 500 ms
+        var second = gate.EnterAsync(GatePriority.Interactive, CancellationToken.None).AsTask(); // token at 1 s
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+
+        // without the returned token the next one would come at 1.5 s, after this caller's 1.2 s queue timeout
+        var third = gate.EnterAsync(GatePriority.Interactive, CancellationToken.None).AsTask();
+        Assert.False(third.IsCompleted, third.IsFaulted ? third.Exception!.InnerException!.Message : "completed");
+        time.Advance(TimeSpan.FromSeconds(1));
+        var b = await second.WaitAsync(TimeSpan.FromSeconds(10));
+        var c = await third.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(gate.TryEnter(GatePriority.Interactive, out _)); // three tokens in 1 s: the burst and two at 2/s
+        foreach (var lease in new[] { a, b, c })
+        {
+            gate.Release(lease, sample: false);
+        }
+    }
+
+    [Fact]
     public void AdaptiveLimit_ShrinksWhenLatencyRises_AndGrowsWhenItRecovers()
     {
         var time = TestCache.NewTime();
