@@ -233,6 +233,66 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task StaleSentinelsOutvoteTheUpToDateOne_LeveeFollowsTheHigherEpoch_AndNeverSwitchesToTheStaleMaster()
+    {
+        // The up-to-date side: a failover (config epoch 1), then only one of its Sentinels left, so no further failover.
+        await using var real = await SentinelTopology.StartAsync();
+        var first = real.Master;
+        Assert.Equal("OK", (await real.Sentinels[0].ExecuteAsync("SENTINEL", "FAILOVER", real.ServiceName)).Text);
+        var promoted = await real.WaitForFailoverAsync(first.Endpoint, TimeSpan.FromSeconds(30));
+        for (var i = 0; i < 100 && await real.Sentinels[0].ExecuteAsync("SENTINEL", "GET-MASTER-ADDR-BY-NAME", real.ServiceName) is var addr
+            && !(addr.Items.Count == 2 && $"{addr.Items[0].Text}:{addr.Items[1].Text}" == promoted.Endpoint); i++)
+        {
+            await Task.Delay(100);
+        }
+
+        real.Sentinels[1].Kill();
+        real.Sentinels[2].Kill();
+
+        // The stale side: two Sentinels that never saw that failover (epoch 0) name, under the same service name, a
+        // standalone node that answers ROLE "master", as a demoted master cut off from the others would.
+        await using var stale = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Replicas = 0, Sentinels = 2, Quorum = 1 });
+        var connection = string.Join(',', new[] { real.Sentinels[0], stale.Sentinels[0], stale.Sentinels[1] }.Select(n => n.Endpoint))
+            + ",serviceName=" + real.ServiceName;
+        var services = new ServiceCollection();
+        services.AddLevee(o => o.Redis = connection);
+        await using var app = services.BuildServiceProvider();
+        var cache = await RealRedisTests.ConnectedCache(app);
+        var switches = new System.Collections.Concurrent.ConcurrentQueue<string?>();
+        cache.RedisStateChanged += (_, e) =>
+        {
+            if (e.Kind == LeveeL2EventKind.MasterSwitched)
+            {
+                switches.Enqueue(e.Detail);
+            }
+        };
+
+        // two Sentinels against one, but the one has the higher epoch: Levee writes to the promoted master
+        Assert.True(await WriteUntilVisibleOn(cache, promoted, TimeSpan.FromSeconds(15)) > 0, "Levee never wrote to the master the up-to-date Sentinel names");
+
+        // The master stops answering and no failover can come: the stale master is the only other address named, with
+        // an older epoch. Levee must not switch to it (a split brain: writes there would be lost).
+        promoted.Freeze();
+        try
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await cache.SetAsync("while-frozen-" + i, i, OneMinute); // never throws
+                await Task.Delay(150);
+            }
+        }
+        finally
+        {
+            promoted.Thaw();
+        }
+
+        var keys = await stale.Master.ExecuteAsync("DBSIZE");
+        output.WriteLine($"stale master DBSIZE {keys.Number}; switches: {string.Join(" | ", switches)}");
+        Assert.Equal(0, keys.Number);
+        Assert.Empty(switches);
+    }
+
+    [Fact]
     public async Task AppStartedWhileSentinelsAndRedisAreDown_Starts_ThenConnects()
     {
         await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Replicas = 1 });
