@@ -214,10 +214,15 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         return array;
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Stops the background work and closes the Redis connections, blocking until that is done (it waits for the Sentinel
+    /// monitor's current check and gives each connection at most 2 s to close). Prefer <see cref="DisposeAsync"/>, which
+    /// the .NET host and <c>await using</c> call; this overload exists for containers and callers that dispose synchronously.
+    /// Nothing in the teardown captures a synchronization context, so calling it from one does not deadlock.
+    /// </summary>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    /// <inheritdoc />
+    /// <summary>Stops the background work (timers, the Sentinel monitor, the connect loop) and closes the Redis connections. Idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -259,4 +259,65 @@ public sealed class RealRedisTests : RedisServerTest
     }
 
     public sealed record Product(int Id, string Name);
+
+    [Fact]
+    public async Task SyncDispose_OnAThreadWithAnUnpumpedSynchronizationContext_ClosesTheConnectionWithoutDeadlock()
+    {
+        var app = NewApp();
+        var cache = await ConnectedCache(app);
+        await cache.SetAsync("k", "v", OneMinute);
+        var before = ClientCount(await Redis.ExecuteAsync("CLIENT", "LIST"));
+        Assert.True(before >= 1, "Levee's connection is not in CLIENT LIST");
+
+        DisposeOnUnpumpedContext(app);
+        Assert.Throws<ObjectDisposedException>(() => app.GetRequiredService<LeveeCache>());
+
+        var after = before;
+        for (var i = 0; i < 50 && after > 0; i++)
+        {
+            after = ClientCount(await Redis.ExecuteAsync("CLIENT", "LIST"));
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(0, after);
+
+        // Levee's connections are named "levee"; the test's own client is not
+        static int ClientCount(RedisReply list) =>
+            (list.Text ?? "").Split('\n').Count(line => line.Contains("name=levee", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Calls <paramref name="disposable"/>.Dispose() on a thread whose synchronization context is never pumped (a UI
+    /// thread blocked in the call): the worst case for sync-over-async, where a continuation that captured the context
+    /// would never run. Fails when it does not return within 30 s or throws.
+    /// </summary>
+    internal static void DisposeOnUnpumpedContext(IDisposable disposable)
+    {
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            SynchronizationContext.SetSynchronizationContext(new UnpumpedContext());
+            try
+            {
+                disposable.Dispose();
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(30)), "Dispose() did not return within 30 s (deadlock)");
+        Assert.Null(failure);
+    }
+
+    private sealed class UnpumpedContext : SynchronizationContext
+    {
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            // never run: a continuation posted here is lost, as on a UI thread that is blocked
+        }
+
+        public override void Send(SendOrPostCallback d, object? state) => throw new InvalidOperationException("Send on the blocked thread");
+    }
 }

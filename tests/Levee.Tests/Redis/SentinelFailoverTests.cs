@@ -293,6 +293,41 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SyncDispose_WhileTheSentinelMonitorRuns_ReturnsOnAnUnpumpedContext_AndLeavesNoConnection()
+    {
+        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Replicas = 1 });
+        var app = NewApp(topology);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("k", "v", OneMinute);
+        await Task.Delay(1500); // the monitor is between checks (an awaited delay) or in one: Dispose waits for it
+        Assert.NotEmpty(await LeveeConnections()); // else the check below could not fail
+
+        RealRedisTests.DisposeOnUnpumpedContext(app); // the LeveeCache singleton, synchronously
+
+        var left = await LeveeConnections();
+        for (var i = 0; i < 50 && left.Count > 0; i++)
+        {
+            await Task.Delay(100);
+            left = await LeveeConnections();
+        }
+
+        Assert.True(left.Count == 0, "connections left after Dispose():\n" + string.Join("\n", left));
+
+        // StackExchange.Redis speaks RESP3 (the Sentinels among themselves and the topology's client speak RESP2)
+        async Task<List<string>> LeveeConnections()
+        {
+            var found = new List<string>();
+            foreach (var node in topology.Sentinels.Concat(topology.RedisNodes))
+            {
+                var clients = (await node.ExecuteAsync("CLIENT", "LIST")).Text ?? "";
+                found.AddRange(clients.Split('\n').Where(l => l.Contains("resp=3", StringComparison.Ordinal)).Select(l => node.Name + ": " + l));
+            }
+
+            return found;
+        }
+    }
+
+    [Fact]
     public async Task AppStartedWhileSentinelsAndRedisAreDown_Starts_ThenConnects()
     {
         await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { Replicas = 1 });
