@@ -207,25 +207,39 @@ internal sealed partial class RedisL2Store : IL2Store
             try
             {
                 var multiplexer = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
-                var masters = CurrentMasters(multiplexer);
-                multiplexer.ConfigurationChanged += (_, e) =>
+                if (IsCluster(multiplexer))
                 {
-                    // A configuration change is a failover only when a node that was not a master now is one (in a
-                    // Cluster: of any shard). A server that just died also changes the configuration; treating that as a
-                    // failover would drop L1, the values the outage needs most.
-                    var now = CurrentMasters(multiplexer);
-                    var before = Volatile.Read(ref masters);
-                    var promoted = now.Except(before, StringComparer.Ordinal).ToArray();
-                    if (promoted.Length > 0 && before.Count > 0)
+                    // Cluster: a failover is told by what the nodes say of themselves (ClusterFailoverDetector), not by
+                    // which nodes StackExchange.Redis sees as masters, which changes too when a master only reconnects.
+                    var detector = new ClusterFailoverDetector();
+                    await ObserveClusterAsync(ConnectedServers(multiplexer), detector, "initial").ConfigureAwait(false); // what each node is now
+                    multiplexer.ConfigurationChanged += (_, e) =>
+                        _ = ObserveClusterAsync(ConnectedServers(multiplexer), detector, $"configuration changed at {SentinelMonitor.Format(e.EndPoint)}");
+                    _ = WatchClusterAsync(multiplexer, detector);
+                }
+                else
+                {
+                    var masters = CurrentMasters(multiplexer);
+                    multiplexer.ConfigurationChanged += (_, e) =>
                     {
-                        Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
-                    }
+                        // A configuration change is a failover only when a node that was not a master now is one. A server
+                        // that just died also changes the configuration; treating that as a failover would drop L1, the
+                        // values the outage needs most.
+                        var now = CurrentMasters(multiplexer);
+                        var before = Volatile.Read(ref masters);
+                        var promoted = now.Except(before, StringComparer.Ordinal).ToArray();
+                        if (promoted.Length > 0 && before.Count > 0)
+                        {
+                            Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
+                        }
 
-                    if (now.Count > 0)
-                    {
-                        Volatile.Write(ref masters, now);
-                    }
-                };
+                        if (now.Count > 0)
+                        {
+                            Volatile.Write(ref masters, now);
+                        }
+                    };
+                }
+
                 await InstallAsync(new Connection(multiplexer, null), "initial connection").ConfigureAwait(false);
                 return;
             }
@@ -240,6 +254,60 @@ internal sealed partial class RedisL2Store : IL2Store
             }
 
             delay = TimeSpan.FromMilliseconds(Math.Min(5000, delay.TotalMilliseconds * 2));
+        }
+    }
+
+    private static bool IsCluster(ConnectionMultiplexer multiplexer) =>
+        multiplexer.GetServers().Any(static s => s.ServerType == ServerType.Cluster);
+
+    /// <summary>How often a Cluster connection asks its nodes for their <c>ROLE</c> (a failover need not change anything StackExchange.Redis sees).</summary>
+    internal static readonly TimeSpan ClusterCheckInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Asks <paramref name="servers"/> for their <c>ROLE</c> and raises <see cref="L2StoreEventKind.Failover"/> for replicas
+    /// that are masters now (<see cref="ClusterFailoverDetector"/>). Never throws: a node that does not answer in time,
+    /// or answers garbage, tells nothing.
+    /// </summary>
+    private async Task ObserveClusterAsync(IServer[] servers, ClusterFailoverDetector detector, string trigger)
+    {
+        var answers = await Task.WhenAll(servers.Select(async server =>
+        {
+            var endpoint = SentinelMonitor.Format(server.EndPoint);
+            try
+            {
+                var role = await server.ExecuteAsync("ROLE").WaitAsync(ClusterCheckInterval, _time).ConfigureAwait(false);
+                return (endpoint, role.Length > 0 ? (string?)role[0] : null);
+            }
+            catch (Exception)
+            {
+                return (endpoint, (string?)null);
+            }
+        })).ConfigureAwait(false);
+        var promoted = detector.Observe(answers);
+        if (promoted.Count > 0)
+        {
+            Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (was a replica; {trigger})");
+        }
+    }
+
+    private static IServer[] ConnectedServers(ConnectionMultiplexer multiplexer)
+    {
+        try
+        {
+            return [.. multiplexer.GetServers().Where(static s => s.IsConnected)];
+        }
+        catch (ObjectDisposedException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>Asks every connected node for its role every <see cref="ClusterCheckInterval"/> until the store stops.</summary>
+    private async Task WatchClusterAsync(ConnectionMultiplexer multiplexer, ClusterFailoverDetector detector)
+    {
+        while (await DelayAsync(ClusterCheckInterval).ConfigureAwait(false))
+        {
+            await ObserveClusterAsync(ConnectedServers(multiplexer), detector, "periodic check").ConfigureAwait(false);
         }
     }
 

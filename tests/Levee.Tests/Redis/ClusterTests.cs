@@ -10,6 +10,33 @@ public sealed class ClusterTests
     private static readonly LeveeEntryOptions OneMinute = new() { Expiration = TimeSpan.FromMinutes(1) };
 
     [Fact]
+    public async Task AMasterThatReconnects_IsNotReportedAsAFailover()
+    {
+        await using var cluster = await ClusterTopology.StartAsync();
+        var services = new ServiceCollection();
+        services.AddLevee(o => o.Redis = cluster.ConnectionString);
+        await using var app = services.BuildServiceProvider();
+        var cache = await RealRedisTests.ConnectedCache(app);
+        var switches = new System.Collections.Concurrent.ConcurrentQueue<LeveeL2EventArgs>();
+        cache.RedisStateChanged += (_, e) => switches.Enqueue(e);
+        Assert.Equal(1, await cache.GetOrCreateAsync("kept", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
+
+        // a master restarted before the cluster fails it over (node timeout 2 s): it comes back as the same master
+        var node = cluster.Masters[0];
+        node.Kill();
+        await node.RestartAsync();
+        for (var i = 0; i < 100 && !switches.Any(e => e.Kind == LeveeL2EventKind.Connected); i++)
+        {
+            await Task.Delay(50); // bounded: StackExchange.Redis reconnects within its 500 ms retry
+        }
+
+        Assert.Contains(switches, e => e.Kind == LeveeL2EventKind.Connected); // else the check below could not fail
+        await Task.Delay(TimeSpan.FromSeconds(3)); // the configuration checks that follow a reconnect (and their second look, 1 s later)
+        Assert.Equal("master", await node.RoleAsync()); // not failed over meanwhile: still the same master
+        Assert.DoesNotContain(switches, e => e.Kind == LeveeL2EventKind.MasterSwitched);
+    }
+
+    [Fact]
     public async Task MasterKilled_ReplicaTakesOver_LeveeKeepsWorkingOnAllSlots()
     {
         await using var cluster = await ClusterTopology.StartAsync();
@@ -53,9 +80,21 @@ public sealed class ClusterTests
             Assert.Equal(-1, seen); // removed everywhere: the peer loaded it again
         }
 
+        var switches = new System.Collections.Concurrent.ConcurrentQueue<LeveeL2EventArgs>();
+        cache.RedisStateChanged += (_, e) => switches.Enqueue(e);
         var victim = cluster.Masters[0];
         victim.Kill();
-        await cluster.WaitForPromotionAsync(victim, TimeSpan.FromSeconds(30));
+        var promoted = await cluster.WaitForPromotionAsync(victim, TimeSpan.FromSeconds(30));
+
+        // the promotion is a failover for the cache (a replica became a master): bounded wait for the configuration check
+        for (var i = 0; i < 200 && !switches.Any(e => e.Kind == LeveeL2EventKind.MasterSwitched); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(switches.Any(e => e.Kind == LeveeL2EventKind.MasterSwitched && e.Detail!.Contains(promoted.Endpoint, StringComparison.Ordinal)),
+            $"the promotion of {promoted.Endpoint} was not reported; events: " + string.Join(" | ", switches.Select(e => $"{e.Kind} {e.Detail}"))
+            + "\nCLUSTER NODES on the promoted node:\n" + (await promoted.ExecuteAsync("CLUSTER", "NODES")).Text);
 
         var services2 = new ServiceCollection();
         services2.AddLevee(o => o.Redis = string.Join(',', cluster.Nodes.Where(n => n != victim).Select(n => n.Endpoint)));
