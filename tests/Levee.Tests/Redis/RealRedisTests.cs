@@ -286,6 +286,32 @@ public sealed class RealRedisTests : RedisServerTest
             (list.Text ?? "").Split('\n').Count(line => line.Contains("name=levee", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task DisposedWhileConnecting_LeavesNoConnectionBehind()
+    {
+        // the cache connects in the background: dispose it before, during and after the connect and the backplane's
+        // subscription (0-20 ms after it was resolved), 20 times; no connection may outlive its cache
+        for (var i = 0; i < 20; i++)
+        {
+            var app = NewApp();
+            _ = app.GetRequiredService<LeveeCache>();
+            await Task.Delay(i % 5 * 5);
+            await app.DisposeAsync();
+        }
+
+        var left = LeveeClients(await Redis.ExecuteAsync("CLIENT", "LIST"));
+        for (var i = 0; i < 50 && left.Count > 0; i++)
+        {
+            await Task.Delay(100);
+            left = LeveeClients(await Redis.ExecuteAsync("CLIENT", "LIST"));
+        }
+
+        Assert.True(left.Count == 0, "connections left by disposed caches:\n" + string.Join("\n", left));
+
+        static List<string> LeveeClients(RedisReply list) =>
+            [.. (list.Text ?? "").Split('\n').Where(line => line.Contains("name=levee", StringComparison.Ordinal))];
+    }
+
     /// <summary>
     /// Calls <paramref name="disposable"/>.Dispose() on a thread whose synchronization context is never pumped (a UI
     /// thread blocked in the call): the worst case for sync-over-async, where a continuation that captured the context
