@@ -15,6 +15,10 @@ public class AdmissionGateTests
         return gate;
     }
 
+    /// <summary>A gate with room for 100 calls whose only limit is a token bucket of 2 per second.</summary>
+    private static AdmissionGate RateGate(TimeProvider time, int burst, TimeSpan queueTimeout) =>
+        NewGate(time, new LeveeGateOptions { Adaptive = false, InitialLimit = 100, RatePerSecond = 2, RateBurst = burst, QueueTimeout = queueTimeout });
+
     [Fact]
     public async Task Release_GivesSlotToInteractiveWaiterBeforeEarlierWarmUpWaiter()
     {
@@ -123,7 +127,7 @@ public class AdmissionGateTests
     public async Task RateLimit_TokenBucketBoundsStartsPerSecond()
     {
         var time = TestCache.NewTime();
-        var gate = NewGate(time, new LeveeGateOptions { Adaptive = false, InitialLimit = 100, RatePerSecond = 2, RateBurst = 2, QueueTimeout = TimeSpan.FromSeconds(1) });
+        var gate = RateGate(time, burst: 2, queueTimeout: TimeSpan.FromSeconds(1));
         Assert.True(gate.TryEnter(GatePriority.Interactive, out var a));
         Assert.True(gate.TryEnter(GatePriority.Interactive, out var b));
         Assert.False(gate.TryEnter(GatePriority.Interactive, out _)); // burst used up, although 98 slots are free
@@ -151,7 +155,7 @@ public class AdmissionGateTests
     public async Task RateLimit_NoTokenWithinQueueTimeout_RefusesWithRateLimit()
     {
         var time = TestCache.NewTime();
-        var gate = NewGate(time, new LeveeGateOptions { Adaptive = false, InitialLimit = 100, RatePerSecond = 2, RateBurst = 1, QueueTimeout = TimeSpan.FromMilliseconds(150) });
+        var gate = RateGate(time, burst: 1, queueTimeout: TimeSpan.FromMilliseconds(150));
         Assert.True(gate.TryEnter(GatePriority.Interactive, out var a));
         var ex = await Assert.ThrowsAsync<LeveeOverloadedException>(() => gate.EnterAsync(GatePriority.Interactive, CancellationToken.None).AsTask());
         Assert.Equal("rate_limit", ex.Reason);
@@ -166,7 +170,7 @@ public class AdmissionGateTests
     public async Task RateLimit_TokensGoOutInOrder_CallersWhoseTokenComesTooLateAreRefusedAtOnce()
     {
         var time = TestCache.NewTime();
-        var gate = NewGate(time, new LeveeGateOptions { Adaptive = false, InitialLimit = 100, RatePerSecond = 2, RateBurst = 1, QueueTimeout = TimeSpan.FromMilliseconds(700) });
+        var gate = RateGate(time, burst: 1, queueTimeout: TimeSpan.FromMilliseconds(700));
         Assert.True(gate.TryEnter(GatePriority.Interactive, out var a)); // the burst token
 
         // the next token (500 ms) is the first waiter's; the one after (1 s) would come after a later caller's 700 ms
@@ -196,7 +200,7 @@ public class AdmissionGateTests
     public async Task RateLimit_CancelledWaiterGivesItsTokenBack()
     {
         var time = TestCache.NewTime();
-        var gate = NewGate(time, new LeveeGateOptions { Adaptive = false, InitialLimit = 100, RatePerSecond = 2, RateBurst = 1, QueueTimeout = TimeSpan.FromMilliseconds(1200) });
+        var gate = RateGate(time, burst: 1, queueTimeout: TimeSpan.FromMilliseconds(1200));
         Assert.True(gate.TryEnter(GatePriority.Interactive, out var a));
         using var cts = new CancellationTokenSource();
         var cancelled = gate.EnterAsync(GatePriority.Interactive, cts.Token).AsTask(); // token at 500 ms
