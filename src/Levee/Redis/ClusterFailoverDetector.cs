@@ -11,6 +11,9 @@ internal sealed class ClusterFailoverDetector
     private readonly Lock _lock = new();
     private readonly Dictionary<string, bool> _isMaster = new(StringComparer.Ordinal);
 
+    /// <summary>Held by whoever asks the nodes and records their answers, so that answers are recorded in the order they were asked for.</summary>
+    public SemaphoreSlim Turn { get; } = new(1, 1);
+
     /// <summary>
     /// Records what nodes said of themselves (role null: no answer, which changes nothing) and returns the nodes that were
     /// replicas when last asked and are masters now: the promoted ones.

@@ -270,6 +270,20 @@ internal sealed partial class RedisL2Store : IL2Store
     /// </summary>
     private async Task ObserveClusterAsync(IServer[] servers, ClusterFailoverDetector detector, string trigger)
     {
+        // one check at a time: an answer given before a promotion must not be recorded after one given after it
+        await detector.Turn.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await ObserveClusterOnceAsync(servers, detector, trigger).ConfigureAwait(false);
+        }
+        finally
+        {
+            detector.Turn.Release();
+        }
+    }
+
+    private async Task ObserveClusterOnceAsync(IServer[] servers, ClusterFailoverDetector detector, string trigger)
+    {
         var answers = await Task.WhenAll(servers.Select(async server =>
         {
             var endpoint = SentinelMonitor.Format(server.EndPoint);
