@@ -7,7 +7,7 @@ namespace Levee.Health;
 /// Levee's health (register with <c>services.AddHealthChecks().AddLevee()</c>; see docs/gate.md#health):
 /// <list type="bullet">
 /// <item><b>Healthy</b>: L2 usable (or none configured), no gate refused a caller in the last 30 s, not warming.</item>
-/// <item><b>Degraded</b>: the service serves, in a reduced way: L2 unavailable (breaker open or disconnected: reads come from
+/// <item><b>Degraded</b>: the service serves, in a reduced way: L2 unavailable (breaker open or half-open, or disconnected: reads come from
 /// L1, stale values and the database through the gate), a gate refused callers in the last 30 s (stale values or overload
 /// errors), invalidations waiting for Redis, or the start-up warm-up still running.</item>
 /// <item><b>Unhealthy</b>: only when this instance fails most requests that need the database: since the previous check,
@@ -32,9 +32,15 @@ internal sealed class LeveeHealthCheck(LeveeCache cache, LeveeWarmUp? warmUp) : 
         {
             data["l2.available"] = cache.IsL2Available;
             data["l2.breaker"] = cache.L2BreakerState.ToString();
+            var breaker = cache.L2BreakerState;
             if (!cache.IsL2Available)
             {
-                degraded.Add(cache.L2BreakerState == LeveeBreakerState.Open ? "L2 circuit breaker open" : "L2 unavailable");
+                degraded.Add(breaker == LeveeBreakerState.Open ? "L2 circuit breaker open" : "L2 unavailable");
+            }
+            else if (breaker == LeveeBreakerState.HalfOpen)
+            {
+                // the break is over and one probe call is out: Redis is not proven usable until it answers
+                degraded.Add("L2 circuit breaker half-open (probing Redis)");
             }
 
             if (cache.PendingInvalidations > 0)

@@ -35,6 +35,47 @@ public class LeveeHealthCheckTests
     }
 
     [Fact]
+    public async Task BreakerHalfOpen_WhileItsProbeIsOut_IsDegraded_NotHealthy()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o =>
+        {
+            o.BreakerMinimumThroughput = 5;
+            o.BreakerBreakDuration = TimeSpan.FromSeconds(1);
+            o.L2Timeout = TimeSpan.FromMilliseconds(50);
+        }));
+        var check = new LeveeHealthCheck(cache, null);
+        l2.Mode = FakeL2Mode.Throw;
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(i), OneMinute);
+        }
+
+        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState);
+        Assert.Equal(HealthStatus.Degraded, (await Check(check)).Status);
+
+        // the break ends; the next call is the probe, and Redis (frozen) does not answer it yet: still not proven usable
+        l2.Mode = FakeL2Mode.Hang;
+        time.Advance(TimeSpan.FromSeconds(2));
+        var calls = l2.Calls;
+        var probe = cache.GetOrCreateAsync("probe", 0, (_, _) => ValueTask.FromResult(0), OneMinute).AsTask();
+        await Levee.Tests.Engine.LeveeCacheTests.WaitUntil(() => Task.FromResult(l2.Calls > calls));
+        Assert.Equal(LeveeBreakerState.HalfOpen, cache.L2BreakerState);
+        var result = await Check(check);
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("half-open", result.Description, StringComparison.Ordinal);
+
+        for (var i = 0; i < 100 && !probe.IsCompleted; i++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(60)); // the probe gives up after its budget; the factory answers
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, await probe);
+    }
+
+    [Fact]
     public async Task GateServingStale_IsDegradedFor30Seconds_ThenHealthy()
     {
         var time = TestCache.NewTime();
