@@ -86,18 +86,7 @@ public class UnreliableL2Tests
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o =>
-        {
-            o.BreakerMinimumThroughput = 5;
-            o.BreakerBreakDuration = TimeSpan.FromSeconds(1);
-        }));
-        l2.Mode = FakeL2Mode.Throw;
-        for (var i = 0; i < 10; i++)
-        {
-            await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(i), OneMinute);
-        }
-
-        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState);
+        await using var cache = await TestCache.WithOpenBreaker(time, l2);
         var callsWhenOpen = l2.Calls;
         for (var i = 0; i < 10; i++)
         {

@@ -24,6 +24,29 @@ internal static class TestCache
         return await task;
     }
 
+    /// <summary>
+    /// A ready cache whose breaker opens after 5 failed calls and breaks for 1 s, and <paramref name="l2"/> throwing:
+    /// 10 reads open the breaker (asserted). The L2 stays in <see cref="FakeL2Mode.Throw"/>.
+    /// </summary>
+    public static async Task<LeveeCache> WithOpenBreaker(FakeTimeProvider time, FakeL2Store l2, Action<LeveeOptions>? configure = null)
+    {
+        var cache = await Ready(Create(time, l2, o =>
+        {
+            o.BreakerMinimumThroughput = 5;
+            o.BreakerBreakDuration = TimeSpan.FromSeconds(1);
+            configure?.Invoke(o);
+        }));
+        l2.Mode = FakeL2Mode.Throw;
+        var entry = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) };
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(i), entry);
+        }
+
+        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState);
+        return cache;
+    }
+
     public static LeveeCache Create(FakeTimeProvider time, FakeL2Store? l2 = null, Action<LeveeOptions>? configure = null, CollectingLogger? logger = null)
     {
         var options = new LeveeOptions
