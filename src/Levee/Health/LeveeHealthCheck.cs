@@ -31,8 +31,8 @@ internal sealed class LeveeHealthCheck(LeveeCache cache, LeveeWarmUp? warmUp) : 
         if (cache.HasL2)
         {
             data["l2.available"] = cache.IsL2Available;
-            data["l2.breaker"] = cache.L2BreakerState.ToString();
             var breaker = cache.L2BreakerState;
+            data["l2.breaker"] = breaker.ToString();
             if (!cache.IsL2Available)
             {
                 degraded.Add(breaker == LeveeBreakerState.Open ? "L2 circuit breaker open" : "L2 unavailable");

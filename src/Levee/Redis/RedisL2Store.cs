@@ -289,8 +289,7 @@ internal sealed partial class RedisL2Store : IL2Store
             var endpoint = SentinelMonitor.Format(server.EndPoint);
             try
             {
-                var role = await server.ExecuteAsync("ROLE").WaitAsync(ClusterCheckInterval, _time).ConfigureAwait(false);
-                return (endpoint, role.Length > 0 ? (string?)role[0] : null);
+                return (endpoint, await SentinelMonitor.RoleAsync(server, ClusterCheckInterval, _time).ConfigureAwait(false));
             }
             catch (Exception)
             {

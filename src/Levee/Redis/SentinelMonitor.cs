@@ -269,8 +269,8 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
         try
         {
-            var role = await current.Primary.GetServer(current.Master!).ExecuteAsync("ROLE").WaitAsync(RoleTimeout, _time).ConfigureAwait(false);
-            return role.Length > 0 && string.Equals((string?)role[0], "master", StringComparison.Ordinal);
+            var role = await RoleAsync(current.Primary.GetServer(current.Master!), RoleTimeout, _time).ConfigureAwait(false);
+            return string.Equals(role, "master", StringComparison.Ordinal);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -296,10 +296,9 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             {
                 Log.SentinelCheck(_logger, _cache, "slow connect:\n" + connectLog);
             }
-            var role = await primary.GetServer(master).ExecuteAsync("ROLE").WaitAsync(TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
+            var roleName = await RoleAsync(primary.GetServer(master), TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
             Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
                 $"connected to {Format(master)} in {connected.TotalMilliseconds:0} ms, ROLE after {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
-            var roleName = role.Length > 0 ? (string?)role[0] : null;
             if (!string.Equals(roleName, "master", StringComparison.Ordinal))
             {
                 Log.SentinelCheck(_logger, _cache, $"not switching: a Sentinel names {Format(master)} as master but it reports ROLE {roleName}");
@@ -487,6 +486,13 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
     private static EndPoint ToEndPoint(string host, int port) =>
         IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, port) : new DnsEndPoint(host, port);
+
+    /// <summary>What a node says it is (<c>ROLE</c>'s first field: "master", "slave", "sentinel"), waiting at most <paramref name="timeout"/>; null for an empty reply. Throws what the call throws.</summary>
+    internal static async Task<string?> RoleAsync(IServer server, TimeSpan timeout, TimeProvider time)
+    {
+        var role = await server.ExecuteAsync("ROLE").WaitAsync(timeout, time).ConfigureAwait(false);
+        return role.Length > 0 ? (string?)role[0] : null;
+    }
 
     internal static string Format(EndPoint endpoint) => endpoint switch
     {
