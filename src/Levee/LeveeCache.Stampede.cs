@@ -47,7 +47,10 @@ public sealed partial class LeveeCache
 
         public void Done()
         {
-            Volatile.Write(ref _done, 1);
+            // Interlocked (a full fence), not a volatile write: the read of _ended below must not be done before the write of
+            // _done is visible, or Ended (CompareExchange, then a read of _done) and Done could each miss the other's write
+            // and the source would never complete (a removal awaiting Ended would hang)
+            Interlocked.Exchange(ref _done, 1);
             Volatile.Read(ref _ended)?.TrySetResult();
         }
     }
@@ -94,7 +97,7 @@ public sealed partial class LeveeCache
             {
                 // The caller that starts the load awaits it directly (no hand-off through the flight's source: one
                 // thread-pool hop less on the uncontended miss); joiners wait on the source.
-                return Wait(RunFlightAsync(key, mine, state, factory, options, tagArray), cancellationToken);
+                return WaitOwned(RunFlightAsync(key, mine, state, factory, options, tagArray), cancellationToken);
             }
         }
 
@@ -113,11 +116,23 @@ public sealed partial class LeveeCache
         }
 
         // A load of the same key with another value type is in flight: load without sharing.
-        return Wait(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), cancellationToken);
+        return WaitOwned(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), cancellationToken);
 
         static ValueTask<T> Wait(Task<T> task, CancellationToken cancellationToken) =>
             task.IsCompletedSuccessfully ? new ValueTask<T>(task.Result)
             : new ValueTask<T>(cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task);
+
+        // A load this caller started: if the caller's token lets it stop waiting, nobody else awaits the load's task, and a
+        // failure after that must still be observed (joiners wait on the flight's source, which RunFlightAsync observes).
+        static ValueTask<T> WaitOwned(Task<T> task, CancellationToken cancellationToken)
+        {
+            if (cancellationToken.CanBeCanceled && !task.IsCompleted)
+            {
+                Faults.Observe(task);
+            }
+
+            return Wait(task, cancellationToken);
+        }
     }
 
     private async Task<T> JoinAfterChangeAsync<TState, T>(Flight flight, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
@@ -223,6 +238,9 @@ public sealed partial class LeveeCache
         }
     }
 
+    /// <summary>Loads in flight in this process (for tests).</summary>
+    internal int FlightCount => _flights.Count;
+
     private void EndFlight(string key, Flight flight)
     {
         // L1 is written before the flight is removed: a later caller finds either the flight or the value.
@@ -282,7 +300,7 @@ public sealed partial class LeveeCache
         // at most once per key per FailSafeThrottleDuration, so a Redis outage doesn't turn every expiry into a query.
         if (stale is not null && !background && _options.ServeStaleWhileL2Unavailable && (l2Down || (_guard is not null && !_guard.IsUsable)))
         {
-            var result = ServeStale<T>(key, stale, "l2_unavailable", null);
+            var result = ServeStale<T>(key, stale, readSeq, "l2_unavailable", null);
             _ = RefreshInBackgroundAsync(key, state, factory, options, tags);
             return result;
         }
@@ -303,7 +321,7 @@ public sealed partial class LeveeCache
             if (stale is not null && effective == GatePriority.Interactive)
             {
                 gate.RecordServedStale();
-                return ServeStale<T>(key, stale, "gate", null);
+                return ServeStale<T>(key, stale, readSeq, "gate", null);
             }
 
             lease = await gate.EnterAsync(effective, gateToken).ConfigureAwait(false);
@@ -331,7 +349,7 @@ public sealed partial class LeveeCache
                         // Soft timeout: the caller gets the stale value; the factory finishes in the background and updates the cache.
                         ownsCts = false;
                         _ = CompleteInBackgroundAsync(factoryTask, hardCts, key, options, tags, epoch, startedWall, factorySeq);
-                        return ServeStale<T>(key, stale, "factory_timeout", null);
+                        return ServeStale<T>(key, stale, readSeq, "factory_timeout", null);
                     }
                 }
                 else if (hard != Timeout.InfiniteTimeSpan)
@@ -345,10 +363,11 @@ public sealed partial class LeveeCache
             }
             catch (TimeoutException ex) when (!factoryTask.IsCompleted || hardCts.IsCancellationRequested)
             {
+                Faults.Observe(factoryTask); // abandoned: a factory that ignores its token may still fail later
                 await hardCts.CancelAsync().ConfigureAwait(false);
                 if (stale is not null)
                 {
-                    return ServeStale<T>(key, stale, "factory_timeout", ex);
+                    return ServeStale<T>(key, stale, readSeq, "factory_timeout", ex);
                 }
 
                 throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
@@ -357,14 +376,14 @@ public sealed partial class LeveeCache
             {
                 if (stale is not null)
                 {
-                    return ServeStale<T>(key, stale, "factory_timeout", ex);
+                    return ServeStale<T>(key, stale, readSeq, "factory_timeout", ex);
                 }
 
                 throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
             }
             catch (Exception ex) when (stale is not null)
             {
-                return ServeStale<T>(key, stale, "factory_error", ex);
+                return ServeStale<T>(key, stale, readSeq, "factory_error", ex);
             }
 
             await StoreAsync(key, value, options, tags, epoch, startedWall, factorySeq, flight).ConfigureAwait(false);
@@ -438,16 +457,30 @@ public sealed partial class LeveeCache
         }
     }
 
-    private T ServeStale<T>(string key, CacheEntry stale, string reason, Exception? exception)
+    /// <summary>
+    /// Serves <paramref name="stale"/> (the load that started at <paramref name="readSeq"/> failed, timed out or was
+    /// refused) and keeps it in L1 for the throttle duration, so the failing backend is asked again at most once per key
+    /// per interval. A value that is still fresh (a failed early refresh) keeps its lifetime; only its next refresh waits
+    /// for the throttle. Nothing goes back into L1 if the key changed since the load started: the value may be the one
+    /// the change removed (the caller, whose request began before the change, still gets it).
+    /// </summary>
+    private T ServeStale<T>(string key, CacheEntry stale, long readSeq, string reason, Exception? exception)
     {
-        // The stale value counts as fresh for the throttle duration: the failing backend is asked again at most once per key per interval.
         var nowMono = _clock.MonoMs;
         var throttle = (long)_options.FailSafeThrottleDuration.TotalMilliseconds;
-        var throttled = new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
-            stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch);
-        if (stale.Epoch == Volatile.Read(ref _epoch))
+        var throttled = stale.FreshUntilMono > nowMono
+            ? new CacheEntry(stale.Value, stale.CreatedWall, stale.FreshUntilMono, stale.StaleUntilMono,
+                nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch)
+            : new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
+                stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch);
+        if (stale.Epoch == Volatile.Read(ref _epoch) && !ChangedDuring(key, readSeq))
         {
             _l1.AddOrUpdate(key, throttled);
+            Interlocked.MemoryBarrier(); // pairs with RemoveAsync: it marks the change, then empties L1
+            if (ChangedDuring(key, readSeq))
+            {
+                _l1.TryRemove(key); // the key changed while the value was being put back
+            }
         }
 
         _metrics.StaleServed(reason);

@@ -30,7 +30,8 @@ public sealed class LeveeOptions
 
     /// <summary>
     /// After a stale value was served because the factory failed, the stale value is treated as fresh for this
-    /// long, so a failing database is asked again at most once per key per interval. Default: 5 seconds.
+    /// long, so a failing database is asked again at most once per key per interval; values read from a replica while
+    /// the master is unreachable stay in L1 no longer than this. Default: 5 seconds; at least 1 ms.
     /// </summary>
     public TimeSpan FailSafeThrottleDuration { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -48,7 +48,7 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
 
         Range(nameof(o.DefaultExpiration), o.DefaultExpiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
         Range(nameof(o.FailSafeMaxDuration), o.FailSafeMaxDuration, TimeSpan.Zero, TimeSpan.FromDays(30));
-        Range(nameof(o.FailSafeThrottleDuration), o.FailSafeThrottleDuration, TimeSpan.Zero, TimeSpan.FromHours(1));
+        Range(nameof(o.FailSafeThrottleDuration), o.FailSafeThrottleDuration, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1));
         Range(nameof(o.FactorySoftTimeout), o.FactorySoftTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);
         Range(nameof(o.FactoryHardTimeout), o.FactoryHardTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);
         Number(nameof(o.JitterFraction), o.JitterFraction, 0, 0.5);

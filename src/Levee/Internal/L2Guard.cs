@@ -201,7 +201,7 @@ internal sealed class L2Guard : IDisposable
                     }
                     catch (TimeoutException)
                     {
-                        Observe(task);
+                        Faults.Observe(task);
                         throw;
                     }
                 },
@@ -266,9 +266,6 @@ internal sealed class L2Guard : IDisposable
                 return L2Outcome<TResult>.Failed(L2FailureKind.Error);
         }
     }
-
-    private static void Observe(Task task) =>
-        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 }
 
 /// <summary>A call started by <see cref="L2Guard.TryStart"/>: what reporting its end needs.</summary>

@@ -211,6 +211,152 @@ public class LeveeCacheTests
     }
 
     [Fact]
+    public async Task FailSafe_KeyRemovedWhileTheFactoryRan_TheRemovedValueIsNotPutBackIntoL1()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time);
+        await cache.SetAsync("k", "v1", OneMinute);
+        time.Advance(TimeSpan.FromMinutes(2)); // expired, inside the fail-safe window
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = cache.GetOrCreateAsync<int, string>("k", 0, async (_, _) =>
+        {
+            started.SetResult();
+            await release.Task;
+            throw new InvalidOperationException("db down");
+        }, OneMinute).AsTask();
+        await started.Task;
+        await cache.RemoveAsync("k"); // the row changed while the load ran
+        release.SetResult();
+        Assert.Equal("v1", await TestCache.Bounded(first, "the failed load")); // that request began before the removal
+
+        // a caller after the removal must not get the removed value (it used to be put back, fresh for the throttle)
+        Assert.Equal("v2", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
+    }
+
+    [Fact]
+    public async Task FailSafe_KeyRemovedBeforeTheSoftTimeout_TheRemovedValueIsNotPutBackIntoL1()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o => o.FactorySoftTimeout = TimeSpan.FromMilliseconds(100));
+        await cache.SetAsync("k", "v1", OneMinute);
+        time.Advance(TimeSpan.FromMinutes(2));
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = cache.GetOrCreateAsync("k", 0, async (_, _) =>
+        {
+            started.SetResult();
+            return await slow.Task;
+        }, OneMinute).AsTask();
+        await started.Task;
+        await cache.RemoveAsync("k");
+        time.Advance(TimeSpan.FromMilliseconds(150)); // the soft timeout: the caller gets the stale value
+        Assert.Equal("v1", await TestCache.Bounded(first, "the soft timeout"));
+
+        var (found, value) = await cache.TryGetAsync<string>("k");
+        Assert.False(found, $"the removed value is still in L1: {value}");
+        slow.SetResult("v-before-removal"); // the factory began before the removal: its value is not stored either
+        var calls = 0;
+        Assert.Equal("v3", await cache.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("v3"); }, OneMinute));
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task EarlyRefresh_FactoryFails_TheValueKeepsItsLifetime_AndTheRefreshIsTriedAgainAfterTheThrottle()
+    {
+        var time = TestCache.NewTime();
+        var logger = new CollectingLogger();
+        await using var cache = TestCache.Create(time, configure: o =>
+        {
+            o.EarlyRefreshRatio = 0.5;
+            o.FailSafeThrottleDuration = TimeSpan.FromSeconds(5);
+        }, logger: logger);
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
+        time.Advance(TimeSpan.FromSeconds(31)); // past half its life: a hit refreshes it in the background
+        Assert.Equal(1, await cache.GetOrCreateAsync<int, int>("k", 0, (_, _) => throw new InvalidOperationException("db down"), OneMinute));
+        await WaitUntil(() => Task.FromResult(logger.Has(5))); // the refresh failed (stale served, logged)
+
+        time.Advance(TimeSpan.FromSeconds(6)); // t = 37 s: fresh until 60 s (it used to be cut to 36 s, the throttle)
+        var calls = 0;
+        Func<int, CancellationToken, ValueTask<int>> factory = (_, _) => { Interlocked.Increment(ref calls); return ValueTask.FromResult(2); };
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, factory, OneMinute)); // a hit, not a load
+        await WaitUntil(async () => await cache.GetOrCreateAsync("k", 0, factory, OneMinute) == 2); // refreshed again in the background
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task TheCallerThatStartedALoadGivesUp_ThenTheLoadFails_TheFaultIsObserved()
+    {
+        var unobserved = await UnobservedFaults.CountAsync(async marker =>
+        {
+            await using var cache = TestCache.Create(TestCache.NewTime());
+            for (var i = 0; i < 5; i++)
+            {
+                var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                using var cts = new CancellationTokenSource();
+                var pending = cache.GetOrCreateAsync<int, int>("k" + i, 0, async (_, _) =>
+                {
+                    await release.Task;
+                    throw new InvalidOperationException(marker);
+                }, OneMinute, cancellationToken: cts.Token).AsTask();
+                await cts.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
+                release.SetResult(); // nobody waits for the load any more: its fault must not go unobserved
+            }
+
+            await WaitUntil(() => Task.FromResult(cache.FlightCount == 0));
+            await Task.Delay(100); // the loads' tasks fault just after they leave the flight table; let them, before collecting
+        });
+        Assert.Equal(0, unobserved);
+    }
+
+    [Fact]
+    public async Task HardTimeout_TheAbandonedFactoryFailsLater_TheFaultIsObserved()
+    {
+        var unobserved = await UnobservedFaults.CountAsync(async marker =>
+        {
+            var time = TestCache.NewTime();
+            await using var cache = TestCache.Create(time, configure: o => o.FactoryHardTimeout = TimeSpan.FromSeconds(1));
+            var ended = 0;
+            for (var i = 0; i < 5; i++)
+            {
+                var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var pending = cache.GetOrCreateAsync<int, int>("k" + i, 0, async (_, _) =>
+                {
+                    started.SetResult();
+                    try
+                    {
+                        await release.Task; // ignores its token
+                        throw new InvalidOperationException(marker);
+                    }
+                    finally
+                    {
+                        Interlocked.Increment(ref ended);
+                    }
+                }, OneMinute).AsTask();
+                await started.Task;
+                time.Advance(TimeSpan.FromSeconds(1));
+                await Assert.ThrowsAsync<TimeoutException>(() => TestCache.Bounded(pending, "the hard timeout"));
+                release.SetResult();
+            }
+
+            await WaitUntil(() => Task.FromResult(Volatile.Read(ref ended) == 5));
+            await Task.Delay(100); // the factories' tasks fault just after their last line ran; let them, before collecting
+        });
+        Assert.Equal(0, unobserved);
+    }
+
+    [Fact]
+    public void Options_FailSafeThrottleDurationBelowOneMillisecond_IsRejected()
+    {
+        // 0 used to pass, and every read from a replica then threw (its L1 lifetime is the throttle, which must be >= 1 ms)
+        var ex = Assert.Throws<OptionsValidationException>(() => LeveeOptionsValidator.ThrowIfInvalid(new LeveeOptions { FailSafeThrottleDuration = TimeSpan.Zero }));
+        Assert.Contains("FailSafeThrottleDuration", ex.Message, StringComparison.Ordinal);
+        LeveeOptionsValidator.ThrowIfInvalid(new LeveeOptions { FailSafeThrottleDuration = TimeSpan.FromMilliseconds(1) });
+    }
+
+    [Fact]
     public async Task Jitter_ExpirationsStayWithinConfiguredBounds()
     {
         var time = TestCache.NewTime();
