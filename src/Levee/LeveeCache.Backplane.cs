@@ -133,6 +133,9 @@ public sealed partial class LeveeCache
 
                 break;
             case BackplaneMessageKind.Clear:
+                // entries created before the clear are invalid here too, wherever they are read from: L1, a restored
+                // snapshot, or a replica still holding the old generation while the master is unreachable
+                RaiseAllInvalidated(wall);
                 ClearLocal();
                 RunMaintenance();
                 break;

@@ -16,7 +16,14 @@ public sealed partial class LeveeCache
     /// marks). Sequence numbers are exact where a millisecond clock (4 ms coarse on Linux) would make every load that
     /// starts in the same tick as a removal look like it overlapped it.
     /// </summary>
-    private readonly record struct ChangeMark(long BeginSeq, long EndSeq, long Mono, long Wall)
+    /// <summary>
+    /// A key's changes as far as reads and loads care: when the latest one began (<see cref="BeginSeq"/>), when the last one
+    /// ended (<see cref="EndSeq"/>, <see cref="InProgress"/> while any is still running: <see cref="Pending"/> of them), the
+    /// latest wall time of a removal (<see cref="Wall"/>) and when the mark last changed (<see cref="Mono"/>, for pruning).
+    /// Changes of one key overlap (a removal whose DEL is slow, then a SetAsync): every update merges, so a change that ends
+    /// last never hides one that began after it.
+    /// </summary>
+    private readonly record struct ChangeMark(long BeginSeq, long EndSeq, long Mono, long Wall, int Pending)
     {
         public const long InProgress = long.MaxValue;
     }
@@ -40,8 +47,37 @@ public sealed partial class LeveeCache
     private void MarkChanged(string key, long wall)
     {
         var seq = Interlocked.Increment(ref _invalidationSeq);
-        _removals[key] = new ChangeMark(seq, seq, _clock.MonoMs, wall);
+        _removals.AddOrUpdate(key,
+            static (_, a) => new ChangeMark(a.seq, a.seq, a.mono, a.wall, 0),
+            static (_, old, a) => new ChangeMark(a.seq, old.Pending > 0 ? ChangeMark.InProgress : a.seq, a.mono, Math.Max(old.Wall, a.wall), old.Pending),
+            (seq, mono: _clock.MonoMs, wall));
+        ForgetSnapshotEntry(key);
     }
+
+    /// <summary>A change of <paramref name="key"/> that takes time (a removal) begins; <see cref="EndChange"/> ends it.</summary>
+    private void BeginChange(string key, long wall)
+    {
+        var seq = Interlocked.Increment(ref _invalidationSeq);
+        _removals.AddOrUpdate(key,
+            static (_, a) => new ChangeMark(a.seq, ChangeMark.InProgress, a.mono, a.wall, 1),
+            static (_, old, a) => new ChangeMark(a.seq, ChangeMark.InProgress, a.mono, Math.Max(old.Wall, a.wall), old.Pending + 1),
+            (seq, mono: _clock.MonoMs, wall));
+        ForgetSnapshotEntry(key);
+    }
+
+    private void EndChange(string key)
+    {
+        var seq = Interlocked.Increment(ref _invalidationSeq);
+        _removals.AddOrUpdate(key,
+            static (_, a) => new ChangeMark(a.seq, a.seq, a.mono, long.MinValue, 0), // not expected: a mark with a change running is never pruned
+            static (_, old, a) => old.Pending > 1
+                ? old with { Pending = old.Pending - 1, Mono = a.mono }
+                : new ChangeMark(old.BeginSeq, a.seq, a.mono, old.Wall, 0),
+            (seq, mono: _clock.MonoMs));
+    }
+
+    /// <summary>A restored snapshot entry of a key that changed since is never served (it would be the removed value).</summary>
+    private void ForgetSnapshotEntry(string key) => Volatile.Read(ref _snapshot)?.TryRemove(key, out _);
 
     /// <summary>
     /// True when an L2 entry of <paramref name="key"/> created at <paramref name="createdWall"/> predates a removal this
@@ -68,9 +104,7 @@ public sealed partial class LeveeCache
     public override async ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default)
     {
         ValidateKey(key);
-        var begin = Interlocked.Increment(ref _invalidationSeq);
-        var wall = _clock.WallMs;
-        _removals[key] = new ChangeMark(begin, ChangeMark.InProgress, _clock.MonoMs, wall);
+        BeginChange(key, _clock.WallMs);
         Interlocked.MemoryBarrier(); // pairs with StoreAsync: it sets Writing, then reads _removals
         try
         {
@@ -89,7 +123,7 @@ public sealed partial class LeveeCache
         }
         finally
         {
-            _removals[key] = new ChangeMark(begin, Interlocked.Increment(ref _invalidationSeq), _clock.MonoMs, wall);
+            EndChange(key);
         }
     }
 
@@ -141,7 +175,7 @@ public sealed partial class LeveeCache
         if (tag == "*")
         {
             // Everything: locally at once; in L2 by a generation bump (every instance re-reads the generation).
-            Volatile.Write(ref _allInvalidatedWall, nowWall);
+            RaiseAllInvalidated(nowWall);
             ClearLocal();
             if (_guard is not null)
             {
@@ -182,6 +216,22 @@ public sealed partial class LeveeCache
         }
 
         await PublishAsync(BackplaneMessageKind.RemoveTag, tag).ConfigureAwait(false);
+    }
+
+    /// <summary>Everything created up to <paramref name="wall"/> (Unix ms) is invalidated: L1, restored snapshot and L2 entries read from now on.</summary>
+    private void RaiseAllInvalidated(long wall)
+    {
+        var current = Volatile.Read(ref _allInvalidatedWall);
+        while (wall > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _allInvalidatedWall, wall, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
     }
 
     private void OnJournalOverflow()

@@ -238,6 +238,14 @@ public sealed partial class LeveeCache
         }
     }
 
+    /// <summary>
+    /// True when this instance dropped its L1 (a clear-all here or on another instance, a failover) or everything was
+    /// invalidated since a load began: its value may predate that, and must go neither into L1 nor into L2, where it would
+    /// land in the new generation and other instances would take it.
+    /// </summary>
+    private bool ClearedSince(long epoch, long startedWall) =>
+        epoch != Volatile.Read(ref _epoch) || startedWall <= Volatile.Read(ref _allInvalidatedWall);
+
     /// <summary>Loads in flight in this process (for tests).</summary>
     internal int FlightCount => _flights.Count;
 
@@ -535,7 +543,7 @@ public sealed partial class LeveeCache
     private async Task StoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, long startedWall, long factorySeq,
         Flight<T>? flight = null)
     {
-        if (ChangedAfter(key, factorySeq))
+        if (ChangedAfter(key, factorySeq) || ClearedSince(epoch, startedWall))
         {
             return;
         }
@@ -554,7 +562,7 @@ public sealed partial class LeveeCache
             return;
         }
 
-        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0)
+        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0 && !ClearedSince(epoch, startedWall))
         {
             var write = WriteL2Async(key, value, entry, options);
             if (flight is not null)

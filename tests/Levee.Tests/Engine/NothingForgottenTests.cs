@@ -198,4 +198,91 @@ public class NothingForgottenTests
         Assert.Equal(0, cache.LocalStateCount);
         Assert.False((await cache.TryGetAsync<string>("tagged")).Found); // invalidated before its tag record was forgotten
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TwoChangesOfAKey_TheOlderEndsLast_ALoadThatPredatesTheNewerIsNotCached(bool newerIsSet)
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var l2 = new FakeL2Store(redis);
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
+        var lateReply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        l2.RemoveReplyGates.Enqueue(lateReply);
+        var older = cache.RemoveAsync("k").AsTask(); // change 1: its DEL is done, its reply is late
+        Assert.False(older.IsCompleted);
+
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var load = cache.GetOrCreateAsync("k", 0, async (_, _) => { started.SetResult(); return await release.Task; }, OneMinute).AsTask();
+        await TestCache.Bounded(started.Task.ContinueWith(_ => 0, TaskScheduler.Default), "the factory starts"); // it reads the row as after change 1
+
+        if (newerIsSet)
+        {
+            await cache.SetAsync("k", "set-value", OneMinute); // change 2
+        }
+        else
+        {
+            await cache.RemoveAsync("k"); // change 2
+        }
+
+        lateReply.SetResult();
+        await TestCache.Bounded(older.ContinueWith(_ => 0, TaskScheduler.Default), "the older removal"); // change 1 ends last
+        release.SetResult("read-before-change-2");
+        Assert.Equal("read-before-change-2", await TestCache.Bounded(load, "the load")); // its caller asked before change 2
+        await LeveeCacheTests.WaitUntil(() => Task.FromResult(cache.FlightCount == 0)); // its L2 write, if any, is done
+
+        // the older removal's end used to erase the newer change's mark: the load's value went into L1 and over Redis
+        var expected = newerIsSet ? "set-value" : "db";
+        await using var other = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        Assert.Equal(expected, await other.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        Assert.Equal(expected, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+    }
+
+    [Fact]
+    public async Task ClearAll_WhileALoadRuns_ItsValueGoesNeitherIntoTheNewGenerationNorToAnotherInstance()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var a = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        await using var b = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var load = a.GetOrCreateAsync("k", 0, async (_, _) => { started.SetResult(); return await release.Task; }, OneMinute).AsTask();
+        await started.Task;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveByTagAsync("*"); // the data changed: everything invalidated, generation 0 -> 1
+        await b.RunMaintenanceAsync(); // B follows the generation
+
+        release.SetResult("old"); // read before the change
+        Assert.Equal("old", await TestCache.Bounded(load, "the load"));
+        await LeveeCacheTests.WaitUntil(() => Task.FromResult(a.FlightCount == 0));
+        Assert.False(redis.Data.ContainsKey("levee:d:1:k"), "the load's value was written into the new generation");
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        Assert.Equal("db", await a.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+    }
+
+    [Fact]
+    public async Task ClearAll_SentThroughTheReplicas_AnotherInstanceNoLongerTakesTheReplicasOlderEntries()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", OneMinute);
+        await a.SetAsync("k2", "v1", OneMinute);
+        la.Mode = FakeL2Mode.Throw; // the master is unreachable; the replicas answer
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+
+        await a.RemoveAsync("k2"); // a single key: B learns it through the replicas and skips their older entry
+        Assert.Equal("db", await b.GetOrCreateAsync("k2", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+
+        await a.RemoveByTagAsync("*");
+        Assert.Contains(redis.Published, m => m.Contains("|C|", StringComparison.Ordinal));
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // was the replica's v1
+    }
 }

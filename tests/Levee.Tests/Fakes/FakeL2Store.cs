@@ -133,11 +133,20 @@ internal sealed class FakeL2Store : IL2Store
         return true;
     }
 
+    /// <summary>Gates for the next DELs, one each: a DEL takes effect at once, but its reply reaches the caller only when its gate completes.</summary>
+    public ConcurrentQueue<TaskCompletionSource> RemoveReplyGates { get; } = new();
+
     public async Task<bool> RemoveAsync(string key)
     {
         Interlocked.Increment(ref Removes);
         await Fault();
-        return _redis.Data.TryRemove(key, out _);
+        var removed = _redis.Data.TryRemove(key, out _);
+        if (RemoveReplyGates.TryDequeue(out var gate))
+        {
+            await gate.Task;
+        }
+
+        return removed;
     }
 
     public async Task<long?[]> GetNumbersAsync(string[] keys)

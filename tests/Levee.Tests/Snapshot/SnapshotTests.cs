@@ -25,6 +25,35 @@ public sealed class SnapshotTests : IDisposable
         return await before.WriteSnapshotAsync(SnapshotPath, maxEntries, 1024 * 1024, CancellationToken.None);
     }
 
+    [Theory]
+    [InlineData("remove")]
+    [InlineData("removed-elsewhere")]
+    [InlineData("clear")]
+    public async Task RestartDuringRedisOutage_AKeyChangedSince_IsNotServedFromTheSnapshot(string change)
+    {
+        var time = TestCache.NewTime();
+        Assert.Equal(3, await WriteSnapshotOfThreeEntriesAsync(time));
+        time.Advance(TimeSpan.FromMinutes(2));
+        await using var after = TestCache.Create(time, new FakeL2Store { Mode = FakeL2Mode.Down });
+        Assert.Equal(3, await after.LoadSnapshotAsync(SnapshotPath, 100, CancellationToken.None));
+        switch (change)
+        {
+            case "remove":
+                await after.RemoveAsync("name"); // journaled for Redis; the snapshot's value is the removed one
+                break;
+            case "removed-elsewhere":
+                after.OnBackplaneMessage($"other-instance|R|{time.GetUtcNow().ToUnixTimeMilliseconds()}|name"); // through the replicas
+                break;
+            default:
+                after.OnBackplaneMessage($"other-instance|C|{time.GetUtcNow().ToUnixTimeMilliseconds()}|"); // a clear-all from another instance
+                break;
+        }
+
+        var served = await after.GetOrCreateAsync<int, string>("name", 0, (_, _) => throw new InvalidOperationException("db down"), OneMinute).AsTask()
+            .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : "(no value)", TaskScheduler.Default);
+        Assert.NotEqual("levee", served); // "levee" is the snapshot's value: it used to come back, and stay in L1
+    }
+
     [Fact]
     public async Task RestartDuringRedisOutage_SnapshotValuesServedStale_DatabaseAskedOncePerKeyInBackground()
     {
