@@ -113,7 +113,7 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         else if (!string.IsNullOrWhiteSpace(o.Snapshot.Path))
         {
             Number("Snapshot.MaxEntries", o.Snapshot.MaxEntries, 1, 10_000_000);
-            Number("Snapshot.MaxBytes", o.Snapshot.MaxBytes, 1024, 16L * 1024 * 1024 * 1024);
+            Number("Snapshot.MaxBytes", o.Snapshot.MaxBytes, 1024, Array.MaxLength); // the file is read into one array at start-up
             Range("Snapshot.WriteInterval", o.Snapshot.WriteInterval, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1));
         }
 

@@ -72,7 +72,7 @@ internal sealed class AdmissionGate
     /// <summary>Callers refused (served stale or failed) since the gate was created.</summary>
     public long Shed => Interlocked.Read(ref _shed);
 
-    /// <summary>Slots given since the gate was created.</summary>
+    /// <summary>Callers let through to the database since the gate was created (a slot and, with a rate limit, a token).</summary>
     public long Admitted => Interlocked.Read(ref _admitted);
 
     /// <summary>Callers refused with <see cref="LeveeOverloadedException"/> since the gate was created (served-stale callers not included).</summary>
@@ -154,6 +154,11 @@ internal sealed class AdmissionGate
             catch
             {
                 Release(lease, sample: false);
+                lock (_lock)
+                {
+                    _admitted--; // it had a slot, but never reached the database
+                }
+
                 throw;
             }
 
@@ -162,6 +167,7 @@ internal sealed class AdmissionGate
                 Release(lease, sample: false);
                 lock (_lock)
                 {
+                    _admitted--; // refused for the rate limit: not admitted (the health check compares the two counts)
                     throw RefuseLocked("rate_limit");
                 }
             }

@@ -379,9 +379,15 @@ internal sealed partial class RedisL2Store : IL2Store
         var previous = Interlocked.Exchange(ref _connection, connection);
         if (_stopping.IsCancellationRequested)
         {
-            // disposed while the subscriptions above ran: this connection must not outlive the store
+            // disposed while the subscriptions above ran: neither this connection nor the one it replaced (which the store's
+            // DisposeAsync, finding no current connection, would never close) may outlive the store
             Interlocked.CompareExchange(ref _connection, null, connection);
             await connection.DisposeAsync().ConfigureAwait(false);
+            if (previous is not null)
+            {
+                await previous.DisposeAsync().ConfigureAwait(false);
+            }
+
             return;
         }
 

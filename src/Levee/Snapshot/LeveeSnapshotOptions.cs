@@ -13,7 +13,7 @@ public sealed class LeveeSnapshotOptions
     /// <summary>Most entries written. Default: 10,000. Bounds: 1 to 10,000,000.</summary>
     public int MaxEntries { get; set; } = 10_000;
 
-    /// <summary>Most bytes written (keys and serialized values). Default: 64 MiB. Bounds: 1 KiB to 16 GiB.</summary>
+    /// <summary>Most bytes written (keys and serialized values). Default: 64 MiB. Bounds: 1 KiB to just under 2 GiB (<see cref="Array.MaxLength"/>: the file is read in one piece at start-up).</summary>
     public long MaxBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>How often the snapshot is written (also at shutdown). Default: 1 minute. Bounds: 1 second to 1 day.</summary>

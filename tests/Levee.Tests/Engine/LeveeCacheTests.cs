@@ -357,6 +357,18 @@ public class LeveeCacheTests
     }
 
     [Fact]
+    public void Options_SnapshotLargerThanOneArray_IsRejected()
+    {
+        // a snapshot file is read in one piece at start-up: above Array.MaxLength it could be written but never read back
+        var options = new LeveeOptions();
+        options.Snapshot.MaxBytes = 3L * 1024 * 1024 * 1024;
+        var ex = Assert.Throws<OptionsValidationException>(() => LeveeOptionsValidator.ThrowIfInvalid(options));
+        Assert.Contains("Snapshot.MaxBytes", ex.Message, StringComparison.Ordinal);
+        options.Snapshot.MaxBytes = Array.MaxLength;
+        LeveeOptionsValidator.ThrowIfInvalid(options);
+    }
+
+    [Fact]
     public async Task Jitter_ExpirationsStayWithinConfiguredBounds()
     {
         var time = TestCache.NewTime();

@@ -89,6 +89,34 @@ public class LeveeHealthCheckTests
     }
 
     [Fact]
+    public async Task MostCallersRefusedForTheRateLimit_IsUnhealthy()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o =>
+            o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 64, RatePerSecond = 1, RateBurst = 1, QueueTimeout = TimeSpan.FromMilliseconds(100) });
+        var check = new LeveeHealthCheck(cache, null);
+        var refused = 0;
+        for (var i = 0; i < 21; i++)
+        {
+            try
+            {
+                await cache.GetOrCreateAsync("k" + i, i, (v, _) => ValueTask.FromResult(v), OneMinute);
+            }
+            catch (LeveeOverloadedException ex) when (ex.Reason == "rate_limit")
+            {
+                refused++; // the next token would come after the queue timeout: refused at once
+            }
+        }
+
+        Assert.Equal(20, refused);
+
+        // a caller refused for the rate limit had a slot for a moment; it used to count as admitted too, so the refusals
+        // never outnumbered the admissions and the check said Degraded while 95% of the callers were refused
+        var result = await Check(check);
+        Assert.True(result.Status == HealthStatus.Unhealthy, $"{result.Status}: {result.Description}");
+    }
+
+    [Fact]
     public async Task MostCallersRefused_IsUnhealthy_AndRecoversAtTheNextCheck()
     {
         var time = TestCache.NewTime();

@@ -312,6 +312,31 @@ public sealed class RealRedisTests : RedisServerTest
             [.. (list.Text ?? "").Split('\n').Where(line => line.Contains("name=levee", StringComparison.Ordinal))];
     }
 
+    [Fact]
+    public async Task DisposedWhileSwitchingToANewMaster_NeitherConnectionOutlivesTheStore()
+    {
+        // a Sentinel switch installs a new connection (subscribing the backplane on it, a round trip) while the store is
+        // disposed: the store's DisposeAsync cancels first, then waits for the switch; the connection being replaced used
+        // to be left open (reconnecting to the old master for ever)
+        var store = new Levee.Redis.RedisL2Store(Redis.Endpoint, "t", TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await LeveeCacheTestsWait(() => store.IsConnected);
+        var old = store.Current!;
+        store.Subscribe("ch", _ => { });
+        var next = new Levee.Redis.RedisL2Store.Connection(await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(Redis.Endpoint), null);
+        var install = store.InstallAsync(next, "switch");
+        Assert.False(install.IsCompleted, "the backplane's subscription on the new connection should still be in flight");
+        // what DisposeAsync does in Sentinel mode: cancel, wait for the monitor (here: the install), then close what is current
+        var stopping = (CancellationTokenSource)typeof(Levee.Redis.RedisL2Store)
+            .GetField("_stopping", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(store)!;
+        await stopping.CancelAsync();
+        await install;
+        await store.DisposeAsync();
+        Assert.Null(store.Current);
+        await LeveeCacheTestsWait(() => !next.Primary.IsConnected && !old.Primary.IsConnected);
+    }
+
+    private static Task LeveeCacheTestsWait(Func<bool> condition) => Engine.LeveeCacheTests.WaitUntil(() => Task.FromResult(condition()));
+
     /// <summary>
     /// Calls <paramref name="disposable"/>.Dispose() on a thread whose synchronization context is never pumped (a UI
     /// thread blocked in the call): the worst case for sync-over-async, where a continuation that captured the context
