@@ -361,6 +361,7 @@ public class LeveeCacheTests
     {
         // a snapshot file is read in one piece at start-up: above Array.MaxLength it could be written but never read back
         var options = new LeveeOptions();
+        options.Snapshot.Path = "/tmp/levee-validation-only.snapshot"; // validated only when a snapshot is configured
         options.Snapshot.MaxBytes = 3L * 1024 * 1024 * 1024;
         var ex = Assert.Throws<OptionsValidationException>(() => LeveeOptionsValidator.ThrowIfInvalid(options));
         Assert.Contains("Snapshot.MaxBytes", ex.Message, StringComparison.Ordinal);
