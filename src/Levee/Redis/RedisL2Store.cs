@@ -207,38 +207,44 @@ internal sealed partial class RedisL2Store : IL2Store
             try
             {
                 var multiplexer = await ConnectionMultiplexer.ConnectAsync(_configuration.Clone()).ConfigureAwait(false);
+
+                // Cluster: a failover is told by what the nodes say of themselves (ClusterFailoverDetector), not by which
+                // nodes StackExchange.Redis sees as masters, which changes too when a master only reconnects. Whether this is
+                // a Cluster is known only once a node answered: with every node down at start it is decided at the first
+                // configuration change that sees one (the rule for a single master must never be applied to a Cluster).
+                var cluster = new ClusterWatch(new ClusterFailoverDetector());
                 if (IsCluster(multiplexer))
                 {
-                    // Cluster: a failover is told by what the nodes say of themselves (ClusterFailoverDetector), not by
-                    // which nodes StackExchange.Redis sees as masters, which changes too when a master only reconnects.
-                    var detector = new ClusterFailoverDetector();
-                    await ObserveClusterAsync(ConnectedServers(multiplexer), detector, "initial").ConfigureAwait(false); // what each node is now
-                    multiplexer.ConfigurationChanged += (_, e) =>
-                        _ = ObserveClusterAsync(ConnectedServers(multiplexer), detector, $"configuration changed at {SentinelMonitor.Format(e.EndPoint)}");
-                    _ = WatchClusterAsync(multiplexer, detector);
+                    await StartClusterWatchAsync(multiplexer, cluster).ConfigureAwait(false);
                 }
-                else
-                {
-                    var masters = CurrentMasters(multiplexer);
-                    multiplexer.ConfigurationChanged += (_, e) =>
-                    {
-                        // A configuration change is a failover only when a node that was not a master now is one. A server
-                        // that just died also changes the configuration; treating that as a failover would drop L1, the
-                        // values the outage needs most.
-                        var now = CurrentMasters(multiplexer);
-                        var before = Volatile.Read(ref masters);
-                        var promoted = now.Except(before, StringComparer.Ordinal).ToArray();
-                        if (promoted.Length > 0 && before.Count > 0)
-                        {
-                            Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
-                        }
 
-                        if (now.Count > 0)
-                        {
-                            Volatile.Write(ref masters, now);
-                        }
-                    };
-                }
+                var masters = CurrentMasters(multiplexer);
+                multiplexer.ConfigurationChanged += (_, e) =>
+                {
+                    if (cluster.Started || IsCluster(multiplexer))
+                    {
+                        _ = cluster.Started
+                            ? ObserveClusterAsync(ConnectedServers(multiplexer), cluster.Detector, $"configuration changed at {SentinelMonitor.Format(e.EndPoint)}")
+                            : StartClusterWatchAsync(multiplexer, cluster);
+                        return;
+                    }
+
+                    // A configuration change is a failover only when a node that was not a master now is one. A server
+                    // that just died also changes the configuration; treating that as a failover would drop L1, the
+                    // values the outage needs most.
+                    var now = CurrentMasters(multiplexer);
+                    var before = Volatile.Read(ref masters);
+                    var promoted = now.Except(before, StringComparer.Ordinal).ToArray();
+                    if (promoted.Length > 0 && before.Count > 0)
+                    {
+                        Raise(L2StoreEventKind.Failover, $"new master {string.Join(", ", promoted)} (configuration changed at {e.EndPoint})");
+                    }
+
+                    if (now.Count > 0)
+                    {
+                        Volatile.Write(ref masters, now);
+                    }
+                };
 
                 await InstallAsync(new Connection(multiplexer, null), "initial connection").ConfigureAwait(false);
                 return;
@@ -259,6 +265,30 @@ internal sealed partial class RedisL2Store : IL2Store
 
     private static bool IsCluster(ConnectionMultiplexer multiplexer) =>
         multiplexer.GetServers().Any(static s => s.ServerType == ServerType.Cluster);
+
+    /// <summary>A direct connection's Cluster failover check, started once the connection is known to be to a Cluster.</summary>
+    private sealed class ClusterWatch(ClusterFailoverDetector detector)
+    {
+        private int _started;
+
+        public ClusterFailoverDetector Detector { get; } = detector;
+
+        public bool Started => Volatile.Read(ref _started) == 1;
+
+        public bool TryStart() => Interlocked.CompareExchange(ref _started, 1, 0) == 0;
+    }
+
+    /// <summary>Records what each node is now (no failover is told from a first look), then checks every <see cref="ClusterCheckInterval"/>.</summary>
+    private async Task StartClusterWatchAsync(ConnectionMultiplexer multiplexer, ClusterWatch cluster)
+    {
+        if (!cluster.TryStart())
+        {
+            return;
+        }
+
+        await ObserveClusterAsync(ConnectedServers(multiplexer), cluster.Detector, "initial").ConfigureAwait(false);
+        _ = WatchClusterAsync(multiplexer, cluster.Detector);
+    }
 
     /// <summary>How often a Cluster connection asks its nodes for their <c>ROLE</c> (a failover need not change anything StackExchange.Redis sees).</summary>
     internal static readonly TimeSpan ClusterCheckInterval = TimeSpan.FromSeconds(1);
