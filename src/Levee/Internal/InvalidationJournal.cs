@@ -29,6 +29,7 @@ internal sealed class InvalidationJournal(int capacity)
         {
             if (_overflowed)
             {
+                _overflowVersion = ++_version; // covered by the overflow, but a replay already under way must not end it
                 return true;
             }
 
@@ -51,6 +52,7 @@ internal sealed class InvalidationJournal(int capacity)
         {
             if (_overflowed)
             {
+                _overflowVersion = ++_version; // as in AddKey
                 return true;
             }
 

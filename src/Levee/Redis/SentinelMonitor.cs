@@ -24,6 +24,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan RoleTimeout = TimeSpan.FromMilliseconds(300);
     private static readonly TimeSpan SentinelTimeout = TimeSpan.FromMilliseconds(750);
+    private static readonly TimeSpan SentinelConnectWait = TimeSpan.FromMilliseconds(250);
     private readonly ConfigurationOptions _configuration;
     private readonly RedisL2Store _store;
     private readonly TimeProvider _time;
@@ -32,6 +33,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     private readonly string _service;
     private readonly EndPoint[] _sentinelEndpoints;
     private readonly ConnectionMultiplexer?[] _sentinels;
+    private readonly Task?[] _connecting;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private Task? _loop;
     private volatile EndPoint? _hint;
@@ -51,6 +53,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         _service = configuration.ServiceName!;
         _sentinelEndpoints = [.. configuration.EndPoints];
         _sentinels = new ConnectionMultiplexer?[_sentinelEndpoints.Length];
+        _connecting = new Task?[_sentinelEndpoints.Length];
     }
 
     public void Start() => _loop = RunAsync();
@@ -99,64 +102,95 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts a connect to every Sentinel not connected yet (each in the background, one at a time per Sentinel) and waits
+    /// for them for at most <see cref="SentinelConnectWait"/>: a Sentinel that accepts the connection and never answers (a
+    /// frozen one) takes its full connect timeout to fail, and must not hold up the check of the master, or the reaction to a
+    /// switch, every time round. The check uses the Sentinels connected by then; the others join when their connect ends.
+    /// </summary>
     private async Task ConnectSentinelsAsync()
     {
+        List<Task>? pending = null;
         for (var i = 0; i < _sentinels.Length; i++)
         {
-            if (_sentinels[i] is not null)
+            if (Volatile.Read(ref _sentinels[i]) is not null)
             {
                 continue;
             }
 
-            var options = new ConfigurationOptions
+            if (_connecting[i] is not { IsCompleted: false })
             {
-                CommandMap = CommandMap.Sentinel,
-                AbortOnConnectFail = false,
-                ConnectTimeout = 1000,
-                SyncTimeout = 1000,
-                AsyncTimeout = 1000,
-                ConnectRetry = 1,
-                KeepAlive = 5,
-                BacklogPolicy = BacklogPolicy.FailFast,
-                ReconnectRetryPolicy = new LinearRetry(500),
-                ClientName = "levee-sentinel",
-                User = _configuration.SentinelUser ?? _configuration.User,
-                Password = _configuration.SentinelPassword ?? _configuration.Password,
-                Ssl = _configuration.Ssl,
-                SslHost = _configuration.SslHost,
-            };
-            options.EndPoints.Add(_sentinelEndpoints[i]);
-            ConnectionMultiplexer? sentinel = null;
-            try
-            {
-                sentinel = await ConnectionMultiplexer.SentinelConnectAsync(options).ConfigureAwait(false);
-                await sentinel.GetSubscriber().SubscribeAsync(RedisChannel.Literal("+switch-master"), (_, message) =>
-                {
-                    // "<master-name> <old-ip> <old-port> <new-ip> <new-port>": a Sentinel adopted a newer configuration.
-                    // The new address is only a hint: it is used at once, but only after ROLE on it says "master".
-                    var parts = ((string?)message)?.Split(' ');
-                    if (parts is { Length: 5 } && parts[0] == _service
-                        && int.TryParse(parts[4], NumberStyles.Integer, CultureInfo.InvariantCulture, out var newPort))
-                    {
-                        _hint = ToEndPoint(parts[3], newPort);
-                        Wake();
-                    }
-                }).ConfigureAwait(false);
-                _sentinels[i] = sentinel;
-                sentinel = null;
+                _connecting[i] = ConnectSentinelAsync(i);
             }
-            catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+
+            (pending ??= []).Add(_connecting[i]!);
+        }
+
+        if (pending is not null)
+        {
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(SentinelConnectWait, _time, _store.Stopping)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ConnectSentinelAsync(int i)
+    {
+        var options = new ConfigurationOptions
+        {
+            CommandMap = CommandMap.Sentinel,
+            AbortOnConnectFail = false,
+            ConnectTimeout = 1000,
+            SyncTimeout = 1000,
+            AsyncTimeout = 1000,
+            ConnectRetry = 1,
+            KeepAlive = 5,
+            BacklogPolicy = BacklogPolicy.FailFast,
+            ReconnectRetryPolicy = new LinearRetry(500),
+            ClientName = "levee-sentinel",
+            User = _configuration.SentinelUser ?? _configuration.User,
+            Password = _configuration.SentinelPassword ?? _configuration.Password,
+            Ssl = _configuration.Ssl,
+            SslHost = _configuration.SslHost,
+            SslProtocols = _configuration.SslProtocols,
+            CheckCertificateRevocation = _configuration.CheckCertificateRevocation,
+            Tunnel = _configuration.Tunnel,
+            ResolveDns = _configuration.ResolveDns,
+        };
+        options.EndPoints.Add(_sentinelEndpoints[i]);
+        ConnectionMultiplexer? sentinel = null;
+        try
+        {
+            sentinel = await ConnectionMultiplexer.SentinelConnectAsync(options).ConfigureAwait(false);
+            await sentinel.GetSubscriber().SubscribeAsync(RedisChannel.Literal("+switch-master"), (_, message) =>
             {
-                // that Sentinel is down; the others may answer, and this one is tried again at the next check
-            }
-            finally
-            {
-                if (sentinel is not null)
+                // "<master-name> <old-ip> <old-port> <new-ip> <new-port>": a Sentinel adopted a newer configuration.
+                // The new address is only a hint: it is used at once, but only after ROLE on it says "master".
+                var parts = ((string?)message)?.Split(' ');
+                if (parts is { Length: 5 } && parts[0] == _service
+                    && int.TryParse(parts[4], NumberStyles.Integer, CultureInfo.InvariantCulture, out var newPort))
                 {
-                    // built (AbortOnConnectFail = false hands back a multiplexer for an unreachable Sentinel) but not
-                    // subscribed: closed, or every check would leave one more connection reconnecting in the background
-                    await CloseQuietlyAsync(sentinel).ConfigureAwait(false);
+                    _hint = ToEndPoint(parts[3], newPort);
+                    Wake();
                 }
+            }).ConfigureAwait(false);
+            if (_store.Stopping.IsCancellationRequested)
+            {
+                return; // stopping: closed below (DisposeAsync waits for this connect before it closes the others)
+            }
+
+            Volatile.Write(ref _sentinels[i], sentinel);
+            sentinel = null;
+        }
+        catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+        {
+            // that Sentinel is down; the others may answer, and this one is tried again at the next check
+        }
+        finally
+        {
+            if (sentinel is not null)
+            {
+                // built (AbortOnConnectFail = false hands back a multiplexer for an unreachable Sentinel) but not
+                // subscribed: closed, or every check would leave one more connection reconnecting in the background
+                await CloseQuietlyAsync(sentinel).ConfigureAwait(false);
             }
         }
     }
@@ -511,6 +545,14 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
+            }
+        }
+
+        foreach (var connecting in _connecting)
+        {
+            if (connecting is not null)
+            {
+                await connecting.ConfigureAwait(false); // never throws: a failed connect is caught where it runs
             }
         }
 

@@ -17,7 +17,8 @@ internal sealed class LeveeSnapshotHostedService(IServiceProvider services, IOpt
     private LeveeCache? _cache;
     private ILogger _logger = NullLogger.Instance;
     private ITimer? _timer;
-    private int _writing;
+    private readonly Lock _lock = new();
+    private Task _write = Task.CompletedTask; // the latest write (never faults)
 
     private LeveeSnapshotOptions Settings => options.Value.Snapshot;
 
@@ -51,7 +52,21 @@ internal sealed class LeveeSnapshotHostedService(IServiceProvider services, IOpt
             _timer = null;
         }
 
-        await WriteAsync().ConfigureAwait(false);
+        // a periodic write may be running: it began before the host stopped, so the final write comes after it
+        Task running;
+        lock (_lock)
+        {
+            running = _write;
+        }
+
+        await running.ConfigureAwait(false);
+        Task last;
+        lock (_lock)
+        {
+            last = _write = _cache is null || _cache.IsDisposed ? Task.CompletedTask : WriteOnceAsync();
+        }
+
+        await last.ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -62,26 +77,33 @@ internal sealed class LeveeSnapshotHostedService(IServiceProvider services, IOpt
         }
     }
 
-    internal async Task WriteAsync()
+    /// <summary>The periodic write: skipped while the previous one still runs.</summary>
+    internal Task WriteAsync()
     {
-        if (_cache is null || _cache.IsDisposed || Interlocked.Exchange(ref _writing, 1) != 0)
+        lock (_lock)
         {
-            return;
-        }
+            if (_cache is null || _cache.IsDisposed || !_write.IsCompleted)
+            {
+                return _write;
+            }
 
+            return _write = WriteOnceAsync();
+        }
+    }
+
+    private async Task WriteOnceAsync()
+    {
+        var cache = _cache!;
+        await Task.Yield(); // not under the caller's lock
         try
         {
-            var count = await _cache.WriteSnapshotAsync(Settings.Path!, Settings.MaxEntries, Settings.MaxBytes, CancellationToken.None).ConfigureAwait(false);
-            GateLog.SnapshotWritten(_logger, _cache.Options.Name, count);
+            var count = await cache.WriteSnapshotAsync(Settings.Path!, Settings.MaxEntries, Settings.MaxBytes, CancellationToken.None).ConfigureAwait(false);
+            GateLog.SnapshotWritten(_logger, cache.Options.Name, count);
         }
         catch (Exception ex)
         {
             // a background write must never take the process down: log and try again at the next interval
-            GateLog.SnapshotFailed(_logger, _cache.Options.Name, "written", ex);
-        }
-        finally
-        {
-            Volatile.Write(ref _writing, 0);
+            GateLog.SnapshotFailed(_logger, cache.Options.Name, "written", ex);
         }
     }
 }

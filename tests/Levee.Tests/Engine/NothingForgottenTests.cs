@@ -96,6 +96,24 @@ public class NothingForgottenTests
     }
 
     [Fact]
+    public void Journal_OverflowedAndReplaying_ARemovalJournaledMeanwhile_KeepsTheOverflowForTheNextReplay()
+    {
+        var journal = new InvalidationJournal(capacity: 1);
+        journal.AddKey("a");
+        Assert.False(journal.AddKey("b")); // overflow: the replay will bump the generation
+        var replay = journal.Snapshot(); // the replay starts (its INCR is on the way)
+        Assert.True(journal.AddKey("c")); // a removal that failed meanwhile: covered by the overflow, it says
+        journal.Complete(replay.Keys, replay.Tags, replay.OverflowVersion); // the INCR answered
+
+        // the bump was sent before "c" was removed: another instance may have written c under the new generation since.
+        // The overflow used to end here, and "c" was never replayed
+        Assert.True(journal.Overflowed, "the removal journaled during the overflow's replay was forgotten");
+        var next = journal.Snapshot();
+        journal.Complete(next.Keys, next.Tags, next.OverflowVersion);
+        Assert.True(journal.IsEmpty);
+    }
+
+    [Fact]
     public async Task ACallerAfterARemoval_DoesNotJoinALoadThatStartedBeforeIt()
     {
         var time = TestCache.NewTime();
