@@ -27,6 +27,8 @@ public sealed class LeveeWarmUp : IAsyncDisposable
     private int _requested;
     private string _nextTrigger = "startup";
     private bool _markerWritten;
+    private int _l2ChangedDuringRun; // 1: Redis connected or switched master while a run was loading (its entries may not be in L2)
+    private bool _rewarmAfterStartup;
     private int _progressDone;
     private int _progressTotal;
     private Task? _loop;
@@ -132,6 +134,11 @@ public sealed class LeveeWarmUp : IAsyncDisposable
 
         Interlocked.CompareExchange(ref _state, (int)LeveeWarmUpState.Ready, (int)LeveeWarmUpState.Warming);
         _ready.TrySetResult();
+        if (_rewarmAfterStartup)
+        {
+            Request("l2_connected"); // Redis came while the start-up run loaded into L1 only: now into L2
+        }
+
         if (!_cache.HasL2)
         {
             return;
@@ -178,8 +185,18 @@ public sealed class LeveeWarmUp : IAsyncDisposable
 
     private void OnRedisStateChanged(object? sender, LeveeL2EventArgs e)
     {
-        if (!_options.RewarmOnL2Recovery || State == LeveeWarmUpState.Warming || State == LeveeWarmUpState.NotStarted)
+        if (!_options.RewarmOnL2Recovery || State == LeveeWarmUpState.NotStarted)
         {
+            return;
+        }
+
+        if (State == LeveeWarmUpState.Warming)
+        {
+            if (e.Kind is LeveeL2EventKind.Connected or LeveeL2EventKind.MasterSwitched)
+            {
+                Volatile.Write(ref _l2ChangedDuringRun, 1); // the start-up run asks for a re-warm when it ends
+            }
+
             return;
         }
 
@@ -240,6 +257,8 @@ public sealed class LeveeWarmUp : IAsyncDisposable
     private async Task<LeveeWarmUpResult> RunOnceAsync(string trigger, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
+        Volatile.Write(ref _l2ChangedDuringRun, 0);
+        var l2AtStart = _cache.IsL2Available;
         var entries = new List<LeveeWarmUpEntry>();
         foreach (var source in _sources)
         {
@@ -278,7 +297,15 @@ public sealed class LeveeWarmUp : IAsyncDisposable
             }
         }).ConfigureAwait(false);
 
-        if (await _cache.WriteWarmMarkerAsync().ConfigureAwait(false))
+        // The marker says "L2 holds the warm set": not when L2 was away when the run began or came back (or switched
+        // master) during it. Entries loaded then are in L1 only; the marker would keep the empty-L2 check from ever
+        // refilling L2, so a re-warm is asked for instead.
+        var missedL2 = _cache.HasL2 && (!l2AtStart || Interlocked.Exchange(ref _l2ChangedDuringRun, 0) == 1);
+        if (missedL2)
+        {
+            _rewarmAfterStartup = _options.RewarmOnL2Recovery && trigger == "startup"; // later runs: the event itself asks again
+        }
+        else if (await _cache.WriteWarmMarkerAsync().ConfigureAwait(false))
         {
             _markerWritten = true;
         }

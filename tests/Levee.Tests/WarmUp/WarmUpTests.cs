@@ -176,6 +176,42 @@ public class WarmUpTests
     }
 
     [Fact]
+    public async Task RedisConnectsWhileTheStartUpRunLoads_TheEntriesStillReachL2()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store { Mode = FakeL2Mode.Down };
+        await using var cache = TestCache.Create(time, l2, o =>
+        {
+            o.WarmUp.L2ConnectTimeout = TimeSpan.Zero; // Redis not there yet: the start-up run loads into L1 only
+            o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
+        });
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstLoaded = 0;
+        await using var warmUp = new LeveeWarmUp(cache, [new CountingSource(3, async (id, _) =>
+        {
+            if (id > 0 && Volatile.Read(ref firstLoaded) == 0)
+            {
+                await release.Task; // the start-up run's other entries wait until Redis is there
+            }
+
+            return "v" + id;
+        })], null);
+        warmUp.Start();
+        await GateEngineTests.WaitUntil(() => cache.TryGetAsync<string>("setting:0").AsTask().Result.Found); // loaded with Redis down
+        Volatile.Write(ref firstLoaded, 1);
+
+        l2.Mode = FakeL2Mode.Healthy; // Redis connects while the run still loads
+        l2.RaiseConnected();
+        release.SetResult();
+        await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // the run used to end by writing the "warm" marker (L2 was usable by then) and to ignore the connect: the entry it
+        // loaded while Redis was away never reached L2, and the marker kept the empty-L2 check from ever refilling it
+        await GateEngineTests.WaitUntil(() => warmUp.LastResult is { Trigger: "l2_connected" } && !warmUp.IsRunning);
+        Assert.Contains(l2.Redis.Data.Keys, k => k.EndsWith("setting:0", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task FailingEntry_IsLoggedAndSkipped_OthersStillWarm()
     {
         var time = TestCache.NewTime();
