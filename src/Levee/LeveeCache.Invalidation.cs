@@ -9,6 +9,8 @@ public sealed partial class LeveeCache
     private readonly InvalidationJournal _journal;
     private readonly ConcurrentDictionary<string, ChangeMark> _removals = new(StringComparer.Ordinal); // key -> its last removal or write
     private long _invalidationSeq;
+    private long _factoryRuns;
+    private readonly ConcurrentDictionary<long, long> _runningFactories = new(); // factory run -> the sequence position it started at
 
     /// <summary>
     /// The last removal (or SetAsync write) of a key, as positions in this instance's sequence of changes: when it began
@@ -343,7 +345,8 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>
-    /// Forgets what no read can need any more: change marks older than a minute (a load or an L2 read lasts far less), tag
+    /// Forgets what no read can need any more: change marks older than a minute (an L2 read lasts far less; a factory still
+    /// running keeps the marks of changes that began after it started), tag
     /// records that only say "not invalidated" and are due to be read again anyway, and tag invalidations older than
     /// <see cref="TagRetention"/> (L2 forgets them too; an L1 entry with tags created before such an invalidation is
     /// treated as invalidated from then on, see <see cref="IsTagInvalidated"/>).
@@ -352,9 +355,18 @@ public sealed partial class LeveeCache
     {
         var nowMono = _clock.MonoMs;
         var horizon = nowMono - 60_000;
+
+        // a factory still running (a slow one left behind by a soft timeout, one that ignores its hard timeout's token)
+        // checks its value against the marks of changes that began after it started: those stay however old they are
+        var oldestFactory = long.MaxValue;
+        foreach (var (_, seq) in _runningFactories)
+        {
+            oldestFactory = Math.Min(oldestFactory, seq);
+        }
+
         foreach (var (key, mark) in _removals)
         {
-            if (mark.Mono < horizon && mark.EndSeq != ChangeMark.InProgress)
+            if (mark.Mono < horizon && mark.EndSeq != ChangeMark.InProgress && mark.BeginSeq <= oldestFactory)
             {
                 _removals.TryRemove(new KeyValuePair<string, ChangeMark>(key, mark));
             }

@@ -246,6 +246,9 @@ public sealed partial class LeveeCache
     private bool ClearedSince(long epoch, long startedWall) =>
         epoch != Volatile.Read(ref _epoch) || startedWall <= Volatile.Read(ref _allInvalidatedWall);
 
+    /// <summary>Factory calls running in this process (for tests).</summary>
+    internal int RunningFactories => _runningFactories.Count;
+
     /// <summary>Loads in flight in this process (for tests).</summary>
     internal int FlightCount => _flights.Count;
 
@@ -339,7 +342,7 @@ public sealed partial class LeveeCache
         var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
         var factorySeq = CurrentSeq; // what the factory reads includes every change that began before this point
         var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
-        var factoryTask = RunFactoryAsync(lease, state, factory, hardCts.Token);
+        var factoryTask = RunFactoryAsync(lease, state, factory, factorySeq, hardCts.Token);
         var ownsCts = true;
         try
         {
@@ -421,8 +424,11 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>Runs the factory holding a gate slot; the slot is given back when the factory really ends (also after a soft timeout).</summary>
-    private async Task<T> RunFactoryAsync<TState, T>(GateLease lease, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken cancellationToken)
+    private async Task<T> RunFactoryAsync<TState, T>(GateLease lease, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, long factorySeq,
+        CancellationToken cancellationToken)
     {
+        var run = Interlocked.Increment(ref _factoryRuns);
+        _runningFactories[run] = factorySeq; // the change marks its value is checked against are kept while it runs
         _metrics.FactoryCall();
         lease.Gate.Amplification.Record();
         var started = Stopwatch.GetTimestamp();
@@ -444,6 +450,7 @@ public sealed partial class LeveeCache
         {
             _metrics.FactoryDuration(Stopwatch.GetElapsedTime(started).TotalSeconds);
             lease.Gate.Release(lease, sample);
+            _runningFactories.TryRemove(run, out _);
         }
     }
 
