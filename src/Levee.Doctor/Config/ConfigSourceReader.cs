@@ -8,16 +8,27 @@ internal static class ConfigSourceReader
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Reads every path; directories are expanded to their *.conf, *.yaml and *.yml files (recursively, sorted).</summary>
+    /// <remarks>
+    /// Each file is read once however it is reached (named twice, inside a directory also named, through a symbolic link):
+    /// every config counts as one Redis or Sentinel process. Symbolic links to directories are not followed (a link back
+    /// to a parent would be read again and again). Of the names of one file, the one without a hidden (".") folder is
+    /// reported: a Kubernetes ConfigMap volume holds <c>sentinel.conf</c> as a link to <c>..data/sentinel.conf</c>, itself in
+    /// a timestamped <c>..2024_...</c> folder.
+    /// </remarks>
     public static List<ConfigDocument> Read(IEnumerable<string> paths, List<Finding> findings, out bool unusable)
     {
         unusable = false;
         var documents = new List<ConfigDocument>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths)
         {
             if (Directory.Exists(path))
             {
-                var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
+                var files = FilesUnder(path)
                     .Where(f => f.EndsWith(".conf", StringComparison.OrdinalIgnoreCase) || IsYaml(f))
+                    .GroupBy(RealPath, StringComparer.Ordinal)
+                    .Select(g => g.OrderBy(f => HiddenSegments(f, path)).ThenBy(f => f.Length).ThenBy(f => f, StringComparer.Ordinal).First())
+                    .Where(f => seen.Add(RealPath(f)))
                     .Order(StringComparer.Ordinal)
                     .ToList();
                 if (files.Count == 0)
@@ -38,7 +49,7 @@ internal static class ConfigSourceReader
                     unusable = true;
                 }
             }
-            else
+            else if (!File.Exists(path) || seen.Add(RealPath(path)))
             {
                 unusable |= !ReadFile(path, documents, findings);
             }
@@ -46,6 +57,79 @@ internal static class ConfigSourceReader
 
         return documents;
     }
+
+    /// <summary>The files under <paramref name="root"/>, recursively, not following symbolic links to directories.</summary>
+    private static IEnumerable<string> FilesUnder(string root)
+    {
+        var pending = new Stack<string>();
+        pending.Push(root);
+        while (pending.TryPop(out var directory))
+        {
+            IEnumerable<string> files, directories;
+            try
+            {
+                files = Directory.EnumerateFiles(directory).ToList();
+                directories = Directory.EnumerateDirectories(directory).ToList();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // an unreadable folder: its files are not reachable (a file named on the command line is reported)
+            }
+
+            foreach (var file in files)
+            {
+                yield return file;
+            }
+
+            foreach (var sub in directories)
+            {
+                if ((File.GetAttributes(sub) & FileAttributes.ReparsePoint) == 0)
+                {
+                    pending.Push(sub);
+                }
+            }
+        }
+    }
+
+    /// <summary>The file a path finally names, as a full path with every symbolic link in it resolved (folders too).</summary>
+    private static string RealPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        try
+        {
+            for (var hops = 0; hops < 40; hops++) // a cycle of links: give up, reading the path reports it
+            {
+                var root = Path.GetPathRoot(full) ?? "";
+                var parts = full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+                var current = root;
+                var resolved = false;
+                for (var i = 0; i < parts.Length && !resolved; i++)
+                {
+                    current = Path.Combine(current, parts[i]);
+                    FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
+                    if (info.LinkTarget is { } target)
+                    {
+                        full = Path.GetFullPath(Path.Combine([Path.GetFullPath(target, Path.GetDirectoryName(current) ?? root), .. parts[(i + 1)..]]));
+                        resolved = true;
+                    }
+                }
+
+                if (!resolved)
+                {
+                    return full;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // a link that cannot be read: the path as given; reading it reports the problem
+        }
+
+        return full;
+    }
+
+    private static int HiddenSegments(string file, string root) =>
+        Path.GetRelativePath(root, file).Split(Path.DirectorySeparatorChar).Count(segment => segment.StartsWith('.'));
 
     /// <summary>Parses in-memory text as if it were the file <paramref name="name"/> (used by tests and by callers that already hold the text).</summary>
     public static bool ReadText(string name, string text, List<ConfigDocument> documents, List<Finding> findings, bool inDirectory = false)
@@ -103,6 +187,14 @@ internal static class ConfigSourceReader
 
         if (text.Length > 0 && text[0] == '\uFEFF')
         {
+            if (!IsYaml(path))
+            {
+                // redis-server and redis-sentinel read the mark as part of the first directive and refuse to start
+                findings.Add(new Finding("P001", Severity.Error, path, 1,
+                    "The file starts with a UTF-8 byte order mark (EF BB BF, as some Windows editors write it); Redis reads it as part of the first line's directive and refuses to start.",
+                    "Save the file as UTF-8 without a byte order mark."));
+            }
+
             text = text[1..];
         }
 

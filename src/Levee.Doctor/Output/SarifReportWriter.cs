@@ -70,7 +70,7 @@ public static class SarifReportWriter
                 w.WriteStartObject("message");
                 w.WriteString("text", $"{f.Message} Fix: {f.Fix}");
                 w.WriteEndObject();
-                if (f.File is not null && !f.File.Contains(':', StringComparison.Ordinal))
+                if (f.File is not null && !IsLiveEndpoint(f.File))
                 {
                     w.WriteStartArray("locations");
                     w.WriteStartObject();
@@ -153,4 +153,11 @@ public static class SarifReportWriter
 
         return sb.ToString();
     }
+
+    /// <summary>
+    /// A live check's finding names its endpoint (<c>host:port</c>), a lint finding its file. Decided on the shape, not on
+    /// a colon alone: a file name may hold one (<c>sentinel-10.0.0.5:26379.conf</c>, <c>C:\deploy\sentinel.conf</c>).
+    /// </summary>
+    private static bool IsLiveEndpoint(string file) =>
+        !System.IO.File.Exists(file) && System.Text.RegularExpressions.Regex.IsMatch(file, @"^[^/\\]+:\d+$");
 }

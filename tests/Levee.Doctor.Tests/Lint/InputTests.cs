@@ -41,6 +41,45 @@ public sealed class InputTests : IDisposable
     }
 
     [Fact]
+    public void KubernetesConfigMapVolume_EachFileCountsOnce_AndIsNamedByItsVisiblePath()
+    {
+        // how a ConfigMap volume looks in a pod: the file in a timestamped folder, "..data" linking to that folder, and
+        // the visible name linking into "..data". Read three times, one Sentinel counted as three (no finding, exit 0).
+        var volume = Directory.CreateDirectory(Path.Combine(_dir, "volume")).FullName;
+        var stamped = Directory.CreateDirectory(Path.Combine(volume, "..2026_11_27_05_00_00.123456789")).FullName;
+        File.WriteAllText(Path.Combine(stamped, "sentinel.conf"), "sentinel monitor mymaster 10.0.0.1 6379 2\n");
+        Directory.CreateSymbolicLink(Path.Combine(volume, "..data"), stamped);
+        File.CreateSymbolicLink(Path.Combine(volume, "sentinel.conf"), Path.Combine(volume, "..data", "sentinel.conf"));
+
+        var report = DoctorLinter.Lint([volume, Path.Combine(volume, "sentinel.conf")]); // the same file named again, too
+        var master = Assert.Single(report.Masters);
+        Assert.Equal(1, master.Sentinels);
+        var quorum = Assert.Single(report.Findings, f => f.RuleId == "T001");
+        Assert.Equal((Path.Combine(volume, "sentinel.conf"), 1), (quorum.File, quorum.Line));
+    }
+
+    [Fact]
+    public void SymbolicLinkToAParentFolder_IsNotFollowed()
+    {
+        var root = Directory.CreateDirectory(Path.Combine(_dir, "loop")).FullName;
+        File.WriteAllText(Path.Combine(root, "sentinel.conf"), "sentinel monitor mymaster 10.0.0.1 6379 2\n");
+        Directory.CreateSymbolicLink(Path.Combine(root, "again"), root); // read 40 levels deep before: 41 Sentinels
+        var report = DoctorLinter.Lint([root]);
+        Assert.Equal(1, Assert.Single(report.Masters).Sentinels);
+    }
+
+    [Fact]
+    public void ConfFileStartingWithAByteOrderMark_IsAnErrorAtLine1()
+    {
+        var path = Path.Combine(_dir, "redis.conf");
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. "port 6379\n"u8.ToArray()]);
+        var report = DoctorLinter.Lint([path]);
+        var f = Assert.Single(report.Findings);
+        Assert.Equal(("P001", path, 1), (f.RuleId, f.File, f.Line)); // redis-server refuses the file ("Bad directive")
+        Assert.Contains("byte order mark", f.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void UnknownDirective_IsAWarning()
     {
         var report = DoctorLinter.LintTexts([("redis.conf", "port 6379\nfrobnicate yes\n")]);

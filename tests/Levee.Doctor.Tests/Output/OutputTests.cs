@@ -64,6 +64,26 @@ public class OutputTests
         }
     }
 
+    [Fact]
+    public void Sarif_AFileWhoseNameHoldsAColon_KeepsItsFileLocation()
+    {
+        var dir = Directory.CreateTempSubdirectory("levee-doctor-sarif-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "sentinel-10.0.0.5:26379.conf");
+            File.WriteAllText(path, "sentinel monitor mymaster 10.0.0.1 6379 2\n");
+            using var sarif = JsonDocument.Parse(SarifReportWriter.Write(DoctorLinter.Lint([path]), "test"));
+            var result = sarif.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray().First(r => r.GetProperty("ruleId").GetString() == "T001");
+            var location = result.GetProperty("locations")[0].GetProperty("physicalLocation"); // was a logical location only (taken for host:port)
+            Assert.EndsWith("26379.conf", location.GetProperty("artifactLocation").GetProperty("uri").GetString(), StringComparison.Ordinal);
+            Assert.Equal(1, location.GetProperty("region").GetProperty("startLine").GetInt32());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("incident-text.txt", "text")]
     [InlineData("incident-json.json", "json")]
