@@ -135,8 +135,8 @@ public sealed partial class LeveeCache
             case BackplaneMessageKind.Clear:
                 // entries created before the clear are invalid here too, wherever they are read from: L1, a restored
                 // snapshot, or a replica still holding the old generation while the master is unreachable
-                RaiseAllInvalidated(wall);
-                ClearLocal();
+                RaiseAllInvalidated(Math.Min(wall, _clock.WallMs)); // not past this instance's own clock: a sender whose clock is
+                ClearLocal();                                      // ahead would otherwise keep every new value out for that long
                 RunMaintenance();
                 break;
         }

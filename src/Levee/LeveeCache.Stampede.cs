@@ -194,7 +194,7 @@ public sealed partial class LeveeCache
 
                 value = l2.Fresh is { } fresh
                     ? TakeL2Hit<T>(key, fresh, options, readSeq)
-                    : await LoadAsync(key, state, factory, options, tags, background: false, flight: flight, preRead: l2).ConfigureAwait(false);
+                    : await LoadAsync(key, state, factory, options, tags, background: false, flight: flight, preRead: l2, preReadSeq: readSeq).ConfigureAwait(false);
             }
             else
             {
@@ -266,11 +266,14 @@ public sealed partial class LeveeCache
     /// </summary>
     private async Task<T> LoadAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, string[]? tags, bool background, GatePriority? priority = null, Flight<T>? flight = null,
-        L2Read? preRead = null, CancellationToken gateToken = default)
+        L2Read? preRead = null, long preReadSeq = -1, CancellationToken gateToken = default)
     {
         var epoch = Volatile.Read(ref _epoch);
         var startedWall = _clock.WallMs;
-        var readSeq = CurrentSeq; // before L1 or L2 is read: a value read from L2 goes into L1 only if the key did not change since
+
+        // before L1 or L2 is read (with preRead: when RunFlightAsync began its read): a value read from L2 goes into L1,
+        // also as a stale value served by the fail-safe, only if the key did not change since
+        var readSeq = preRead is null ? CurrentSeq : preReadSeq;
         var stale = GetStale(key);
         var staleOk = stale is not null && TryUnwrap<T>(stale.Value, out _);
         if (!staleOk)

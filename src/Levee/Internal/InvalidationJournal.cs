@@ -4,7 +4,9 @@ namespace Levee.Internal;
 /// Invalidations (key removals and tag removals) that could not reach L2. Bounded: past <c>capacity</c> entries the
 /// journal only remembers that it overflowed, and recovery then bumps the L2 generation, which makes every older L2
 /// entry invisible to every instance. Nothing issued while Redis was away is forgotten: an entry journaled again while
-/// a replay runs stays for the next replay (each addition has its own version).
+/// a replay runs stays for the next replay (each addition has its own version), and one added while an overflow's replay
+/// runs is kept as an entry while there is room (the bump under way may have been sent before it), else it extends the
+/// overflow.
 /// </summary>
 internal sealed class InvalidationJournal(int capacity)
 {
@@ -15,6 +17,7 @@ internal sealed class InvalidationJournal(int capacity)
     private long _overflowVersion; // version of the last overflow; 0 when not overflowed
     private volatile int _count;
     private volatile bool _overflowed;
+    private bool _replayingOverflow; // an overflowed journal's snapshot was taken: its generation bump may be on the way
 
     public int Count => _count;
 
@@ -27,9 +30,14 @@ internal sealed class InvalidationJournal(int capacity)
     {
         lock (_lock)
         {
-            if (_overflowed)
+            if (_overflowed && !_replayingOverflow)
             {
-                _overflowVersion = ++_version; // covered by the overflow, but a replay already under way must not end it
+                return true; // the generation bump to come covers it
+            }
+
+            if (_overflowed && _keys.Count + _tags.Count >= capacity && !_keys.ContainsKey(key))
+            {
+                _overflowVersion = ++_version; // no room: the next bump covers it (the one under way may have been sent before it)
                 return true;
             }
 
@@ -50,7 +58,12 @@ internal sealed class InvalidationJournal(int capacity)
     {
         lock (_lock)
         {
-            if (_overflowed)
+            if (_overflowed && !_replayingOverflow)
+            {
+                return true; // as in AddKey
+            }
+
+            if (_overflowed && _keys.Count + _tags.Count >= capacity && !_tags.ContainsKey(tag))
             {
                 _overflowVersion = ++_version; // as in AddKey
                 return true;
@@ -120,6 +133,7 @@ internal sealed class InvalidationJournal(int capacity)
     {
         lock (_lock)
         {
+            _replayingOverflow = _overflowed;
             return ([.. _keys], [.. _tags], _overflowed ? _overflowVersion : 0);
         }
     }
@@ -160,6 +174,7 @@ internal sealed class InvalidationJournal(int capacity)
     private void Overflow()
     {
         _overflowed = true;
+        _replayingOverflow = false;
         _overflowVersion = ++_version;
         _keys.Clear();
         _tags.Clear();

@@ -96,21 +96,31 @@ public class NothingForgottenTests
     }
 
     [Fact]
-    public void Journal_OverflowedAndReplaying_ARemovalJournaledMeanwhile_KeepsTheOverflowForTheNextReplay()
+    public void Journal_OverflowedAndReplaying_ARemovalJournaledMeanwhile_IsReplayedNext()
     {
-        var journal = new InvalidationJournal(capacity: 1);
+        var journal = new InvalidationJournal(capacity: 2);
         journal.AddKey("a");
-        Assert.False(journal.AddKey("b")); // overflow: the replay will bump the generation
+        journal.AddKey("b");
+        Assert.False(journal.AddKey("c")); // overflow: the replay will bump the generation
         var replay = journal.Snapshot(); // the replay starts (its INCR is on the way)
-        Assert.True(journal.AddKey("c")); // a removal that failed meanwhile: covered by the overflow, it says
+        Assert.True(journal.AddKey("d")); // a removal that failed meanwhile
         journal.Complete(replay.Keys, replay.Tags, replay.OverflowVersion); // the INCR answered
 
-        // the bump was sent before "c" was removed: another instance may have written c under the new generation since.
-        // The overflow used to end here, and "c" was never replayed
-        Assert.True(journal.Overflowed, "the removal journaled during the overflow's replay was forgotten");
-        var next = journal.Snapshot();
-        journal.Complete(next.Keys, next.Tags, next.OverflowVersion);
-        Assert.True(journal.IsEmpty);
+        // the bump was sent before "d" was removed: another instance may have written d under the new generation since.
+        // It used to be dropped ("covered by the overflow"); it is replayed next, as a removal (not one more bump)
+        Assert.False(journal.Overflowed);
+        Assert.True(journal.ContainsKey("d"), "the removal journaled during the overflow's replay was forgotten");
+
+        // with no room left, an addition during an overflow's replay extends the overflow instead
+        journal.AddEverything();
+        journal.AddKey("e"); // before the replay: covered by its bump, not kept
+        var full = journal.Snapshot();
+        journal.AddKey("f");
+        journal.AddKey("g"); // f and g fill the journal
+        journal.AddKey("h"); // no room: the overflow must outlive the replay under way
+        journal.Complete(full.Keys, full.Tags, full.OverflowVersion);
+        Assert.True(journal.Overflowed);
+        Assert.False(journal.ContainsKey("e"));
     }
 
     [Fact]
@@ -280,6 +290,28 @@ public class NothingForgottenTests
         await LeveeCacheTests.WaitUntil(() => Task.FromResult(cache.RunningFactories == 0));
         await Task.Delay(100); // its value is stored (or not) just after the factory ends; give that a moment before looking
         Assert.Equal("db", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), tenMinutes));
+    }
+
+    [Fact]
+    public async Task RemovedWhileTheFlightWaitsForItsTagRead_TheFailSafeDoesNotPutTheRemovedValueBack()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store(new FakeRedis());
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
+        await cache.SetAsync("k", "v1", OneMinute, ["t"]);
+        cache.ClearLocal(); // not in L1 (a restart, an eviction): the stale value comes from L2
+        time.Advance(TimeSpan.FromMinutes(2)); // its L2 entry expired, inside the fail-safe window
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        l2.NumbersGates.Enqueue((entered, release));
+        var first = cache.GetOrCreateAsync<int, string>("k", 0, (_, _) => throw new InvalidOperationException("db down"), OneMinute, ["t"]).AsTask();
+        await TestCache.Bounded(entered.Task.ContinueWith(_ => 0, TaskScheduler.Default), "the tag read");
+        await cache.RemoveAsync("k"); // completes while the flight's L2 read waits for the tag's time
+        release.SetResult();
+        Assert.Equal("v1", await TestCache.Bounded(first, "the load")); // its request began before the removal
+
+        // the load took its sequence position after the read: the removal looked older than it, and v1 went back into L1
+        Assert.Equal("v2", await cache.GetOrCreateAsync<int, string>("k", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute, ["t"]));
     }
 
     [Fact]

@@ -149,9 +149,18 @@ internal sealed class FakeL2Store : IL2Store
         return removed;
     }
 
+    /// <summary>Gates for the next number reads (tag times), one each: the read tells it started, then waits for its release.</summary>
+    public ConcurrentQueue<(TaskCompletionSource Entered, TaskCompletionSource Release)> NumbersGates { get; } = new();
+
     public async Task<long?[]> GetNumbersAsync(string[] keys)
     {
         await Fault();
+        if (NumbersGates.TryDequeue(out var gate))
+        {
+            gate.Entered.TrySetResult();
+            await gate.Release.Task;
+        }
+
         return keys.Select(k => _redis.Numbers.TryGetValue(k, out var n) ? n : (long?)null).ToArray();
     }
 

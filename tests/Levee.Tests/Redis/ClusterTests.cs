@@ -69,19 +69,52 @@ public sealed class ClusterTests
 
         // it used to take the single-master rule for good ("a node that was not a master now is one"), which a master
         // that only reconnects satisfies in a Cluster: L1 dropped at every blip
-        var master = cluster.Masters[0];
-        master.Kill();
-        await Task.Delay(TimeSpan.FromSeconds(1)); // StackExchange.Redis sees it gone (well inside the 2 s node timeout: no failover)
-        await master.RestartAsync();
-        for (var i = 0; i < 100 && !switches.Any(e => e.Kind == LeveeL2EventKind.Connected); i++)
+        for (var attempt = 1; ; attempt++)
         {
-            await Task.Delay(50);
+            var master = await AnyMasterAsync(cluster);
+            master.Kill();
+            await Task.Delay(TimeSpan.FromSeconds(1)); // StackExchange.Redis sees it gone (inside the 2 s node timeout: no failover)
+            await master.RestartAsync();
+            for (var i = 0; i < 100 && !switches.Any(e => e.Kind == LeveeL2EventKind.Connected); i++)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Contains(switches, e => e.Kind == LeveeL2EventKind.Connected);
+            await Task.Delay(TimeSpan.FromSeconds(3)); // the configuration checks that follow a reconnect
+            if (await master.RoleAsync() == "master")
+            {
+                Assert.DoesNotContain(switches, e => e.Kind == LeveeL2EventKind.MasterSwitched);
+                return;
+            }
+
+            // the restart outlasted the node timeout on a busy machine: a real failover, rightly reported; not the case
+            // under test, so again with the Cluster settled
+            Assert.True(attempt < 3, "three restarts in a row outlasted the Cluster's node timeout");
+            await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(30));
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            switches.Clear();
+        }
+    }
+
+    private static async Task<Levee.Drill.Topology.RedisNode> AnyMasterAsync(ClusterTopology cluster)
+    {
+        foreach (var node in cluster.Nodes)
+        {
+            try
+            {
+                if (await node.RoleAsync() == "master")
+                {
+                    return node;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or TimeoutException or InvalidOperationException)
+            {
+                // not answering: not this one
+            }
         }
 
-        Assert.Contains(switches, e => e.Kind == LeveeL2EventKind.Connected);
-        await Task.Delay(TimeSpan.FromSeconds(3)); // the configuration checks that follow a reconnect
-        Assert.Equal("master", await master.RoleAsync());
-        Assert.DoesNotContain(switches, e => e.Kind == LeveeL2EventKind.MasterSwitched);
+        throw new InvalidOperationException("no Cluster node answers ROLE master");
     }
 
     [Fact]
