@@ -68,6 +68,17 @@ internal static class KnownDirectives
         ["replica-read-only"] = 1, ["replica-announced"] = 1, ["include"] = 1, ["dir"] = 1,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Directives that take more than one argument (or a variable number). Every other directive of <see cref="Redis"/>
+    /// takes exactly one, as redis-server 7.0.15 checks (a directive with two arguments: "wrong number of arguments",
+    /// checked for every name of <see cref="Redis"/>), unless <see cref="RedisArity"/> says otherwise.
+    /// </summary>
+    public static readonly FrozenSet<string> RedisMultiArgument = new[]
+    {
+        "bind", "save", "client-output-buffer-limit", "oom-score-adj-values", "latency-tracking-info-percentiles",
+        "shutdown-on-sigint", "shutdown-on-sigterm", "user", "loadmodule", "sentinel",
+    }.ToFrozenSet(StringComparer.Ordinal);
+
     /// <summary>Sentinel sub-directives and the accepted argument counts, including the sub-directive itself (src/sentinel.c sentinelHandleConfiguration()).</summary>
     public static readonly FrozenDictionary<string, int[]> SentinelArity = new Dictionary<string, int[]>(StringComparer.Ordinal)
     {

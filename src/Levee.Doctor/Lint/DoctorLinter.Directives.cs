@@ -34,9 +34,14 @@ public static partial class DoctorLinter
             {
                 findings.Add(Make("P002", doc, d.Line, $"Unknown directive '{d.Name}' (redis 7.0 refuses to start: \"Bad directive or wrong number of arguments\")."));
             }
-            else if (KnownDirectives.RedisArity.TryGetValue(d.Name, out var arity) && d.Args.Count != arity)
+            else if (KnownDirectives.RedisArity.TryGetValue(d.Name, out var arity) ? d.Args.Count != arity
+                : !KnownDirectives.RedisMultiArgument.Contains(d.Name) && d.Args.Count != 1)
             {
-                findings.Add(Make("P004", doc, d.Line, $"'{d.Name}' takes {arity} argument(s), found {d.Args.Count}."));
+                var expected = KnownDirectives.RedisArity.TryGetValue(d.Name, out var n) ? n : 1;
+                var hint = d.Args.Count > expected && d.Args.Skip(expected).Any(a => a.StartsWith('#'))
+                    ? " A '#' in the middle of a line does not start a comment: Redis sees extra arguments."
+                    : string.Empty;
+                findings.Add(Make("P004", doc, d.Line, $"'{d.Name}' takes {expected} argument(s), found {d.Args.Count}.{hint}"));
             }
 
             if (d.Name == "include")

@@ -20,6 +20,8 @@ public sealed class RedisAgreesTests : IDisposable
         { "P002", "server", "frobnicate yes", "Bad directive or wrong number of arguments" },
         { "P002", "sentinel", "sentinel monitor m 127.0.0.1 6379 2\nsentinel frobnicate m 1", "Unrecognized sentinel configuration statement" },
         { "P004", "server", "replicaof 10.0.0.1", "wrong number of arguments" },
+        { "P004", "server", "loglevel notice # quieter", "wrong number of arguments" }, // a mid-line '#' is no comment
+        { "P004", "server", "maxmemory 1gb # cap", "wrong number of arguments" },
         { "P004", "sentinel", "sentinel monitor m 127.0.0.1 6379", "Unrecognized sentinel configuration statement" },
         { "P006", "sentinel", "sentinel monitor m 127.0.0.1 6379 2\nsentinel down-after-milliseconds other 5000", "No such master with specified name." },
         { "S001", "sentinel", "sentinel monitor m redis-master 6379 2", "Can't resolve instance hostname." },
@@ -34,6 +36,7 @@ public sealed class RedisAgreesTests : IDisposable
     {
         // rule, binary, config, whether the doctor reports the rule (it still matters even though Redis starts)
         { "S005", "sentinel", "sentinel monitor m 127.0.0.1 6379 2\nsentinel parallel-syncs m 0", true },
+        { "P004", "server", "save 900 1 300 10\nbind 127.0.0.1 ::1\nclient-output-buffer-limit replica 256mb 64mb 60\noom-score-adj-values 0 200 800\nlatency-tracking-info-percentiles 50 99 99.9\nshutdown-on-sigterm nosave force", false },
         { "T001", "sentinel", "sentinel monitor m 127.0.0.1 6379 5", true },
         { "S007", "sentinel", "sentinel monitor m 127.0.0.1 6379 2\nsentinel deny-scripts-reconfig no", true },
         { "P006", "sentinel", "sentinel down-after-milliseconds m 5000\nsentinel monitor m 127.0.0.1 6379 2", false },
