@@ -25,9 +25,9 @@ internal static class KubernetesConfigReader
 
         var replicasByConfigMap = WorkloadReplicas(stream);
         var found = 0;
-        foreach (var doc in stream.Documents)
+        foreach (var root in Objects(stream))
         {
-            if (doc.RootNode is not YamlMappingNode root || Scalar(root, "kind") != "ConfigMap")
+            if (Scalar(root, "kind") != "ConfigMap")
             {
                 continue;
             }
@@ -52,8 +52,10 @@ internal static class KubernetesConfigReader
                     continue;
                 }
 
+                // a literal block (|) keeps its lines: line l of the config is line l after the key's. Folding (>) joins
+                // lines and quoted scalars may span several: their findings point at the key's line
                 var startLine = (int)value.Start.Line;
-                Func<int, int> map = value.Style is ScalarStyle.Literal or ScalarStyle.Folded
+                Func<int, int> map = value.Style is ScalarStyle.Literal
                     ? l => startLine + l
                     : _ => startLine;
                 var known = replicasByConfigMap.TryGetValue((mapName, key.Value ?? string.Empty), out var workload);
@@ -79,6 +81,34 @@ internal static class KubernetesConfigReader
         return true;
     }
 
+    /// <summary>
+    /// The objects of every YAML document, the items of a list (<c>kind: List</c>, <c>ConfigMapList</c>, ...: what
+    /// <c>kubectl get ... -o yaml</c> prints for several objects) in their place.
+    /// </summary>
+    private static IEnumerable<YamlMappingNode> Objects(YamlStream stream)
+    {
+        foreach (var doc in stream.Documents)
+        {
+            if (doc.RootNode is not YamlMappingNode root)
+            {
+                continue;
+            }
+
+            if (Scalar(root, "kind") is { } kind && kind.EndsWith("List", StringComparison.Ordinal)
+                && root.Children.TryGetValue(new YamlScalarNode("items"), out var items) && items is YamlSequenceNode list)
+            {
+                foreach (var item in list.Children.OfType<YamlMappingNode>())
+                {
+                    yield return item;
+                }
+            }
+            else
+            {
+                yield return root;
+            }
+        }
+    }
+
     private static bool LooksLikeRedisConfig(string key, string value) =>
         key.EndsWith(".conf", StringComparison.OrdinalIgnoreCase)
         || value.Contains("sentinel monitor", StringComparison.OrdinalIgnoreCase);
@@ -92,9 +122,9 @@ internal static class KubernetesConfigReader
     private static Dictionary<(string ConfigMap, string Key), (int Replicas, bool InitContainers)> WorkloadReplicas(YamlStream stream)
     {
         var keysByConfigMap = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var doc in stream.Documents)
+        foreach (var root in Objects(stream))
         {
-            if (doc.RootNode is YamlMappingNode root && Scalar(root, "kind") == "ConfigMap"
+            if (Scalar(root, "kind") == "ConfigMap"
                 && Scalar(Map(root, "metadata"), "name") is { } mapName && Map(root, "data") is { } data)
             {
                 keysByConfigMap[mapName] = [.. data.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value ?? string.Empty)];
@@ -102,9 +132,9 @@ internal static class KubernetesConfigReader
         }
 
         var result = new Dictionary<(string, string), (int Replicas, bool InitContainers)>();
-        foreach (var doc in stream.Documents)
+        foreach (var root in Objects(stream))
         {
-            if (doc.RootNode is not YamlMappingNode root || Scalar(root, "kind") is not ("StatefulSet" or "Deployment"))
+            if (Scalar(root, "kind") is not ("StatefulSet" or "Deployment"))
             {
                 continue;
             }

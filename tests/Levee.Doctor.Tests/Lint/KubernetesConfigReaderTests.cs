@@ -148,6 +148,49 @@ public class KubernetesConfigReaderTests
     }
 
     [Fact]
+    public void FoldedBlock_FindingsPointAtTheKeyLine_NotAtShiftedLines()
+    {
+        // folding (>) joins lines: the config's line numbers no longer match the YAML's (they pointed 1-2 lines too high)
+        var yaml = """
+            kind: ConfigMap
+            metadata:
+              name: sentinel
+            data:
+              sentinel.conf: >
+                port 26379
+
+                sentinel monitor m 10.0.0.1 6379 2
+
+                sentinel down-after-milliseconds m 500
+            """;
+        var report = DoctorLinter.LintTexts([("fold.yaml", yaml)]);
+        Assert.NotEmpty(report.Findings);
+        Assert.All(report.Findings.Where(f => f.Line > 0), f => Assert.Equal(5, f.Line));
+    }
+
+    [Fact]
+    public void KubectlList_ItsConfigMapsAreLinted()
+    {
+        // what `kubectl get configmap -o yaml` prints for several objects
+        var yaml = """
+            apiVersion: v1
+            kind: List
+            items:
+              - apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: sentinel
+                data:
+                  sentinel.conf: |
+                    sentinel monitor m 10.0.0.1 6379 2
+            """;
+        var report = DoctorLinter.LintTexts([("list.yaml", yaml)]);
+        Assert.False(report.UnusableInput); // it used to be P005: "holds no ConfigMap"
+        var quorum = Assert.Single(report.Findings, f => f.RuleId == "T001");
+        Assert.Equal(10, quorum.Line);
+    }
+
+    [Fact]
     public void YamlWithoutConfigs_OrInvalidYaml_IsUnusable()
     {
         Assert.True(DoctorLinter.LintTexts([("x.yaml", "kind: Service\nmetadata:\n  name: x\n")]).UnusableInput);
