@@ -21,10 +21,12 @@ internal sealed class LeveeHealthCheck(LeveeCache cache, LeveeWarmUp? warmUp) : 
 {
     internal static readonly TimeSpan ShedWindow = TimeSpan.FromSeconds(30);
     private readonly Lock _lock = new();
-    private Dictionary<string, (long Admitted, long Refused)> _previous = new(StringComparer.Ordinal);
+    // per registration (a readiness check and a dashboard's check each count from their own previous run), per gate
+    private readonly Dictionary<string, Dictionary<string, (long Admitted, long Refused)>> _previous = new(StringComparer.Ordinal);
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        var registration = context.Registration.Name;
         var data = new Dictionary<string, object>(StringComparer.Ordinal);
         var degraded = new List<string>();
         var unhealthy = new List<string>();
@@ -68,7 +70,7 @@ internal sealed class LeveeHealthCheck(LeveeCache cache, LeveeWarmUp? warmUp) : 
             current[gate.Name] = now;
             lock (_lock)
             {
-                var before = _previous.TryGetValue(gate.Name, out var b) ? b : (0, 0);
+                var before = _previous.TryGetValue(registration, out var gates) && gates.TryGetValue(gate.Name, out var b) ? b : (0, 0);
                 var admitted = now.Admitted - before.Admitted;
                 var refused = now.Refused - before.Refused;
                 if (refused >= 10 && refused > admitted)
@@ -80,7 +82,7 @@ internal sealed class LeveeHealthCheck(LeveeCache cache, LeveeWarmUp? warmUp) : 
 
         lock (_lock)
         {
-            _previous = current;
+            _previous[registration] = current;
         }
 
         if (warmUp is not null)

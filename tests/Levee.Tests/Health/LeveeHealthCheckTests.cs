@@ -117,6 +117,31 @@ public class LeveeHealthCheckTests
     }
 
     [Fact]
+    public async Task TwoRegistrations_EachCountsRefusalsSinceItsOwnLastRun()
+    {
+        var time = TestCache.NewTime();
+        await using var cache = TestCache.Create(time, configure: o =>
+        {
+            o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 1, QueueLimit = 0 };
+            o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
+        });
+        var check = new LeveeHealthCheck(cache, null); // one instance for every registration (as AddLevee registers it)
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var busy = cache.GetOrCreateAsync("busy", release, async (r, _) => { await r.Task; return 2; }, OneMinute).AsTask();
+        for (var i = 0; i < 20; i++)
+        {
+            await Assert.ThrowsAsync<LeveeOverloadedException>(() => cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
+        }
+
+        // a readiness check and a dashboard's check: the second used to count from the first one's run, and saw nothing
+        var readiness = await check.CheckHealthAsync(new HealthCheckContext { Registration = new HealthCheckRegistration("levee-ready", check, HealthStatus.Unhealthy, null) });
+        var dashboard = await check.CheckHealthAsync(new HealthCheckContext { Registration = new HealthCheckRegistration("levee-dashboard", check, HealthStatus.Unhealthy, null) });
+        Assert.Equal((HealthStatus.Unhealthy, HealthStatus.Unhealthy), (readiness.Status, dashboard.Status));
+        release.SetResult();
+        await busy;
+    }
+
+    [Fact]
     public async Task MostCallersRefused_IsUnhealthy_AndRecoversAtTheNextCheck()
     {
         var time = TestCache.NewTime();
