@@ -98,21 +98,28 @@ internal static class TimelineAggregator
             late);
     }
 
-    /// <summary>Highest 3-second centred moving average of PostgreSQL's per-second count within [from, to).</summary>
+    /// <summary>
+    /// Highest 3-second centred moving average of PostgreSQL's per-second count within [from, to): only windows that lie
+    /// wholly inside the phase (the first recovery second, a refill storm after the repair, is not the fault's peak); a
+    /// phase shorter than 3 seconds has one window, itself.
+    /// </summary>
     public static double PeakDbRate(IReadOnlyList<TimelinePoint> timeline, int from, int to)
     {
-        var peak = 0.0;
-        for (var s = from; s < to; s++)
+        var last = Math.Min(timeline.Count, to) - 1;
+        if (last < from)
         {
-            var lo = Math.Max(0, s - 1);
-            var hi = Math.Min(timeline.Count - 1, s + 1);
-            double sum = 0;
-            for (var k = lo; k <= hi; k++)
-            {
-                sum += timeline[k].DbQueries;
-            }
+            return 0;
+        }
 
-            peak = Math.Max(peak, sum / (hi - lo + 1));
+        if (last - from < 2)
+        {
+            return Math.Round(Enumerable.Range(from, last - from + 1).Average(s => (double)timeline[s].DbQueries), 1);
+        }
+
+        var peak = 0.0;
+        for (var s = from + 1; s <= last - 1; s++)
+        {
+            peak = Math.Max(peak, (timeline[s - 1].DbQueries + timeline[s].DbQueries + timeline[s + 1].DbQueries) / 3.0);
         }
 
         return Math.Round(peak, 1);

@@ -154,6 +154,25 @@ internal sealed class ClientDrill(
         }
 
         await scheduler.RunAsync(epoch, TimeSpan.FromSeconds(plan.TotalSeconds), Dispatch, cancellationToken).ConfigureAwait(false);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // interrupted (the scheduler stops quietly): no drain, no report of a run cut short; the caller tears down
+            await requestCts.CancelAsync().ConfigureAwait(false);
+            await stopSampling.CancelAsync().ConfigureAwait(false);
+            foreach (var background in new[] { faults, sampler })
+            {
+                try
+                {
+                    await background.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // ends with the token
+                }
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+        }
 
         // let requests still in flight finish (they are part of the last seconds), then cut them off
         var drainTimeout = TimeSpan.FromSeconds(Math.Clamp(plan.RecoverySeconds / 2, 2, 10));

@@ -69,6 +69,17 @@ public sealed class TimelineAggregatorTests
     }
 
     [Fact]
+    public void FaultPeakDbRate_DoesNotReachIntoTheRecoveryPhase()
+    {
+        // fault seconds 2-4 at 5 queries/s, then a refill storm in the first recovery second: the fault's peak is 5, not
+        // (5 + 5 + 300) / 3 (the 3-second window used to reach across the phase's end)
+        long[] db = [5, 5, 5, 5, 5, 300, 0, 0];
+        var timeline = db.Select((n, s) => new TimelinePoint(s, "x", 10, 0, 0, 1, 1, 1, n, n, 0, 0, 0, 0, "up", 0, 0)).ToList();
+        Assert.Equal(5, TimelineAggregator.PeakDbRate(timeline, 2, 5));
+        Assert.Equal(100, TimelineAggregator.PeakDbRate(timeline, 5, 8)); // (300 + 0) / 2 at the recovery's first second
+    }
+
+    [Fact]
     public void RecoverySeconds_IsTheStartOfThreeHealthySecondsAfterTheRepair()
     {
         TimelinePoint P(int s, long errors, double p95) => new(s, "x", 100, errors, 0, 1, p95, p95, 0, 0, 0, 0, 0, 0, "up", 0, 0);

@@ -116,6 +116,34 @@ public sealed class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposabl
         }
     }
 
+    [Fact]
+    public async Task InterruptedInTheRecoveryPhase_TheRunThrows_InsteadOfReportingACutShortRunAsRan()
+    {
+        using var interrupt = new CancellationTokenSource();
+        var options = Options("master-crash", "naive");
+        options.RecoverySeconds = 8;
+        var progress = new CancelAt("recovery", options.BaselineSeconds!.Value + options.FaultSeconds!.Value + 5, interrupt); // the repair is done by then
+
+        // the scheduler stops quietly when cancelled; a cancel after the repair used to end in a report whose run said
+        // "ran", its last seconds empty
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => DrillRunner.RunAsync(options, progress, interrupt.Token));
+        Assert.True(progress.Cancelled, "the run never reached its recovery phase");
+    }
+
+    private sealed class CancelAt(string phase, int second, CancellationTokenSource cts) : IProgress<DrillProgress>
+    {
+        public bool Cancelled { get; private set; }
+
+        public void Report(DrillProgress value)
+        {
+            if (value.Phase == phase && value.Second >= second && !Cancelled)
+            {
+                Cancelled = true;
+                cts.Cancel();
+            }
+        }
+    }
+
     private static void AssertStructure(DrillReport report, ClientRun run)
     {
         Assert.Equal("ran", run.Status);
