@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Levee's tests and drill need, only when missing.
-# Usage: scripts/install-deps.sh [redis] [postgres] [prometheus]   (no argument: all)
+# Usage: scripts/install-deps.sh [redis] [postgres] [prometheus] [exporters]   (no argument: the first three)
+# Installs with apt as root, or through sudo.
 set -euo pipefail
 want=("$@"); [ ${#want[@]} -eq 0 ] && want=(redis postgres prometheus)
 pkgs=()
@@ -14,6 +15,11 @@ for w in "${want[@]}"; do
       if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then pkgs+=(postgresql); fi ;;
     prometheus)
       command -v promtool >/dev/null || pkgs+=(prometheus) ;;
+    exporters)
+      # the alert rules' end-to-end checks (deploy/prometheus/e2e-*.sh)
+      command -v prometheus-redis-exporter >/dev/null || pkgs+=(prometheus-redis-exporter)
+      command -v prometheus-postgres-exporter >/dev/null || pkgs+=(prometheus-postgres-exporter)
+      command -v curl >/dev/null || pkgs+=(curl) ;;
     *) echo "install-deps: unknown component '$w'" >&2; exit 2 ;;
   esac
 done

@@ -24,14 +24,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "e2e-incident: missing ${need[*]}: apt-get install -y ${need[*]}" >&2; exit 1; }
-  echo "e2e-incident: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || true
-  rm_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; rm_policy=1; fi
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-  [ "$rm_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  # as root or through sudo, like the rest of the scripts
+  "$here/../../scripts/install-deps.sh" redis prometheus exporters || { echo "e2e-incident: missing ${need[*]} and could not install them: apt-get install -y ${need[*]}" >&2; exit 1; }
 fi
 
 dir="$(mktemp -d "${TMPDIR:-/tmp}/levee-e2e-incident.XXXXXX")"

@@ -15,14 +15,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-postgres-exporter >/dev/null || need+=(prometheus-postgres-exporter)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "e2e-postgres: missing ${need[*]}: apt-get install -y ${need[*]}" >&2; exit 1; }
-  echo "e2e-postgres: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || true
-  rm_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; rm_policy=1; fi
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-  [ "$rm_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  # as root or through sudo, like the rest of the scripts
+  "$here/../../scripts/install-deps.sh" postgres prometheus exporters || { echo "e2e-postgres: missing ${need[*]} and could not install them: apt-get install -y ${need[*]}" >&2; exit 1; }
   pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 fi
 as_pg() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; else "$@"; fi; }

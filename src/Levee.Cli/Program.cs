@@ -9,4 +9,18 @@ root.Subcommands.Add(DrillCommand.Create());
 // is shorter than a drill's teardown: the process would exit before its Redis, Sentinel and PostgreSQL processes and temp
 // folders were cleaned up)
 var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };
-return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // bad usage (an unknown command, a missing or malformed value) is exit code 2 for every command, as documented;
+    // System.CommandLine's own handling would print the help and exit 1, which `levee doctor` uses for "errors found"
+    foreach (var error in parsed.Errors)
+    {
+        await Console.Error.WriteLineAsync($"levee: {error.Message}").ConfigureAwait(false);
+    }
+
+    await Console.Error.WriteLineAsync("levee: see 'levee --help' (or 'levee <command> --help')").ConfigureAwait(false);
+    return 2;
+}
+
+return await parsed.InvokeAsync(invocation).ConfigureAwait(false);

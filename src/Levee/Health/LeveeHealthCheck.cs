@@ -10,9 +10,9 @@ namespace Levee.Health;
 /// <item><b>Degraded</b>: the service serves, in a reduced way: L2 unavailable (breaker open or half-open, or disconnected: reads come from
 /// L1, stale values and the database through the gate), a gate refused callers in the last 30 s (stale values or overload
 /// errors), invalidations waiting for Redis, or the start-up warm-up still running.</item>
-/// <item><b>Unhealthy</b>: only when this instance fails most requests that need the database: since the previous check,
-/// at least 10 callers and more than half of those that needed a gate were refused with <see cref="LeveeOverloadedException"/>
-/// (served-stale callers do not count: they got an answer). Use it for readiness (take the instance out of rotation), never for
+/// <item><b>Unhealthy</b>: only when this instance fails most requests that need the database: since the previous check of
+/// the same registration, at least 10 callers were refused with <see cref="LeveeOverloadedException"/> and more were refused
+/// than admitted (served-stale callers count as neither: they got an answer). Use it for readiness (take the instance out of rotation), never for
 /// liveness: a restart would only make the cache cold.</item>
 /// </list>
 /// The data dictionary carries the breaker state, each gate's limit, in-flight, queued, shed and amplification.

@@ -66,6 +66,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Theory]
+    [InlineData("lnt", "x.conf")]
+    [InlineData("lint", "x.conf", "--sentinels")]
+    [InlineData("drill", "--instances", "abc")]
+    [InlineData("drill", "--format", "xml")]
+    public async Task CommandLineTheParserRefuses_ExitsTwo_NotOne(params string[] args)
+    {
+        // exit 1 means "errors found" for the doctor: a typo on the command line must not look like a finding
+        var (code, _, err) = await Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains("levee: ", err, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("lint")]
     [InlineData("lint", "x.conf", "--format", "xml")]
     [InlineData("lint", "x.conf", "--sentinels", "zero")]
