@@ -221,20 +221,7 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>Everything created up to <paramref name="wall"/> (Unix ms) is invalidated: L1, restored snapshot and L2 entries read from now on.</summary>
-    private void RaiseAllInvalidated(long wall)
-    {
-        var current = Volatile.Read(ref _allInvalidatedWall);
-        while (wall > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _allInvalidatedWall, wall, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
-    }
+    private void RaiseAllInvalidated(long wall) => Atomic.Max(ref _allInvalidatedWall, wall);
 
     private void OnJournalOverflow()
     {
@@ -388,20 +375,7 @@ public sealed partial class LeveeCache
         }
     }
 
-    private void RaiseTagHorizon(long wall)
-    {
-        var current = Volatile.Read(ref _tagHorizonWall);
-        while (wall > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _tagHorizonWall, wall, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
-    }
+    private void RaiseTagHorizon(long wall) => Atomic.Max(ref _tagHorizonWall, wall);
 
     private async Task ReplayJournalAsync()
     {

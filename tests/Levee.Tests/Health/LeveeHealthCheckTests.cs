@@ -119,19 +119,9 @@ public class LeveeHealthCheckTests
     [Fact]
     public async Task TwoRegistrations_EachCountsRefusalsSinceItsOwnLastRun()
     {
-        var time = TestCache.NewTime();
-        await using var cache = TestCache.Create(time, configure: o =>
-        {
-            o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 1, QueueLimit = 0 };
-            o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
-        });
+        await using var cache = GateOfOne();
         var check = new LeveeHealthCheck(cache, null); // one instance for every registration (as AddLevee registers it)
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var busy = cache.GetOrCreateAsync("busy", release, async (r, _) => { await r.Task; return 2; }, OneMinute).AsTask();
-        for (var i = 0; i < 20; i++)
-        {
-            await Assert.ThrowsAsync<LeveeOverloadedException>(() => cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
-        }
+        var (release, busy) = await FillTheGateAndRefuseTwenty(cache);
 
         // a readiness check and a dashboard's check: the second used to count from the first one's run, and saw nothing
         var readiness = await check.CheckHealthAsync(new HealthCheckContext { Registration = new HealthCheckRegistration("levee-ready", check, HealthStatus.Unhealthy, null) });
@@ -144,20 +134,10 @@ public class LeveeHealthCheckTests
     [Fact]
     public async Task MostCallersRefused_IsUnhealthy_AndRecoversAtTheNextCheck()
     {
-        var time = TestCache.NewTime();
-        await using var cache = TestCache.Create(time, configure: o =>
-        {
-            o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 1, QueueLimit = 0 };
-            o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
-        });
+        await using var cache = GateOfOne();
         var check = new LeveeHealthCheck(cache, null);
         Assert.Equal(HealthStatus.Healthy, (await Check(check)).Status);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var busy = cache.GetOrCreateAsync("busy", release, async (r, _) => { await r.Task; return 2; }, OneMinute).AsTask();
-        for (var i = 0; i < 20; i++)
-        {
-            await Assert.ThrowsAsync<LeveeOverloadedException>(() => cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
-        }
+        var (release, busy) = await FillTheGateAndRefuseTwenty(cache);
 
         var result = await Check(check);
         Assert.Equal(HealthStatus.Unhealthy, result.Status);
@@ -165,6 +145,26 @@ public class LeveeHealthCheckTests
         release.SetResult();
         await busy;
         Assert.Equal(HealthStatus.Degraded, (await Check(check)).Status); // no new refusals; still shed within 30 s
+    }
+
+    /// <summary>A cache whose gate lets one factory call through and queues none.</summary>
+    private static LeveeCache GateOfOne() => TestCache.Create(TestCache.NewTime(), configure: o =>
+    {
+        o.Gate = new LeveeGateOptions { Adaptive = false, InitialLimit = 1, QueueLimit = 0 };
+        o.FactoryHardTimeout = Timeout.InfiniteTimeSpan;
+    });
+
+    /// <summary>One factory call holds the gate's only slot (until <c>Release</c>); 20 more callers are refused.</summary>
+    private static async Task<(TaskCompletionSource Release, Task Busy)> FillTheGateAndRefuseTwenty(LeveeCache cache)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var busy = cache.GetOrCreateAsync("busy", release, async (r, _) => { await r.Task; return 2; }, OneMinute).AsTask();
+        for (var i = 0; i < 20; i++)
+        {
+            await Assert.ThrowsAsync<LeveeOverloadedException>(() => cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
+        }
+
+        return (release, busy);
     }
 
     [Fact]
