@@ -154,7 +154,7 @@ public sealed partial class LeveeCache
         T value;
         try
         {
-            value = _serializers.Get<T>().Deserialize(envelope.PayloadSequence);
+            value = envelope.IsNull ? default! : _serializers.Get<T>().Deserialize(envelope.PayloadSequence);
         }
         catch (Exception ex)
         {
@@ -241,22 +241,8 @@ public sealed partial class LeveeCache
             return false;
         }
 
-        byte[] payload;
-        try
+        if (Encode(value, entry) is not { } payload)
         {
-            var buffer = new ArrayBufferWriter<byte>();
-            _serializers.Get<T>().Serialize(value, buffer);
-            if (buffer.WrittenCount > _options.MaximumPayloadBytes)
-            {
-                Log.PayloadTooLarge(_logger, _name, buffer.WrittenCount, _options.MaximumPayloadBytes);
-                return false;
-            }
-
-            payload = Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, buffer.WrittenSpan);
-        }
-        catch (Exception ex)
-        {
-            Log.SerializeFailed(_logger, _name, typeof(T).Name, ex);
             return false;
         }
 
@@ -271,6 +257,34 @@ public sealed partial class LeveeCache
 
         var written = await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
         return written.Success;
+    }
+
+    /// <summary>The envelope of <paramref name="value"/>; null (logged) when it is too large or its serializer throws. A null
+    /// value is said in the envelope's header: a null string or byte array would otherwise read back empty.</summary>
+    private byte[]? Encode<T>(T value, CacheEntry entry)
+    {
+        if (value is null)
+        {
+            return Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, default, Envelope.NullValue);
+        }
+
+        try
+        {
+            var buffer = new ArrayBufferWriter<byte>();
+            _serializers.Get<T>().Serialize(value, buffer);
+            if (buffer.WrittenCount > _options.MaximumPayloadBytes)
+            {
+                Log.PayloadTooLarge(_logger, _name, buffer.WrittenCount, _options.MaximumPayloadBytes);
+                return null;
+            }
+
+            return Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, buffer.WrittenSpan);
+        }
+        catch (Exception ex)
+        {
+            Log.SerializeFailed(_logger, _name, typeof(T).Name, ex);
+            return null;
+        }
     }
 
     /// <summary>Reads the shared generation. A changed generation drops every L1 entry of this instance. False when L2 can't be read.</summary>
