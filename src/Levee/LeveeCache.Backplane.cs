@@ -1,4 +1,5 @@
 using System.Globalization;
+using Levee.Internal;
 
 namespace Levee;
 
@@ -94,7 +95,7 @@ public sealed partial class LeveeCache
     }
 
     private string BackplaneMessage(BackplaneMessageKind kind, string? subject) =>
-        string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{subject}");
+        string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{(subject is not null && (kind is BackplaneMessageKind.Set or BackplaneMessageKind.Remove) ? WireKey.Encode(subject) : subject)}");
 
     internal void OnBackplaneMessage(string message)
     {
@@ -116,8 +117,10 @@ public sealed partial class LeveeCache
         {
             case BackplaneMessageKind.Set:
             case BackplaneMessageKind.Remove:
-                if (subject.Length > 0)
+                if (WireKey.Decode(subject) is { Length: > 0 } key)
                 {
+                    subject = key;
+
                     // a removal makes older L2 entries of the key invisible here; a set's own entry is older than its
                     // message, so a set only orders this instance's loads
                     MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue);

@@ -36,7 +36,7 @@ public sealed partial class LeveeCache
             Volatile.Write(ref _dataKeyPrefix, prefix);
         }
 
-        return string.Concat(prefix.Prefix, key);
+        return string.Concat(prefix.Prefix, WireKey.Encode(key));
     }
 
     private string TagKey(string tag) => string.Concat(_options.KeyPrefix, "t:", tag);

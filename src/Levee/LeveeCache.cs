@@ -97,8 +97,12 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options, IEnumerable<string>? tags, CancellationToken cancellationToken)
     {
-        ValidateKey(key);
         var flags = options?.Flags ?? HybridCacheEntryFlags.None;
+        if (!IsCacheable(key))
+        {
+            return RunUncached(state, factory, flags, cancellationToken);
+        }
+
         if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
         {
             if (entry.RefreshAtMono <= _clock.MonoMs)
@@ -125,8 +129,12 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     public ValueTask<T> GetOrCreateAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
         options ??= LeveeEntryOptions.Default;
+        if (!IsCacheable(key))
+        {
+            return RunUncached(state, factory, options.Flags, cancellationToken);
+        }
+
         if ((options.Flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
         {
             if (entry.RefreshAtMono <= _clock.MonoMs && options.EarlyRefresh)
@@ -143,7 +151,11 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     /// <summary>Looks the key up in L1 and L2 only (never calls a factory). Returns false when no fresh value exists.</summary>
     public async ValueTask<(bool Found, T? Value)> TryGetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsCacheable(key))
+        {
+            return (false, default);
+        }
+
         if (TryGetFresh(key, out T? value, out _))
         {
             return (true, value);
@@ -157,37 +169,60 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     /// <inheritdoc />
     public override async ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsCacheable(key))
+        {
+            return;
+        }
+
         await SetCoreAsync(key, value, LeveeEntryOptions.FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Writes a value to L1 and L2 (and tells other instances to drop their L1 copy).</summary>
     public async ValueTask SetAsync<T>(string key, T value, LeveeEntryOptions options, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsCacheable(key))
+        {
+            return;
+        }
+
         await SetCoreAsync(key, value, options ?? LeveeEntryOptions.Default, ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Removes every L1 entry of this instance (L2 and other instances are not touched).</summary>
     public void ClearLocal() => Interlocked.Increment(ref _epoch);
 
-    private void ValidateKey(string key)
+    /// <summary>
+    /// Whether <paramref name="key"/> can be cached. As with Microsoft's HybridCache, a key that is null, empty or white
+    /// space, longer than <see cref="LeveeOptions.MaximumKeyLength"/> or holding a control character (U+0000 to U+001F) is
+    /// not an error: the factory runs, its value is returned, nothing is cached, and the reason is logged (event 19; the
+    /// key itself is never logged).
+    /// </summary>
+    private bool IsCacheable([NotNullWhen(true)] string? key)
     {
-        if (string.IsNullOrEmpty(key) || key.Length > _maxKeyLength)
+        var problem = string.IsNullOrWhiteSpace(key) ? "null, empty or white space"
+            : key.Length > _maxKeyLength ? "longer than LeveeOptions.MaximumKeyLength"
+            : key.AsSpan().IndexOfAnyInRange('\u0000', '\u001F') >= 0 ? "holds a control character"
+            : null;
+        if (problem is null)
         {
-            ThrowInvalidKey(key, _maxKeyLength);
+            return true;
         }
+
+        Log.KeyNotCacheable(_logger, _name, problem, key?.Length ?? 0, _maxKeyLength);
+        return false;
     }
 
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowInvalidKey(string key, int max)
+    /// <summary>A read whose key can't be cached: the factory's value, as it is (or default with DisableUnderlyingData).</summary>
+    private static ValueTask<T> RunUncached<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory, HybridCacheEntryFlags flags,
+        CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(factory);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<T>(cancellationToken);
+        }
 
-        throw new ArgumentException(key.Length == 0
-            ? "A cache key must not be empty."
-            : $"A cache key must be at most {max} characters (LeveeOptions.MaximumKeyLength); this one has {key.Length}.", nameof(key));
+        return (flags & HybridCacheEntryFlags.DisableUnderlyingData) == 0 ? factory(state, cancellationToken) : default;
     }
 
     private static string[]? ToArray(IEnumerable<string>? tags)

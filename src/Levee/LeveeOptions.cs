@@ -112,8 +112,26 @@ public sealed class LeveeOptions
     /// <summary>How long a tag's invalidation time read from Redis is trusted before it is read again for an L2 entry. Default: 1 second.</summary>
     public TimeSpan TagCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>JSON options of the default serializer (set a source-generated <c>TypeInfoResolver</c> here). Default: web defaults.</summary>
-    public JsonSerializerOptions JsonSerializerOptions { get; set; } = new(JsonSerializerDefaults.Web);
+    private JsonSerializerOptions _jsonSerializerOptions = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// JSON options of the default serializer (set a source-generated <c>TypeInfoResolver</c> here). Default: web defaults,
+    /// or, when this property is not set, the <see cref="JsonSerializerOptions"/> registered in DI keyed by
+    /// <c>typeof(IHybridCacheSerializer&lt;&gt;)</c> (what <c>AddHybridCache().WithJsonSerializerOptions(...)</c> registers), as
+    /// Microsoft's HybridCache reads it. A registration keyed by a closed <c>IHybridCacheSerializer&lt;T&gt;</c> is used for that T.
+    /// </summary>
+    public JsonSerializerOptions JsonSerializerOptions
+    {
+        get => _jsonSerializerOptions;
+        set
+        {
+            _jsonSerializerOptions = value;
+            JsonSerializerOptionsSet = true;
+        }
+    }
+
+    /// <summary>True once <see cref="JsonSerializerOptions"/> was set: it then wins over a DI registration.</summary>
+    internal bool JsonSerializerOptionsSet { get; private set; }
 
     /// <summary>Time source; tests pass a fake. Default: the <see cref="System.TimeProvider"/> registered in the service
     /// container by <c>AddLevee</c> callers (e.g. a FakeTimeProvider), else <see cref="TimeProvider.System"/>.</summary>

@@ -164,7 +164,8 @@ public static class LeveeServiceCollectionExtensions
 
         var loggerFactory = services.GetService<ILoggerFactory>();
         var logger = loggerFactory?.CreateLogger("Levee") ?? Logging.Abstractions.NullLogger.Instance;
-        var serializers = new SerializerRegistry(services, services.GetServices<IHybridCacheSerializerFactory>(), options.JsonSerializerOptions);
+        var serializers = new SerializerRegistry(services, services.GetServices<IHybridCacheSerializerFactory>(), options.JsonSerializerOptions,
+            jsonIsDefault: !options.JsonSerializerOptionsSet);
         IL2Store? l2 = string.IsNullOrWhiteSpace(options.Redis) ? null : new RedisL2Store(options.Redis, options.Name, options.TimeProvider, logger);
         return new LeveeCache(options, l2, serializers, logger, services.GetService<IMeterFactory>());
     }

@@ -12,8 +12,8 @@ namespace Levee.Serialization;
 /// <see cref="IHybridCacheSerializerFactory"/> (last registered first) that accepts it, else a built-in one: strings as
 /// UTF-8 and byte arrays as they are (no JSON), everything else System.Text.Json. The JSON options are, as with
 /// Microsoft's HybridCache, a <see cref="JsonSerializerOptions"/> registered in DI keyed by the closed
-/// <c>IHybridCacheSerializer&lt;T&gt;</c> type (that type only), else one keyed by the open <c>IHybridCacheSerializer&lt;&gt;</c>,
-/// else <see cref="LeveeOptions.JsonSerializerOptions"/>. A type whose data is only in public fields (value tuples, or
+/// <c>IHybridCacheSerializer&lt;T&gt;</c> type (that type only), else <see cref="LeveeOptions.JsonSerializerOptions"/> when the
+/// application set them, else one keyed by the open <c>IHybridCacheSerializer&lt;&gt;</c>, else Levee's defaults. A type whose data is only in public fields (value tuples, or
 /// anything holding one) is written with <see cref="JsonSerializerOptions.IncludeFields"/> on unless its options came from a
 /// per-type registration: without it, such values would read back from Redis as defaults.
 /// </summary>
@@ -25,13 +25,18 @@ internal sealed class SerializerRegistry
     private JsonSerializerOptions? _jsonWithFields;
     private readonly ConcurrentDictionary<Type, object> _cache = new();
 
-    public SerializerRegistry(IServiceProvider? services, IEnumerable<IHybridCacheSerializerFactory>? factories, JsonSerializerOptions json)
+    /// <param name="services">Serializers and keyed JSON options registered in DI.</param>
+    /// <param name="factories">Serializer factories registered in DI.</param>
+    /// <param name="json">Levee's JSON options.</param>
+    /// <param name="jsonIsDefault">True when <paramref name="json"/> are Levee's defaults (not set by the application): JSON
+    /// options registered in DI for every type then win.</param>
+    public SerializerRegistry(IServiceProvider? services, IEnumerable<IHybridCacheSerializerFactory>? factories, JsonSerializerOptions json, bool jsonIsDefault = false)
     {
         _services = services;
         // Microsoft's AddHybridCache() registers its catch-all JSON factory; Levee's own defaults (LeveeOptions.JsonSerializerOptions,
         // strings and byte arrays as they are) stay in charge unless the application registered a factory of its own.
         _factories = factories is null ? [] : factories.Where(static f => !IsMicrosoftDefault(f)).Reverse().ToArray();
-        _json = Keyed(services, typeof(IHybridCacheSerializer<>)) ?? json;
+        _json = (jsonIsDefault ? Keyed(services, typeof(IHybridCacheSerializer<>)) : null) ?? json;
     }
 
     private static JsonSerializerOptions? Keyed(IServiceProvider? services, Type key) =>

@@ -75,6 +75,33 @@ public sealed class ThroughRedisTests : RedisServerTest
         Assert.Contains("\"NAME\":\"bob\"", raw, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task KeysThatDifferOnlyByLoneSurrogates_NeverShareARedisEntry_AndRemovalsReachTheOtherInstance()
+    {
+        await using var appA = NewApp();
+        await using var appB = NewApp();
+        var a = await RealRedisTests.ConnectedCache(appA);
+        var b = await RealRedisTests.ConnectedCache(appB);
+        string high = "k\uD800", low = "k\uDC00", replaced = "k\uFFFD";
+        await a.SetAsync(high, "high");
+        await a.SetAsync(low, "low");
+        await a.SetAsync(replaced, "replaced");
+        Assert.Equal("high", await b.GetOrCreateAsync<string>(high, _ => new("factory")));
+        Assert.Equal("low", await b.GetOrCreateAsync<string>(low, _ => new("factory")));
+        Assert.Equal("replaced", await b.GetOrCreateAsync<string>(replaced, _ => new("factory")));
+
+        // b holds the three in L1: a removal on a (its backplane message names the exact key) drops only that one
+        await a.RemoveAsync(high);
+        for (var i = 0; i < 250 && b.L1Count == 3; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal("factory", await b.GetOrCreateAsync<string>(high, _ => new("factory")));
+        Assert.Equal("low", await b.GetOrCreateAsync<string>(low, _ => new("other")));
+        Assert.Equal("replaced", await b.GetOrCreateAsync<string>(replaced, _ => new("other")));
+    }
+
     public sealed record Customer(string Name, (int X, int Y) Point);
 
 #pragma warning disable CA1051 // the point: a type whose data is in public fields
