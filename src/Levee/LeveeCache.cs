@@ -225,6 +225,17 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         return (flags & HybridCacheEntryFlags.DisableUnderlyingData) == 0 ? factory(state, cancellationToken) : default;
     }
 
+    /// <summary>The most tags an entry may have, and the longest tag in UTF-8 bytes: the envelope stores both in 16 bits.</summary>
+    internal const int MaxTags = ushort.MaxValue;
+
+    /// <inheritdoc cref="MaxTags"/>
+    internal const int MaxTagBytes = ushort.MaxValue;
+
+    /// <summary>
+    /// The entry's tags, copied (the caller may clear or reuse its array afterwards) and checked as HybridCache checks them:
+    /// not null, empty or white space, and not <c>"*"</c> (it means "every entry" to <c>RemoveByTagAsync</c>). At most
+    /// <see cref="MaxTags"/> tags of at most <see cref="MaxTagBytes"/> UTF-8 bytes each, so that every reader can parse the entry.
+    /// </summary>
     private static string[]? ToArray(IEnumerable<string>? tags)
     {
         if (tags is null)
@@ -232,17 +243,32 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return null;
         }
 
-        var array = tags as string[] ?? [.. tags];
+        string[] array = [.. tags];
         if (array.Length == 0)
         {
             return null;
         }
 
+        if (array.Length > MaxTags)
+        {
+            throw new ArgumentException($"An entry can have at most {MaxTags} tags; this one has {array.Length}.", nameof(tags));
+        }
+
         foreach (var tag in array)
         {
-            if (string.IsNullOrEmpty(tag))
+            if (string.IsNullOrWhiteSpace(tag))
             {
-                throw new ArgumentException("Tags must not be null or empty.", nameof(tags));
+                throw new ArgumentException("Tags must not be null, empty or white space.", nameof(tags));
+            }
+
+            if (tag == "*")
+            {
+                throw new ArgumentException("The tag '*' is reserved (RemoveByTagAsync(\"*\") removes every entry) and can't be an entry's tag.", nameof(tags));
+            }
+
+            if (tag.Length > MaxTagBytes / 3 && System.Text.Encoding.UTF8.GetByteCount(tag) > MaxTagBytes)
+            {
+                throw new ArgumentException($"A tag can be at most {MaxTagBytes} bytes in UTF-8; one has {System.Text.Encoding.UTF8.GetByteCount(tag)}.", nameof(tags));
             }
         }
 
