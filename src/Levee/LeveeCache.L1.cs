@@ -39,14 +39,80 @@ public sealed partial class LeveeCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryUnwrap<T>(object? stored, out T? value)
     {
-        if (stored is T typed)
+        if (stored is T typed && typed is not MutableCopy)
         {
             value = typed;
             return true;
         }
 
+        if (stored is MutableCopy copy)
+        {
+            return TryTakeCopy(copy, out value);
+        }
+
         value = default;
         return stored is null && default(T) is null;
+    }
+
+    /// <summary>A new instance of a mutable type's value (read as <typeparamref name="T"/>, its type or a base of it).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool TryTakeCopy<T>(MutableCopy copy, out T? value)
+    {
+        if (copy is MutableCopy<T> typed)
+        {
+            value = typed.Take();
+            return true;
+        }
+
+        if (typeof(T).IsAssignableFrom(copy.ValueType))
+        {
+            value = (T?)copy.TakeObject();
+            return true;
+        }
+
+        value = default;
+        return false;
+    }
+
+    /// <summary>Whether <paramref name="stored"/> can be read as <typeparamref name="T"/> (nothing is copied).</summary>
+    private static bool Holds<T>(object? stored) =>
+        stored is MutableCopy copy ? typeof(T).IsAssignableFrom(copy.ValueType) : stored is T || (stored is null && default(T) is null);
+
+    /// <summary>What a caller gets from an entry's value: the value, or a new instance of a mutable type's.</summary>
+    private static T Take<T>(object? stored) => stored is MutableCopy copy ? TryTakeCopy(copy, out T? value) ? value! : (T)stored : (T)stored!;
+
+    /// <summary>Whether this cache copies values of <typeparamref name="T"/> per read.</summary>
+    private bool Copies<T>() => _copyMutable && !ImmutableTypes<T>.Value;
+
+    /// <summary>
+    /// What L1 keeps of <paramref name="value"/>: the value, or for a mutable type its serialized copy (<paramref name="payload"/>
+    /// when the bytes are at hand: a read from L2 or the snapshot, whose just deserialized <paramref name="value"/> is then
+    /// handed out once). A value whose serializer throws can't be copied: it is kept as it is, and logged (event 7).
+    /// </summary>
+    private object? Hold<T>(T value, ReadOnlyMemory<byte>? payload = null)
+    {
+        if (value is null || !Copies<T>() || ImmutableTypes.IsImmutableInstance(value))
+        {
+            return value;
+        }
+
+        var serializer = _serializers.Get<T>();
+        if (payload is { } bytes)
+        {
+            return new MutableCopy<T>(bytes.ToArray(), serializer, value);
+        }
+
+        try
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            serializer.Serialize(value, buffer);
+            return new MutableCopy<T>(buffer.WrittenSpan.ToArray(), serializer, default);
+        }
+        catch (Exception ex)
+        {
+            Log.SerializeFailed(_logger, _name, typeof(T).Name, ex);
+            return value;
+        }
     }
 
     private bool IsTagInvalidated(string[] tags, long createdWall)

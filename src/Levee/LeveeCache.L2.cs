@@ -179,7 +179,7 @@ public sealed partial class LeveeCache
             };
         }
 
-        var entry = CreateEntry(value, options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch, nowWall);
+        var entry = CreateEntry(Hold(value, envelope.Payload), options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch, nowWall);
         if (envelope.FreshUntilWall > nowWall)
         {
             return new L2Read { Fresh = entry };
@@ -270,15 +270,25 @@ public sealed partial class LeveeCache
 
         try
         {
-            var buffer = new ArrayBufferWriter<byte>();
-            _serializers.Get<T>().Serialize(value, buffer);
-            if (buffer.WrittenCount > _options.MaximumPayloadBytes)
+            ReadOnlySpan<byte> bytes;
+            if (entry.Value is MutableCopy copy)
             {
-                Log.PayloadTooLarge(_logger, _name, buffer.WrittenCount, _options.MaximumPayloadBytes);
+                bytes = copy.Payload; // serialized once, for L1's copies
+            }
+            else
+            {
+                var buffer = new ArrayBufferWriter<byte>();
+                _serializers.Get<T>().Serialize(value, buffer);
+                bytes = buffer.WrittenSpan;
+            }
+
+            if (bytes.Length > _options.MaximumPayloadBytes)
+            {
+                Log.PayloadTooLarge(_logger, _name, bytes.Length, _options.MaximumPayloadBytes);
                 return null;
             }
 
-            return Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, buffer.WrittenSpan);
+            return Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, bytes);
         }
         catch (Exception ex)
         {

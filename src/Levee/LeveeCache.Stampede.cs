@@ -59,6 +59,9 @@ public sealed partial class LeveeCache
     private sealed class Flight<T> : Flight
     {
         public readonly TaskCompletionSource<T> Source = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The value's bytes, for a mutable type: each joiner gets its own instance (set before <see cref="Source"/> completes).</summary>
+        public MutableCopy<T>? Copy;
     }
 
     /// <summary>
@@ -112,7 +115,7 @@ public sealed partial class LeveeCache
             }
 
             _metrics.Join();
-            return Wait(joined.Source.Task, cancellationToken);
+            return Copies<T>() ? new ValueTask<T>(JoinCopyAsync(joined, cancellationToken)) : Wait(joined.Source.Task, cancellationToken);
         }
 
         // A load of the same key with another value type is in flight: load without sharing.
@@ -133,6 +136,13 @@ public sealed partial class LeveeCache
 
             return Wait(task, cancellationToken);
         }
+    }
+
+    /// <summary>A joiner of a load of a mutable type: its own instance, never the one the load's starter got.</summary>
+    private static async Task<T> JoinCopyAsync<T>(Flight<T> flight, CancellationToken cancellationToken)
+    {
+        var value = await flight.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return flight.Copy is { } copy ? copy.Read() : value;
     }
 
     private async Task<T> JoinAfterChangeAsync<TState, T>(Flight flight, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
@@ -193,7 +203,7 @@ public sealed partial class LeveeCache
                 }
 
                 value = l2.Fresh is { } fresh
-                    ? TakeL2Hit<T>(key, fresh, options, readSeq)
+                    ? TakeL2Hit<T>(key, fresh, options, readSeq, flight)
                     : await LoadAsync(key, state, factory, options, tags, background: false, flight: flight, preRead: l2, preReadSeq: readSeq).ConfigureAwait(false);
             }
             else
@@ -207,6 +217,11 @@ public sealed partial class LeveeCache
             _ = flight.Source.Task.Exception; // observed: without joiners nobody awaits the source (the starter awaits this method)
             EndFlight(key, flight);
             throw;
+        }
+
+        if (flight.Copy is null && value is not null && Copies<T>())
+        {
+            flight.Copy = Hold(value) as MutableCopy<T>; // not through L1 (a stale value, DisableLocalCacheWrite): copied here
         }
 
         flight.Source.TrySetResult(value);
@@ -275,7 +290,7 @@ public sealed partial class LeveeCache
         // also as a stale value served by the fail-safe, only if the key did not change since
         var readSeq = preRead is null ? CurrentSeq : preReadSeq;
         var stale = GetStale(key);
-        var staleOk = stale is not null && TryUnwrap<T>(stale.Value, out _);
+        var staleOk = stale is not null && Holds<T>(stale.Value);
         if (!staleOk)
         {
             stale = null;
@@ -290,7 +305,7 @@ public sealed partial class LeveeCache
             var l2 = preRead ?? await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false); // preRead: RunFlightAsync read it (not a hit)
             if (l2.Fresh is { } fresh)
             {
-                return TakeL2Hit<T>(key, fresh, options, readSeq);
+                return TakeL2Hit<T>(key, fresh, options, readSeq, flight);
             }
 
             l2Down = l2.Unavailable;
@@ -329,7 +344,7 @@ public sealed partial class LeveeCache
             if (effective == GatePriority.Refresh)
             {
                 GateLog.RefreshSkipped(_logger, _name, gate.Name);
-                return stale is not null ? (T)stale.Value! : throw new LeveeOverloadedException(_name, gate.Name, "refresh_skipped", gate.Limit, gate.InFlight, gate.Queued, TimeSpan.Zero);
+                return stale is not null ? Take<T>(stale.Value) : throw new LeveeOverloadedException(_name, gate.Name, "refresh_skipped", gate.Limit, gate.InFlight, gate.Queued, TimeSpan.Zero);
             }
 
             if (stale is not null && effective == GatePriority.Interactive)
@@ -415,15 +430,16 @@ public sealed partial class LeveeCache
     private bool ReadsL2(LeveeEntryOptions options) => _guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0;
 
     /// <summary>A fresh L2 value: counted, kept in L1 unless the key changed since <paramref name="readSeq"/> (the read may have overlapped a removal).</summary>
-    private T TakeL2Hit<T>(string key, CacheEntry fresh, LeveeEntryOptions options, long readSeq)
+    private T TakeL2Hit<T>(string key, CacheEntry fresh, LeveeEntryOptions options, long readSeq, Flight<T>? flight)
     {
+        flight?.Copy = fresh.Value as MutableCopy<T>;
         _metrics.HitL2();
         if (!ChangedDuring(key, readSeq))
         {
             WriteL1(key, fresh, options);
         }
 
-        return (T)fresh.Value!;
+        return Take<T>(fresh.Value);
     }
 
     /// <summary>Runs the factory holding a gate slot; the slot is given back when the factory really ends (also after a soft timeout).</summary>
@@ -507,7 +523,7 @@ public sealed partial class LeveeCache
             Log.StaleServed(_logger, _name, reason, exception);
         }
 
-        return (T)stale.Value!;
+        return Take<T>(stale.Value);
     }
 
     private void StartEarlyRefresh<TState, T>(CacheEntry entry, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
@@ -559,7 +575,8 @@ public sealed partial class LeveeCache
         }
 
         var freshUntilWall = ComputeFreshUntilWall(options, startedWall);
-        var entry = CreateEntry(value, options, tags, startedWall, freshUntilWall, epoch);
+        var entry = CreateEntry(Hold(value), options, tags, startedWall, freshUntilWall, epoch);
+        flight?.Copy = entry.Value as MutableCopy<T>;
         WriteL1(key, entry, options);
         if (flight is not null)
         {
@@ -595,7 +612,7 @@ public sealed partial class LeveeCache
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
         MarkChanged(key, createdWall); // a load that started before this write must not overwrite it
-        var entry = CreateEntry(value, options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
+        var entry = CreateEntry(Hold(value), options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
         WriteL1(key, entry, options);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0
             && !await WriteL2Async(key, value, entry, options).ConfigureAwait(false))

@@ -17,8 +17,9 @@ namespace Levee;
 /// written against HybridCache works unchanged.
 /// </summary>
 /// <remarks>
-/// Values are kept in L1 as the instances the factory returned (no copy per read, as with FusionCache): treat cached
-/// objects as immutable. Use <c>services.AddLevee(...)</c> to create one.
+/// As with Microsoft's HybridCache, a value of a mutable type is copied for each read (L1 keeps its serialized bytes);
+/// strings, value types without references and sealed types marked <c>[ImmutableObject(true)]</c> are shared, and their
+/// L1 hit allocates nothing (<see cref="LeveeOptions.CopyMutableValues"/>). Use <c>services.AddLevee(...)</c> to create one.
 /// </remarks>
 public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposable
 {
@@ -33,6 +34,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private readonly ILogger _logger;
     private readonly string _name;
     private readonly int _maxKeyLength;
+    private readonly bool _copyMutable;
     private long _epoch;
     private int _disposed;
 
@@ -46,6 +48,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         _serializers = serializers;
         _logger = logger ?? NullLogger.Instance;
         _maxKeyLength = options.MaximumKeyLength;
+        _copyMutable = options.CopyMutableValues;
         _metrics = new LeveeMetrics(meterFactory, options.Name);
         _journal = new InvalidationJournal(options.InvalidationJournalCapacity);
         if (l2 is not null)
@@ -83,7 +86,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         {
             var now = _clock.MonoMs;
             var entry = TryGetFreshEntry(key, now);
-            if (entry is not null && entry.Value is T value && entry.RefreshAtMono > now)
+            if (entry is not null && entry.Value is T value && value is not MutableCopy && entry.RefreshAtMono > now)
             {
                 _metrics.HitL1();
                 return new ValueTask<T>(value);
@@ -130,12 +133,11 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         LeveeEntryOptions options, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
         options ??= LeveeEntryOptions.Default;
-        if (!IsCacheable(key))
-        {
-            return RunUncached(state, factory, options.Flags, cancellationToken);
-        }
 
-        if ((options.Flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
+        // only a cacheable key is ever in L1: the length test keeps null and over-long keys out of the lookup, the full
+        // check runs on a miss
+        if (key is not null && (uint)(key.Length - 1) < (uint)_maxKeyLength
+            && (options.Flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
         {
             if (entry.RefreshAtMono <= _clock.MonoMs && options.EarlyRefresh)
             {
@@ -143,6 +145,11 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             }
 
             return new ValueTask<T>(value!);
+        }
+
+        if (!IsCacheable(key))
+        {
+            return RunUncached(state, factory, options.Flags, cancellationToken);
         }
 
         return GetOrCreateSlowAsync(key, state, factory, options, tags, cancellationToken);
@@ -163,7 +170,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
 
         cancellationToken.ThrowIfCancellationRequested();
         var l2 = await ReadL2Async<T>(key, LeveeEntryOptions.Default, _epoch).ConfigureAwait(false);
-        return l2.Fresh is { } fresh ? (true, (T?)fresh.Value) : (false, default);
+        return l2.Fresh is { } fresh ? (true, Take<T>(fresh.Value)) : (false, default);
     }
 
     /// <inheritdoc />

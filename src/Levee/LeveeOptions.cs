@@ -60,6 +60,15 @@ public sealed class LeveeOptions
     /// </summary>
     public double EarlyRefreshRatio { get; set; } = 0.8;
 
+    /// <summary>
+    /// Whether a value of a mutable type is copied for each read, as Microsoft's HybridCache does: L1 keeps its serialized
+    /// bytes and every read gets its own instance, so a caller that edits what it got changes nothing for the others. Types
+    /// HybridCache treats as immutable are shared and a hit allocates nothing: <c>string</c>, value types without references,
+    /// and value types or sealed classes marked <c>[System.ComponentModel.ImmutableObject(true)]</c> (mark your sealed DTOs
+    /// so). Default: true. False shares every instance (a caller must then never edit a cached object).
+    /// </summary>
+    public bool CopyMutableValues { get; set; } = true;
+
     /// <summary>Maximum number of entries in the in-process L1. Default: 100,000. Bounds: 16 to 100,000,000.</summary>
     public int L1MaxEntries { get; set; } = 100_000;
 
