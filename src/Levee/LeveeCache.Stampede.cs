@@ -24,6 +24,55 @@ public sealed partial class LeveeCache
         /// <summary>The L2 write of the loaded value, left running when the callers get the value.</summary>
         public Task? PendingWrite;
 
+        /// <summary>
+        /// Cancelled when every caller of the load has left (each cancelled by its own token), as HybridCache cancels the
+        /// shared factory's token then. Null when the caller that started the load can't leave (its token can't be
+        /// cancelled): the load always has a caller.
+        /// </summary>
+        public CancellationTokenSource? Abandon;
+
+        /// <summary>Callers still waiting for the load (counted only with <see cref="Abandon"/>).</summary>
+        private int _waiters = 1;
+
+        /// <summary>One more caller waits for the load; false when every caller has already left (it must not join).</summary>
+        public bool TryJoin()
+        {
+            if (Abandon is null)
+            {
+                return true;
+            }
+
+            var waiters = Volatile.Read(ref _waiters);
+            while (waiters > 0)
+            {
+                var seen = Interlocked.CompareExchange(ref _waiters, waiters + 1, waiters);
+                if (seen == waiters)
+                {
+                    return true;
+                }
+
+                waiters = seen;
+            }
+
+            return false;
+        }
+
+        /// <summary>A caller's token was cancelled: it stops waiting. The last one to leave cancels the load.</summary>
+        public void Leave()
+        {
+            if (Interlocked.Decrement(ref _waiters) == 0)
+            {
+                try
+                {
+                    Abandon!.Cancel();
+                }
+                catch (AggregateException)
+                {
+                    // a callback of the factory's token threw: the factory's own business
+                }
+            }
+        }
+
         /// <summary>Completes when the flight has ended, L2 write included.</summary>
         public Task Ended
         {
@@ -94,13 +143,13 @@ public sealed partial class LeveeCache
 
         if (!_flights.TryGetValue(key, out var existing))
         {
-            var mine = new Flight<T> { StartSeq = CurrentSeq };
+            var mine = new Flight<T> { StartSeq = CurrentSeq, Abandon = cancellationToken.CanBeCanceled ? new CancellationTokenSource() : null };
             existing = _flights.GetOrAdd(key, mine);
             if (ReferenceEquals(existing, mine))
             {
                 // The caller that starts the load awaits it directly (no hand-off through the flight's source: one
                 // thread-pool hop less on the uncontended miss); joiners wait on the source.
-                return WaitOwned(RunFlightAsync(key, mine, state, factory, options, tagArray), cancellationToken);
+                return WaitOwned(RunFlightAsync(key, mine, state, factory, options, tagArray), mine, cancellationToken);
             }
         }
 
@@ -114,34 +163,67 @@ public sealed partial class LeveeCache
                 return new ValueTask<T>(JoinAfterChangeAsync(joined, key, state, factory, options, tags, cancellationToken));
             }
 
-            _metrics.Join();
-            return Copies<T>() ? new ValueTask<T>(JoinCopyAsync(joined, cancellationToken)) : Wait(joined.Source.Task, cancellationToken);
+            if (joined.TryJoin())
+            {
+                _metrics.Join();
+                return Copies<T>() ? new ValueTask<T>(JoinCopyAsync(joined, cancellationToken)) : Wait(joined.Source.Task, joined, cancellationToken);
+            }
+
+            // every caller of that load has left and it is being cancelled: this caller loads on its own
         }
 
-        // A load of the same key with another value type is in flight: load without sharing.
-        return WaitOwned(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), cancellationToken);
+        // A load of the same key with another value type is in flight (or one nobody waits for): load without sharing.
+        return WaitOwned(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), null, cancellationToken);
 
-        static ValueTask<T> Wait(Task<T> task, CancellationToken cancellationToken) =>
+        static ValueTask<T> Wait(Task<T> task, Flight? flight, CancellationToken cancellationToken) =>
             task.IsCompletedSuccessfully ? new ValueTask<T>(task.Result)
-            : new ValueTask<T>(cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task);
+            : new ValueTask<T>(!cancellationToken.CanBeCanceled ? task
+                : flight?.Abandon is null ? task.WaitAsync(cancellationToken)
+                : WaitOrLeaveAsync(task, flight, cancellationToken));
 
         // A load this caller started: if the caller's token lets it stop waiting, nobody else awaits the load's task, and a
         // failure after that must still be observed (joiners wait on the flight's source, which RunFlightAsync observes).
-        static ValueTask<T> WaitOwned(Task<T> task, CancellationToken cancellationToken)
+        static ValueTask<T> WaitOwned(Task<T> task, Flight? flight, CancellationToken cancellationToken)
         {
             if (cancellationToken.CanBeCanceled && !task.IsCompleted)
             {
                 Faults.Observe(task);
             }
 
-            return Wait(task, cancellationToken);
+            return Wait(task, flight, cancellationToken);
+        }
+    }
+
+    /// <summary>Waits for a shared load with a token that can be cancelled: a cancelled caller leaves the load (<see cref="Flight.Leave"/>).</summary>
+    private static async Task<T> WaitOrLeaveAsync<T>(Task<T> task, Flight flight, CancellationToken cancellationToken)
+    {
+        var leave = cancellationToken.UnsafeRegister(static f => ((Flight)f!).Leave(), flight);
+        try
+        {
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // WaitAsync's own callback can end this wait before the leave callback has run: leave here instead, once
+            if (leave.Unregister())
+            {
+                flight.Leave();
+            }
+
+            throw;
+        }
+        finally
+        {
+            leave.Dispose();
         }
     }
 
     /// <summary>A joiner of a load of a mutable type: its own instance, never the one the load's starter got.</summary>
     private static async Task<T> JoinCopyAsync<T>(Flight<T> flight, CancellationToken cancellationToken)
     {
-        var value = await flight.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var value = cancellationToken.CanBeCanceled && flight.Abandon is not null
+            ? await WaitOrLeaveAsync(flight.Source.Task, flight, cancellationToken).ConfigureAwait(false)
+            : await flight.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         return flight.Copy is { } copy ? copy.Read() : value;
     }
 
@@ -353,13 +435,15 @@ public sealed partial class LeveeCache
                 return ServeStale<T>(key, stale, readSeq, "gate", null);
             }
 
-            lease = await gate.EnterAsync(effective, gateToken).ConfigureAwait(false);
+            lease = await gate.EnterAsync(effective, flight?.Abandon?.Token ?? gateToken).ConfigureAwait(false); // a queued load nobody waits for leaves the queue
         }
 
         var soft = options.FactorySoftTimeout ?? _options.FactorySoftTimeout;
         var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
         var factorySeq = CurrentSeq; // what the factory reads includes every change that began before this point
         var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
+        // every caller gone (each cancelled by its own token): the factory's token is cancelled, as HybridCache does
+        var abandoned = flight?.Abandon is { } abandon ? abandon.Token.UnsafeRegister(static c => CancelQuietly((CancellationTokenSource)c!), hardCts) : default;
         var factoryTask = RunFactoryAsync(lease, state, factory, factorySeq, hardCts.Token);
         var ownsCts = true;
         try
@@ -377,6 +461,7 @@ public sealed partial class LeveeCache
                     {
                         // Soft timeout: the caller gets the stale value; the factory finishes in the background and updates the cache.
                         ownsCts = false;
+                        abandoned.Dispose(); // the background completion owns the load now: nobody's leaving cancels it
                         _ = CompleteInBackgroundAsync(factoryTask, hardCts, key, options, tags, epoch, startedWall, factorySeq);
                         return ServeStale<T>(key, stale, readSeq, "factory_timeout", null);
                     }
@@ -401,6 +486,10 @@ public sealed partial class LeveeCache
 
                 throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
             }
+            catch (OperationCanceledException) when (flight?.Abandon?.IsCancellationRequested == true)
+            {
+                throw; // nobody waits for this load any more: no stale value to serve, no timeout to report
+            }
             catch (OperationCanceledException ex) when (hardCts.IsCancellationRequested)
             {
                 if (stale is not null)
@@ -420,10 +509,27 @@ public sealed partial class LeveeCache
         }
         finally
         {
+            abandoned.Dispose();
             if (ownsCts)
             {
                 hardCts.Dispose();
             }
+        }
+    }
+
+    private static void CancelQuietly(CancellationTokenSource source)
+    {
+        try
+        {
+            source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the load has ended meanwhile
+        }
+        catch (AggregateException)
+        {
+            // a callback of the factory's token threw: the factory's own business
         }
     }
 
