@@ -170,7 +170,8 @@ public sealed partial class LeveeCache
         var remaining = Math.Max(0, freshUntilWall - nowWall);
         if (options.LocalCacheExpiration is { } local)
         {
-            remaining = Math.Min(remaining, (long)local.TotalMilliseconds);
+            // HybridCache keeps a local expiration longer than the (default) expiration when the options set no expiration
+            remaining = options.LocalOutlivesExpiration ? (long)local.TotalMilliseconds : Math.Min(remaining, (long)local.TotalMilliseconds);
         }
 
         var failSafe = (long)(options.FailSafeMaxDuration ?? _options.FailSafeMaxDuration).TotalMilliseconds;
@@ -178,14 +179,14 @@ public sealed partial class LeveeCache
         var ratio = options.EarlyRefresh ? _options.EarlyRefreshRatio : 1.0;
         var refreshAtMono = ratio >= 1.0 ? long.MaxValue : nowMono + (createdWall + (long)(lifetime * ratio) - nowWall);
         var freshUntilMono = nowMono + remaining;
-        var staleUntilMono = nowMono + Math.Max(0, freshUntilWall + failSafe - nowWall);
+        var staleUntilMono = Math.Max(freshUntilMono, nowMono + Math.Max(0, freshUntilWall + failSafe - nowWall));
         return new CacheEntry(value, createdWall, freshUntilMono, staleUntilMono, refreshAtMono, freshUntilWall, tags, epoch);
     }
 
     /// <summary>The logical expiry of a value created now: the expiration shortened by a random jitter.</summary>
     private long ComputeFreshUntilWall(LeveeEntryOptions options, long createdWall)
     {
-        var expiration = (options.Expiration ?? _options.DefaultExpiration).TotalMilliseconds;
+        var expiration = (options.Expiration ?? _defaultExpiration).TotalMilliseconds;
         var jitter = _options.JitterFraction <= 0 ? 0 : Random.Shared.NextDouble() * _options.JitterFraction;
         return createdWall + Math.Max(1, (long)(expiration * (1 - jitter)));
     }

@@ -35,6 +35,9 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private readonly string _name;
     private readonly int _maxKeyLength;
     private readonly bool _copyMutable;
+    private readonly TimeSpan _defaultExpiration; // LeveeOptions.DefaultEntryOptions.Expiration, else DefaultExpiration
+    private readonly HybridCacheEntryFlags _defaultFlags; // LeveeOptions.DefaultEntryOptions.Flags
+    private readonly LeveeEntryOptions _hybridDefault; // a HybridCache call without options
     private long _epoch;
     private int _disposed;
 
@@ -49,6 +52,17 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         _logger = logger ?? NullLogger.Instance;
         _maxKeyLength = options.MaximumKeyLength;
         _copyMutable = options.CopyMutableValues;
+        _defaultFlags = options.DefaultEntryOptions?.Flags ?? HybridCacheEntryFlags.None;
+        _hybridDefault = options.DefaultEntryOptions is { } defaults
+            ? new LeveeEntryOptions
+            {
+                LocalCacheExpiration = defaults.LocalCacheExpiration is { } local && defaults.Expiration is { } overall && overall < local
+                    ? overall : defaults.LocalCacheExpiration ?? defaults.Expiration,
+                Flags = _defaultFlags,
+                LocalOutlivesExpiration = defaults.Expiration is null && defaults.LocalCacheExpiration is not null,
+            }
+            : LeveeEntryOptions.Default;
+        _defaultExpiration = options.DefaultEntryOptions?.Expiration ?? options.DefaultExpiration;
         _metrics = new LeveeMetrics(meterFactory, options.Name);
         _journal = new InvalidationJournal(options.InvalidationJournalCapacity);
         if (l2 is not null)
@@ -82,7 +96,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         // Kept thin: through the HybridCache abstraction this is shared generic code for reference types, so the hit
         // reads the clock once, finds the entry without generics and does a single type test; the rest is out of line.
         if (key is not null && (uint)(key.Length - 1) < (uint)_maxKeyLength
-            && (options is null || ((options.Flags ?? HybridCacheEntryFlags.None) & HybridCacheEntryFlags.DisableLocalCacheRead) == 0))
+            && ((options?.Flags ?? _defaultFlags) & HybridCacheEntryFlags.DisableLocalCacheRead) == 0)
         {
             var now = _clock.MonoMs;
             var entry = TryGetFreshEntry(key, now);
@@ -100,7 +114,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options, IEnumerable<string>? tags, CancellationToken cancellationToken)
     {
-        var flags = options?.Flags ?? HybridCacheEntryFlags.None;
+        var flags = options?.Flags ?? _defaultFlags;
         if (!IsCacheable(key))
         {
             return RunUncached(state, factory, flags, cancellationToken);
@@ -110,13 +124,13 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         {
             if (entry.RefreshAtMono <= _clock.MonoMs)
             {
-                StartEarlyRefresh(entry, key, state, factory, LeveeEntryOptions.FromHybrid(options), tags);
+                StartEarlyRefresh(entry, key, state, factory, FromHybrid(options), tags);
             }
 
             return new ValueTask<T>(value!);
         }
 
-        return GetOrCreateSlowAsync(key, state, factory, LeveeEntryOptions.FromHybrid(options), tags, cancellationToken);
+        return GetOrCreateSlowAsync(key, state, factory, FromHybrid(options), tags, cancellationToken);
     }
 
     /// <summary>
@@ -181,7 +195,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return;
         }
 
-        await SetCoreAsync(key, value, LeveeEntryOptions.FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
+        await SetCoreAsync(key, value, FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Writes a value to L1 and L2 (and tells other instances to drop their L1 copy).</summary>
@@ -197,6 +211,30 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
 
     /// <summary>Removes every L1 entry of this instance (L2 and other instances are not touched).</summary>
     public void ClearLocal() => Interlocked.Increment(ref _epoch);
+
+    /// <summary>
+    /// A HybridCache call's options with the cache's defaults (<see cref="LeveeOptions.DefaultEntryOptions"/>), as HybridCache
+    /// applies them: none given, the defaults; Flags left null, the default flags; neither expiration given, the default
+    /// local expiration.
+    /// </summary>
+    private LeveeEntryOptions FromHybrid(HybridCacheEntryOptions? options)
+    {
+        if (options is null)
+        {
+            return _hybridDefault;
+        }
+
+        var converted = LeveeEntryOptions.FromHybrid(options);
+        var flags = options.Flags is null && _defaultFlags != HybridCacheEntryFlags.None;
+        var local = options.Expiration is null && options.LocalCacheExpiration is null && _hybridDefault.LocalCacheExpiration is not null;
+        return !flags && !local ? converted : new LeveeEntryOptions
+        {
+            Expiration = converted.Expiration,
+            LocalCacheExpiration = local ? _hybridDefault.LocalCacheExpiration : converted.LocalCacheExpiration,
+            LocalOutlivesExpiration = local ? _hybridDefault.LocalOutlivesExpiration : converted.LocalOutlivesExpiration,
+            Flags = flags ? _defaultFlags : converted.Flags,
+        };
+    }
 
     /// <summary>
     /// Whether <paramref name="key"/> can be cached. As with Microsoft's HybridCache, a key that is null, empty or white

@@ -69,6 +69,15 @@ public sealed class LeveeOptions
     /// </summary>
     public bool CopyMutableValues { get; set; } = true;
 
+    /// <summary>
+    /// Entry options of a <c>HybridCache</c> call that passes none, as <c>HybridCacheOptions.DefaultEntryOptions</c>: its
+    /// <c>Flags</c> also apply to a call whose options leave <c>Flags</c> null, its <c>LocalCacheExpiration</c> to a call whose
+    /// options set neither expiration, and its <c>Expiration</c> replaces <see cref="DefaultExpiration"/>. Default: null.
+    /// <c>AddHybridCache(o =&gt; ...)</c>'s <c>DefaultEntryOptions</c>, <c>MaximumKeyLength</c> and <c>MaximumPayloadBytes</c> are
+    /// taken by the cache of <c>AddLevee</c> where these options keep their defaults.
+    /// </summary>
+    public Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryOptions? DefaultEntryOptions { get; set; }
+
     /// <summary>Maximum number of entries in the in-process L1. Default: 100,000. Bounds: 16 to 100,000,000.</summary>
     public int L1MaxEntries { get; set; } = 100_000;
 

@@ -47,6 +47,19 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         }
 
         Range(nameof(o.DefaultExpiration), o.DefaultExpiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+        if (o.DefaultEntryOptions is { } defaults)
+        {
+            if (defaults.Expiration is { } expiration)
+            {
+                Range("DefaultEntryOptions.Expiration", expiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+            }
+
+            if (defaults.LocalCacheExpiration is { } local)
+            {
+                Range("DefaultEntryOptions.LocalCacheExpiration", local, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+            }
+        }
+
         Range(nameof(o.FailSafeMaxDuration), o.FailSafeMaxDuration, TimeSpan.Zero, TimeSpan.FromDays(30));
         Range(nameof(o.FailSafeThrottleDuration), o.FailSafeThrottleDuration, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1));
         Range(nameof(o.FactorySoftTimeout), o.FactorySoftTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);

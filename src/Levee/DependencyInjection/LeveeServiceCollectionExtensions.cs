@@ -43,7 +43,7 @@ public static class LeveeServiceCollectionExtensions
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(static sp => Create(sp, sp.GetRequiredService<IOptions<LeveeOptions>>().Value));
+        services.TryAddSingleton(static sp => Create(sp, WithHybridCacheOptions(sp.GetRequiredService<IOptions<LeveeOptions>>().Value, sp)));
         // Levee is the HybridCache, also when AddHybridCache() ran first (it registers Microsoft's with TryAdd, as Levee did)
         services.RemoveAll<HybridCache>();
         services.AddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
@@ -152,6 +152,35 @@ public static class LeveeServiceCollectionExtensions
             await Task.CompletedTask.ConfigureAwait(false);
             yield return entry;
         }
+    }
+
+    private const int HybridCacheDefaultKeyLength = 1024; // HybridCacheOptions' defaults, which are also Levee's
+    private const long HybridCacheDefaultPayloadBytes = 1024 * 1024;
+
+    /// <summary>
+    /// The options an app gave <c>AddHybridCache(o =&gt; ...)</c> (or <c>Configure&lt;HybridCacheOptions&gt;</c>) still hold when
+    /// Levee replaces that registration: <c>MaximumKeyLength</c>, <c>MaximumPayloadBytes</c> and <c>DefaultEntryOptions</c> are
+    /// taken where <see cref="LeveeOptions"/> keep their defaults (a value set on LeveeOptions wins).
+    /// </summary>
+    private static LeveeOptions WithHybridCacheOptions(LeveeOptions options, IServiceProvider services)
+    {
+        if (services.GetService<IOptions<HybridCacheOptions>>()?.Value is not { } hybrid)
+        {
+            return options;
+        }
+
+        if (hybrid.MaximumKeyLength != HybridCacheDefaultKeyLength && options.MaximumKeyLength == HybridCacheDefaultKeyLength)
+        {
+            options.MaximumKeyLength = hybrid.MaximumKeyLength;
+        }
+
+        if (hybrid.MaximumPayloadBytes != HybridCacheDefaultPayloadBytes && options.MaximumPayloadBytes == HybridCacheDefaultPayloadBytes)
+        {
+            options.MaximumPayloadBytes = (int)Math.Clamp(hybrid.MaximumPayloadBytes, 0, int.MaxValue); // out of range: the validator says so
+        }
+
+        options.DefaultEntryOptions ??= hybrid.DefaultEntryOptions;
+        return options;
     }
 
     private static LeveeCache Create(IServiceProvider services, LeveeOptions options)

@@ -1,0 +1,106 @@
+using Levee.Tests.Fakes;
+using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Levee.Tests.HybridCacheContract;
+
+/// <summary>What an app gave <c>AddHybridCache(o =&gt; ...)</c> still holds when <c>AddLevee</c> replaces that registration.</summary>
+public class OptionsTests
+{
+    private static ServiceProvider NewApp(FakeTimeProvider time, Action<HybridCacheOptions> hybrid, Action<LeveeOptions>? levee = null, CollectingLogger? logger = null)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        if (logger is not null)
+        {
+            services.AddLogging(b => b.AddProvider(new CollectingLoggerProvider(logger)));
+        }
+
+        services.AddHybridCache(hybrid);
+        services.AddLevee(o =>
+        {
+            o.JitterFraction = 0;
+            o.EarlyRefreshRatio = 1;
+            levee?.Invoke(o);
+        });
+        return services.BuildServiceProvider();
+    }
+
+    // upstream: SizeTests.ValidateSizeLimit_Immutable, row "abc" with MaximumKeyLength = 2 set through AddHybridCache
+    [Fact]
+    public async Task MaximumKeyLength_FromAddHybridCache_IsHonoured()
+    {
+        var logger = new CollectingLogger();
+        await using var app = NewApp(TestCache.NewTime(), o => o.MaximumKeyLength = 2, logger: logger);
+        var cache = app.GetRequiredService<HybridCache>();
+        Assert.Equal("a", await cache.GetOrCreateAsync("abc", _ => ValueTask.FromResult("a")));
+        Assert.Equal("b", await cache.GetOrCreateAsync("abc", _ => ValueTask.FromResult("b"))); // not cached: the key is too long
+        Assert.True(logger.Has(19));
+    }
+
+    [Fact]
+    public async Task AValueSetOnLeveeOptions_WinsOverAddHybridCache()
+    {
+        await using var app = NewApp(TestCache.NewTime(), o => o.MaximumKeyLength = 2, o => o.MaximumKeyLength = 10);
+        Assert.Equal(10, app.GetRequiredService<LeveeCache>().Options.MaximumKeyLength);
+    }
+
+    [Fact]
+    public async Task MaximumPayloadBytes_FromAddHybridCache_IsHonoured()
+    {
+        await using var app = NewApp(TestCache.NewTime(), o => o.MaximumPayloadBytes = 100);
+        Assert.Equal(100, app.GetRequiredService<LeveeCache>().Options.MaximumPayloadBytes);
+    }
+
+    // upstream: ExpirationTests.ValidateCacheExpiration-style: DefaultEntryOptions' Expiration and LocalCacheExpiration
+    [Fact]
+    public async Task DefaultEntryOptions_FromAddHybridCache_AreTheDefaultsOfCallsWithoutOptions()
+    {
+        var time = TestCache.NewTime();
+        await using var app = NewApp(time, o => o.DefaultEntryOptions = new HybridCacheEntryOptions { Expiration = TimeSpan.FromSeconds(30) });
+        var cache = app.GetRequiredService<HybridCache>();
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(1)));
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(2)));
+        time.Advance(TimeSpan.FromSeconds(2)); // past the 30 s default expiration (not Levee's 5 minutes)
+        Assert.Equal(3, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(3)));
+    }
+
+    [Fact]
+    public async Task DefaultEntryOptions_Flags_ApplyToCallsWithoutOptions_AndToOptionsWithoutFlags()
+    {
+        await using var app = NewApp(TestCache.NewTime(), o => o.DefaultEntryOptions = new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableLocalCache });
+        var cache = app.GetRequiredService<HybridCache>();
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(1)));
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(2)));
+        Assert.Equal(3, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(3), new HybridCacheEntryOptions { Expiration = TimeSpan.FromMinutes(1) }));
+        Assert.Equal(0, app.GetRequiredService<LeveeCache>().L1Count);
+
+        // options with flags of their own: those
+        Assert.Equal(4, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(4), new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.None }));
+        Assert.Equal(4, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(5), new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.None }));
+    }
+
+    // upstream: ExpirationTests (L1 and L2 lifetimes are separate; HybridCache's GetEffectiveLocalCacheExpiration)
+    [Fact]
+    public async Task LocalCacheExpiration_LongerThanTheDefaultExpiration_IsKept_AsHybridCacheKeepsIt()
+    {
+        var time = TestCache.NewTime();
+        await using var app = NewApp(time, _ => { }, o => o.DefaultExpiration = TimeSpan.FromMinutes(1));
+        var cache = app.GetRequiredService<HybridCache>();
+        var localOnly = new HybridCacheEntryOptions { LocalCacheExpiration = TimeSpan.FromMinutes(10) };
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(1), localOnly));
+        time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(2), localOnly)); // L1 for 10 minutes
+        time.Advance(TimeSpan.FromMinutes(6));
+        Assert.Equal(3, await cache.GetOrCreateAsync("k", _ => ValueTask.FromResult(3), localOnly));
+
+        // both in one options object: the local one is cut to the expiration, as HybridCache cuts it
+        var both = new HybridCacheEntryOptions { Expiration = TimeSpan.FromMinutes(1), LocalCacheExpiration = TimeSpan.FromMinutes(10) };
+        Assert.Equal(4, await cache.GetOrCreateAsync("b", _ => ValueTask.FromResult(4), both));
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(5, await cache.GetOrCreateAsync("b", _ => ValueTask.FromResult(5), both));
+    }
+}
