@@ -15,6 +15,12 @@ public sealed class LeveeOptions
     /// </summary>
     public string? Redis { get; set; }
 
+    /// <summary>
+    /// Name of a connection string in the application's configuration (<c>ConnectionStrings:&lt;name&gt;</c>, as .NET's hosting
+    /// conventions name them) to use as <see cref="Redis"/> when <see cref="Redis"/> is not set. Default: null.
+    /// </summary>
+    public string? ConnectionName { get; set; }
+
     /// <summary>Prefix of every key Levee writes to Redis, so several applications can share one Redis. Default: <c>levee:</c>.</summary>
     public string KeyPrefix { get; set; } = "levee:";
 

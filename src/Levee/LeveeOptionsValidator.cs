@@ -47,6 +47,11 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         }
 
         Range(nameof(o.DefaultExpiration), o.DefaultExpiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+        if (!string.IsNullOrWhiteSpace(o.ConnectionName) && string.IsNullOrWhiteSpace(o.Redis))
+        {
+            errors.Add($"LeveeOptions.ConnectionName is '{o.ConnectionName}' but the configuration has no connection string ConnectionStrings:{o.ConnectionName} (and LeveeOptions.Redis is not set).");
+        }
+
         if (o.DefaultEntryOptions is { } defaults)
         {
             if (defaults.Expiration is { } expiration)

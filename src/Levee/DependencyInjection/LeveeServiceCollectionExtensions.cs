@@ -5,6 +5,7 @@ using Levee.Redis;
 using Levee.Serialization;
 using Levee.WarmUp;
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -40,6 +41,7 @@ public static class LeveeServiceCollectionExtensions
             builder.Configure(configure);
         }
 
+        builder.PostConfigure<IServiceProvider>(static (o, sp) => ResolveConnectionName(o, sp, null));
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
@@ -52,13 +54,49 @@ public static class LeveeServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Registers Levee as <see cref="AddLevee(IServiceCollection, Action{LeveeOptions}?)"/> does, with its options bound from
+    /// <paramref name="configuration"/> (e.g. <c>builder.Configuration.GetSection("Levee")</c>; property names as in
+    /// <see cref="LeveeOptions"/>), then <paramref name="configure"/>. With <c>"ConnectionName": "redis"</c> in the section
+    /// and no <c>Redis</c>, the Redis connection is the application's <c>ConnectionStrings:redis</c>. Validated at start as
+    /// the other overload is; <c>services.Configure&lt;LeveeOptions&gt;(...)</c> is honoured too.
+    /// </summary>
+    /// <example><code>
+    /// // appsettings.json: { "ConnectionStrings": { "redis": "redis:6379" }, "Levee": { "ConnectionName": "redis", "DefaultExpiration": "00:10:00" } }
+    /// builder.Services.AddLevee(builder.Configuration.GetSection("Levee"));
+    /// </code></example>
+    public static IServiceCollection AddLevee(this IServiceCollection services, IConfiguration configuration, Action<LeveeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<LeveeOptions>()
+            .Bind(configuration)
+            .PostConfigure<IServiceProvider>((o, sp) => ResolveConnectionName(o, sp, configuration));
+        return services.AddLevee(configure);
+    }
+
+    /// <summary>
+    /// <see cref="LeveeOptions.ConnectionName"/>: the connection string of that name from the application's configuration
+    /// (registered in the container, as every .NET host does), else from the configuration Levee's options were bound from.
+    /// </summary>
+    private static void ResolveConnectionName(LeveeOptions options, IServiceProvider services, IConfiguration? bound)
+    {
+        if (string.IsNullOrWhiteSpace(options.ConnectionName) || !string.IsNullOrWhiteSpace(options.Redis))
+        {
+            return;
+        }
+
+        options.Redis = services.GetService<IConfiguration>()?.GetConnectionString(options.ConnectionName)
+            ?? bound?.GetConnectionString(options.ConnectionName);
+    }
+
+    /// <summary>
     /// Registers one more cache, as a keyed service: <c>[FromKeyedServices("sessions")] HybridCache</c> or
     /// <c>[FromKeyedServices("sessions")] LeveeCache</c> (also <c>GetRequiredKeyedService</c>). It has its own options
     /// (named options <paramref name="name"/>, validated at start), L1, Redis connection, breaker, journal and backplane;
     /// its <see cref="LeveeOptions.Name"/> is <paramref name="name"/> (logs and the metrics' <c>cache</c> tag) and its
     /// <see cref="LeveeOptions.KeyPrefix"/> defaults to <c>levee:{name}:</c>, so its keys and backplane never mix with
     /// another cache's in the same Redis. Warm-up, the L1 snapshot and the health checks serve the cache of
-    /// <see cref="AddLevee"/>.
+    /// <see cref="AddLevee(IServiceCollection, Action{LeveeOptions}?)"/>.
     /// </summary>
     /// <example><code>
     /// services.AddLevee(o =&gt; o.Redis = "redis:6379");                      // HybridCache / LeveeCache
