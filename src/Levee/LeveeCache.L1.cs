@@ -33,8 +33,15 @@ public sealed partial class LeveeCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool IsValid(CacheEntry entry) =>
         entry.Epoch == Volatile.Read(ref _epoch)
-        && entry.CreatedWall > Volatile.Read(ref _allInvalidatedWall)
-        && (entry.Tags is null || !IsTagInvalidated(entry.Tags, entry.CreatedWall));
+        && (entry.CreatedWall > Volatile.Read(ref _allInvalidatedWall) || ClearedBefore(entry))
+        && (entry.Tags is null || !IsTagInvalidated(entry.Tags, entry.CreatedWall, entry.CreatedSeq));
+
+    /// <summary>
+    /// An entry this instance loaded in the same millisecond as the last clear-all: valid when its load began after the
+    /// clear. Every clear-all drops this instance's L1 (a new epoch) after raising the time, so a load of the current epoch
+    /// began after it (<see cref="IsValid"/> checks the epoch first).
+    /// </summary>
+    private bool ClearedBefore(CacheEntry entry) => entry.CreatedSeq >= 0 && entry.CreatedWall == Volatile.Read(ref _allInvalidatedWall);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryUnwrap<T>(object? stored, out T? value)
@@ -115,7 +122,13 @@ public sealed partial class LeveeCache
         }
     }
 
-    private bool IsTagInvalidated(string[] tags, long createdWall)
+    /// <summary>
+    /// Whether a tag of an entry created at <paramref name="createdWall"/> was invalidated since. Within one millisecond the
+    /// order is this instance's sequence of changes: an invalidation recorded (made here, received, or read from Redis)
+    /// before the entry's load began (<paramref name="createdSeq"/>) does not invalidate it; without a sequence (an entry
+    /// from Redis) a tie counts as invalidated.
+    /// </summary>
+    private bool IsTagInvalidated(string[] tags, long createdWall, long createdSeq)
     {
         if (tags.Length > 0 && createdWall <= Volatile.Read(ref _tagHorizonWall))
         {
@@ -124,7 +137,8 @@ public sealed partial class LeveeCache
 
         foreach (var tag in tags)
         {
-            if (_tags.TryGetValue(tag, out var state) && state.InvalidatedWall >= createdWall)
+            if (_tags.TryGetValue(tag, out var state) && (state.InvalidatedWall > createdWall
+                || (state.InvalidatedWall == createdWall && (createdSeq < 0 || state.Seq > createdSeq))))
             {
                 return true;
             }
@@ -147,10 +161,14 @@ public sealed partial class LeveeCache
     private void RecordTagInvalidation(string tag, long wall, bool checkedNow)
     {
         var nowMono = _clock.MonoMs;
+
+        // the invalidation happened before this record: a load that begins after it (a later sequence position) read newer data
+        var seq = Interlocked.Increment(ref _invalidationSeq);
         _tags.AddOrUpdate(tag,
-            static (_, a) => new TagState(a.wall, a.checkedNow ? a.nowMono : long.MinValue),
-            static (_, old, a) => new TagState(Math.Max(old.InvalidatedWall, a.wall), a.checkedNow ? a.nowMono : old.CheckedMono),
-            (wall, checkedNow, nowMono));
+            static (_, a) => new TagState(a.wall, a.checkedNow ? a.nowMono : long.MinValue, a.seq),
+            static (_, old, a) => new TagState(Math.Max(old.InvalidatedWall, a.wall), a.checkedNow ? a.nowMono : old.CheckedMono,
+                a.wall >= old.InvalidatedWall ? a.seq : old.Seq),
+            (wall, checkedNow, nowMono, seq));
     }
 
     /// <summary>
@@ -159,7 +177,7 @@ public sealed partial class LeveeCache
     /// <paramref name="freshUntilWall"/> is the shared logical expiry when the value came from L2.
     /// </summary>
     private CacheEntry CreateEntry(object? value, LeveeEntryOptions options, string[]? tags, long createdWall, long freshUntilWall, long epoch,
-        long nowWall = long.MinValue)
+        long nowWall = long.MinValue, long createdSeq = -1)
     {
         var nowMono = _clock.MonoMs;
         if (nowWall == long.MinValue)
@@ -180,7 +198,7 @@ public sealed partial class LeveeCache
         var refreshAtMono = ratio >= 1.0 ? long.MaxValue : nowMono + (createdWall + (long)(lifetime * ratio) - nowWall);
         var freshUntilMono = nowMono + remaining;
         var staleUntilMono = Math.Max(freshUntilMono, nowMono + Math.Max(0, freshUntilWall + failSafe - nowWall));
-        return new CacheEntry(value, createdWall, freshUntilMono, staleUntilMono, refreshAtMono, freshUntilWall, tags, epoch);
+        return new CacheEntry(value, createdWall, freshUntilMono, staleUntilMono, refreshAtMono, freshUntilWall, tags, epoch, createdSeq);
     }
 
     /// <summary>The logical expiry of a value created now: the expiration shortened by a random jitter.</summary>
@@ -204,5 +222,7 @@ public sealed partial class LeveeCache
     /// <summary>Change marks and tag records this instance holds (for tests: they must stay bounded).</summary>
     internal int LocalStateCount => _removals.Count + _tags.Count;
 
-    private readonly record struct TagState(long InvalidatedWall, long CheckedMono);
+    /// <summary>A tag's latest invalidation known here (Unix ms), when it was last read from Redis, and the position in this
+    /// instance's sequence of changes when that invalidation was recorded (orders it against loads in the same millisecond).</summary>
+    private readonly record struct TagState(long InvalidatedWall, long CheckedMono, long Seq);
 }

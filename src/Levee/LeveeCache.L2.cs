@@ -230,7 +230,7 @@ public sealed partial class LeveeCache
             }
         }
 
-        return !IsTagInvalidated(tags, createdWall);
+        return !IsTagInvalidated(tags, createdWall, createdSeq: -1);
     }
 
     /// <summary>Writes a value to L2. False when it is not there: L2 unreachable, or the value too large or not serializable (logged).</summary>

@@ -341,7 +341,7 @@ public sealed partial class LeveeCache
     /// land in the new generation and other instances would take it.
     /// </summary>
     private bool ClearedSince(long epoch, long startedWall) =>
-        epoch != Volatile.Read(ref _epoch) || startedWall <= Volatile.Read(ref _allInvalidatedWall);
+        epoch != Volatile.Read(ref _epoch) || startedWall < Volatile.Read(ref _allInvalidatedWall); // same ms: the epoch orders them
 
     /// <summary>Factory calls running in this process (for tests).</summary>
     internal int RunningFactories => _runningFactories.Count;
@@ -610,9 +610,9 @@ public sealed partial class LeveeCache
         var throttle = (long)_options.FailSafeThrottleDuration.TotalMilliseconds;
         var throttled = stale.FreshUntilMono > nowMono
             ? new CacheEntry(stale.Value, stale.CreatedWall, stale.FreshUntilMono, stale.StaleUntilMono,
-                nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch)
+                nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq)
             : new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
-                stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch);
+                stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq);
         if (stale.Epoch == Volatile.Read(ref _epoch) && !ChangedDuring(key, readSeq))
         {
             _l1.AddOrUpdate(key, throttled);
@@ -681,7 +681,7 @@ public sealed partial class LeveeCache
         }
 
         var freshUntilWall = ComputeFreshUntilWall(options, startedWall);
-        var entry = CreateEntry(Hold(value), options, tags, startedWall, freshUntilWall, epoch);
+        var entry = CreateEntry(Hold(value), options, tags, startedWall, freshUntilWall, epoch, createdSeq: factorySeq);
         flight?.Copy = entry.Value as MutableCopy<T>;
         WriteL1(key, entry, options);
         if (flight is not null)
@@ -718,7 +718,7 @@ public sealed partial class LeveeCache
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
         MarkChanged(key, createdWall); // a load that started before this write must not overwrite it
-        var entry = CreateEntry(Hold(value), options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
+        var entry = CreateEntry(Hold(value), options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch, createdSeq: CurrentSeq);
         WriteL1(key, entry, options);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0
             && !await WriteL2Async(key, value, entry, options).ConfigureAwait(false))

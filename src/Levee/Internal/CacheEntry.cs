@@ -7,8 +7,9 @@ namespace Levee.Internal;
 internal sealed class CacheEntry
 {
     public CacheEntry(object? value, long createdWall, long freshUntilMono, long staleUntilMono, long refreshAtMono,
-        long freshUntilWall, string[]? tags, long epoch)
+        long freshUntilWall, string[]? tags, long epoch, long createdSeq = -1)
     {
+        CreatedSeq = createdSeq;
         Value = value;
         CreatedWall = createdWall;
         FreshUntilMono = freshUntilMono;
@@ -21,6 +22,13 @@ internal sealed class CacheEntry
 
     public readonly object? Value;
     public readonly long CreatedWall;
+
+    /// <summary>
+    /// For a value this instance loaded or set: its position in the instance's sequence of changes when its factory started
+    /// (or when it was set). An invalidation in the same millisecond as <see cref="CreatedWall"/> is ordered by it: the value
+    /// is valid if the invalidation came first. -1 for values from elsewhere (Redis, the snapshot): a tie counts as invalidated.
+    /// </summary>
+    public readonly long CreatedSeq;
     public readonly long FreshUntilMono;
     public readonly long StaleUntilMono;
     public readonly long RefreshAtMono;
