@@ -102,6 +102,58 @@ public sealed class ThroughRedisTests : RedisServerTest
         Assert.Equal("replaced", await b.GetOrCreateAsync<string>(replaced, _ => new("other")));
     }
 
+    /// <summary>Waits (at most 5 s) until the current generation's data key of <paramref name="key"/> is in Redis: a load's SET is not awaited by its caller.</summary>
+    private async Task UntilStoredAsync(string key)
+    {
+        for (var i = 0; i < 250; i++)
+        {
+            var generation = (await Redis.ExecuteAsync("GET", "levee:generation")).Text ?? "0";
+            if ((await Redis.ExecuteAsync("EXISTS", $"levee:d:{generation}:{key}")).Number == 1)
+            {
+                return;
+            }
+
+            await Task.Delay(20);
+        }
+
+        Assert.Fail($"{key} did not reach Redis within 5 s");
+    }
+
+    // upstream: LocalInvalidationTests.TagBasedInvalidate(withL2: true): three caches in turn over one L2; each new one
+    // reads the last round's value from it, then tag and clear-all invalidation force a reload
+    [Fact]
+    public async Task TagBasedInvalidate_WithL2()
+    {
+        var lastValue = Guid.Empty;
+        for (var i = 0; i < 3; i++)
+        {
+            await using var app = NewApp();
+            await RealRedisTests.ConnectedCache(app);
+            var cache = app.GetRequiredService<HybridCache>();
+            string[] tags = ["abc"];
+            var value = await cache.GetOrCreateAsync("abc", _ => new ValueTask<Guid>(Guid.NewGuid()), tags: tags);
+            if (lastValue != Guid.Empty)
+            {
+                Assert.Equal(lastValue, value);
+            }
+
+            Assert.Equal(value, await cache.GetOrCreateAsync("abc", _ => new ValueTask<Guid>(Guid.NewGuid()), tags: tags));
+            await cache.RemoveByTagAsync("foo");
+            Assert.Equal(value, await cache.GetOrCreateAsync("abc", _ => new ValueTask<Guid>(Guid.NewGuid()), tags: tags));
+            await cache.RemoveByTagAsync("abc");
+            var newValue = await cache.GetOrCreateAsync("abc", _ => new ValueTask<Guid>(Guid.NewGuid()), tags: tags);
+            Assert.NotEqual(value, newValue);
+            Assert.Equal(newValue, await cache.GetOrCreateAsync("abc", _ => new ValueTask<Guid>(Guid.NewGuid()), tags: tags));
+            value = newValue;
+            await cache.RemoveByTagAsync("*");
+            newValue = await cache.GetOrCreateAsync("abc", _ => new ValueTask<Guid>(Guid.NewGuid()), tags: tags);
+            Assert.NotEqual(value, newValue);
+            Assert.Equal(newValue, await cache.GetOrCreateAsync("abc", _ => new ValueTask<Guid>(Guid.NewGuid()), tags: tags));
+            lastValue = newValue;
+            await UntilStoredAsync("abc");
+        }
+    }
+
     public sealed record Customer(string Name, (int X, int Y) Point);
 
 #pragma warning disable CA1051 // the point: a type whose data is in public fields
