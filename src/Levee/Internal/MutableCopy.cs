@@ -48,7 +48,7 @@ internal static class ImmutableTypes
     /// <c>object</c> or as an interface can't be edited either: it is shared, where HybridCache would copy it).
     /// </summary>
     public static bool IsImmutableInstance(object value) => RuntimeTypes.GetOrAdd(value.GetType(), static type => IsImmutable(type)
-        || (type.IsValueType && !type.IsGenericType && type.IsPrimitive));
+        || type.IsPrimitive || type.IsEnum); // a boxed number or enum can't be edited either
 
     /// <summary>
     /// string; value types without references (each read is a copy anyway); and value types or sealed classes marked
