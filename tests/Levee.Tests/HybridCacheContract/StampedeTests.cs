@@ -66,6 +66,96 @@ public class StampedeTests
         Assert.Equal(0, Volatile.Read(ref cancelCount));
     }
 
+    /// <summary>
+    /// Upstream's set-up of EveryoneCancels and MostCancel: <paramref name="callerCount"/> callers of one key, each with its
+    /// own token, sharing a factory that waits for <see cref="CancelRun.Semaphore"/>, counts its runs and its token's
+    /// cancellations, and releases the semaphore when it ends.
+    /// </summary>
+    private sealed class CancelRun : IDisposable
+    {
+        private int _executeCount;
+        private int _cancelCount;
+
+        public CancelRun(HybridCache cache, string key, int callerCount)
+        {
+            Results = new Task<Guid>[callerCount];
+            Cancels = new CancellationTokenSource[callerCount];
+            for (var i = 0; i < callerCount; i++)
+            {
+                Cancels[i] = new CancellationTokenSource();
+                Results[i] = cache.GetOrCreateAsync(key, async ct =>
+                {
+                    using var reg = ct.Register(() => Interlocked.Increment(ref _cancelCount));
+                    if (!await Semaphore.WaitAsync(5_000, CancellationToken.None))
+                    {
+                        throw new TimeoutException("Failed to activate");
+                    }
+
+                    try
+                    {
+                        Interlocked.Increment(ref _executeCount);
+                        ct.ThrowIfCancellationRequested();
+                        return Guid.NewGuid();
+                    }
+                    finally
+                    {
+                        Semaphore.Release(); // handshake: the factory has ended
+                    }
+                }, cancellationToken: Cancels[i].Token).AsTask();
+            }
+        }
+
+        public SemaphoreSlim Semaphore { get; } = new(0);
+
+        public Task<Guid>[] Results { get; }
+
+        public CancellationTokenSource[] Cancels { get; }
+
+        public int ExecuteCount => Volatile.Read(ref _executeCount);
+
+        public int CancelCount => Volatile.Read(ref _cancelCount);
+
+        /// <summary>Cancels the callers but <paramref name="remaining"/>; each is cancelled by its own token, before the factory ends.</summary>
+        public async Task CancelAllButAsync(int remaining)
+        {
+            for (var i = 0; i < Cancels.Length; i++)
+            {
+                if (i != remaining)
+                {
+                    await Cancels[i].CancelAsync();
+                }
+            }
+
+            for (var i = 0; i < Cancels.Length; i++)
+            {
+                if (i != remaining)
+                {
+                    var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Fakes.TestCache.Bounded(Results[i], "a cancelled caller"));
+                    Assert.Equal(Cancels[i].Token, ex.CancellationToken);
+                }
+            }
+        }
+
+        /// <summary>Lets the factory run and waits until it has ended.</summary>
+        public async Task RunFactoryAsync()
+        {
+            Assert.Equal(0, ExecuteCount);
+            Semaphore.Release();
+            Assert.True(await Semaphore.WaitAsync(5_000), "the factory did not end");
+            Assert.Equal(1, ExecuteCount);
+        }
+
+        public void Dispose()
+        {
+            foreach (var cancel in Cancels)
+            {
+                cancel.Dispose();
+            }
+
+            Semaphore.Dispose();
+        }
+    }
+
     // upstream: StampedeTests.MultipleCallsShareExecution_EveryoneCancels. Upstream waits 500 ms for the callers'
     // cancellation; here each caller's task is awaited (bounded), no timing is asserted.
     [Theory]
@@ -74,57 +164,10 @@ public class StampedeTests
     public async Task MultipleCallsShareExecution_EveryoneCancels(int callerCount)
     {
         await using var app = NewApp();
-        var cache = app.GetRequiredService<HybridCache>();
-        using var semaphore = new SemaphoreSlim(0);
-        var key = Me();
-        int executeCount = 0, cancelCount = 0;
-        var results = new Task<Guid>[callerCount];
-        var cancels = new CancellationTokenSource[callerCount];
-        for (var i = 0; i < callerCount; i++)
-        {
-            cancels[i] = new CancellationTokenSource();
-            results[i] = cache.GetOrCreateAsync(key, async ct =>
-            {
-                using var reg = ct.Register(() => Interlocked.Increment(ref cancelCount));
-                if (!await semaphore.WaitAsync(5_000, CancellationToken.None))
-                {
-                    throw new TimeoutException("Failed to activate");
-                }
-
-                try
-                {
-                    Interlocked.Increment(ref executeCount);
-                    ct.ThrowIfCancellationRequested();
-                    return Guid.NewGuid();
-                }
-                finally
-                {
-                    semaphore.Release(); // handshake: the factory has ended
-                }
-            }, cancellationToken: cancels[i].Token).AsTask();
-        }
-
-        foreach (var cancel in cancels)
-        {
-            await cancel.CancelAsync();
-        }
-
-        for (var i = 0; i < callerCount; i++)
-        {
-            // each caller is cancelled by its own token, before the shared factory has ended
-            var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Fakes.TestCache.Bounded(results[i], "a cancelled caller"));
-            Assert.Equal(cancels[i].Token, ex.CancellationToken);
-        }
-
-        Assert.Equal(0, Volatile.Read(ref executeCount));
-        semaphore.Release();
-        Assert.True(await semaphore.WaitAsync(5_000), "the factory did not end");
-        Assert.Equal(1, Volatile.Read(ref executeCount));
-        Assert.Equal(1, Volatile.Read(ref cancelCount)); // every caller left: the factory's token was cancelled
-        foreach (var cancel in cancels)
-        {
-            cancel.Dispose();
-        }
+        using var run = new CancelRun(app.GetRequiredService<HybridCache>(), Me(), callerCount);
+        await run.CancelAllButAsync(remaining: -1);
+        await run.RunFactoryAsync();
+        Assert.Equal(1, run.CancelCount); // every caller left: the factory's token was cancelled
     }
 
     [Fact]
@@ -169,63 +212,36 @@ public class StampedeTests
     public async Task MultipleCallsShareExecution_MostCancel(int callerCount, int remaining)
     {
         await using var app = NewApp();
+        using var run = new CancelRun(app.GetRequiredService<HybridCache>(), Me(), callerCount);
+        await run.CancelAllButAsync(remaining);
+        await run.RunFactoryAsync();
+        Assert.Equal(0, run.CancelCount); // one caller stayed: ran to completion
+        await run.Results[remaining];
+    }
+
+    /// <summary>
+    /// Two callers of one load (the first one's factory waits until the second has joined), then a third read (an L1 hit):
+    /// what each got.
+    /// </summary>
+    private static async Task<(T First, T Second, T Hit)> TwoCallersOfOneLoad<T>(Func<Guid, T> create, bool withCancellation)
+    {
+        await using var app = NewApp();
         var cache = app.GetRequiredService<HybridCache>();
+        using var cts = withCancellation ? new CancellationTokenSource() : null;
+        var token = cts?.Token ?? CancellationToken.None;
         using var semaphore = new SemaphoreSlim(0);
         var key = Me();
-        int executeCount = 0, cancelCount = 0;
-        var results = new Task<Guid>[callerCount];
-        var cancels = new CancellationTokenSource[callerCount];
-        for (var i = 0; i < callerCount; i++)
+        var first = cache.GetOrCreateAsync(key, async _ =>
         {
-            cancels[i] = new CancellationTokenSource();
-            results[i] = cache.GetOrCreateAsync(key, async ct =>
-            {
-                using var reg = ct.Register(() => Interlocked.Increment(ref cancelCount));
-                if (!await semaphore.WaitAsync(5_000, CancellationToken.None))
-                {
-                    throw new TimeoutException("Failed to activate");
-                }
-
-                try
-                {
-                    Interlocked.Increment(ref executeCount);
-                    ct.ThrowIfCancellationRequested();
-                    return Guid.NewGuid();
-                }
-                finally
-                {
-                    semaphore.Release();
-                }
-            }, cancellationToken: cancels[i].Token).AsTask();
-        }
-
-        for (var i = 0; i < callerCount; i++)
-        {
-            if (i != remaining)
-            {
-                await cancels[i].CancelAsync();
-            }
-        }
-
-        for (var i = 0; i < callerCount; i++)
-        {
-            if (i != remaining)
-            {
-                var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Fakes.TestCache.Bounded(results[i], "a cancelled caller"));
-                Assert.Equal(cancels[i].Token, ex.CancellationToken);
-            }
-        }
-
-        Assert.Equal(0, Volatile.Read(ref executeCount));
+            await semaphore.WaitAsync(CancellationToken.None);
+            return create(Guid.NewGuid());
+        }, cancellationToken: token).AsTask();
+        var second = cache.GetOrCreateAsync(key, _ => ValueTask.FromResult(create(Guid.NewGuid())), cancellationToken: token).AsTask();
+        Assert.NotSame(first, second); // Levee's starter and joiners never await the same task (see below)
         semaphore.Release();
-        Assert.True(await semaphore.WaitAsync(5_000), "the factory did not end");
-        Assert.Equal(1, Volatile.Read(ref executeCount));
-        Assert.Equal(0, Volatile.Read(ref cancelCount)); // one caller stayed: ran to completion
-        await results[remaining];
-        foreach (var cancel in cancels)
-        {
-            cancel.Dispose();
-        }
+        var x = await first;
+        var y = await second;
+        return (x, y, await cache.GetOrCreateAsync(key, _ => ValueTask.FromResult(create(Guid.NewGuid()))));
     }
 
     // upstream: StampedeTests.ImmutableTypesShareFinalTask and ImmutableCustomTypesShareFinalTask. Upstream also asserts
@@ -236,23 +252,9 @@ public class StampedeTests
     [InlineData(false)]
     public async Task ImmutableTypesShareTheResult(bool withCancellation)
     {
-        await using var app = NewApp();
-        var cache = app.GetRequiredService<HybridCache>();
-        using var cts = withCancellation ? new CancellationTokenSource() : null;
-        var token = cts?.Token ?? CancellationToken.None;
-        using var semaphore = new SemaphoreSlim(0);
-        var key = Me();
-        var first = cache.GetOrCreateAsync(key, async _ =>
-        {
-            await semaphore.WaitAsync(CancellationToken.None);
-            return new Immutable(Guid.NewGuid());
-        }, cancellationToken: token).AsTask();
-        var second = cache.GetOrCreateAsync(key, _ => ValueTask.FromResult(new Immutable(Guid.NewGuid())), cancellationToken: token).AsTask();
-        semaphore.Release();
-        var x = await first;
-        var y = await second;
+        var (x, y, hit) = await TwoCallersOfOneLoad(static g => new Immutable(g), withCancellation);
         Assert.Same(x, y);
-        Assert.Same(x, await cache.GetOrCreateAsync(key, _ => ValueTask.FromResult(new Immutable(Guid.NewGuid())))); // L1 hit: the same instance
+        Assert.Same(x, hit); // L1 hit: the same instance
     }
 
     // upstream: StampedeTests.MutableTypesNeverShareFinalTask
@@ -261,24 +263,12 @@ public class StampedeTests
     [InlineData(false)]
     public async Task MutableTypesNeverShareFinalTask(bool withCancellation)
     {
-        await using var app = NewApp();
-        var cache = app.GetRequiredService<HybridCache>();
-        using var cts = withCancellation ? new CancellationTokenSource() : null;
-        var token = cts?.Token ?? CancellationToken.None;
-        using var semaphore = new SemaphoreSlim(0);
-        var key = Me();
-        var first = cache.GetOrCreateAsync(key, async _ =>
-        {
-            await semaphore.WaitAsync(CancellationToken.None);
-            return new Mutable(Guid.NewGuid());
-        }, cancellationToken: token).AsTask();
-        var second = cache.GetOrCreateAsync(key, _ => ValueTask.FromResult(new Mutable(Guid.NewGuid())), cancellationToken: token).AsTask();
-        Assert.NotSame(first, second);
-        semaphore.Release();
-        var x = await first;
-        var y = await second;
+        var (x, y, hit) = await TwoCallersOfOneLoad(static g => new Mutable(g), withCancellation);
         Assert.Equal(x.Value, y.Value);
         Assert.NotSame(x, y);
+        Assert.Equal(x.Value, hit.Value);
+        Assert.NotSame(x, hit);
+        Assert.NotSame(y, hit);
     }
 
     public class Mutable(Guid value)
