@@ -9,6 +9,12 @@ public sealed partial class LeveeCache
     // tag -> wall time (Unix ms) of its latest invalidation known to this instance, and when it was last read from L2
     private readonly ConcurrentDictionary<string, TagState> _tags = new(StringComparer.Ordinal);
     private long _allInvalidatedWall; // RemoveByTagAsync("*")
+
+    /// <summary>
+    /// The sequence position of the latest tag invalidation or L1 drop (clear-all, failover): a load that began before it may
+    /// return a value that is invalid now, so a caller that comes later does not join it (it waits for it, then reads again).
+    /// </summary>
+    private long _broadInvalidationSeq;
     private long _tagHorizonWall; // the latest tag invalidation forgotten by PruneLocalState: tagged entries created before it count as invalidated
 
     /// <summary>The L1 hit path: no allocation, no lock.</summary>
@@ -164,6 +170,12 @@ public sealed partial class LeveeCache
 
         // the invalidation happened before this record: a load that begins after it (a later sequence position) read newer data
         var seq = Interlocked.Increment(ref _invalidationSeq);
+        var known = _tags.TryGetValue(tag, out var before) ? before.InvalidatedWall : 0;
+        if (!checkedNow || wall > known)
+        {
+            Atomic.Max(ref _broadInvalidationSeq, seq); // a new invalidation (not a re-read of a known one): loads running now may predate it
+        }
+
         _tags.AddOrUpdate(tag,
             static (_, a) => new TagState(a.wall, a.checkedNow ? a.nowMono : long.MinValue, a.seq),
             static (_, old, a) => new TagState(Math.Max(old.InvalidatedWall, a.wall), a.checkedNow ? a.nowMono : old.CheckedMono,

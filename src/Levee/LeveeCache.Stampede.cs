@@ -155,11 +155,11 @@ public sealed partial class LeveeCache
 
         if (existing is Flight<T> joined)
         {
-            if (_removals.TryGetValue(key, out var change) && change.BeginSeq > joined.StartSeq)
+            if ((_removals.TryGetValue(key, out var change) && change.BeginSeq > joined.StartSeq) || Volatile.Read(ref _broadInvalidationSeq) > joined.StartSeq)
             {
-                // The key changed (removed, set, or told by the backplane) after this load started: its value may predate
-                // the change, and a caller that comes after the change must not get it. Wait for the load to end (it keeps
-                // its value out of the cache if so), then read again: L1, or a new load.
+                // The key changed (removed, set, or told by the backplane), or a tag or everything was invalidated, after this
+                // load started: its value may predate the change, and a caller that comes after the change must not get it.
+                // Wait for the load to end (it keeps its value out of the cache if so), then read again: L1, or a new load.
                 return new ValueTask<T>(JoinAfterChangeAsync(joined, key, state, factory, options, tags, cancellationToken));
             }
 

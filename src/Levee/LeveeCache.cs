@@ -210,7 +210,11 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     }
 
     /// <summary>Removes every L1 entry of this instance (L2 and other instances are not touched).</summary>
-    public void ClearLocal() => Interlocked.Increment(ref _epoch);
+    public void ClearLocal()
+    {
+        Interlocked.Increment(ref _epoch);
+        Atomic.Max(ref _broadInvalidationSeq, Interlocked.Increment(ref _invalidationSeq));
+    }
 
     /// <summary>
     /// A HybridCache call's options with the cache's defaults (<see cref="LeveeOptions.DefaultEntryOptions"/>), as HybridCache
@@ -234,6 +238,15 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             LocalOutlivesExpiration = local ? _hybridDefault.LocalOutlivesExpiration : converted.LocalOutlivesExpiration,
             Flags = flags ? _defaultFlags : converted.Flags,
         };
+    }
+
+    /// <summary>What a HybridCache call's options come to (for tests): flags, expiration, and how long L1 keeps the value.</summary>
+    internal (HybridCacheEntryFlags Flags, TimeSpan Expiration, TimeSpan LocalExpiration) EffectiveOptions(HybridCacheEntryOptions? options)
+    {
+        var effective = FromHybrid(options);
+        var expiration = effective.Expiration ?? _defaultExpiration;
+        var local = effective.LocalCacheExpiration is not { } l ? expiration : effective.LocalOutlivesExpiration || l < expiration ? l : expiration;
+        return (effective.Flags, expiration, local);
     }
 
     /// <summary>

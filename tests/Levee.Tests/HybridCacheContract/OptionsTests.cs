@@ -1,5 +1,6 @@
 using Levee.Tests.Fakes;
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -102,5 +103,105 @@ public class OptionsTests
         Assert.Equal(4, await cache.GetOrCreateAsync("b", _ => ValueTask.FromResult(4), both));
         time.Advance(TimeSpan.FromMinutes(2));
         Assert.Equal(5, await cache.GetOrCreateAsync("b", _ => ValueTask.FromResult(5), both));
+    }
+}
+
+/// <summary>Microsoft's ServiceConstructionTests that concern what Levee honours of <c>AddHybridCache</c>'s options.</summary>
+public class ServiceConstructionTests
+{
+    // upstream: ServiceConstructionTests.CanCreateServiceWithManualOptions
+    [Fact]
+    public async Task CanCreateServiceWithManualOptions()
+    {
+        var services = new ServiceCollection();
+        services.AddHybridCache(options =>
+        {
+            options.MaximumKeyLength = 937;
+            options.DefaultEntryOptions = new() { Expiration = TimeSpan.FromSeconds(120), Flags = HybridCacheEntryFlags.DisableLocalCacheRead };
+        });
+        services.AddLevee();
+        await using var provider = services.BuildServiceProvider();
+        var options = Assert.IsType<LeveeCache>(provider.GetRequiredService<HybridCache>()).Options;
+        Assert.Equal(937, options.MaximumKeyLength);
+        var defaults = options.DefaultEntryOptions;
+        Assert.NotNull(defaults);
+        Assert.Equal(TimeSpan.FromSeconds(120), defaults.Expiration);
+        Assert.Equal(HybridCacheEntryFlags.DisableLocalCacheRead, defaults.Flags);
+        Assert.Null(defaults.LocalCacheExpiration);
+    }
+
+    // upstream: ServiceConstructionTests.CanParseOptions_WithEntryOptions (the TimeSpan and [Flags] enum from configuration)
+    [Fact]
+    public async Task CanParseOptions_WithEntryOptions()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection([
+            new("Levee:MaximumKeyLength", "937"),
+            new("Levee:DefaultEntryOptions:Flags", "DisableCompression, DisableLocalCacheRead"),
+            new("Levee:DefaultEntryOptions:LocalCacheExpiration", "00:02:00"),
+        ]).Build();
+        var services = new ServiceCollection();
+        services.AddLevee(config.GetSection("Levee"));
+        await using var provider = services.BuildServiceProvider();
+        var options = provider.GetRequiredService<LeveeCache>().Options;
+        Assert.Equal(937, options.MaximumKeyLength);
+        Assert.NotNull(options.DefaultEntryOptions);
+        Assert.Equal(HybridCacheEntryFlags.DisableCompression | HybridCacheEntryFlags.DisableLocalCacheRead, options.DefaultEntryOptions.Flags);
+        Assert.Equal(TimeSpan.FromSeconds(120), options.DefaultEntryOptions.LocalCacheExpiration);
+        Assert.Null(options.DefaultEntryOptions.Expiration);
+    }
+
+    // upstream: ServiceConstructionTests.VerifyCacheEntryOptionsScenarios (expirations in minutes). Upstream adds the hard
+    // flag DisableDistributedCache because it has no L2; Levee has no hard flags, so the expected flags are the rows' own.
+    [Theory]
+    [InlineData(false, null, null, null, false, null, null, null)]
+    [InlineData(true, null, null, null, false, null, null, null)]
+    [InlineData(false, null, null, null, true, null, null, null)]
+    [InlineData(true, null, null, null, true, null, null, null)]
+    [InlineData(false, null, null, null, true, null, null, HybridCacheEntryFlags.None)]
+    [InlineData(false, null, null, null, true, null, null, HybridCacheEntryFlags.DisableLocalCacheRead, null, null, HybridCacheEntryFlags.DisableLocalCacheRead)]
+    [InlineData(true, null, null, HybridCacheEntryFlags.None, true, null, null, HybridCacheEntryFlags.DisableLocalCacheRead, null, null, HybridCacheEntryFlags.DisableLocalCacheRead)]
+    [InlineData(true, null, null, HybridCacheEntryFlags.DisableLocalCacheWrite, true, null, null, HybridCacheEntryFlags.DisableLocalCacheRead, null, null, HybridCacheEntryFlags.DisableLocalCacheRead)]
+    [InlineData(true, null, null, HybridCacheEntryFlags.DisableLocalCacheWrite, true, null, null, null, null, null, HybridCacheEntryFlags.DisableLocalCacheWrite)]
+    [InlineData(true, null, null, HybridCacheEntryFlags.DisableLocalCacheWrite, false, null, null, null, null, null, HybridCacheEntryFlags.DisableLocalCacheWrite)]
+    [InlineData(false, null, null, null, true, 42, null, null, 42, 42)]
+    [InlineData(false, null, null, null, true, 43, 42, null, 43, 42)]
+    [InlineData(false, null, null, null, true, null, 43, null, null, 43)]
+    [InlineData(true, 42, null, null, false, null, null, null, 42, 42)]
+    [InlineData(true, 43, 42, null, false, null, null, null, 43, 42)]
+    [InlineData(true, null, 43, null, false, null, null, null, null, 43)]
+    [InlineData(true, 43, 42, null, true, null, null, null, 43, 42)]
+    [InlineData(true, 43, 42, null, true, 44, null, null, 44, 44)]
+    [InlineData(true, 43, 42, null, true, 45, 44, null, 45, 44)]
+    [InlineData(true, 43, 42, null, true, null, 45, null, 43, 45)]
+    public async Task VerifyCacheEntryOptionsScenarios(
+        bool defaultsSpecified, int? defaultExpiration, int? defaultLocalCacheExpiration, HybridCacheEntryFlags? defaultFlags,
+        bool perItemSpecified, int? perItemExpiration, int? perItemLocalCacheExpiration, HybridCacheEntryFlags? perItemFlags,
+        int? expectedExpiration = null, int? expectedLocalCacheExpiration = null, HybridCacheEntryFlags expectedFlags = HybridCacheEntryFlags.None)
+    {
+        static TimeSpan? Minutes(int? m) => m is null ? null : TimeSpan.FromMinutes(m.Value);
+        var services = new ServiceCollection();
+        services.AddHybridCache(options =>
+        {
+            if (defaultsSpecified)
+            {
+                options.DefaultEntryOptions = new()
+                {
+                    Expiration = Minutes(defaultExpiration),
+                    LocalCacheExpiration = Minutes(defaultLocalCacheExpiration),
+                    Flags = defaultFlags,
+                };
+            }
+        });
+        services.AddLevee();
+        await using var provider = services.BuildServiceProvider();
+        var cache = provider.GetRequiredService<LeveeCache>();
+        HybridCacheEntryOptions? itemOptions = perItemSpecified
+            ? new() { Expiration = Minutes(perItemExpiration), LocalCacheExpiration = Minutes(perItemLocalCacheExpiration), Flags = perItemFlags }
+            : null;
+
+        var (flags, expiration, local) = cache.EffectiveOptions(itemOptions);
+        Assert.Equal(expectedFlags, flags);
+        Assert.Equal(TimeSpan.FromMinutes(expectedExpiration ?? 5), expiration);
+        Assert.Equal(TimeSpan.FromMinutes(expectedLocalCacheExpiration ?? 5), local);
     }
 }
