@@ -120,6 +120,7 @@ public static class LeveeServiceCollectionExtensions
             builder.Configure(configure);
         }
 
+        builder.PostConfigure<IServiceProvider>(static (o, sp) => ResolveConnectionName(o, sp, null));
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);

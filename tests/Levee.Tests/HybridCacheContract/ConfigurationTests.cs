@@ -36,6 +36,17 @@ public class ConfigurationTests
     }
 
     [Fact]
+    public async Task AKeyedCache_TakesRedisFromItsConnectionName()
+    {
+        var config = Config(("ConnectionStrings:sessions", "127.0.0.1:2,abortConnect=false"));
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(config);
+        services.AddKeyedLevee("sessions", o => o.ConnectionName = "sessions");
+        await using var provider = services.BuildServiceProvider();
+        Assert.Equal("127.0.0.1:2,abortConnect=false", provider.GetRequiredService<IOptionsMonitor<LeveeOptions>>().Get("sessions").Redis);
+    }
+
+    [Fact]
     public async Task AConnectionNameWithoutSuchAConnectionString_IsAClearValidationError()
     {
         var config = Config(("Levee:ConnectionName", "missing"));
