@@ -100,7 +100,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         {
             var now = _clock.MonoMs;
             var entry = TryGetFreshEntry(key, now);
-            if (entry is not null && entry.Value is T value && value is not MutableCopy && entry.RefreshAtMono > now)
+            if (entry is not null && !entry.HoldsCopy && entry.Value is T value && entry.RefreshAtMono > now)
             {
                 _metrics.HitL1();
                 return new ValueTask<T>(value);

@@ -10,6 +10,7 @@ internal sealed class CacheEntry
         long freshUntilWall, string[]? tags, long epoch, long createdSeq = -1)
     {
         CreatedSeq = createdSeq;
+        HoldsCopy = value is MutableCopy;
         Value = value;
         CreatedWall = createdWall;
         FreshUntilMono = freshUntilMono;
@@ -21,6 +22,10 @@ internal sealed class CacheEntry
     }
 
     public readonly object? Value;
+
+    /// <summary><see cref="Value"/> is a mutable type's <see cref="MutableCopy"/>: each read deserializes its own instance.
+    /// A field, so the hit path tests it without a type check.</summary>
+    public readonly bool HoldsCopy;
     public readonly long CreatedWall;
 
     /// <summary>
