@@ -115,6 +115,11 @@ public sealed partial class LeveeCache
     {
         if (reply.IsNull)
         {
+            if (!fromReplica)
+            {
+                ConfirmRemoval(key, long.MaxValue); // the master holds nothing of the key: no removed value left there
+            }
+
             return default;
         }
 
@@ -270,6 +275,11 @@ public sealed partial class LeveeCache
         }
 
         var written = await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
+        if (written.Success)
+        {
+            ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
+        }
+
         return written.Success;
     }
 

@@ -359,4 +359,100 @@ public class NothingForgottenTests
         Assert.Contains(redis.Published, m => m.Contains("|C|", StringComparison.Ordinal));
         Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // was the replica's v1
     }
+
+    private static readonly LeveeEntryOptions TwoDays = new() { Expiration = TimeSpan.FromDays(2) };
+
+    /// <summary>Issue 19: a removal learnt through the replicas while the master is unreachable must hold for as long as the
+    /// fault lasts (the replicas keep the removed value until the journaled DEL reaches the master), not a minute.</summary>
+    [Fact]
+    public async Task RemovalDuringAMasterOutage_StillHoldsAfterHoursOfFault_OnAnotherInstanceThatNeverReadTheKey()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw; // the master is unreachable for hours; the replicas keep answering with what they hold
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k"); // journaled; B hears of it through the replicas
+        Assert.Equal(1, a.PendingInvalidations);
+
+        var factoryCalls = 0;
+        for (var hour = 0; hour < 6; hour++)
+        {
+            for (var minute = 0; minute < 60; minute++)
+            {
+                time.Advance(TimeSpan.FromMinutes(1)); // the maintenance timers run (and prune what they may)
+            }
+
+            await b.RunMaintenanceAsync();
+            b.ClearLocal(); // what B loaded from the database earlier leaves its L1 (expiry, eviction): B reads L2 again
+            var read = await b.GetOrCreateAsync("k", 0, (_, _) => { factoryCalls++; return ValueTask.FromResult("db"); }, OneMinute);
+            Assert.Equal("db", read); // never the replica's v1, which the removal replaced
+        }
+
+        Assert.Equal(6, factoryCalls);
+        Assert.Equal("v1", await lb.GetFromReplicaAsync("levee:d:0:k") is { IsNull: false } ? "v1" : null); // the replica still holds it
+    }
+
+    [Fact]
+    public async Task RemovalDuringAMasterOutage_IsForgottenOnceTheMasterNoLongerHoldsTheRemovedValue()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        time.Advance(TimeSpan.FromHours(1));
+        await b.RunMaintenanceAsync();
+        Assert.Equal(1, b.LocalStateCount); // kept while the master is away
+
+        la.Mode = FakeL2Mode.Healthy; // the master is back: A replays its DEL (and tells B through the master)
+        lb.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(5)); // the breakers' break ends
+        await a.RunMaintenanceAsync();
+        Assert.Equal(0, a.PendingInvalidations);
+        Assert.False(redis.Data.ContainsKey("levee:d:0:k"));
+        time.Advance(TimeSpan.FromMinutes(2));
+        await b.RunMaintenanceAsync();
+        Assert.Equal(0, b.LocalStateCount); // bounded: forgotten once Redis itself no longer holds the removed value
+    }
+
+    [Fact]
+    public async Task RemovalDuringAMasterOutage_ItsIssuerGoneBeforeTheMasterCameBack_AnotherInstanceDeletesTheRemovedValue()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        await a.DisposeAsync(); // the instance that removed the key is gone, its journal with it
+
+        time.Advance(TimeSpan.FromHours(1));
+        lb.Mode = FakeL2Mode.Healthy; // the master is back, still holding v1
+        time.Advance(TimeSpan.FromSeconds(5)); // the breaker's break ends
+        await b.RunMaintenanceAsync();
+        Assert.False(redis.Data.ContainsKey("levee:d:0:k")); // B knew of the removal: the master no longer holds the removed value
+        var factoryCalls = 0;
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => { factoryCalls++; return ValueTask.FromResult("db"); }, OneMinute));
+        Assert.Equal(1, factoryCalls);
+        time.Advance(TimeSpan.FromMinutes(2));
+        await b.RunMaintenanceAsync();
+        Assert.Equal(0, b.LocalStateCount);
+    }
 }
