@@ -8,6 +8,9 @@ internal enum BackplaneMessageKind
     Remove = 'R',
     RemoveTag = 'T',
     Clear = 'C',
+
+    /// <summary>A value loaded while the master was unreachable, shared through the replicas (LeveeCache.Degraded.cs).</summary>
+    Value = 'V',
 }
 
 public sealed partial class LeveeCache
@@ -137,6 +140,9 @@ public sealed partial class LeveeCache
                     RecordTagInvalidation(subject, wall, checkedNow: false);
                 }
 
+                break;
+            case BackplaneMessageKind.Value:
+                OnSharedValue(subject);
                 break;
             case BackplaneMessageKind.Clear:
                 // entries created before the clear are invalid here too, wherever they are read from: L1, a restored

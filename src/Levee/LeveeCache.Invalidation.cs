@@ -66,6 +66,7 @@ public sealed partial class LeveeCache
                 a.removal == RemovalState.Journaled || (old.Unconfirmed && !(a.removal == RemovalState.Done && a.wall >= old.Wall))),
             (seq, mono: _clock.MonoMs, wall, removal));
         ForgetSnapshotEntry(key);
+        ForgetShared(key);
     }
 
     private enum RemovalState
@@ -112,6 +113,7 @@ public sealed partial class LeveeCache
             static (_, old, a) => new ChangeMark(a.seq, ChangeMark.InProgress, a.mono, Math.Max(old.Wall, a.wall), old.Pending + 1),
             (seq, mono: _clock.MonoMs, wall));
         ForgetSnapshotEntry(key);
+        ForgetShared(key);
     }
 
     private void EndChange(string key)
@@ -273,7 +275,11 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>Everything created up to <paramref name="wall"/> (Unix ms) is invalidated: L1, restored snapshot and L2 entries read from now on.</summary>
-    private void RaiseAllInvalidated(long wall) => Atomic.Max(ref _allInvalidatedWall, wall);
+    private void RaiseAllInvalidated(long wall)
+    {
+        Atomic.Max(ref _allInvalidatedWall, wall);
+        ForgetAllShared();
+    }
 
     private void OnJournalOverflow()
     {
@@ -321,6 +327,14 @@ public sealed partial class LeveeCache
         if (e.Kind == L2StoreEventKind.ConnectionLost)
         {
             Volatile.Write(ref _l2WasLost, 1);
+            if (!IsL2StartupRunning)
+            {
+                EndL2Startup(); // the first attempt failed (Redis down at start): the callers waiting for it go on without it
+            }
+        }
+        else
+        {
+            RunL2Startup();
         }
 
         // After a master switch or a reconnect, other instances' invalidations may have been lost with the old
@@ -360,6 +374,8 @@ public sealed partial class LeveeCache
             {
                 return;
             }
+
+            await MaintainSharedAsync().ConfigureAwait(false);
 
             if (!await RefreshGenerationAsync().ConfigureAwait(false))
             {
