@@ -22,6 +22,7 @@ public static partial class DoctorLinter
         var maxKnown = decls.Max(d => d.KnownSentinelCount);
         int real;
         var countIndependent = true;
+        var assumed = false;
         if (options.Sentinels is { } n)
         {
             real = n;
@@ -37,13 +38,17 @@ public static partial class DoctorLinter
         }
         else
         {
-            real = 1;
-            findings.Add(Make("P007", doc, line, $"Only one Sentinel config monitors '{name}' and it has no known-sentinel lines: counting 1 Sentinel. Pass every Sentinel's config or --sentinels N."));
+            // one shared sentinel.conf (the stock file, most charts and operators): every Sentinel runs it, and how many
+            // there are cannot be seen. Assume the count for which the quorum is the majority, say so, and judge nothing
+            // that depends on the count.
+            real = Math.Max(1, 2 * first.Quorum - 1);
+            assumed = true;
+            findings.Add(Make("P007", doc, line, $"Only one Sentinel config monitors '{name}' and it has no known-sentinel lines, so how many Sentinels share it is unknown: assuming {real} (quorum {first.QuorumText} is their majority); the Sentinel-count rules (T001–T006) are not judged. Pass every Sentinel's config or --sentinels N."));
         }
 
         var voters = Math.Max(real, maxKnown + 1);
         var quorum = first.Quorum;
-        var topology = MasterTopology.Compute(name, real, voters, quorum, first.Address);
+        var topology = MasterTopology.Compute(name, real, voters, quorum, first.Address) with { SentinelsAssumed = assumed };
 
         // --- per declaration (each Sentinel file)
         foreach (var decl in decls)
@@ -60,9 +65,16 @@ public static partial class DoctorLinter
 
         // --- the arithmetic
         var arithmetic = $"{real} Sentinels, quorum {quorum}, majority {topology.Majority}" + (voters > real ? $" of {voters} voters" : string.Empty);
-        if (quorum > real)
+        if (assumed)
         {
-            findings.Add(Make("T001", doc, line, $"Master '{name}': quorum {quorum} is larger than the {real} Sentinels: it can never be marked objectively down, so it is never failed over."));
+            // nothing to judge: the count is unknown
+        }
+        else if (quorum > real)
+        {
+            findings.Add(Make("T001", doc, line, $"Master '{name}': quorum {quorum} is larger than the {real} Sentinels: it can never be marked objectively down, so it is never failed over.",
+                real >= 3
+                    ? $"Set the quorum to {real / 2 + 1}, the majority of {real} Sentinels ('sentinel monitor {name} {first.Host} {first.PortText} {real / 2 + 1}')."
+                    : $"Run at least 3 Sentinels on independent hosts (quorum 2 for 3); {real} Sentinel{(real == 1 ? " cannot" : "s cannot")} reach quorum {quorum}."));
         }
         else if (topology.ToleratedSentinelFailures < 1)
         {
@@ -71,24 +83,24 @@ public static partial class DoctorLinter
                 real >= 3 ? $"Set the quorum to {real / 2 + 1} ('sentinel monitor {name} {first.Host} {first.PortText} {real / 2 + 1}')" + (real % 2 == 0 ? " and use an odd number of Sentinels." : ".") : Rules.Get("T002").Fix));
         }
 
-        if (quorum > topology.Majority && quorum <= real)
+        if (!assumed && quorum > topology.Majority && quorum <= real)
         {
             findings.Add(Make("T003", doc, line, $"Master '{name}': quorum {quorum} is above the majority {topology.Majority} of {voters} Sentinels; the quorum, not the majority, limits failover.",
                 $"Set the quorum to {topology.Majority}."));
         }
 
-        if (quorum == 1 && real > 1)
+        if (!assumed && quorum == 1 && real > 1)
         {
             findings.Add(Make("T004", doc, line, $"Master '{name}': quorum 1 with {real} Sentinels: one Sentinel's view is enough to declare the master down.",
                 $"Set the quorum to {real / 2 + 1}."));
         }
 
-        if (real > 0 && real % 2 == 0)
+        if (!assumed && real > 0 && real % 2 == 0)
         {
             findings.Add(Make("T005", doc, line, $"Master '{name}': {real} Sentinels (even) tolerate no more failures than {real - 1}."));
         }
 
-        if (real < 3)
+        if (!assumed && real < 3)
         {
             findings.Add(Make("T006", doc, line, $"Master '{name}' is monitored by {real} Sentinel{(real == 1 ? string.Empty : "s")}; at least 3 are needed to survive the loss of one."));
         }

@@ -44,7 +44,8 @@ public sealed class InputTests : IDisposable
     public void KubernetesConfigMapVolume_EachFileCountsOnce_AndIsNamedByItsVisiblePath()
     {
         // how a ConfigMap volume looks in a pod: the file in a timestamped folder, "..data" linking to that folder, and
-        // the visible name linking into "..data". Read three times, one Sentinel counted as three (no finding, exit 0).
+        // the visible name linking into "..data". Read three times, one Sentinel counted as three (no finding, exit 0);
+        // counted once, it is one shared sentinel.conf whose Sentinel count is assumed (P007).
         var volume = Directory.CreateDirectory(Path.Combine(_dir, "volume")).FullName;
         var stamped = Directory.CreateDirectory(Path.Combine(volume, "..2026_11_27_05_00_00.123456789")).FullName;
         File.WriteAllText(Path.Combine(stamped, "sentinel.conf"), "sentinel monitor mymaster 10.0.0.1 6379 2\n");
@@ -53,9 +54,9 @@ public sealed class InputTests : IDisposable
 
         var report = DoctorLinter.Lint([volume, Path.Combine(volume, "sentinel.conf")]); // the same file named again, too
         var master = Assert.Single(report.Masters);
-        Assert.Equal(1, master.Sentinels);
-        var quorum = Assert.Single(report.Findings, f => f.RuleId == "T001");
-        Assert.Equal((Path.Combine(volume, "sentinel.conf"), 1), (quorum.File, quorum.Line));
+        Assert.True(master.SentinelsAssumed);
+        var assumed = Assert.Single(report.Findings, f => f.RuleId == "P007");
+        Assert.Equal((Path.Combine(volume, "sentinel.conf"), 1), (assumed.File, assumed.Line));
     }
 
     [Fact]
@@ -65,7 +66,7 @@ public sealed class InputTests : IDisposable
         File.WriteAllText(Path.Combine(root, "sentinel.conf"), "sentinel monitor mymaster 10.0.0.1 6379 2\n");
         Directory.CreateSymbolicLink(Path.Combine(root, "again"), root); // read 40 levels deep before: 41 Sentinels
         var report = DoctorLinter.Lint([root]);
-        Assert.Equal(1, Assert.Single(report.Masters).Sentinels);
+        Assert.True(Assert.Single(report.Masters).SentinelsAssumed); // counted once: a shared file, its count assumed
     }
 
     [Fact]
