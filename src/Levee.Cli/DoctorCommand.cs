@@ -47,9 +47,10 @@ internal static class DoctorCommand
         var format = FormatOption();
         var strict = StrictOption();
         var sentinels = new Option<string?>("--sentinels") { Description = "How many Sentinels run, when a single shared sentinel.conf is given" };
+        var redisVersion = new Option<string?>("--redis-version") { Description = $"The server version the configs are for ({string.Join(", ", LintOptions.RedisVersions)}); default: any of them" };
         var command = new Command("lint", "Lint Redis/Sentinel config files (one deployment) and compute how many Sentinel failures each master tolerates")
         {
-            files, format, strict, sentinels,
+            files, format, strict, sentinels, redisVersion,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
@@ -70,7 +71,7 @@ internal static class DoctorCommand
 
             if (paths.Length == 0)
             {
-                error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--strict]");
+                error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--redis-version V] [--strict]");
                 return 2;
             }
 
@@ -86,7 +87,14 @@ internal static class DoctorCommand
                 count = n;
             }
 
-            var report = DoctorLinter.Lint(paths, new LintOptions { Sentinels = count });
+            var version = parse.GetValue(redisVersion);
+            if (version is not null && !LintOptions.IsKnownRedisVersion(version))
+            {
+                error.WriteLine($"levee doctor lint: --redis-version must be one of {string.Join(", ", LintOptions.RedisVersions)} (or a full version of one), got '{version}'.");
+                return 2;
+            }
+
+            var report = DoctorLinter.Lint(paths, new LintOptions { Sentinels = count, RedisVersion = version });
             return Print(report, fmt, output, error, parse.GetValue(strict), $"{paths.Length} path{(paths.Length == 1 ? string.Empty : "s")} linted");
         });
         return command;

@@ -36,7 +36,7 @@ public static partial class DoctorLinter
             }
 
             var rebootGuard = decls.Where(d => name is null || d.Name == name)
-                .Any(d => d.Settings.TryGetValue("master-reboot-down-after-period", out var p) && long.TryParse(p.Arg(2), out var ms) && ms > 0);
+                .Any(d => (d.Settings.GetValueOrDefault("master-reboot-down-after-period") ?? d.Settings.GetValueOrDefault("primary-reboot-down-after-period")) is { } p && long.TryParse(p.Arg(2), out var ms) && ms > 0);
             foreach (var node in group)
             {
                 if (!node.IsReplica)

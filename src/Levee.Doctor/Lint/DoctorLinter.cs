@@ -42,11 +42,17 @@ public static partial class DoctorLinter
             throw new ArgumentOutOfRangeException(nameof(options), options.Sentinels, "--sentinels must be 1 or more.");
         }
 
+        RedisVersion? version = null;
+        if (options.RedisVersion is { } v && (version = RedisVersions.Find(v)) is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), v, $"--redis-version must be one of {string.Join(", ", RedisVersions.Labels)}.");
+        }
+
         var sentinels = new List<SentinelModel>();
         var nodes = new List<RedisModel>();
         foreach (var doc in docs)
         {
-            CheckDirectives(doc, findings);
+            CheckDirectives(doc, version, findings);
             if (doc.Kind == ConfigKind.Sentinel)
             {
                 sentinels.Add(BuildSentinel(doc, findings));

@@ -91,6 +91,26 @@ public sealed class InputTests : IDisposable
     }
 
     [Fact]
+    public void Directives_AreJudgedByVersion()
+    {
+        // 7.2+/valkey directives and 7.0's deprecated aliases: no finding without --redis-version (was P002 "redis 7.0 refuses to start")
+        const string redis = "port 6379\nlocale-collate \"\"\nset-max-listpack-entries 128\nhide-user-data-from-log no\ndual-channel-replication-enabled no\nlist-max-ziplist-entries 512\nlua-replicate-commands yes\n";
+        const string sentinel = "sentinel monitor mymaster 127.0.0.1 6379 2\nsentinel primary-reboot-down-after-period mymaster 0\nsentinel master-reboot-down-after-period mymaster 0\n";
+        Assert.Empty(DoctorLinter.LintTexts([("redis.conf", redis)]).Findings);
+        Assert.DoesNotContain(DoctorLinter.LintTexts([("sentinel.conf", sentinel)]).Findings, f => f.RuleId == "P002");
+
+        // told the version: what that version lacks, said as what is known
+        var v70 = DoctorLinter.LintTexts([("redis.conf", redis)], new LintOptions { RedisVersion = "7.0.15" });
+        Assert.Equal([2, 3, 4, 5], v70.Findings.Where(f => f.RuleId == "P002").Select(f => f.Line));
+        var collate = v70.Findings.Single(f => f.Line == 2);
+        Assert.Equal("'locale-collate' is unknown to redis 7.0 (known to redis 7.2, redis 7.4, valkey 7.2, valkey 8.0): a server that does not know a directive refuses to start (\"Bad directive or wrong number of arguments\").", collate.Message);
+        Assert.Empty(DoctorLinter.LintTexts([("redis.conf", redis)], new LintOptions { RedisVersion = "valkey-8.0" }).Findings);
+        Assert.Equal([2], DoctorLinter.LintTexts([("sentinel.conf", sentinel)], new LintOptions { RedisVersion = "7.4" }).Findings.Where(f => f.RuleId == "P002").Select(f => f.Line));
+        Assert.Equal([2, 3], DoctorLinter.LintTexts([("sentinel.conf", sentinel)], new LintOptions { RedisVersion = "6.2" }).Findings.Where(f => f.RuleId == "P002").Select(f => f.Line));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DoctorLinter.LintTexts([("redis.conf", redis)], new LintOptions { RedisVersion = "5.0" }));
+    }
+
+    [Fact]
     public void SentinelRewrittenLines_AreUnderstood()
     {
         // What redis-sentinel 7.0.15 writes back into its config file after running (copied from a real rewrite).
