@@ -55,6 +55,13 @@ internal static class ConfigSourceReader
             }
         }
 
+        if (documents.Count == 0 && !unusable)
+        {
+            // only templates were given (each already reported as P008): nothing was linted
+            findings.Add(Unusable(string.Join(", ", paths), "No Redis or Sentinel config could be read: every file given is an unrendered template. Render it first (helm template, ansible --check --diff)."));
+            unusable = true;
+        }
+
         return documents;
     }
 
@@ -145,6 +152,13 @@ internal static class ConfigSourceReader
             return KubernetesConfigReader.Read(name, text, documents, findings, skipWhenEmpty: inDirectory);
         }
 
+        if (IsTemplate(text))
+        {
+            // an Ansible (Jinja) or Helm template of a config: its lines are not what the server reads until rendered
+            findings.Add(Template(name, $"'{name}' holds template expressions ('{{{{ ... }}}}' or '{{% ... %}}'): an unrendered template, skipped. Lint the rendered file."));
+            return true;
+        }
+
         documents.Add(ConfigParser.Parse(name, name, text, findings));
         return true;
     }
@@ -202,6 +216,13 @@ internal static class ConfigSourceReader
     }
 
     internal static Finding Unusable(string file, string message) => new("P005", Severity.Error, file, 0, message, Rules.Get("P005").Fix);
+
+    internal static Finding Template(string file, string message) => new("P008", Severity.Info, file, 0, message, Rules.Get("P008").Fix);
+
+    /// <summary>Text with template expressions: Helm/Go and Jinja (<c>{{ ... }}</c>, <c>{% ... %}</c>).</summary>
+    internal static bool IsTemplate(string text) =>
+        (text.Contains("{{", StringComparison.Ordinal) && text.Contains("}}", StringComparison.Ordinal))
+        || (text.Contains("{%", StringComparison.Ordinal) && text.Contains("%}", StringComparison.Ordinal));
 
     private static bool IsYaml(string path) =>
         path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);

@@ -97,7 +97,13 @@ public static partial class DoctorLinter
             var sub = d.SubName;
             if (KnownDirectives.SentinelPerMaster.Contains(sub))
             {
-                if (!model.Masters.TryGetValue(d.Arg(1), out var decl))
+                if (!model.Masters.TryGetValue(d.Arg(1), out var decl) && doc.ConfigMap?.Startup.Contains("sentinel monitor", StringComparison.OrdinalIgnoreCase) == true)
+                {
+                    // the chart's init script writes the monitor line at start-up (P009, reported with the master)
+                    decl = model.Masters[d.Arg(1)] = new MasterDecl(model, new ConfigDirective("sentinel", ["monitor", d.Arg(1), string.Empty, string.Empty, string.Empty], d.Line)) { AtStartup = true };
+                }
+
+                if (decl is null)
                 {
                     findings.Add(Make("P006", doc, d.Line, $"'sentinel {sub}' names master '{d.Arg(1)}', which no 'sentinel monitor' line declares (\"No such master with specified name.\")."));
                     continue;

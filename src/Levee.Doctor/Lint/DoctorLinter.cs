@@ -69,10 +69,13 @@ public static partial class DoctorLinter
         {
             var decls = sentinels.Where(s => s.Masters.ContainsKey(name)).Select(s => s.Masters[name]).ToList();
             var group = groups.TryGetValue(name, out var g) ? g : [];
-            masters.Add(CheckMaster(name, decls, group, options, findings));
+            if (CheckMaster(name, decls, group, options, findings) is { } topology)
+            {
+                masters.Add(topology);
+            }
         }
 
-        CheckSentinelGlobals(sentinels, findings);
+        CheckSentinelGlobals(sentinels, version, findings);
         CheckNodes(nodes, groups, sentinels, findings);
         CheckCluster(nodes.Where(n => n.ClusterEnabled).ToList(), findings);
         return new DoctorReport(findings, masters, unusable);

@@ -1,0 +1,128 @@
+namespace Levee.Doctor.Tests.Lint;
+
+/// <summary>The false-alarm classes found by linting public configs (issue 22), each on a small config of that shape.</summary>
+public sealed class RealWorldShapeTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("levee-doctor-shapes-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string Describe(DoctorReport r) => RuleTests.Describe(r);
+
+    [Fact]
+    public void ScriptsInAConfigMap_AreNotLintedAsConfig_AndAMonitorLineWrittenAtStartup_IsNoP006()
+    {
+        // the chart's init.sh mentions 'sentinel monitor' (was linted: P002/P001 per script line); sentinel.conf has
+        // per-master lines but no monitor line, which init.sh adds (was P006 per line)
+        var report = DoctorLinter.LintTexts([("ha.yaml", StartupShapes.ChartLike(monitorInConfig: false))]);
+        Assert.True(report.Findings.All(f => f.RuleId is "P009"), Describe(report));
+        var p009 = Assert.Single(report.Findings);
+        Assert.Equal(18, p009.Line); // the master's first line in sentinel.conf
+        Assert.Empty(report.Masters); // address and quorum unknown: no arithmetic
+        Assert.Equal(0, report.ExitCode(strict: true));
+    }
+
+    [Fact]
+    public void AScriptKeyWithoutExtension_IsNotAConfig_ButAConfigWithoutExtensionIs()
+    {
+        const string yaml = """
+            kind: ConfigMap
+            metadata:
+              name: m
+            data:
+              fix-split-brain: |
+                #!/bin/sh
+                redis-cli -p 26379 sentinel monitor mymaster "$MASTER" 6379 2
+              sentinel: |
+                port 26379
+                sentinel monitor mymaster 10.0.0.1 6379 2
+            """;
+        var report = DoctorLinter.LintTexts([("m.yaml", yaml)]);
+        Assert.Equal(["P007"], report.Findings.Select(f => f.RuleId));
+    }
+
+    [Fact]
+    public void StatefulSetReplicas_CountAsReplicas_ForS006AndT011()
+    {
+        // 3 pods share redis.conf (replicaof added at start-up): 2 replicas. parallel-syncs 2 resyncs both at once
+        var yaml = StartupShapes.ChartLike(monitorInConfig: true).Replace("parallel-syncs mymaster 1", "parallel-syncs mymaster 2", StringComparison.Ordinal);
+        var report = DoctorLinter.LintTexts([("ha.yaml", yaml)]);
+        var s006 = Assert.Single(report.Findings, f => f.RuleId == "S006");
+        Assert.Equal(21, s006.Line);
+        Assert.Contains("2 replicas", s006.Message, StringComparison.Ordinal);
+
+        // one StatefulSet of 2: master + 1 replica, the only promotable one
+        var two = DoctorLinter.LintTexts([("ha.yaml", StartupShapes.ChartLike(monitorInConfig: true).Replace("replicas: 3", "replicas: 2", StringComparison.Ordinal))]);
+        Assert.Single(two.Findings, f => f.RuleId == "T011");
+    }
+
+    [Fact]
+    public void S006_IsReportedOncePerMaster_NotOncePerSentinelFile()
+    {
+        var report = (Deployment.Clean with { Sentinel = Deployment.SentinelBody.Replace("parallel-syncs mymaster 1", "parallel-syncs mymaster 2", StringComparison.Ordinal) }).Lint();
+        Assert.Single(report.Findings, f => f.RuleId == "S006");
+    }
+
+    [Fact]
+    public void S003_FixText_AgreesWithItsBounds()
+    {
+        var report = (Deployment.Clean with { Sentinel = Deployment.SentinelBody.Replace("mymaster 5000", "mymaster 1000", StringComparison.Ordinal) }).Lint();
+        Assert.DoesNotContain(report.Findings, f => f.RuleId == "S003");
+        Assert.Contains("1000 to 60000", Rules.Get("S003").Fix, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PasswordOnTheCommandLine_AndAConfigCopiedAtStartup_AreNotReportedMissing()
+    {
+        // redis gets --requirepass from a Secret in its args; no init container, but the Sentinel's start command copies its config
+        var yaml = StartupShapes.ChartLike(monitorInConfig: true, redisArgs: "- /data/conf/redis.conf\n            - --requirepass\n            - $(REDIS_PASSWORD)", initContainer: false, auth: false)
+            .Replace("      containers:\n        - name: redis", "      containers:\n        - name: copy\n          command: [sh, -c, \"cp /readonly-config/sentinel.conf /data/conf/sentinel.conf\"]\n        - name: redis", StringComparison.Ordinal)
+            .Replace("sentinel failover-timeout", "sentinel auth-pass mymaster from-a-secret\n    sentinel failover-timeout", StringComparison.Ordinal)
+            .Replace("    appendonly yes", "    masterauth from-a-secret\n    appendonly yes", StringComparison.Ordinal);
+        var report = DoctorLinter.LintTexts([("ha.yaml", yaml)]);
+        Assert.DoesNotContain(report.Findings, f => f.RuleId is "R005" or "R006" or "S009" or "S010");
+        var p009 = Assert.Single(report.Findings, f => f.RuleId == "P009");
+        Assert.Contains("requirepass", p009.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ProtectedModeUnset_R006_SaysTheBuildDecides()
+    {
+        var report = (Deployment.Clean with { Master = Deployment.MasterBody.Replace("requirepass s3cret\n", string.Empty, StringComparison.Ordinal) }).Lint();
+        var r006 = Assert.Single(report.Findings, f => f.RuleId == "R006");
+        Assert.Contains("official Docker image", r006.Message, StringComparison.Ordinal);
+        Assert.Equal(0, r006.Line);
+    }
+
+    [Fact]
+    public void SentinelInProtectedMode_WithoutPassword_IsAnError()
+    {
+        var report = (Deployment.Clean with { Sentinel = "bind 0.0.0.0\nprotected-mode yes\n" + Deployment.SentinelBody }).Lint();
+        var s015 = report.Findings.Where(f => f.RuleId == "S015").ToList();
+        Assert.Equal(3, s015.Count); // each Sentinel refuses its peers
+        Assert.All(s015, f => Assert.Equal((Severity.Error, 2), (f.Severity, f.Line)));
+
+        // 6.2 applies protected mode only without a bind line
+        var v62 = (Deployment.Clean with { Sentinel = "bind 0.0.0.0\nprotected-mode yes\n" + Deployment.SentinelBody }).Lint(new LintOptions { RedisVersion = "6.2" });
+        Assert.DoesNotContain(v62.Findings, f => f.RuleId == "S015");
+        // a test rig on loopback only
+        var loopback = DoctorLinter.LintTexts([("sentinel.conf", "bind 127.0.0.1\nprotected-mode yes\nsentinel monitor m 127.0.0.1 6379 2\n")]);
+        Assert.DoesNotContain(loopback.Findings, f => f.RuleId == "S015");
+    }
+
+    [Fact]
+    public void UnrenderedTemplates_AreSkipped_AndExit2OnlyWhenNothingElseIsRead()
+    {
+        File.WriteAllText(Path.Combine(_dir, "configmap.yaml"), "apiVersion: v1\nkind: ConfigMap\ndata:\n  {{- if .Values.sentinel.enabled }}\n  sentinel.conf: |\n    port {{ .Values.port }}\n");
+        File.WriteAllText(Path.Combine(_dir, "redis.conf.j2"), "port {{ redis_port }}\n{% if redis_password %}requirepass {{ redis_password }}{% endif %}\n");
+        var onlyTemplates = DoctorLinter.Lint([_dir, Path.Combine(_dir, "redis.conf.j2")]);
+        Assert.True(onlyTemplates.UnusableInput, Describe(onlyTemplates));
+        Assert.Contains(onlyTemplates.Findings, f => f.RuleId == "P008" && f.File!.EndsWith("configmap.yaml", StringComparison.Ordinal));
+
+        File.WriteAllText(Path.Combine(_dir, "sentinel.conf"), "port 26379\nsentinel monitor mymaster 10.0.0.1 6379 2\n");
+        var mixed = DoctorLinter.Lint([_dir]);
+        Assert.False(mixed.UnusableInput, Describe(mixed));
+        Assert.Equal(0, mixed.ExitCode(strict: false));
+        Assert.Equal(["P008", "P007"], mixed.Findings.Select(f => f.RuleId));
+    }
+}
