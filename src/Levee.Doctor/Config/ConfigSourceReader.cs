@@ -3,7 +3,7 @@ using System.Text;
 namespace Levee.Doctor.Config;
 
 /// <summary>Turns command-line paths into parsed config documents, reporting unusable input as <c>P005</c>.</summary>
-internal static class ConfigSourceReader
+internal static partial class ConfigSourceReader
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -155,7 +155,7 @@ internal static class ConfigSourceReader
         if (IsTemplate(text))
         {
             // an Ansible (Jinja) or Helm template of a config: its lines are not what the server reads until rendered
-            findings.Add(Template(name, $"'{name}' holds template expressions ('{{{{ ... }}}}' or '{{% ... %}}'): an unrendered template, skipped. Lint the rendered file."));
+            findings.Add(Template(name, $"'{name}' is a template (it holds {{{{ }}}} or {{% %}} expressions, or ${{VAR}}-style placeholders that Redis would read literally): skipped. Lint the rendered file."));
             return true;
         }
 
@@ -219,10 +219,18 @@ internal static class ConfigSourceReader
 
     internal static Finding Template(string file, string message) => new("P008", Severity.Info, file, 0, message, Rules.Get("P008").Fix);
 
-    /// <summary>Text with template expressions: Helm/Go and Jinja (<c>{{ ... }}</c>, <c>{% ... %}</c>).</summary>
+    /// <summary>
+    /// Text with template expressions: Helm/Go and Jinja (<c>{{ ... }}</c>, <c>{% ... %}</c>), or a directive argument that
+    /// is a whole placeholder for envsubst/sed (<c>${REDIS_PASSWORD}</c>, <c>$SENTINEL_QUORUM</c>, <c>{HOST_IP}</c>): Redis
+    /// reads those literally, so the file is meant to be rendered before use.
+    /// </summary>
     internal static bool IsTemplate(string text) =>
         (text.Contains("{{", StringComparison.Ordinal) && text.Contains("}}", StringComparison.Ordinal))
-        || (text.Contains("{%", StringComparison.Ordinal) && text.Contains("%}", StringComparison.Ordinal));
+        || (text.Contains("{%", StringComparison.Ordinal) && text.Contains("%}", StringComparison.Ordinal))
+        || text.Split('\n').Any(l => !l.TrimStart().StartsWith('#') && Placeholder().IsMatch(l));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*[A-Za-z-]+\s(.*\s)?(\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Z_][A-Z0-9_]*|\{[A-Z_][A-Z0-9_]*\})(\s|$)")]
+    private static partial System.Text.RegularExpressions.Regex Placeholder();
 
     private static bool IsYaml(string path) =>
         path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);

@@ -125,6 +125,10 @@ internal static class KubernetesConfigReader
 
     private static readonly string[] CommandKeys = ["command", "args"];
 
+    private static readonly string[] ContainerText = ["image", "command", "args"];
+
+    private static readonly string[] RunsRedis = ["redis", "valkey", "sentinel", ".conf"];
+
     private static readonly string[] NotConfigExtensions = [".sh", ".bash", ".py", ".lua", ".js", ".rb", ".pl", ".json", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".txt", ".tpl"];
 
     /// <summary>
@@ -189,6 +193,21 @@ internal static class KubernetesConfigReader
                 .SelectMany(container => CommandKeys
                     .Select(k => container.Children.TryGetValue(new YamlScalarNode(k), out var v) ? v as YamlSequenceNode : null)
                     .SelectMany(seq => seq?.Children.OfType<YamlScalarNode>().Select(a => a.Value ?? string.Empty) ?? [])));
+            // a workload whose containers run something else (an HAProxy in front of the Sentinels mounting the same
+            // ConfigMap for its haproxy.cfg) does not run the configs it mounts: judged by the containers' image, command, args
+            var commands = string.Join('\n', (podSpec is not null && podSpec.Children.TryGetValue(new YamlScalarNode("containers"), out var cl) ? cl as YamlSequenceNode : null)?.Children
+                .OfType<YamlMappingNode>().SelectMany(c => ContainerText.Select(k => c.Children.TryGetValue(new YamlScalarNode(k), out var v) ? v : null))
+                .SelectMany(v => v switch
+                {
+                    YamlSequenceNode seq => seq.Children.OfType<YamlScalarNode>().Select(a => a.Value ?? string.Empty),
+                    YamlScalarNode one => [one.Value ?? string.Empty],
+                    _ => [],
+                }) ?? []);
+            if (commands.Length > 0 && !RunsRedis.Any(r => commands.Contains(r, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
             var mounted = new HashSet<(string, string)>();
             foreach (var volume in volumes?.Children.OfType<YamlMappingNode>() ?? [])
             {

@@ -23,13 +23,13 @@ public static partial class DoctorLinter
         foreach (var (name, group) in replicated)
         {
             var replicas = group.Where(n => n.IsReplica).ToList();
-            if (replicas.Count == 0)
+            if (replicas.Count == 0 && !group.Any(n => n.Doc.ProcessesKnown && n.Doc.Processes > 1))
             {
-                continue;
+                continue; // no replica in sight (a config shared by a workload's pods is the master's and its replicas')
             }
 
             var label = name is null ? "the replicas" : $"master '{name}'";
-            if (replicas.All(r => r.Priority == 0))
+            if (replicas.Count > 0 && replicas.All(r => r.Priority == 0))
             {
                 var r = replicas[0];
                 findings.Add(Make("R001", r.Doc, r.PriorityLine?.Line ?? 0, $"Every replica of {label} has replica-priority 0 ({replicas.Count} replica config(s)): no failover can promote anything."));

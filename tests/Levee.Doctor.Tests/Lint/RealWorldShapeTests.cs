@@ -125,4 +125,37 @@ public sealed class RealWorldShapeTests : IDisposable
         Assert.Equal(0, mixed.ExitCode(strict: false));
         Assert.Equal(["P008", "P007"], mixed.Findings.Select(f => f.RuleId));
     }
+    [Theory]
+    [InlineData("sentinel monitor mymaster redis-master 6379 ${SENTINEL_QUORUM}\n")]
+    [InlineData("port $SENTINEL_PORT\nsentinel monitor mymaster 10.0.0.1 6379 2\n")]
+    [InlineData("sentinel monitor {REDIS_GROUP} {HOST_IP} 6380 1\n")]
+    public void PlaceholderTemplates_AreSkipped(string text)
+    {
+        // envsubst/sed templates: Redis would read the placeholders literally (were S001/S002/T002 on the placeholders)
+        var report = DoctorLinter.LintTexts([("sentinel.conf", text), ("redis.conf", "port 6379\n")]);
+        Assert.Equal(["P008"], report.Findings.Select(f => f.RuleId));
+        Assert.False(report.UnusableInput);
+
+        // a password that merely starts with '$' is no placeholder
+        Assert.Empty(DoctorLinter.LintTexts([("redis.conf", "requirepass $ecret-Pass\n")]).Findings);
+    }
+
+    [Fact]
+    public void AWorkloadRunningSomethingElse_DoesNotCountAsRunningTheConfig()
+    {
+        // an HAProxy Deployment mounting the same ConfigMap (for its haproxy.cfg) is not 3 more Redis pods
+        var haproxy = "\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: haproxy\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: haproxy\n          image: haproxy:3.0\n      volumes:\n        - name: config\n          configMap:\n            name: ha-config\n";
+        var report = DoctorLinter.LintTexts([("ha.yaml", StartupShapes.ChartLike(monitorInConfig: true) + haproxy)]);
+        Assert.Equal(3, report.Masters.Single().Sentinels); // was 6: T005 (even) and a wrong tolerance
+        Assert.Empty(report.Findings);
+    }
+
+    [Fact]
+    public void AConfigSharedByAWorkload_IsJudgedAsAReplicatedNode()
+    {
+        // no replicaof in the file (added at start-up), 3 pods: persistence off is R004 (was not judged: "no replica")
+        var yaml = StartupShapes.ChartLike(monitorInConfig: true).Replace("    appendonly yes\n", "    save \"\"\n", StringComparison.Ordinal);
+        var report = DoctorLinter.LintTexts([("ha.yaml", yaml)]);
+        Assert.Single(report.Findings, f => f.RuleId == "R004");
+    }
 }
