@@ -24,4 +24,10 @@ public sealed class LintOptions
     /// <param name="version">As given to <c>--redis-version</c>.</param>
     /// <returns>Whether <see cref="RedisVersion"/> may be set to it.</returns>
     public static bool IsKnownRedisVersion(string version) => Config.RedisVersions.Find(version) is not null;
+
+    /// <summary>
+    /// Rule ids not to report (<c>--disable S003,T011</c>). In a config, <c># levee-doctor: disable=S003</c> silences a rule
+    /// on the next line and <c># levee-doctor: disable-file=S003</c> in the whole file. Unknown ids are refused.
+    /// </summary>
+    public IReadOnlyCollection<string> Disabled { get; init; } = [];
 }

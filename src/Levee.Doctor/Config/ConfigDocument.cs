@@ -28,6 +28,12 @@ internal sealed class ConfigDocument
     /// <summary>True when <see cref="Processes"/> was learned from a workload, not assumed.</summary>
     public bool ProcessesKnown { get; init; }
 
+    /// <summary>Rules silenced by <c># levee-doctor: disable-file=...</c> comments in this config (for an embedded config: the whole YAML file).</summary>
+    public HashSet<string> DisabledInFile { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Rules silenced on one reported line by a <c># levee-doctor: disable=...</c> comment on the line before it.</summary>
+    public Dictionary<int, HashSet<string>> DisabledOnLine { get; } = [];
+
     /// <summary>Set when the config is embedded in a Kubernetes ConfigMap.</summary>
     public ConfigMapOrigin? ConfigMap { get; set; }
 

@@ -42,6 +42,11 @@ public static partial class DoctorLinter
             throw new ArgumentOutOfRangeException(nameof(options), options.Sentinels, "--sentinels must be 1 or more.");
         }
 
+        if (options.Disabled.FirstOrDefault(id => !Rules.All.Any(r => r.Id.Equals(id, StringComparison.OrdinalIgnoreCase))) is { } unknown)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), unknown, $"--disable: no rule '{unknown}' (see 'levee doctor rules').");
+        }
+
         RedisVersion? version = null;
         if (options.RedisVersion is { } v && (version = RedisVersions.Find(v)) is null)
         {
@@ -78,7 +83,19 @@ public static partial class DoctorLinter
         CheckSentinelGlobals(sentinels, version, findings);
         CheckNodes(nodes, groups, sentinels, findings);
         CheckCluster(nodes.Where(n => n.ClusterEnabled).ToList(), findings);
-        return new DoctorReport(findings, masters, unusable);
+        return new DoctorReport(Unsuppressed(findings, docs, options), masters, unusable);
+    }
+
+    /// <summary>
+    /// Drops the findings silenced by <see cref="LintOptions.Disabled"/> (<c>--disable</c>) and by
+    /// <c># levee-doctor: disable=...</c> / <c>disable-file=...</c> comments in the configs.
+    /// </summary>
+    private static IEnumerable<Finding> Unsuppressed(List<Finding> findings, List<ConfigDocument> docs, LintOptions options)
+    {
+        var disabled = new HashSet<string>(options.Disabled, StringComparer.OrdinalIgnoreCase);
+        return findings.Where(f => !disabled.Contains(f.RuleId)
+            && !docs.Any(d => d.File == f.File
+                && (d.DisabledInFile.Contains(f.RuleId) || (d.DisabledOnLine.TryGetValue(f.Line, out var ids) && ids.Contains(f.RuleId)))));
     }
 
     private static Finding Make(string ruleId, ConfigDocument doc, int line, string message, string? fix = null) =>

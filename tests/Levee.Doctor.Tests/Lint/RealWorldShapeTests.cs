@@ -158,4 +158,34 @@ public sealed class RealWorldShapeTests : IDisposable
         var report = DoctorLinter.LintTexts([("ha.yaml", yaml)]);
         Assert.Single(report.Findings, f => f.RuleId == "R004");
     }
+    [Fact]
+    public void Suppressions_InlineForALineOrAFile_AndFromOptions()
+    {
+        const string sentinel = """
+            port 26379
+            sentinel monitor mymaster 10.0.1.10 6379 2
+            # levee-doctor: disable=S003
+            sentinel down-after-milliseconds mymaster 500
+            sentinel failover-timeout mymaster 5000
+            """;
+        var plain = (Deployment.Clean with { Sentinel = sentinel }).Lint();
+        Assert.Equal(3, plain.Findings.Count(f => f.RuleId == "S004")); // one per Sentinel file
+        Assert.DoesNotContain(plain.Findings, f => f.RuleId == "S003"); // silenced on the line after the comment
+
+        var unsilenced = (Deployment.Clean with { Sentinel = sentinel.Replace("# levee-doctor: disable=S003\n", string.Empty, StringComparison.Ordinal) }).Lint();
+        Assert.Equal(3, unsilenced.Findings.Count(f => f.RuleId == "S003"));
+
+        // the comment silences only the next line: S004 one line further stays
+        var wholeFile = (Deployment.Clean with { Sentinel = "# levee-doctor: disable-file=S003, S004\n" + sentinel }).Lint();
+        Assert.DoesNotContain(wholeFile.Findings, f => f.RuleId is "S003" or "S004");
+
+        var fromOptions = (Deployment.Clean with { Sentinel = sentinel }).Lint(new LintOptions { Disabled = ["s004"] });
+        Assert.DoesNotContain(fromOptions.Findings, f => f.RuleId is "S003" or "S004");
+        Assert.Throws<ArgumentOutOfRangeException>(() => Deployment.Clean.Lint(new LintOptions { Disabled = ["X999"] }));
+
+        // in a ConfigMap, the comment's line maps to the YAML line like the config's
+        var yaml = StartupShapes.ChartLike(monitorInConfig: true).Replace("    sentinel parallel-syncs mymaster 1", "    # levee-doctor: disable=S006\n    sentinel parallel-syncs mymaster 2", StringComparison.Ordinal);
+        Assert.DoesNotContain(DoctorLinter.LintTexts([("ha.yaml", yaml)]).Findings, f => f.RuleId == "S006");
+        Assert.Contains(DoctorLinter.LintTexts([("ha.yaml", yaml.Replace("# levee-doctor: disable=S006", "# a comment", StringComparison.Ordinal))]).Findings, f => f.RuleId == "S006");
+    }
 }

@@ -34,6 +34,31 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task DisableOption_SilencesRules_AndRefusesUnknownIds()
+    {
+        var file = Path.Combine(_dir, "redis.conf");
+        await File.WriteAllTextAsync(file, "port 6379\nfrobnicate yes\n");
+        Assert.Equal(0, (await Run("lint", file, "--strict", "--disable", "P002")).Code);
+        Assert.Equal(0, (await Run("lint", file, "--strict", "--disable", "S003,p002")).Code);
+        var (code, _, err) = await Run("lint", file, "--disable", "X999");
+        Assert.Equal(2, code);
+        Assert.Contains("no rule 'X999'", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RedisVersionOption_JudgesDirectivesByVersion()
+    {
+        var file = Path.Combine(_dir, "redis.conf");
+        await File.WriteAllTextAsync(file, "port 6379\nlocale-collate \"\"\n");
+        Assert.Equal(0, (await Run("lint", file, "--strict")).Code);
+        Assert.Equal(0, (await Run("lint", file, "--strict", "--redis-version", "7.2.4")).Code);
+        var (code, output, _) = await Run("lint", file, "--strict", "--redis-version", "7.0", "--format", "json");
+        Assert.Equal(1, code);
+        Assert.Contains("unknown to redis 7.0", output, StringComparison.Ordinal);
+        Assert.Equal(2, (await Run("lint", file, "--redis-version", "5.0")).Code);
+    }
+
+    [Fact]
     public async Task MissingFile_ExitsTwo_WithAClearMessage()
     {
         var file = Path.Combine(_dir, "missing.conf");
