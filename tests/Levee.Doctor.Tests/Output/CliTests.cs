@@ -8,6 +8,13 @@ public sealed class CliTests : IDisposable
 
     private static Task<(int Code, string Out, string Err)> Run(params string[] args) => CliRunner.RunAsync(args);
 
+    private async Task<string> Config(string text)
+    {
+        var file = Path.Combine(_dir, "redis.conf");
+        await File.WriteAllTextAsync(file, text);
+        return file;
+    }
+
     [Fact]
     public async Task CleanDeployment_ExitsZero()
     {
@@ -27,8 +34,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task WarningsOnly_ExitZero_UnlessStrict()
     {
-        var file = Path.Combine(_dir, "redis.conf");
-        await File.WriteAllTextAsync(file, "port 6379\nfrobnicate yes\n");
+        var file = await Config("port 6379\nfrobnicate yes\n");
         Assert.Equal(0, (await Run("lint", file)).Code);
         Assert.Equal(1, (await Run("lint", file, "--strict")).Code);
     }
@@ -36,8 +42,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task DisableOption_SilencesRules_AndRefusesUnknownIds()
     {
-        var file = Path.Combine(_dir, "redis.conf");
-        await File.WriteAllTextAsync(file, "port 6379\nfrobnicate yes\n");
+        var file = await Config("port 6379\nfrobnicate yes\n");
         Assert.Equal(0, (await Run("lint", file, "--strict", "--disable", "P002")).Code);
         Assert.Equal(0, (await Run("lint", file, "--strict", "--disable", "S003,p002")).Code);
         var (code, _, err) = await Run("lint", file, "--disable", "X999");
@@ -48,8 +53,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task RedisVersionOption_JudgesDirectivesByVersion()
     {
-        var file = Path.Combine(_dir, "redis.conf");
-        await File.WriteAllTextAsync(file, "port 6379\nlocale-collate \"\"\n");
+        var file = await Config("port 6379\nlocale-collate \"\"\n");
         Assert.Equal(0, (await Run("lint", file, "--strict")).Code);
         Assert.Equal(0, (await Run("lint", file, "--strict", "--redis-version", "7.2.4")).Code);
         var (code, output, _) = await Run("lint", file, "--strict", "--redis-version", "7.0", "--format", "json");
