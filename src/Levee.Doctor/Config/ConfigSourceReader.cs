@@ -55,14 +55,20 @@ internal static partial class ConfigSourceReader
             }
         }
 
-        if (documents.Count == 0 && !unusable)
+        unusable |= OnlyTemplates(string.Join(", ", paths), documents, findings, unusable);
+        return documents;
+    }
+
+    /// <summary>True (and a P005 added) when nothing was read and nothing was unusable either: only templates (each reported as P008) were given.</summary>
+    internal static bool OnlyTemplates(string what, List<ConfigDocument> documents, List<Finding> findings, bool unusable)
+    {
+        if (documents.Count > 0 || unusable)
         {
-            // only templates were given (each already reported as P008): nothing was linted
-            findings.Add(Unusable(string.Join(", ", paths), "No Redis or Sentinel config could be read: every file given is an unrendered template. Render it first (helm template, ansible --check --diff)."));
-            unusable = true;
+            return false;
         }
 
-        return documents;
+        findings.Add(Unusable(what, "No Redis or Sentinel config could be read: everything given is an unrendered template (P008). Lint the rendered files (helm template ..., the files Ansible or envsubst write)."));
+        return true;
     }
 
     /// <summary>The files under <paramref name="root"/>, recursively, not following symbolic links to directories.</summary>

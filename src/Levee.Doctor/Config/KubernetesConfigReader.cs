@@ -36,6 +36,7 @@ internal static class KubernetesConfigReader
             .Where(kv => kv.Key is YamlScalarNode k && kv.Value is YamlScalarNode { Value: not null } v && !LooksLikeRedisConfig(k.Value ?? string.Empty, v.Value!))
             .Select(kv => ((YamlScalarNode)kv.Value).Value));
         var found = 0;
+        var templates = 0;
         foreach (var root in Objects(stream))
         {
             if (Scalar(root, "kind") != "ConfigMap")
@@ -63,6 +64,16 @@ internal static class KubernetesConfigReader
                     continue;
                 }
 
+                if (ConfigSourceReader.IsTemplate(value.Value))
+                {
+                    // a Helm template that happens to parse, or a config that envsubst/sed fills at start-up
+                    findings.Add(new Finding("P008", Severity.Info, file, (int)key.Start.Line,
+                        $"{file}[{mapName}/{key.Value}] is a template ({{{{ }}}} expressions or ${{VAR}}-style placeholders that Redis would read literally): skipped.",
+                        Rules.Get("P008").Fix));
+                    templates++;
+                    continue;
+                }
+
                 // a literal block (|) keeps its lines: line l of the config is line l after the key's. Folding (>) joins
                 // lines and quoted scalars may span several: their findings point at the key's line
                 var startLine = (int)value.Start.Line;
@@ -79,7 +90,7 @@ internal static class KubernetesConfigReader
             }
         }
 
-        if (found == 0 && skipWhenEmpty)
+        if (found == 0 && (skipWhenEmpty || templates > 0))
         {
             return true; // other manifests in a linted folder (Namespace, Service, ...) are not Redis configs
         }

@@ -27,11 +27,14 @@ public static partial class DoctorLinter
         var findings = new List<Finding>();
         var docs = new List<ConfigDocument>();
         var unusable = false;
+        var names = new List<string>();
         foreach (var (name, text) in files)
         {
+            names.Add(name);
             unusable |= !ConfigSourceReader.ReadText(name, text, docs, findings);
         }
 
+        unusable |= ConfigSourceReader.OnlyTemplates(string.Join(", ", names), docs, findings, unusable);
         return Lint(docs, findings, unusable, options ?? new LintOptions());
     }
 

@@ -188,4 +188,22 @@ public sealed class RealWorldShapeTests : IDisposable
         Assert.DoesNotContain(DoctorLinter.LintTexts([("ha.yaml", yaml)]).Findings, f => f.RuleId == "S006");
         Assert.Contains(DoctorLinter.LintTexts([("ha.yaml", yaml.Replace("# levee-doctor: disable=S006", "# a comment", StringComparison.Ordinal))]).Findings, f => f.RuleId == "S006");
     }
+    [Fact]
+    public void EmbeddedConfigWithPlaceholders_IsATemplate()
+    {
+        // a ConfigMap whose sentinel.conf envsubst fills at start-up (was S001 on ${HOST} and S002 on the quorum)
+        const string yaml = """
+            kind: ConfigMap
+            metadata:
+              name: sentinel
+            data:
+              sentinel.conf: |
+                port 26379
+                sentinel monitor mymaster ${REDIS_HOST} 6379 ${QUORUM}
+            """;
+        var report = DoctorLinter.LintTexts([("sentinel.yaml", yaml), ("redis.conf", "port 6379\n")]);
+        var p008 = Assert.Single(report.Findings);
+        Assert.Equal(("P008", "sentinel.yaml", 5), (p008.RuleId, p008.File, p008.Line));
+        Assert.True(DoctorLinter.LintTexts([("sentinel.yaml", yaml)]).UnusableInput); // nothing else to lint
+    }
 }
