@@ -76,6 +76,18 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task OneSharedSentinelConf_ShowsTheAssumedCount()
+    {
+        var file = Path.Combine(_dir, "sentinel.conf");
+        await File.WriteAllTextAsync(file, "sentinel monitor m 10.0.0.1 6379 2\n");
+        var (code, output, _) = await Run("lint", file);
+        Assert.Equal(0, code);
+        Assert.Contains("3 (assumed)", output, StringComparison.Ordinal);
+        var (_, json, _) = await Run("lint", file, "--format", "json");
+        Assert.Contains("\"sentinelsAssumed\": true", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SentinelsOption_SetsTheCount()
     {
         var file = Path.Combine(_dir, "sentinel.conf");
