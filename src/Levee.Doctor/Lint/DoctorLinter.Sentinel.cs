@@ -214,7 +214,6 @@ public static partial class DoctorLinter
                     }
                 }
             }
-
         }
 
         // S006: parallel-syncs vs number of replicas, once per master (T008 reports Sentinels that disagree)
@@ -224,7 +223,6 @@ public static partial class DoctorLinter
         {
             findings.Add(Make("S006", withSyncs.Owner.Doc, withSyncs.Settings["parallel-syncs"].Line, $"Master '{name}': parallel-syncs {psv} with {replicasSeen} replicas resyncs every replica at once after a failover."));
         }
-
     }
 
     /// <summary>
