@@ -11,6 +11,9 @@ internal enum BackplaneMessageKind
 
     /// <summary>A value loaded while the master was unreachable, shared through the replicas (LeveeCache.Degraded.cs).</summary>
     Value = 'V',
+
+    /// <summary>An instance starts loading a key while the master is unreachable; its value follows as <see cref="Value"/>.</summary>
+    Loading = 'L',
 }
 
 public sealed partial class LeveeCache
@@ -143,6 +146,9 @@ public sealed partial class LeveeCache
                 break;
             case BackplaneMessageKind.Value:
                 OnSharedValue(subject);
+                break;
+            case BackplaneMessageKind.Loading:
+                OnLoadElsewhere(subject);
                 break;
             case BackplaneMessageKind.Clear:
                 // entries created before the clear are invalid here too, wherever they are read from: L1, a restored

@@ -101,13 +101,15 @@ public sealed partial class LeveeCache
             return;
         }
 
-        _metrics.Backplane("value_received");
-
-        // an older L1 copy (read from a replica, or loaded here earlier) gives way to the newer value at the next read
-        if (_l1.TryGet(key, out var entry) && entry.CreatedWall < read.CreatedWall)
+        if (_loadsElsewhere.TryRemove(key, out var waiting))
         {
-            _l1.TryRemove(new KeyValuePair<string, CacheEntry>(key, entry));
+            waiting.Arrived.TrySetResult(); // the callers waiting for this load read it now
         }
+
+        // An L1 copy this instance holds stays: it is valid (a removal would have dropped it), and dropping it for a value
+        // loaded a moment later elsewhere only made every instance read again (and, where the read could not use the
+        // shared value, query again: measured in the incident drill, every instance reloading a hot key back to back).
+        _metrics.Backplane("value_received");
     }
 
     private static byte[] NewerOf(byte[] old, byte[] candidate) =>
@@ -119,6 +121,11 @@ public sealed partial class LeveeCache
         if (_shared.TryRemove(key, out var old))
         {
             Interlocked.Add(ref _sharedBytes, -old.Length);
+        }
+
+        if (!_loadsElsewhere.IsEmpty && _loadsElsewhere.TryRemove(key, out var load))
+        {
+            load.Arrived.TrySetResult(); // that load began before the change: its waiters stop waiting for it
         }
     }
 
@@ -164,6 +171,91 @@ public sealed partial class LeveeCache
         {
             ForgetAllShared();
         }
+    }
+
+    /// <summary>How long a caller waits for a load another instance announced, before it queries the database itself.</summary>
+    internal static readonly TimeSpan LoadElsewhereWait = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Loads announced by other instances that this one may wait for (bounded: past it, nobody waits).</summary>
+    private const int LoadsElsewhereMax = 10_000;
+
+    private sealed class LoadElsewhere(long announcedMono)
+    {
+        public long AnnouncedMono { get; } = announcedMono;
+
+        public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    // key -> a load another instance announced (through the replicas) and whose value has not arrived yet
+    private readonly ConcurrentDictionary<string, LoadElsewhere> _loadsElsewhere = new(StringComparer.Ordinal);
+
+    /// <summary>Announced loads of other instances not arrived yet (for tests).</summary>
+    internal int PendingLoadsElsewhere => _loadsElsewhere.Count;
+
+    /// <summary>True while values can be shared: the master is not usable, the replicas' channel is.</summary>
+    private bool SharingValues => _options.Backplane && _guard is not null && !_guard.IsUsable && _guard.Store.IsReplicaConnected;
+
+    /// <summary>
+    /// Before this instance queries the database for <paramref name="key"/> while values are shared: tells the others, so
+    /// that their callers of the key wait for this value instead of querying too (every instance misses a changed hot
+    /// key at nearly the same moment: without this, each loaded it). Fire and forget.
+    /// </summary>
+    private void AnnounceLoad(string key)
+    {
+        if (SharingValues)
+        {
+            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Loading, key)).AsTask();
+        }
+    }
+
+    private void OnLoadElsewhere(string key)
+    {
+        if (key.Length == 0 || (_loadsElsewhere.Count >= LoadsElsewhereMax && !_loadsElsewhere.ContainsKey(key)))
+        {
+            return;
+        }
+
+        var now = _clock.MonoMs;
+        _loadsElsewhere.AddOrUpdate(key, static (_, n) => new LoadElsewhere(n),
+            static (_, old, n) => n - old.AnnouncedMono > (long)LoadElsewhereWait.TotalMilliseconds ? new LoadElsewhere(n) : old, now);
+    }
+
+    /// <summary>
+    /// A fresh value of <paramref name="key"/> another instance is loading, awaited for at most
+    /// <see cref="LoadElsewhereWait"/> from its announcement; null when there is no such load or its value did not come
+    /// (or is refused here: it is decoded as an L2 entry, so a removal this instance knows of refuses it).
+    /// </summary>
+    private async ValueTask<CacheEntry?> TryAwaitLoadElsewhereAsync<T>(string key, LeveeEntryOptions options, long epoch)
+    {
+        if (_loadsElsewhere.IsEmpty || !_loadsElsewhere.TryGetValue(key, out var load))
+        {
+            return null;
+        }
+
+        var left = (long)LoadElsewhereWait.TotalMilliseconds - (_clock.MonoMs - load.AnnouncedMono);
+        if (left <= 0)
+        {
+            ((ICollection<KeyValuePair<string, LoadElsewhere>>)_loadsElsewhere).Remove(new KeyValuePair<string, LoadElsewhere>(key, load));
+            return null;
+        }
+
+        try
+        {
+            await load.Arrived.Task.WaitAsync(TimeSpan.FromMilliseconds(left), _clock.Provider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            ((ICollection<KeyValuePair<string, LoadElsewhere>>)_loadsElsewhere).Remove(new KeyValuePair<string, LoadElsewhere>(key, load));
+            return null;
+        }
+
+        var shared = await ReadSharedAsync<T>(key, options, epoch).ConfigureAwait(false);
+        if (shared.Fresh is not null)
+        {
+            _metrics.Backplane("value_awaited");
+        }
+
+        return shared.Fresh;
     }
 
     /// <summary>

@@ -62,7 +62,10 @@ public sealed partial class LeveeCache
 
         if (Journaled(key))
         {
-            return new L2Read { Unavailable = true };
+            // Redis may still hold what this instance's journaled removal removed: not read. A value another instance
+            // loaded since (shared while the master is unreachable) is checked against that removal like any other.
+            var shared = await ReadSharedAsync<T>(key, options, epoch).ConfigureAwait(false);
+            return shared.Fresh is not null ? shared : new L2Read { Unavailable = true };
         }
 
         var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);

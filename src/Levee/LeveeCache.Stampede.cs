@@ -291,6 +291,13 @@ public sealed partial class LeveeCache
             return result;
         }
 
+        // Degraded mode: another instance announced it is loading this key (through the replicas): its value is awaited,
+        // for a short while, instead of a query of this instance's own.
+        if (!background && await TryAwaitLoadElsewhereAsync<T>(key, options, epoch).ConfigureAwait(false) is { } elsewhere)
+        {
+            return TakeL2Hit<T>(key, elsewhere, options, readSeq);
+        }
+
         // Admission gate: every factory call takes a slot. When the gate is full, an interactive caller with a stale value
         // gets it at once (reason "gate"); without one it waits in the bounded queue or fails with LeveeOverloadedException.
         // A refresh never waits (the current value stays); warm-up waits behind interactive callers, within its share.
@@ -317,6 +324,7 @@ public sealed partial class LeveeCache
         var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
         var factorySeq = CurrentSeq; // what the factory reads includes every change that began before this point
         var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
+        AnnounceLoad(key);
         var factoryTask = RunFactoryAsync(lease, state, factory, factorySeq, hardCts.Token);
         var ownsCts = true;
         try

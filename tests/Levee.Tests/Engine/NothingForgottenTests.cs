@@ -569,4 +569,78 @@ public class NothingForgottenTests
             return condition();
         }
     }
+
+    /// <summary>Issue 19: the instance that journaled a removal reads the value another instance loaded since (it used
+    /// to load it again every time another instance's value arrived).</summary>
+    [Fact]
+    public async Task MasterUnreachable_TheInstanceThatRemovedAKey_TakesTheValueAnotherLoadedSince()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", OneMinute);
+        la.Mode = FakeL2Mode.Down;
+        lb.Mode = FakeL2Mode.Down;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k"); // journaled on A
+        var factoryCalls = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("v2"); };
+        Assert.Equal("v2", await b.GetOrCreateAsync("k", 0, load, OneMinute)); // B loads and shares
+        Assert.Equal("v2", await a.GetOrCreateAsync("k", 0, load, OneMinute)); // A: its journal, then B's value
+        Assert.Equal(1, factoryCalls);
+    }
+
+    /// <summary>Issue 19: a caller on another instance waits for a load that instance announced, rather than querying too.</summary>
+    [Fact]
+    public async Task MasterUnreachable_ACallerWaitsForTheLoadAnotherInstanceAnnounced()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", OneMinute);
+        la.Mode = FakeL2Mode.Down;
+        lb.Mode = FakeL2Mode.Down;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var factoryCalls = 0;
+        var aLoading = a.GetOrCreateAsync("k", release, async (r, _) => { Interlocked.Increment(ref factoryCalls); await r.Task; return "v2"; }, OneMinute).AsTask();
+        for (var i = 0; i < 400 && Volatile.Read(ref factoryCalls) == 0; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        var bReading = b.GetOrCreateAsync("k", 0, (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("b's own"); }, OneMinute).AsTask();
+        await Task.Delay(50);
+        Assert.False(bReading.IsCompleted); // waiting for A's value, not querying
+        release.SetResult();
+        Assert.Equal("v2", await TestCache.Bounded(aLoading, "A's load"));
+        Assert.Equal("v2", await TestCache.Bounded(bReading, "B's read"));
+        Assert.Equal(1, factoryCalls);
+
+        // an announced load whose value never comes holds a caller at most LoadElsewhereWait
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        var stuck = a.GetOrCreateAsync("k", never, async (r, _) => { await r.Task; return "late"; }, OneMinute).AsTask();
+        for (var i = 0; i < 400 && b.PendingLoadsElsewhere == 0; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        var bAlone = b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("b's own"), OneMinute).AsTask();
+        await Task.Delay(50);
+        Assert.False(bAlone.IsCompleted);
+        time.Advance(LeveeCache.LoadElsewhereWait);
+        Assert.Equal("b's own", await TestCache.Bounded(bAlone, "B's read after the wait"));
+        never.SetResult();
+        await stuck;
+    }
 }

@@ -440,6 +440,49 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         topology.Master.Thaw();
     }
 
+    /// <summary>Issue 19: while the master is frozen and no failover comes, a value one instance loads reaches the other
+    /// through the replicas, which serves it without a database query.</summary>
+    [Fact]
+    public async Task TwoInstances_MasterFrozenNoFailover_AValueOneLoadsIsServedByTheOtherWithoutAQuery()
+    {
+        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { DownAfterMilliseconds = 60_000 });
+        await using var appA = NewApp(topology);
+        await using var appB = NewApp(topology);
+        var a = await RealRedisTests.ConnectedCache(appA);
+        var b = await RealRedisTests.ConnectedCache(appB);
+        foreach (var store in new[] { (Levee.Redis.RedisL2Store)a.L2Store!, (Levee.Redis.RedisL2Store)b.L2Store! })
+        {
+            for (var i = 0; i < 200 && store.Current?.Replicas is null; i++)
+            {
+                await Task.Delay(25); // the replicas' connection is attached after the master's, in the background
+            }
+
+            Assert.NotNull(store.Current?.Replicas);
+        }
+
+        await a.SetAsync("price", 10, OneMinute);
+        topology.Master.Freeze();
+        try
+        {
+            await a.RemoveAsync("price"); // the row changed; journaled, and told to B through the replicas
+            var queries = 0;
+            Func<int, CancellationToken, ValueTask<int>> load = (_, _) => { Interlocked.Increment(ref queries); return ValueTask.FromResult(11); };
+            Assert.Equal(11, await a.GetOrCreateAsync("price", 0, load, OneMinute));
+            for (var i = 0; i < 200 && b.SharedCount == 0; i++)
+            {
+                await Task.Delay(25);
+            }
+
+            Assert.Equal(1, b.SharedCount);
+            Assert.Equal(11, await b.GetOrCreateAsync("price", 0, load, OneMinute));
+            Assert.Equal(1, queries);
+        }
+        finally
+        {
+            topology.Master.Thaw();
+        }
+    }
+
     [Fact]
     public async Task TwoInstances_RemoveWhileMasterFrozen_OtherNeverServesRemovedValueAfterRecovery()
     {
