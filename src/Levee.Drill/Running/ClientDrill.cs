@@ -86,7 +86,7 @@ internal sealed class ClientDrill(
         using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
-        var context = new ScenarioContext(topology, Mark, Elapsed) { Seed = options.Seed, FaultEnd = TimeSpan.FromSeconds(plan.RecoveryStart) };
+        var context = new ScenarioContext(topology, Mark, Elapsed) { Seed = options.Seed, FaultStart = TimeSpan.FromSeconds(plan.FaultStart), FaultEnd = TimeSpan.FromSeconds(plan.RecoveryStart) };
         TimeSpan? faultAt = null, repairAt = null;
         string? faultFailure = null;
 
