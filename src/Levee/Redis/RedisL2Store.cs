@@ -196,6 +196,7 @@ internal sealed partial class RedisL2Store : IL2Store
 
         options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ReconnectRetryPolicy = new LinearRetry(500);
+        options.IncludeDetailInExceptions = false; // its messages would name the command and the key, and Levee logs them
         return options;
     }
 

@@ -146,6 +146,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             BacklogPolicy = BacklogPolicy.FailFast,
             ReconnectRetryPolicy = new LinearRetry(500),
             ClientName = "levee-sentinel",
+            IncludeDetailInExceptions = false,
             User = _configuration.SentinelUser ?? _configuration.User,
             Password = _configuration.SentinelPassword ?? _configuration.Password,
             Ssl = _configuration.Ssl,
