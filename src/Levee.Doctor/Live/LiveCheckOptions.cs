@@ -9,7 +9,10 @@ public sealed class LiveCheckOptions
     /// <summary>Password for the Redis data nodes (and Cluster nodes). Default: none.</summary>
     public string? Password { get; init; }
 
-    /// <summary>Password for the Sentinels (their requirepass). Default: none.</summary>
+    /// <summary>ACL user for the Sentinels. Default: none (the default user).</summary>
+    public string? SentinelUser { get; init; }
+
+    /// <summary>Password for the Sentinels (their requirepass, or the <see cref="SentinelUser"/>'s). Default: none.</summary>
     public string? SentinelPassword { get; init; }
 
     /// <summary>Connect and per-command timeout. Default 2 s; must be positive.</summary>

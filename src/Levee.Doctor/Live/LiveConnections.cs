@@ -28,6 +28,7 @@ internal static class LiveConnections
         if (sentinel)
         {
             config.CommandMap = CommandMap.Sentinel;
+            config.User = options.SentinelUser;
             config.Password = options.SentinelPassword;
         }
         else
