@@ -537,8 +537,39 @@ internal sealed partial class RedisL2Store : IL2Store
         return result;
     }
 
-    public Task SetMaxAsync(string key, long value, TimeSpan timeToLive) =>
-        Required.PrimaryDatabase.ScriptEvaluateAsync(SetMaxScript, [key], [value, (long)timeToLive.TotalMilliseconds]);
+    public async Task SetMaxAsync(string key, long value, TimeSpan timeToLive)
+    {
+        var database = Required.PrimaryDatabase;
+        if (!_scriptingRefused)
+        {
+            try
+            {
+                await database.ScriptEvaluateAsync(SetMaxScript, [key], [value, (long)timeToLive.TotalMilliseconds]).ConfigureAwait(false);
+                return;
+            }
+            catch (RedisServerException ex) when (IsScriptingRefused(ex))
+            {
+                _scriptingRefused = true; // as for removals: a refusal that retrying won't change
+                Log.ScriptingRefused(_logger, _cache, ex.Message);
+            }
+        }
+
+        // Without scripting: SET ... GET returns the time it replaced; a higher one (another instance's later
+        // invalidation) is put back, and so on, so the time ends where it only moved forward. Between the two SETs a
+        // reader can see the lower time for one round trip. Bounded: each round can only raise the time written.
+        TimeSpan? expiry = timeToLive > TimeSpan.Zero ? timeToLive : null;
+        var target = value;
+        for (var round = 0; round < 8; round++)
+        {
+            var replaced = await database.StringSetAndGetAsync(key, target, expiry).ConfigureAwait(false);
+            if (replaced.IsNull || !replaced.TryParse(out long previous) || previous <= target)
+            {
+                return;
+            }
+
+            target = previous;
+        }
+    }
 
     public Task<long> IncrementAsync(string key) => Required.PrimaryDatabase.StringIncrementAsync(key);
 
