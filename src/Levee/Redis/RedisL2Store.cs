@@ -36,9 +36,9 @@ internal sealed partial class RedisL2Store : IL2Store
     private readonly SentinelMonitor? _sentinel;
     private volatile Connection? _connection;
 
-    public RedisL2Store(string configuration, string cacheName, TimeProvider time, ILogger logger)
+    public RedisL2Store(string configuration, string cacheName, TimeProvider time, ILogger logger, Action<ConfigurationOptions>? configure = null)
     {
-        _configuration = CreateConfiguration(configuration);
+        _configuration = CreateConfiguration(configuration, configure);
         _cache = cacheName;
         _time = time;
         _logger = logger;
@@ -159,7 +159,7 @@ internal sealed partial class RedisL2Store : IL2Store
     internal CancellationToken Stopping => _stopping.Token;
 
     /// <summary>Levee's defaults for every option the configuration string does not set itself.</summary>
-    internal static ConfigurationOptions CreateConfiguration(string configuration)
+    internal static ConfigurationOptions CreateConfiguration(string configuration, Action<ConfigurationOptions>? configure = null)
     {
         var options = ConfigurationOptions.Parse(configuration);
         bool Has(string key) => Regex.IsMatch(configuration, $@"(^|,)\s*{key}\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
@@ -196,6 +196,7 @@ internal sealed partial class RedisL2Store : IL2Store
 
         options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ReconnectRetryPolicy = new LinearRetry(500);
+        configure?.Invoke(options); // what a string cannot say (TLS callbacks, a private CA, a client certificate)
         options.IncludeDetailInExceptions = false; // its messages would name the command and the key, and Levee logs them
         return options;
     }

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Levee.Drill.Topology;
+using Levee.Tests.Fakes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Levee.Tests.Redis;
+
+/// <summary>
+/// Levee over TLS against real redis-server and redis-sentinel processes with certificates made by openssl at test
+/// time: a private CA, a server certificate, and mutual TLS (the servers require a client certificate). The private CA
+/// and the client certificate can only be given through <see cref="LeveeOptions.ConfigureRedis"/>.
+/// </summary>
+[Collection(RealProcesses.Name)]
+public sealed class TlsTests : IAsyncLifetime
+{
+    private readonly ProcessHost _host = new();
+    private Certificates _certs = null!;
+
+    public async Task InitializeAsync() => _certs = await Certificates.CreateAsync(_host.CreateDirectory("certs"));
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task Standalone_MutualTls_PrivateCa_ThroughConfigureRedis()
+    {
+        var tlsPort = FreePort();
+        var redis = await _host.StartRedisAsync(extraConfig: _certs.ServerConfig(tlsPort));
+
+        await using var app = NewApp($"127.0.0.1:{tlsPort},ssl=true", _certs.Configure);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("k", "over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
+        await RealRedisTests.UntilStoredAsync(redis, "levee:d:0:k"); // written through the TLS port, the only one Levee knows
+    }
+
+    [Fact]
+    public async Task Standalone_WithoutTheClientCertificateAndCa_IsRefused()
+    {
+        var tlsPort = FreePort();
+        var redis = await _host.StartRedisAsync(extraConfig: _certs.ServerConfig(tlsPort));
+
+        // what a connection string alone can say: ssl=true, no private CA, no client certificate; the server logs the
+        // handshakes it refused (Levee retries, its connection never becomes available)
+        await using var app = NewApp($"127.0.0.1:{tlsPort},ssl=true", configure: null);
+        var cache = app.GetRequiredService<LeveeCache>();
+        await Eventually.TrueAsync(
+            () => File.ReadAllText(redis.LogFile).Contains("Error accepting a client connection", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15),
+            "the server never refused a handshake");
+        Assert.False(cache.IsL2Available);
+    }
+
+    [Fact]
+    public async Task Sentinel_MutualTls_TheSentinelConnectionsCarryTheCaAndClientCertificate()
+    {
+        // the master and the Sentinel speak TLS only to clients that present a certificate of the private CA; the
+        // Sentinel monitors the master's TLS port (tls-replication yes), so it names that port to Levee
+        var masterTls = FreePort();
+        var master = await _host.StartRedisAsync(extraConfig: _certs.ServerConfig(masterTls));
+        var sentinelTls = FreePort();
+        await _host.StartSentinelAsync("tlsmaster", masterTls, extraConfig: [.. _certs.ServerConfig(sentinelTls), "tls-replication yes"]);
+
+        await using var app = NewApp($"127.0.0.1:{sentinelTls},serviceName=tlsmaster,ssl=true", _certs.Configure);
+        var cache = await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("k", "via-sentinel-over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
+        await RealRedisTests.UntilStoredAsync(master, "levee:d:0:k");
+    }
+
+    private static ServiceProvider NewApp(string redis, Action<StackExchange.Redis.ConfigurationOptions>? configure, CollectingLogger? logger = null)
+    {
+        var services = new ServiceCollection();
+        if (logger is not null)
+        {
+            services.AddLogging(b => b.AddProvider(new CollectingLoggerProvider(logger)).SetMinimumLevel(LogLevel.Debug));
+        }
+
+        services.AddLevee(o =>
+        {
+            o.Redis = redis;
+            o.ConfigureRedis = configure;
+        });
+        return services.BuildServiceProvider();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>A private CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl.</summary>
+    private sealed record Certificates(string Ca, string ServerCert, string ServerKey, string ClientCert, string ClientKey)
+    {
+        public static async Task<Certificates> CreateAsync(string dir)
+        {
+            string P(string name) => Path.Combine(dir, name);
+            await File.WriteAllTextAsync(P("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");
+            await File.WriteAllTextAsync(P("client.ext"), "extendedKeyUsage=clientAuth\n");
+            await OpenSsl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=levee-test-ca");
+            foreach (var who in new[] { "server", "client" })
+            {
+                await OpenSsl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", who + ".key", "-out", who + ".csr", "-subj", "/CN=levee-test-" + who);
+                await OpenSsl(dir, "x509", "-req", "-in", who + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", who + ".crt", "-days", "2", "-extfile", who + ".ext");
+            }
+
+            return new Certificates(P("ca.crt"), P("server.crt"), P("server.key"), P("client.crt"), P("client.key"));
+        }
+
+        /// <summary>redis.conf / sentinel.conf lines: TLS on <paramref name="tlsPort"/>, client certificates required.</summary>
+        public string[] ServerConfig(int tlsPort) =>
+        [
+            $"tls-port {tlsPort}", $"tls-cert-file {ServerCert}", $"tls-key-file {ServerKey}", $"tls-ca-cert-file {Ca}", "tls-auth-clients yes",
+        ];
+
+        public void Configure(StackExchange.Redis.ConfigurationOptions options)
+        {
+            options.TrustIssuer(Ca);
+            options.SetUserPemCertificate(ClientCert, ClientKey);
+        }
+
+        private static async Task OpenSsl(string dir, params string[] args)
+        {
+            var psi = new ProcessStartInfo("openssl") { WorkingDirectory = dir, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in args)
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using var process = Process.Start(psi)!;
+            var error = process.StandardError.ReadToEndAsync();
+            await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, $"openssl {string.Join(' ', args)}: {await error}");
+        }
+    }
+}
