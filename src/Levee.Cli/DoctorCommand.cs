@@ -106,11 +106,15 @@ internal static class DoctorCommand
         var sentinelPassword = new Option<string?>("--sentinel-password") { Description = $"Password for the Sentinels, when they have requirepass or an ACL user (or --sentinel-password-file, or env {SentinelPasswordEnvironmentVariable}; default: none)" };
         var sentinelPasswordFile = new Option<string?>("--sentinel-password-file") { Description = "A file holding the Sentinels' password (its first line)" };
         var timeout = new Option<string?>("--timeout") { Description = "Per-call timeout in milliseconds (default 2000)" };
+        var tls = new Option<bool>("--tls") { Description = "Connect to every node and Sentinel over TLS" };
+        var tlsCa = new Option<string?>("--tls-ca") { Description = "PEM file of a private CA that signed the servers' certificates (implies --tls)" };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM client certificate, for servers with tls-auth-clients yes (implies --tls; with --tls-key)" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
         var format = FormatOption();
         var strict = StrictOption();
         var command = new Command("check", "Check a live Sentinel deployment (--sentinel ... --service NAME) or a Redis Cluster (--cluster HOST:PORT)")
         {
-            sentinel, service, cluster, user, password, passwordFile, sentinelUser, sentinelPassword, sentinelPasswordFile, timeout, format, strict,
+            sentinel, service, cluster, user, password, passwordFile, sentinelUser, sentinelPassword, sentinelPasswordFile, timeout, tls, tlsCa, tlsCert, tlsKey, format, strict,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, ct) =>
@@ -141,8 +145,20 @@ internal static class DoctorCommand
                 Password = dataPassword,
                 SentinelUser = parse.GetValue(sentinelUser) ?? Environment.GetEnvironmentVariable(SentinelUserEnvironmentVariable),
                 SentinelPassword = sentinelSecret,
+                Tls = parse.GetValue(tls) || parse.GetValue(tlsCa) is not null || parse.GetValue(tlsCert) is not null,
+                TlsCaFile = parse.GetValue(tlsCa),
+                TlsCertFile = parse.GetValue(tlsCert),
+                TlsKeyFile = parse.GetValue(tlsKey),
                 Timeout = TimeSpan.FromMilliseconds(timeoutMs),
             };
+            foreach (var file in new[] { options.TlsCaFile, options.TlsCertFile, options.TlsKeyFile })
+            {
+                if (file is not null && !File.Exists(file))
+                {
+                    error.WriteLine($"levee doctor check: TLS file '{file}' does not exist.");
+                    return 2;
+                }
+            }
             var sentinels = parse.GetValue(sentinel);
             var clusterNode = parse.GetValue(cluster);
             DoctorReport report;

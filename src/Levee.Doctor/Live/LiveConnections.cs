@@ -37,6 +37,20 @@ internal static class LiveConnections
             config.Password = options.Password;
         }
 
+        if (options.Tls)
+        {
+            config.Ssl = true;
+            if (options.TlsCaFile is { } ca)
+            {
+                config.TrustIssuer(ca);
+            }
+
+            if (options.TlsCertFile is { } cert)
+            {
+                config.SetUserPemCertificate(cert, options.TlsKeyFile);
+            }
+        }
+
         foreach (var endpoint in endpoints)
         {
             config.EndPoints.Add(endpoint);

@@ -179,4 +179,32 @@ public sealed class SentinelLiveCheckerTests
         Assert.Equal(2, both.Code);
         Assert.DoesNotContain(secret, both.Out + both.Err, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task OverTls_WithAPrivateCaAndAClientCertificate_TheCheckReachesSentinelAndMaster()
+    {
+        await using var host = new ProcessHost();
+        var certs = await TlsCertificates.CreateAsync(host.CreateDirectory("certs"));
+        var masterTls = FreePort();
+        await host.StartRedisAsync(extraConfig: certs.ServerConfig(masterTls));
+        var sentinelTls = FreePort();
+        await host.StartSentinelAsync("tlsmaster", masterTls, extraConfig: [.. certs.ServerConfig(sentinelTls), "tls-replication yes"]);
+        string[] Args(params string[] extra) =>
+            ["check", "--sentinel", $"127.0.0.1:{sentinelTls}", "--service", "tlsmaster", "--timeout", "1000", "--format", "json", .. extra];
+
+        // plain connections to a TLS port get nothing: the check cannot pass by accident
+        Assert.Equal(2, (await CliRunner.RunAsync(Args())).Code);
+
+        var (code, output, error) = await CliRunner.RunAsync(Args("--tls-ca", certs.Ca, "--tls-cert", certs.ClientCert, "--tls-key", certs.ClientKey));
+        Assert.True(code is 0 or 1, $"exit {code}: {error}\n{output}");
+        Assert.DoesNotContain("L000", output, StringComparison.Ordinal);
+        Assert.Contains($"Master 127.0.0.1:{masterTls}: min-replicas-to-write 0", output, StringComparison.Ordinal); // read from the master itself, over TLS
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Levee.Drill.Topology;
@@ -17,9 +16,9 @@ namespace Levee.Tests.Redis;
 public sealed class TlsTests : IAsyncLifetime
 {
     private readonly ProcessHost _host = new();
-    private Certificates _certs = null!;
+    private TlsCertificates _certs = null!;
 
-    public async Task InitializeAsync() => _certs = await Certificates.CreateAsync(_host.CreateDirectory("certs"));
+    public async Task InitializeAsync() => _certs = await TlsCertificates.CreateAsync(_host.CreateDirectory("certs"));
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
@@ -29,7 +28,7 @@ public sealed class TlsTests : IAsyncLifetime
         var tlsPort = FreePort();
         var redis = await _host.StartRedisAsync(extraConfig: _certs.ServerConfig(tlsPort));
 
-        await using var app = NewApp($"127.0.0.1:{tlsPort},ssl=true", _certs.Configure);
+        await using var app = NewApp($"127.0.0.1:{tlsPort},ssl=true", c => Configure(_certs, c));
         var cache = await RealRedisTests.ConnectedCache(app);
         await cache.SetAsync("k", "over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
         await RealRedisTests.UntilStoredAsync(redis, "levee:d:0:k"); // written through the TLS port, the only one Levee knows
@@ -62,7 +61,7 @@ public sealed class TlsTests : IAsyncLifetime
         var sentinelTls = FreePort();
         await _host.StartSentinelAsync("tlsmaster", masterTls, extraConfig: [.. _certs.ServerConfig(sentinelTls), "tls-replication yes"]);
 
-        await using var app = NewApp($"127.0.0.1:{sentinelTls},serviceName=tlsmaster,ssl=true", _certs.Configure);
+        await using var app = NewApp($"127.0.0.1:{sentinelTls},serviceName=tlsmaster,ssl=true", c => Configure(_certs, c));
         var cache = await RealRedisTests.ConnectedCache(app);
         await cache.SetAsync("k", "via-sentinel-over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
         await RealRedisTests.UntilStoredAsync(master, "levee:d:0:k");
@@ -91,49 +90,9 @@ public sealed class TlsTests : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>A private CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl.</summary>
-    private sealed record Certificates(string Ca, string ServerCert, string ServerKey, string ClientCert, string ClientKey)
+    private static void Configure(TlsCertificates certs, StackExchange.Redis.ConfigurationOptions options)
     {
-        public static async Task<Certificates> CreateAsync(string dir)
-        {
-            string P(string name) => Path.Combine(dir, name);
-            await File.WriteAllTextAsync(P("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");
-            await File.WriteAllTextAsync(P("client.ext"), "extendedKeyUsage=clientAuth\n");
-            await OpenSsl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=levee-test-ca");
-            foreach (var who in new[] { "server", "client" })
-            {
-                await OpenSsl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", who + ".key", "-out", who + ".csr", "-subj", "/CN=levee-test-" + who);
-                await OpenSsl(dir, "x509", "-req", "-in", who + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", who + ".crt", "-days", "2", "-extfile", who + ".ext");
-            }
-
-            return new Certificates(P("ca.crt"), P("server.crt"), P("server.key"), P("client.crt"), P("client.key"));
-        }
-
-        /// <summary>redis.conf / sentinel.conf lines: TLS on <paramref name="tlsPort"/>, client certificates required.</summary>
-        public string[] ServerConfig(int tlsPort) =>
-        [
-            $"tls-port {tlsPort}", $"tls-cert-file {ServerCert}", $"tls-key-file {ServerKey}", $"tls-ca-cert-file {Ca}", "tls-auth-clients yes",
-        ];
-
-        public void Configure(StackExchange.Redis.ConfigurationOptions options)
-        {
-            options.TrustIssuer(Ca);
-            options.SetUserPemCertificate(ClientCert, ClientKey);
-        }
-
-        private static async Task OpenSsl(string dir, params string[] args)
-        {
-            var psi = new ProcessStartInfo("openssl") { WorkingDirectory = dir, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var a in args)
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            using var process = Process.Start(psi)!;
-            var error = process.StandardError.ReadToEndAsync();
-            await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            Assert.True(process.ExitCode == 0, $"openssl {string.Join(' ', args)}: {await error}");
-        }
+        options.TrustIssuer(certs.Ca);
+        options.SetUserPemCertificate(certs.ClientCert, certs.ClientKey);
     }
 }
