@@ -57,7 +57,8 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         var cache = await RealRedisTests.ConnectedCache(app);
         await cache.SetAsync("k", "v", OneMinute);
 
-        // several of the monitor's checks (every second once settled) run while that Sentinel is down
+        // several of the monitor's checks (every second once settled) run while that Sentinel is down (an exposure window,
+        // not a wait for a state: a Sentinel's INFO has no commandstats to count the checks by)
         await Task.Delay(TimeSpan.FromSeconds(4));
         await down.RestartAsync();
 
