@@ -72,7 +72,7 @@ public sealed partial class ScenarioEndToEndTests(ITestOutputHelper output) : ID
             for (var i = 0; i < plan.Count; i++)
             {
                 var planned = report.Load.BaselineSeconds + plan[i].At.TotalSeconds;
-                Assert.InRange(breaks[i].AtSecond, planned - 0.1, planned + 2.5); // late only by the previous restart
+                Assert.InRange(breaks[i].AtSecond, planned - 0.1, planned + 4); // late only by the previous restart (a busy 2-core machine); the plan's faults are at least 4 s apart
             }
 
             sequences.Add(faults);
