@@ -320,7 +320,10 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         var app = NewApp(topology);
         var cache = await RealRedisTests.ConnectedCache(app);
         await cache.SetAsync("k", "v", OneMinute);
-        await Task.Delay(1500); // the monitor is between checks (an awaited delay) or in one: Dispose waits for it
+        // the monitor has switched to the master and attached the replicas: it is now between checks (an awaited delay)
+        // or in one, and Dispose must wait for it
+        var store = (Levee.Redis.RedisL2Store)cache.L2Store!;
+        await Eventually.TrueAsync(() => store.Current?.Replicas is not null, TimeSpan.FromSeconds(10), "the replicas' connection was never attached");
         Assert.NotEmpty(await LeveeConnections()); // else the check below could not fail
 
         RealRedisTests.DisposeOnUnpumpedContext(app); // the LeveeCache singleton, synchronously
