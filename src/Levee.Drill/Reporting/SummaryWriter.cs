@@ -71,11 +71,13 @@ internal static class SummaryWriter
             sb.Append("| ").Append(string.Join(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal)))).Append(" |\n");
         }
 
-        foreach (var run in report.Runs.Where(r => r.Status == "ran"))
+        var ran = report.Runs.Where(r => r.Status == "ran").ToList();
+        sb.Append(ran.Count > 0 ? "\n" : string.Empty);
+        foreach (var run in ran)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"\nDB count, {run.Client}: PostgreSQL {Count(run.DbQueriesServer)} transactions, the clients {Count(run.DbQueriesClient)} queries");
+            sb.Append(CultureInfo.InvariantCulture, $"DB count, {run.Client}: PostgreSQL {Count(run.DbQueriesServer)} transactions, the clients {Count(run.DbQueriesClient)} queries");
             sb.Append(run.DbCountWarning is { } warning ? ". WARNING: " + warning : string.Empty);
-            sb.Append('\n');
+            sb.Append("  \n");
         }
 
         sb.Append("\nFaults: ").Append(string.Join("; ", report.Faults.Select(f => string.Create(CultureInfo.InvariantCulture, $"t={f.AtSecond:0.#} s {f.Action}")))).Append('\n');

@@ -161,6 +161,17 @@ public sealed class TimelineAggregatorTests
         Assert.Contains("1500", warning, StringComparison.Ordinal);
         Assert.Contains("1000", warning, StringComparison.Ordinal);
         Assert.NotNull(TimelineAggregator.DbCountDisagreement(1000, 1500));
+
+        // both counts and the warning reach the summary
+        var run = new ClientRun("c", "d", "ran", null, 1, 0, 0, null, null, null, null, null, 0, 0, null, [], [])
+        {
+            DbQueriesServer = 1500,
+            DbQueriesClient = 1000,
+            DbCountWarning = warning,
+        };
+        var report = new DrillReport("s", "d", 1, DateTimeOffset.UnixEpoch, new MachineInfo("h", 1, "o", "r"), new LoadSettings(1, 1, 1, 1, 1, 1, 1, 1, 0, 2, 3, 1), new TopologyInfo("sentinel", 1, 0, 0, 0, 0, "pg"), [], [run]);
+        Assert.Contains("DB count, c: PostgreSQL 1,500 transactions, the clients 1,000 queries. WARNING: DB counts disagree", SummaryWriter.Markdown(report), StringComparison.Ordinal);
+        Assert.Equal(warning, DrillReport.FromJson(report.ToJson()).Runs[0].DbCountWarning);
     }
 
     private sealed class ScriptedCountReader(params long?[] readings) : IDbCountReader
