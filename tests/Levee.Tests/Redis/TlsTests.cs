@@ -57,7 +57,12 @@ public sealed class TlsTests : IAsyncLifetime
         // the master and the Sentinel speak TLS only to clients that present a certificate of the private CA; the
         // Sentinel monitors the master's TLS port (tls-replication yes), so it names that port to Levee
         var masterTls = FreePort();
-        var master = await _host.StartRedisAsync(extraConfig: _certs.ServerConfig(masterTls));
+        var master = await _host.StartRedisAsync(extraConfig: [.. _certs.ServerConfig(masterTls), "tls-replication yes"]);
+        var replicaTls = FreePort();
+        var replica = await _host.StartRedisAsync(extraConfig: [.. _certs.ServerConfig(replicaTls), "tls-replication yes", $"replicaof 127.0.0.1 {masterTls}"]);
+        await Eventually.TrueAsync(
+            async () => (await replica.ExecuteAsync("INFO", "replication")).Text?.Contains("master_link_status:up", StringComparison.Ordinal) == true,
+            TimeSpan.FromSeconds(15), "the replica never synced over TLS");
         var sentinelTls = FreePort();
         await _host.StartSentinelAsync("tlsmaster", masterTls, extraConfig: [.. _certs.ServerConfig(sentinelTls), "tls-replication yes"]);
 
@@ -65,6 +70,11 @@ public sealed class TlsTests : IAsyncLifetime
         var cache = await RealRedisTests.ConnectedCache(app);
         await cache.SetAsync("k", "via-sentinel-over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
         await RealRedisTests.UntilStoredAsync(master, "levee:d:0:k");
+
+        // the replica (named by the Sentinel at its TLS port) gets the replicas' connection, over TLS too
+        var store = (Levee.Redis.RedisL2Store)cache.L2Store!;
+        await Eventually.TrueAsync(() => store.IsReplicaConnected && store.Current?.Replicas is not null, TimeSpan.FromSeconds(20), "no TLS connection to the replica");
+        Assert.Contains(store.Current!.ReplicaEndpoints, e => Levee.Redis.SentinelMonitor.Format(e) == $"127.0.0.1:{replicaTls}");
     }
 
     private static ServiceProvider NewApp(string redis, Action<StackExchange.Redis.ConfigurationOptions>? configure, CollectingLogger? logger = null)
