@@ -121,6 +121,10 @@ public sealed partial class LeveeCache
 
         _metrics.Backplane("received");
         var subject = parts[3];
+
+        // a removal's time never reaches past this instance's own clock: a sender whose clock is ahead (or a bogus
+        // message) would otherwise keep newer L2 entries of the key, the tag or everything out for that long
+        wall = Math.Min(wall, _clock.WallMs);
         switch ((BackplaneMessageKind)parts[1][0])
         {
             case BackplaneMessageKind.Set:
@@ -153,8 +157,8 @@ public sealed partial class LeveeCache
             case BackplaneMessageKind.Clear:
                 // entries created before the clear are invalid here too, wherever they are read from: L1, a restored
                 // snapshot, or a replica still holding the old generation while the master is unreachable
-                RaiseAllInvalidated(Math.Min(wall, _clock.WallMs)); // not past this instance's own clock: a sender whose clock is
-                ClearLocal();                                      // ahead would otherwise keep every new value out for that long
+                RaiseAllInvalidated(wall); // capped at this instance's clock above
+                ClearLocal();
                 RunMaintenance();
                 break;
         }

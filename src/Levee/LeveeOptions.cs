@@ -15,6 +15,16 @@ public sealed class LeveeOptions
     /// </summary>
     public string? Redis { get; set; }
 
+    /// <summary>
+    /// Adjusts the StackExchange.Redis configuration parsed from <see cref="Redis"/> after Levee's defaults, for what a
+    /// string cannot say: a private CA (<c>o.TrustIssuer("ca.crt")</c>), a certificate validation callback
+    /// (<c>CertificateValidation</c>), a client certificate for mutual TLS (<c>SetUserPemCertificate</c>,
+    /// <c>CertificateSelection</c>). Applied to every connection Levee makes: the master, the replicas, the
+    /// Sentinels and the Cluster nodes. <c>IncludeDetailInExceptions</c> stays off (keys are never logged).
+    /// Default: null.
+    /// </summary>
+    public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureRedis { get; set; }
+
     /// <summary>Prefix of every key Levee writes to Redis, so several applications can share one Redis. Default: <c>levee:</c>.</summary>
     public string KeyPrefix { get; set; } = "levee:";
 

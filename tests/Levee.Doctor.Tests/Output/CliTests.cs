@@ -16,6 +16,45 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task DistinctPasswordsEverywhere_NoValueAppearsInTextJsonOrSarif()
+    {
+        // every secret differs, so the rules that compare them (R005, S010, S011, ...) fire and talk about them
+        string[] secrets =
+        [
+            "master-requirepass-a1f3", "master-masterauth-b2e4", "replica1-requirepass-c3d5", "replica1-masterauth-d4c6",
+            "replica2-requirepass-e5b7", "replica2-masterauth-f6a8", "sentinel1-authpass-g7z9", "sentinel2-authpass-h8y0",
+            "sentinel3-authpass-i9x1", "sentinel1-requirepass-j0w2", "sentinel2-requirepass-k1v3", "sentinel-pass-l2u4",
+        ];
+        var dir = Directory.CreateDirectory(Path.Combine(_dir, "secrets")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(dir, "redis-master.conf"),
+            $"bind 10.0.1.10\nport 6379\nrequirepass {secrets[0]}\nmasterauth {secrets[1]}\nappendonly yes\n");
+        for (var r = 1; r <= 2; r++)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, $"redis-replica-{r}.conf"),
+                $"bind 10.0.2.1{r}\nport 6379\nreplicaof 10.0.1.10 6379\nrequirepass \"{secrets[(2 * r) + 0]}\"\nmasterauth {secrets[(2 * r) + 1]}\n");
+        }
+
+        for (var i = 1; i <= 3; i++)
+        {
+            var own = i < 3 ? $"requirepass {secrets[8 + i]}\n" : $"sentinel sentinel-user sentinels\nsentinel sentinel-pass {secrets[11]}\n";
+            await File.WriteAllTextAsync(Path.Combine(dir, $"sentinel-{i}.conf"),
+                $"port 26379\n{own}sentinel monitor mymaster 10.0.1.10 6379 2\nsentinel auth-user mymaster levee\nsentinel auth-pass mymaster {secrets[5 + i]}\n");
+        }
+
+        foreach (var format in new[] { "text", "json", "sarif" })
+        {
+            var (code, output, error) = await Run("lint", dir, "--format", format);
+            Assert.Equal(1, code); // errors found: the check below reads real findings
+            Assert.Contains("R005", output, StringComparison.Ordinal);
+            Assert.Contains("S011", output, StringComparison.Ordinal);
+            foreach (var secret in secrets)
+            {
+                Assert.DoesNotContain(secret, output + error, StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
     public async Task CleanDeployment_ExitsZero()
     {
         var (code, output, _) = await Run("lint", Repo.Path("deploy", "sentinel"), "--strict");

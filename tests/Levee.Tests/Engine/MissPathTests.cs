@@ -149,6 +149,35 @@ public class MissPathTests
         Assert.Equal(1, calls); // C ignored the late entry and loaded the row (its SET overwrites the late one)
     }
 
+    // a Remove (or a tag's removal) whose sender's clock is an hour ahead, or a bogus message: as a clear-all, its time
+    // may not reach past the receiver's own clock, else every L2 entry of the key (or tag) written in the next hour
+    // would be invisible to the receiver
+    [Theory]
+    [InlineData('R', "price", null)]
+    [InlineData('T', "prices", "prices")]
+    public async Task AReceivedRemovalFromAClockAhead_IsCappedAtTheReceiversClock_AndHidesNoLaterEntry(char kind, string subject, string? tag)
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var a = TestCache.Create(time, new FakeL2Store(redis));
+        await using var b = TestCache.Create(time, new FakeL2Store(redis));
+        string[]? tags = tag is null ? null : [tag];
+        a.OnBackplaneMessage($"skewed-instance|{kind}|{time.GetUtcNow().AddHours(1).ToUnixTimeMilliseconds()}|{subject}");
+
+        // a second later B loads the new row and stores it in Redis
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(2, await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(2), OneMinute, tags));
+        for (var i = 0; i < 200 && redis.Data.IsEmpty; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Single(redis.Data);
+        var calls = 0;
+        Assert.Equal(2, await a.GetOrCreateAsync("price", 0, (_, _) => { calls++; return ValueTask.FromResult(-1); }, OneMinute, tags));
+        Assert.Equal(0, calls); // A took B's entry from L2: it was written after the removal as A's clock saw it
+    }
+
     [Fact]
     public async Task Remove_SendsDelAndPublish_AndJournalsWhenRedisFails()
     {
