@@ -131,10 +131,10 @@ public sealed partial class LeveeCache
             case BackplaneMessageKind.Remove:
                 if (subject.Length > 0)
                 {
-                    // a removal makes older L2 entries of the key invisible here; a set's own entry is older than its
-                    // message, so a set only orders this instance's loads
-                    // a removal sent through the master ran its DEL there first; one sent through the replicas was journaled by
-                    // its sender, and the replicas (the master too, once back) still hold the removed value until it is replayed
+                    // a removal makes older L2 entries of the key invisible here (a set's own entry is older than its
+                    // message, so a set only orders this instance's loads). A removal sent through the master ran its DEL
+                    // there first; one sent through the replicas was journaled by its sender, and the replicas (the master
+                    // too, once back) still hold the removed value until it is replayed
                     MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue,
                         parts[1][0] != (char)BackplaneMessageKind.Remove ? RemovalState.None : viaReplicas ? RemovalState.Journaled : RemovalState.Done);
                     _l1.TryRemove(subject);
