@@ -31,7 +31,7 @@ public sealed class TlsTests : IAsyncLifetime
         await using var app = NewApp($"127.0.0.1:{tlsPort},ssl=true", c => Configure(_certs, c));
         var cache = await RealRedisTests.ConnectedCache(app);
         await cache.SetAsync("k", "over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
-        await RealRedisTests.UntilStoredAsync(redis, "levee:d:0:k"); // written through the TLS port, the only one Levee knows
+        Assert.Equal(1L, (await redis.ExecuteAsync("EXISTS", "levee:d:0:k")).Number); // written through the TLS port, the only one Levee knows (SetAsync awaited it)
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class TlsTests : IAsyncLifetime
         await using var app = NewApp($"127.0.0.1:{sentinelTls},serviceName=tlsmaster,ssl=true", c => Configure(_certs, c));
         var cache = await RealRedisTests.ConnectedCache(app);
         await cache.SetAsync("k", "via-sentinel-over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
-        await RealRedisTests.UntilStoredAsync(master, "levee:d:0:k");
+        Assert.Equal(1L, (await master.ExecuteAsync("EXISTS", "levee:d:0:k")).Number); // SetAsync awaited its write
 
         // the replica (named by the Sentinel at its TLS port) gets the replicas' connection, over TLS too
         var store = (Levee.Redis.RedisL2Store)cache.L2Store!;
