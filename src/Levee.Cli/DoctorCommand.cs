@@ -13,6 +13,8 @@ internal static class DoctorCommand
 {
     public const string PasswordEnvironmentVariable = "LEVEE_REDIS_PASSWORD";
     public const string UserEnvironmentVariable = "LEVEE_REDIS_USER";
+    public const string SentinelPasswordEnvironmentVariable = "LEVEE_SENTINEL_PASSWORD";
+    public const string SentinelUserEnvironmentVariable = "LEVEE_SENTINEL_USER";
 
     private static readonly System.Text.Json.JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 
@@ -47,9 +49,11 @@ internal static class DoctorCommand
         var format = FormatOption();
         var strict = StrictOption();
         var sentinels = new Option<string?>("--sentinels") { Description = "How many Sentinels run, when a single shared sentinel.conf is given" };
+        var disable = new Option<string[]>("--disable") { Description = "Rule ids not to report (comma-separated or repeated), e.g. --disable S003,T011", AllowMultipleArgumentsPerToken = false };
+        var redisVersion = new Option<string?>("--redis-version") { Description = $"The server version the configs are for ({string.Join(", ", LintOptions.RedisVersions)}); default: any of them" };
         var command = new Command("lint", "Lint Redis/Sentinel config files (one deployment) and compute how many Sentinel failures each master tolerates")
         {
-            files, format, strict, sentinels,
+            files, format, strict, sentinels, redisVersion, disable,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
@@ -70,7 +74,7 @@ internal static class DoctorCommand
 
             if (paths.Length == 0)
             {
-                error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--strict]");
+                error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--redis-version V] [--disable RULE,...] [--strict]");
                 return 2;
             }
 
@@ -86,7 +90,21 @@ internal static class DoctorCommand
                 count = n;
             }
 
-            var report = DoctorLinter.Lint(paths, new LintOptions { Sentinels = count });
+            var version = parse.GetValue(redisVersion);
+            if (version is not null && !LintOptions.IsKnownRedisVersion(version))
+            {
+                error.WriteLine($"levee doctor lint: --redis-version must be one of {string.Join(", ", LintOptions.RedisVersions)} (or a full version of one), got '{version}'.");
+                return 2;
+            }
+
+            var disabled = (parse.GetValue(disable) ?? []).SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            if (disabled.FirstOrDefault(id => !Rules.All.Any(r => r.Id.Equals(id, StringComparison.OrdinalIgnoreCase))) is { } unknownRule)
+            {
+                error.WriteLine($"levee doctor lint: --disable: no rule '{unknownRule}'. See 'levee doctor rules'.");
+                return 2;
+            }
+
+            var report = DoctorLinter.Lint(paths, new LintOptions { Sentinels = count, RedisVersion = version, Disabled = disabled });
             return Print(report, fmt, output, error, parse.GetValue(strict), $"{paths.Length} path{(paths.Length == 1 ? string.Empty : "s")} linted");
         });
         return command;
@@ -98,14 +116,21 @@ internal static class DoctorCommand
         var service = new Option<string?>("--service") { Description = "The master (service) name the Sentinels monitor" };
         var cluster = new Option<string?>("--cluster") { Description = "A Redis Cluster node HOST:PORT (the others are discovered)" };
         var user = new Option<string?>("--user") { Description = $"ACL user for Redis nodes (or env {UserEnvironmentVariable})" };
-        var password = new Option<string?>("--password") { Description = $"Password for Redis nodes (or env {PasswordEnvironmentVariable}); never printed" };
-        var sentinelPassword = new Option<string?>("--sentinel-password") { Description = "Password for the Sentinels, when they have requirepass (default: none)" };
+        var password = new Option<string?>("--password") { Description = $"Password for Redis nodes (or --password-file, or env {PasswordEnvironmentVariable}); never printed" };
+        var passwordFile = new Option<string?>("--password-file") { Description = "A file holding the Redis nodes' password (its first line), kept out of the shell history and ps" };
+        var sentinelUser = new Option<string?>("--sentinel-user") { Description = $"ACL user for the Sentinels (or env {SentinelUserEnvironmentVariable}; default: none, the default user)" };
+        var sentinelPassword = new Option<string?>("--sentinel-password") { Description = $"Password for the Sentinels, when they have requirepass or an ACL user (or --sentinel-password-file, or env {SentinelPasswordEnvironmentVariable}; default: none)" };
+        var sentinelPasswordFile = new Option<string?>("--sentinel-password-file") { Description = "A file holding the Sentinels' password (its first line)" };
         var timeout = new Option<string?>("--timeout") { Description = "Per-call timeout in milliseconds (default 2000)" };
+        var tls = new Option<bool>("--tls") { Description = "Connect to every node and Sentinel over TLS" };
+        var tlsCa = new Option<string?>("--tls-ca") { Description = "PEM file of a private CA that signed the servers' certificates (implies --tls)" };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM client certificate, for servers with tls-auth-clients yes (implies --tls; with --tls-key)" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
         var format = FormatOption();
         var strict = StrictOption();
         var command = new Command("check", "Check a live Sentinel deployment (--sentinel ... --service NAME) or a Redis Cluster (--cluster HOST:PORT)")
         {
-            sentinel, service, cluster, user, password, sentinelPassword, timeout, format, strict,
+            sentinel, service, cluster, user, password, passwordFile, sentinelUser, sentinelPassword, sentinelPasswordFile, timeout, tls, tlsCa, tlsCert, tlsKey, format, strict,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, ct) =>
@@ -124,13 +149,32 @@ internal static class DoctorCommand
                 return 2;
             }
 
+            if (!TryResolveSecret(parse.GetValue(password), parse.GetValue(passwordFile), PasswordEnvironmentVariable, "--password", error, out var dataPassword)
+                || !TryResolveSecret(parse.GetValue(sentinelPassword), parse.GetValue(sentinelPasswordFile), SentinelPasswordEnvironmentVariable, "--sentinel-password", error, out var sentinelSecret))
+            {
+                return 2;
+            }
+
             var options = new LiveCheckOptions
             {
                 User = parse.GetValue(user) ?? Environment.GetEnvironmentVariable(UserEnvironmentVariable),
-                Password = parse.GetValue(password) ?? Environment.GetEnvironmentVariable(PasswordEnvironmentVariable),
-                SentinelPassword = parse.GetValue(sentinelPassword),
+                Password = dataPassword,
+                SentinelUser = parse.GetValue(sentinelUser) ?? Environment.GetEnvironmentVariable(SentinelUserEnvironmentVariable),
+                SentinelPassword = sentinelSecret,
+                Tls = parse.GetValue(tls) || parse.GetValue(tlsCa) is not null || parse.GetValue(tlsCert) is not null,
+                TlsCaFile = parse.GetValue(tlsCa),
+                TlsCertFile = parse.GetValue(tlsCert),
+                TlsKeyFile = parse.GetValue(tlsKey),
                 Timeout = TimeSpan.FromMilliseconds(timeoutMs),
             };
+            foreach (var file in new[] { options.TlsCaFile, options.TlsCertFile, options.TlsKeyFile })
+            {
+                if (file is not null && !File.Exists(file))
+                {
+                    error.WriteLine($"levee doctor check: TLS file '{file}' does not exist.");
+                    return 2;
+                }
+            }
             var sentinels = parse.GetValue(sentinel);
             var clusterNode = parse.GetValue(cluster);
             DoctorReport report;
@@ -189,6 +233,37 @@ internal static class DoctorCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// A password from its option, else from the file named by <c>OPTION-file</c> (its first line), else from the
+    /// environment variable; the option and the file together are a usage error. The value is never written anywhere.
+    /// </summary>
+    internal static bool TryResolveSecret(string? value, string? file, string environmentVariable, string option, TextWriter error, out string? secret)
+    {
+        secret = null;
+        if (value is not null && file is not null)
+        {
+            error.WriteLine($"levee doctor check: give {option} or {option}-file, not both.");
+            return false;
+        }
+
+        if (file is not null)
+        {
+            try
+            {
+                secret = File.ReadLines(file).FirstOrDefault()?.TrimEnd('\r') ?? string.Empty;
+                return true;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"levee doctor check: cannot read {option}-file '{file}': {ex.GetType().Name}.");
+                return false;
+            }
+        }
+
+        secret = value ?? Environment.GetEnvironmentVariable(environmentVariable);
+        return true;
     }
 
     private static bool Usage(ParseResult parse, TextWriter error, out string format, Option<string> formatOption)

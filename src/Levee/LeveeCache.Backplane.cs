@@ -9,6 +9,12 @@ internal enum BackplaneMessageKind
     Remove = 'R',
     RemoveTag = 'T',
     Clear = 'C',
+
+    /// <summary>A value loaded while the master was unreachable, shared through the replicas (LeveeCache.Degraded.cs).</summary>
+    Value = 'V',
+
+    /// <summary>An instance starts loading a key while the master is unreachable; its value follows as <see cref="Value"/>.</summary>
+    Loading = 'L',
 }
 
 public sealed partial class LeveeCache
@@ -30,7 +36,7 @@ public sealed partial class LeveeCache
         }
 
         _guard?.Store.Subscribe(BackplaneChannel, OnBackplaneMessage);
-        _guard?.Store.SubscribeReplicas(ReplicaBackplaneChannel, OnBackplaneMessage);
+        _guard?.Store.SubscribeReplicas(ReplicaBackplaneChannel, m => OnBackplaneMessage(m, viaReplicas: true));
     }
 
     /// <summary>
@@ -97,7 +103,10 @@ public sealed partial class LeveeCache
     private string BackplaneMessage(BackplaneMessageKind kind, string? subject) =>
         string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{(subject is not null && (kind is BackplaneMessageKind.Set or BackplaneMessageKind.Remove) ? WireKey.Encode(subject) : subject)}");
 
-    internal void OnBackplaneMessage(string message)
+    /// <summary>A backplane message received through the master (one through the replicas: its sender could not reach the master).</summary>
+    internal void OnBackplaneMessage(string message) => OnBackplaneMessage(message, viaReplicas: false);
+
+    private void OnBackplaneMessage(string message, bool viaReplicas)
     {
         if (message.StartsWith(_instanceId, StringComparison.Ordinal))
         {
@@ -113,6 +122,10 @@ public sealed partial class LeveeCache
 
         _metrics.Backplane("received");
         var subject = parts[3];
+
+        // a removal's time never reaches past this instance's own clock: a sender whose clock is ahead (or a bogus
+        // message) would otherwise keep newer L2 entries of the key, the tag or everything out for that long
+        wall = Math.Min(wall, _clock.WallMs);
         switch ((BackplaneMessageKind)parts[1][0])
         {
             case BackplaneMessageKind.Set:
@@ -121,9 +134,12 @@ public sealed partial class LeveeCache
                 {
                     subject = key;
 
-                    // a removal makes older L2 entries of the key invisible here; a set's own entry is older than its
-                    // message, so a set only orders this instance's loads
-                    MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue);
+                    // a removal makes older L2 entries of the key invisible here (a set's own entry is older than its
+                    // message, so a set only orders this instance's loads). A removal sent through the master ran its DEL
+                    // there first; one sent through the replicas was journaled by its sender, and the replicas (the master
+                    // too, once back) still hold the removed value until it is replayed
+                    MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue,
+                        parts[1][0] != (char)BackplaneMessageKind.Remove ? RemovalState.None : viaReplicas ? RemovalState.Journaled : RemovalState.Done);
                     _l1.TryRemove(subject);
                 }
 
@@ -135,11 +151,17 @@ public sealed partial class LeveeCache
                 }
 
                 break;
+            case BackplaneMessageKind.Value:
+                OnSharedValue(subject);
+                break;
+            case BackplaneMessageKind.Loading:
+                OnLoadElsewhere(subject);
+                break;
             case BackplaneMessageKind.Clear:
                 // entries created before the clear are invalid here too, wherever they are read from: L1, a restored
                 // snapshot, or a replica still holding the old generation while the master is unreachable
-                RaiseAllInvalidated(Math.Min(wall, _clock.WallMs)); // not past this instance's own clock: a sender whose clock is
-                ClearLocal();                                      // ahead would otherwise keep every new value out for that long
+                RaiseAllInvalidated(wall); // capped at this instance's clock above
+                ClearLocal();
                 RunMaintenance();
                 break;
         }

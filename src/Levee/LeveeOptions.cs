@@ -21,6 +21,16 @@ public sealed class LeveeOptions
     /// </summary>
     public string? ConnectionName { get; set; }
 
+    /// <summary>
+    /// Adjusts the StackExchange.Redis configuration parsed from <see cref="Redis"/> after Levee's defaults, for what a
+    /// string cannot say: a private CA (<c>o.TrustIssuer("ca.crt")</c>), a certificate validation callback
+    /// (<c>CertificateValidation</c>), a client certificate for mutual TLS (<c>SetUserPemCertificate</c>,
+    /// <c>CertificateSelection</c>). Applied to every connection Levee makes: the master, the replicas, the
+    /// Sentinels and the Cluster nodes. <c>IncludeDetailInExceptions</c> stays off (keys are never logged).
+    /// Default: null.
+    /// </summary>
+    public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureRedis { get; set; }
+
     /// <summary>Prefix of every key Levee writes to Redis, so several applications can share one Redis. Default: <c>levee:</c>.</summary>
     public string KeyPrefix { get; set; } = "levee:";
 
@@ -99,6 +109,17 @@ public sealed class LeveeOptions
     /// a call gives up between 1.0x and 1.2x this value. Default: 50 ms. Bounds: 1 ms to 10 s.
     /// </summary>
     public TimeSpan L2Timeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// How long the calls that reach a new cache before its first Redis connection wait for it: once, not per call. A new
+    /// instance connects (Sentinel discovery included), reads the shared generation and runs one read through the
+    /// guarded path before its callers use Redis, so start-up costs (connect, handshake, first use of the read path) are
+    /// never paid against <see cref="L2Timeout"/> and never turn an L2 hit into a factory call. If Redis is down at start,
+    /// those calls wait until the first connection attempt has failed (the connect timeout, 2 s by default) or this long,
+    /// whichever comes first, then go on without Redis while the cache keeps connecting in the background. Default: 3
+    /// seconds. Bounds: 0 (never wait) to 1 minute.
+    /// </summary>
+    public TimeSpan L2StartupWait { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>Circuit breaker around L2: failure ratio (0..1] over <see cref="BreakerSamplingDuration"/> that opens it. Default: 0.5.</summary>
     public double BreakerFailureRatio { get; set; } = 0.5;

@@ -5,7 +5,10 @@ namespace Levee.Doctor.Tests;
 /// <summary>Runs the built <c>levee</c> tool (<c>dotnet levee.dll doctor ...</c>) from the repository root and captures its output.</summary>
 internal static class CliRunner
 {
-    public static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    public static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="RunAsync(string[])"/>, with these environment variables set for the tool.</summary>
+    public static async Task<(int Code, string Out, string Err)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         // .../tests/Levee.Doctor.Tests/bin/<Configuration>/net10.0/ → src/Levee.Cli/bin/<Configuration>/net10.0/levee.dll
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
@@ -30,6 +33,12 @@ internal static class CliRunner
         psi.Environment["DOTNET_NOLOGO"] = "1";
         psi.Environment.Remove("LEVEE_REDIS_PASSWORD");
         psi.Environment.Remove("LEVEE_REDIS_USER");
+        psi.Environment.Remove("LEVEE_SENTINEL_PASSWORD");
+        psi.Environment.Remove("LEVEE_SENTINEL_USER");
+        foreach (var (name, value) in environment)
+        {
+            psi.Environment[name] = value;
+        }
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

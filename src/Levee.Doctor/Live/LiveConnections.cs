@@ -28,12 +28,27 @@ internal static class LiveConnections
         if (sentinel)
         {
             config.CommandMap = CommandMap.Sentinel;
+            config.User = options.SentinelUser;
             config.Password = options.SentinelPassword;
         }
         else
         {
             config.User = options.User;
             config.Password = options.Password;
+        }
+
+        if (options.Tls)
+        {
+            config.Ssl = true;
+            if (options.TlsCaFile is { } ca)
+            {
+                config.TrustIssuer(ca);
+            }
+
+            if (options.TlsCertFile is { } cert)
+            {
+                config.SetUserPemCertificate(cert, options.TlsKeyFile);
+            }
         }
 
         foreach (var endpoint in endpoints)

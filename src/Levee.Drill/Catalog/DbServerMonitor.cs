@@ -8,7 +8,7 @@ namespace Levee.Drill.Catalog;
 /// itself one transaction; <see cref="ReadAsync"/> subtracts the monitor's own reads.
 /// PostgreSQL publishes these counters with up to about a second of delay.
 /// </summary>
-internal sealed class DbServerMonitor : IAsyncDisposable
+internal sealed class DbServerMonitor : IDbCountReader, IAsyncDisposable
 {
     private readonly NpgsqlConnection connection;
     private readonly string database;
@@ -40,4 +40,10 @@ internal sealed class DbServerMonitor : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => connection.DisposeAsync();
+}
+
+/// <summary>Reads PostgreSQL's cumulative count for the run (the drill's sampler; a fake in tests).</summary>
+internal interface IDbCountReader
+{
+    Task<long> ReadAsync(CancellationToken cancellationToken);
 }

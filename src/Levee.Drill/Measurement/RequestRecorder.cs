@@ -13,11 +13,17 @@ internal enum RequestOutcome
 /// <summary>
 /// Records every request into the one-second bucket of its SCHEDULED start: latency (from the scheduled
 /// start, HdrHistogram in microseconds), outcome and staleness. Thread-safe; one lock per second.
+/// Two latency histograms: <see cref="SecondStats.Latency"/> (answered requests, failed ones at the time they
+/// failed; refused ones left out) and <see cref="SecondStats.LatencyFailuresCounted"/> (every request; an error or a
+/// refusal counts as never answered, at <see cref="NeverAnsweredMicros"/>), so a client that refuses fast can't look fast.
 /// </summary>
 internal sealed class RequestRecorder
 {
     /// <summary>Highest latency tracked: 10 minutes, in microseconds.</summary>
     internal const long HighestTrackableMicros = 600L * 1000 * 1000;
+
+    /// <summary>Where <see cref="SecondStats.LatencyFailuresCounted"/> puts a request that got no answer (an error or a refusal).</summary>
+    internal const long NeverAnsweredMicros = HighestTrackableMicros;
 
     private readonly SecondBucket[] buckets;
 
@@ -52,11 +58,13 @@ internal sealed class RequestRecorder
                 case RequestOutcome.Refused:
                     bucket.Errors++;
                     bucket.Refused++;
+                    bucket.LatencyFailuresCounted.RecordValue(NeverAnsweredMicros);
                     return; // refused at the door: no latency to speak of
             }
 
             var micros = Math.Clamp((long)latency.TotalMicroseconds, 1, HighestTrackableMicros);
             bucket.Latency.RecordValue(micros);
+            bucket.LatencyFailuresCounted.RecordValue(outcome == RequestOutcome.Ok ? micros : NeverAnsweredMicros);
         }
     }
 
@@ -101,7 +109,10 @@ internal sealed class RequestRecorder
                 bucket.StaleServed,
                 bucket.StaleAfterInvalidation,
                 bucket.Latency.Copy(),
-                bucket.StaleAfterInvalidationLate);
+                bucket.StaleAfterInvalidationLate)
+            {
+                LatencyFailuresCounted = bucket.LatencyFailuresCounted.Copy(),
+            };
         }
     }
 
@@ -117,6 +128,7 @@ internal sealed class RequestRecorder
     {
         public readonly Lock Gate = new();
         public readonly LongHistogram Latency = NewHistogram();
+        public readonly LongHistogram LatencyFailuresCounted = NewHistogram();
         public long Requests;
         public long Errors;
         public long Refused;
@@ -136,4 +148,8 @@ internal sealed record SecondStats(
     long StaleServed,
     long StaleAfterInvalidation,
     HistogramBase Latency,
-    long StaleAfterInvalidationLate = 0);
+    long StaleAfterInvalidationLate = 0)
+{
+    /// <summary>Every request of the second; errors and refusals at <see cref="RequestRecorder.NeverAnsweredMicros"/>.</summary>
+    public HistogramBase LatencyFailuresCounted { get; init; } = RequestRecorder.NewHistogram();
+}

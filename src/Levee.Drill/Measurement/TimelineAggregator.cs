@@ -3,8 +3,11 @@ using Levee.Drill.Reporting;
 
 namespace Levee.Drill.Measurement;
 
-/// <summary>What the per-second sampler saw at the end of a second (counters are cumulative).</summary>
-internal sealed record GaugeSample(long DbQueriesServer, long DbQueriesClient, int DbPoolInUse, int DbPoolWaiting, int InFlight, int BreakerOpen, string L2);
+/// <summary>
+/// What the per-second sampler saw at the end of a second (counters are cumulative). <see cref="DbQueriesServer"/> is
+/// null when PostgreSQL's count could not be read that second.
+/// </summary>
+internal sealed record GaugeSample(long? DbQueriesServer, long DbQueriesClient, int DbPoolInUse, int DbPoolWaiting, int InFlight, int BreakerOpen, string L2);
 
 /// <summary>The run's phases in whole seconds: baseline [0, B), fault [B, B+F), recovery [B+F, B+F+R).</summary>
 internal sealed record PhasePlan(int BaselineSeconds, int FaultSeconds, int RecoverySeconds)
@@ -29,6 +32,7 @@ internal static class TimelineAggregator
     public static IReadOnlyList<TimelinePoint> BuildTimeline(PhasePlan plan, RequestRecorder recorder, IReadOnlyList<GaugeSample> samples)
     {
         var points = new List<TimelinePoint>(plan.TotalSeconds);
+        var serverPerSecond = PerSecond(samples.Select(x => x.DbQueriesServer).ToList());
         for (var s = 0; s < plan.TotalSeconds && s < recorder.Seconds; s++)
         {
             var stats = recorder.Snapshot(s);
@@ -44,7 +48,7 @@ internal static class TimelineAggregator
                 Millis(stats.Latency, 50),
                 Millis(stats.Latency, 95),
                 Millis(stats.Latency, 99),
-                before is not null && after is not null ? Math.Max(0, after.DbQueriesServer - before.DbQueriesServer) : 0,
+                s < serverPerSecond.Count ? serverPerSecond[s] : 0,
                 before is not null && after is not null ? Math.Max(0, after.DbQueriesClient - before.DbQueriesClient) : 0,
                 gauge?.DbPoolInUse ?? 0,
                 gauge?.DbPoolWaiting ?? 0,
@@ -59,18 +63,54 @@ internal static class TimelineAggregator
         return points;
     }
 
+    /// <summary>
+    /// Per-second differences of a cumulative count read once a second (<paramref name="cumulative"/>[s] at the start of
+    /// second s). A read that failed (null) has no value of its own: the difference between the readings either side of
+    /// it is spread evenly over the seconds in between, so one failed read neither loses the queries nor piles the
+    /// whole cumulative count into one second. Seconds with no reading before or after them count 0.
+    /// </summary>
+    public static IReadOnlyList<long> PerSecond(IReadOnlyList<long?> cumulative)
+    {
+        var result = new long[Math.Max(0, cumulative.Count - 1)];
+        var from = -1;
+        for (var i = 0; i < cumulative.Count; i++)
+        {
+            if (cumulative[i] is not { } value)
+            {
+                continue;
+            }
+
+            if (from >= 0)
+            {
+                var span = i - from;
+                var total = Math.Max(0, value - cumulative[from]!.Value);
+                for (var s = from; s < i; s++)
+                {
+                    // an even share each; the remainder goes to the first seconds, so the seconds add up to the total
+                    result[s] = (total / span) + (s - from < total % span ? 1 : 0);
+                }
+            }
+
+            from = i;
+        }
+
+        return result;
+    }
+
     /// <summary>The figures of seconds [from, to). <paramref name="withPeak"/> adds the peak DB rate (3-second moving average of PostgreSQL's count).</summary>
     public static PhaseBlock Phase(RequestRecorder recorder, IReadOnlyList<TimelinePoint> timeline, int from, int to, bool withPeak)
     {
         to = Math.Min(to, timeline.Count);
         var seconds = Math.Max(0, to - from);
         var merged = RequestRecorder.NewHistogram();
+        var mergedAll = RequestRecorder.NewHistogram();
         long requests = 0, errors = 0, dbServer = 0, dbClient = 0, stale = 0, late = 0;
         var peakPool = 0;
         for (var s = from; s < to; s++)
         {
             var stats = recorder.Snapshot(s);
             merged.Add(stats.Latency);
+            mergedAll.Add(stats.LatencyFailuresCounted);
             requests += stats.Requests;
             errors += stats.Errors;
             stale += stats.StaleAfterInvalidation;
@@ -95,7 +135,29 @@ internal static class TimelineAggregator
             peak,
             peakPool,
             stale,
-            late);
+            late)
+        {
+            P50MsFailuresCounted = MillisOrNever(mergedAll, 50),
+            P95MsFailuresCounted = MillisOrNever(mergedAll, 95),
+            P99MsFailuresCounted = MillisOrNever(mergedAll, 99),
+        };
+    }
+
+    /// <summary>
+    /// A percentile of a histogram where failed requests stand at <see cref="RequestRecorder.NeverAnsweredMicros"/>:
+    /// positive infinity when the percentile falls among them (that share of users got no answer at all).
+    /// </summary>
+    public static double MillisOrNever(HistogramBase histogram, double percentile)
+    {
+        if (histogram.TotalCount == 0)
+        {
+            return 0;
+        }
+
+        var value = histogram.GetValueAtPercentile(percentile);
+        return histogram.LowestEquivalentValue(value) >= histogram.LowestEquivalentValue(RequestRecorder.NeverAnsweredMicros)
+            ? double.PositiveInfinity
+            : Math.Round(value / 1000.0, 1);
     }
 
     /// <summary>
@@ -123,6 +185,31 @@ internal static class TimelineAggregator
         }
 
         return Math.Round(peak, 1);
+    }
+
+    /// <summary>Differences up to this share of the larger count (or <see cref="DbCountSlack"/> queries) are agreement.</summary>
+    internal const double DbCountTolerance = 0.10;
+
+    /// <summary>PostgreSQL publishes its counters up to about a second late: a few queries of difference are noise.</summary>
+    internal const long DbCountSlack = 50;
+
+    /// <summary>
+    /// Compares PostgreSQL's count (transactions of the run database, writes included) with the clients' own count of
+    /// their queries over the same run: null when they agree, otherwise a sentence for the report. A large difference
+    /// means the DB figures of the report should not be trusted (the monitor missed reads, something else used the
+    /// database, or the clients miscounted).
+    /// </summary>
+    public static string? DbCountDisagreement(long server, long client)
+    {
+        var difference = Math.Abs(server - client);
+        if (difference <= DbCountSlack || difference <= DbCountTolerance * Math.Max(server, client))
+        {
+            return null;
+        }
+
+        return string.Create(
+            System.Globalization.CultureInfo.InvariantCulture,
+            $"DB counts disagree: PostgreSQL counted {server} transactions, the clients {client} queries ({(double)difference / Math.Max(1, Math.Max(server, client)):0%} apart); the DB figures are PostgreSQL's");
     }
 
     /// <summary>

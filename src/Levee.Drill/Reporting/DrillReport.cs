@@ -76,6 +76,15 @@ internal sealed record ClientRun(
     IReadOnlyList<TimelinePoint>? Timeline,
     long StaleAfterInvalidationLate = 0)
 {
+    /// <summary>PostgreSQL's own count over the run: transactions of the run database (writes included).</summary>
+    public long DbQueriesServer { get; init; }
+
+    /// <summary>The clients' own count of their database queries over the run (reads and writes).</summary>
+    public long DbQueriesClient { get; init; }
+
+    /// <summary>Set when the two counts disagree by more than 10 % (and 50 queries): the DB figures are then suspect.</summary>
+    public string? DbCountWarning { get; init; }
+
     public static ClientRun NotRun(string client, string description, string status, string note) =>
         new(client, description, status, note, 0, 0, 0, null, null, null, null, null, 0, 0, null, null, null);
 }
@@ -99,7 +108,21 @@ internal sealed record PhaseBlock(
     double? PeakDbQueriesPerSec,
     int PeakDbPoolInUse,
     long StaleAfterInvalidation,
-    long StaleAfterInvalidationLate = 0);
+    long StaleAfterInvalidationLate = 0)
+{
+    /// <summary>
+    /// Percentiles over every request of the phase, refused ones included, where an error or a refusal counts as a
+    /// request that never got an answer: positive infinity (JSON <c>"Infinity"</c>) when more than 50/5/1 % failed.
+    /// Beside <see cref="P95Ms"/>, this keeps a client that refuses fast from looking fast.
+    /// </summary>
+    public double P50MsFailuresCounted { get; init; }
+
+    /// <inheritdoc cref="P50MsFailuresCounted"/>
+    public double P95MsFailuresCounted { get; init; }
+
+    /// <inheritdoc cref="P50MsFailuresCounted"/>
+    public double P99MsFailuresCounted { get; init; }
+}
 
 /// <summary>
 /// Sentinel's automatic failover during the fault: <see cref="Happened"/> when a <c>+switch-master</c> was

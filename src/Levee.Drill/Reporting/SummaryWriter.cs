@@ -9,7 +9,7 @@ internal static class SummaryWriter
 {
     private static readonly string[] Headers =
     [
-        "client", "requests", "errors", "p95 baseline", "p95 fault", "p99 fault", "DB q/s baseline", "DB q/s fault peak",
+        "client", "requests", "errors", "p95 baseline", "p95 fault", "p99 fault", "p95 fault, failures counted", "DB q/s baseline", "DB q/s fault peak",
         "DB amplification", "failover", "stale after invalidation (fault / recovery)", "of which > 1 s late", "recovery",
     ];
 
@@ -20,7 +20,7 @@ internal static class SummaryWriter
         {
             if (run.Status != "ran")
             {
-                rows.Add([run.Client, run.Status, "", "", "", "", "", "", "", "", "", "", run.Note ?? ""]);
+                rows.Add([run.Client, run.Status, "", "", "", "", "", "", "", "", "", "", "", run.Note ?? ""]);
                 continue;
             }
 
@@ -32,6 +32,7 @@ internal static class SummaryWriter
                 Ms(run.Baseline?.P95Ms),
                 Ms(run.Fault?.P95Ms),
                 Ms(run.Fault?.P99Ms),
+                Ms(run.Fault?.P95MsFailuresCounted),
                 Num(run.Baseline?.DbQueriesPerSec),
                 Num(run.Fault?.PeakDbQueriesPerSec),
                 run.DbAmplification is { } a ? a.ToString("0.0", CultureInfo.InvariantCulture) + "x" : "n/a",
@@ -68,6 +69,15 @@ internal static class SummaryWriter
         foreach (var row in Rows(report))
         {
             sb.Append("| ").Append(string.Join(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal)))).Append(" |\n");
+        }
+
+        var ran = report.Runs.Where(r => r.Status == "ran").ToList();
+        sb.Append(ran.Count > 0 ? "\n" : string.Empty);
+        foreach (var run in ran)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"DB count, {run.Client}: PostgreSQL {Count(run.DbQueriesServer)} transactions, the clients {Count(run.DbQueriesClient)} queries");
+            sb.Append(run.DbCountWarning is { } warning ? ". WARNING: " + warning : string.Empty);
+            sb.Append("  \n");
         }
 
         sb.Append("\nFaults: ").Append(string.Join("; ", report.Faults.Select(f => string.Create(CultureInfo.InvariantCulture, $"t={f.AtSecond:0.#} s {f.Action}")))).Append('\n');
@@ -130,6 +140,7 @@ internal static class SummaryWriter
     private static string Ms(double? value) => value switch
     {
         null => "n/a",
+        double.PositiveInfinity => "failed",
         >= 1000 => (value.Value / 1000).ToString("0.0", CultureInfo.InvariantCulture) + " s",
         _ => value.Value.ToString("0.#", CultureInfo.InvariantCulture) + " ms",
     };

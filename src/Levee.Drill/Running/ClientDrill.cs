@@ -86,7 +86,7 @@ internal sealed class ClientDrill(
         using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
-        var context = new ScenarioContext(topology, Mark, Elapsed) { Seed = options.Seed, FaultEnd = TimeSpan.FromSeconds(plan.RecoveryStart) };
+        var context = new ScenarioContext(topology, Mark, Elapsed) { Seed = options.Seed, FaultStart = TimeSpan.FromSeconds(plan.FaultStart), FaultEnd = TimeSpan.FromSeconds(plan.RecoveryStart) };
         TimeSpan? faultAt = null, repairAt = null;
         string? faultFailure = null;
 
@@ -100,7 +100,7 @@ internal sealed class ClientDrill(
                     var last = samples[^1];
                     samples.Add(sample);
                     var stats = recorder.Snapshot(Math.Min(s - 1, recorder.Seconds - 1));
-                    Report(plan.PhaseOf(s - 1), s, null, stats, sample.DbQueriesServer - last.DbQueriesServer, sample.InFlight);
+                    Report(plan.PhaseOf(s - 1), s, null, stats, sample.DbQueriesServer - last.DbQueriesServer ?? 0, sample.InFlight);
                 }
             },
             CancellationToken.None);
@@ -289,9 +289,11 @@ internal sealed class ClientDrill(
             automatic && faultAt is not null ? Math.Round((switchedAt!.Value - faultAt.Value).TotalSeconds, 1) : null,
             context.ManualSwitchAfterRepair is { } m ? Math.Round(m.TotalSeconds, 1) : null);
 
-        long requests = 0, errors = 0, refused = 0, staleServed = 0, staleAfter = 0, staleLate = 0;
+        long requests = 0, errors = 0, refused = 0, staleServed = 0, staleAfter = 0, staleLate = 0, dbServer = 0, dbClient = 0;
         foreach (var p in timeline)
         {
+            dbServer += p.DbQueries;
+            dbClient += p.DbQueriesClient;
             requests += p.Requests;
             errors += p.Errors;
             refused += p.Refused;
@@ -318,19 +320,25 @@ internal sealed class ClientDrill(
             TimelineAggregator.RecoverySeconds(timeline, plan.RecoveryStart, baseline.P95Ms),
             marks.OrderBy(m => m.AtSecond).ToList(),
             timeline,
-            staleLate);
+            staleLate)
+        {
+            DbQueriesServer = dbServer,
+            DbQueriesClient = dbClient,
+            DbCountWarning = TimelineAggregator.DbCountDisagreement(dbServer, dbClient),
+        };
     }
 
-    private static async Task<GaugeSample> SampleAsync(List<AppInstance> instances, DbCounters counters, DbServerMonitor monitor, CancellationToken cancellationToken)
+    /// <summary>One second's gauges; a failed read of PostgreSQL's count leaves it null (unknown), not a number.</summary>
+    internal static async Task<GaugeSample> SampleAsync(List<AppInstance> instances, DbCounters counters, IDbCountReader monitor, CancellationToken cancellationToken)
     {
-        long server;
+        long? server;
         try
         {
             server = await monitor.ReadAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Npgsql.NpgsqlException)
         {
-            server = -1;
+            server = null;
         }
 
         var states = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -13,25 +13,41 @@ internal static class ChaosScenario
 {
     private static readonly string[] Faults = ["master-kill", "master-freeze", "replica-kill", "sentinel-freeze", "all-down"];
 
+    /// <summary>How long the system is left to settle between one fault's undo and the next fault.</summary>
+    internal static readonly TimeSpan Settle = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The faults a seed draws for a fault phase of <paramref name="length"/>: kind, start (from the start of the
+    /// fault phase) and hold, on nominal times (each fault starts when the previous one's hold and a settle second are
+    /// over). Pure: the same seed and length give the same sequence; the run follows it, late only by the time its
+    /// kills and restarts take.
+    /// </summary>
+    public static IReadOnlyList<ChaosStep> Plan(ulong seed, TimeSpan length)
+    {
+        var steps = new List<ChaosStep>();
+        var at = TimeSpan.Zero;
+        for (ulong step = 0; at + TimeSpan.FromSeconds(3) < length; step++)
+        {
+            var fault = Faults[(int)(DeterministicRandom.Hash(seed, 0xC4A05, step) % (ulong)Faults.Length)];
+            var hold = TimeSpan.FromSeconds(3 + (4 * DeterministicRandom.Uniform(seed, 0xC4A06, step)));
+            hold = hold < length - at ? hold : length - at;
+            steps.Add(new ChaosStep(at, fault, hold));
+            at += hold + Settle;
+        }
+
+        return steps;
+    }
+
     public static async Task InjectAsync(ScenarioContext ctx, CancellationToken ct)
     {
-        ulong step = 0;
-        while (ctx.Elapsed + TimeSpan.FromSeconds(3) < ctx.FaultEnd)
+        var start = ctx.FaultStart;
+        foreach (var step in Plan(ctx.Seed, ctx.FaultEnd - start))
         {
-            var fault = Faults[(int)(DeterministicRandom.Hash(ctx.Seed, 0xC4A05, step) % (ulong)Faults.Length)];
-            var hold = TimeSpan.FromSeconds(3 + (4 * DeterministicRandom.Uniform(ctx.Seed, 0xC4A06, step)));
-            step++;
-            var undo = await BreakAsync(ctx, fault, ct).ConfigureAwait(false);
-            var remaining = ctx.FaultEnd - ctx.Elapsed;
-            await Task.Delay(hold < remaining ? hold : remaining, ct).ConfigureAwait(false);
+            await DelayUntilAsync(ctx, start + step.At, ct).ConfigureAwait(false);
+            var undo = await BreakAsync(ctx, step.Kind, ct).ConfigureAwait(false);
+            var end = start + step.At + step.Hold;
+            await DelayUntilAsync(ctx, end < ctx.FaultEnd ? end : ctx.FaultEnd, ct).ConfigureAwait(false);
             await undo().ConfigureAwait(false);
-
-            // let the system settle a moment between faults
-            remaining = ctx.FaultEnd - ctx.Elapsed;
-            if (remaining > TimeSpan.Zero)
-            {
-                await Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
-            }
         }
     }
 
@@ -138,7 +154,19 @@ internal static class ChaosScenario
         }
     }
 
+    private static async Task DelayUntilAsync(ScenarioContext ctx, TimeSpan at, CancellationToken ct)
+    {
+        var wait = at - ctx.Elapsed;
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, ct).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The node answering as master (what Sentinel reports, else the original one).</summary>
     private static async Task<RedisNode> CurrentMasterAsync(SentinelTopology topology, CancellationToken ct) =>
         await topology.FindCurrentMasterAsync(ct).ConfigureAwait(false) ?? topology.Master;
 }
+
+/// <summary>One fault of a chaos run: its kind, when it starts (from the start of the fault phase) and how long it is held.</summary>
+internal sealed record ChaosStep(TimeSpan At, string Kind, TimeSpan Hold);

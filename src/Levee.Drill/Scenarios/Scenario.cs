@@ -75,6 +75,9 @@ internal sealed class ScenarioContext(Running.DrillTopology topology, Action<str
     /// <summary>The drill's seed (for scenarios that draw random faults).</summary>
     public ulong Seed { get; init; }
 
+    /// <summary>When the fault phase starts (since the start of the load).</summary>
+    public TimeSpan FaultStart { get; init; }
+
     /// <summary>When the fault phase ends (since the start of the load).</summary>
     public TimeSpan FaultEnd { get; init; }
 

@@ -53,8 +53,8 @@ internal static class ConfigTemplates
     public static string Replica(string dir, int port, int masterPort, IEnumerable<string> extraLines) =>
         Join(Fill(RedisBase, ("port", port), ("dir", dir)), [$"replicaof 127.0.0.1 {masterPort.ToString(CultureInfo.InvariantCulture)}", .. extraLines]);
 
-    public static string Sentinel(string dir, int port, string service, int masterPort, int quorum, int downAfterMs, int failoverTimeoutMs) =>
-        Fill(
+    public static string Sentinel(string dir, int port, string service, int masterPort, int quorum, int downAfterMs, int failoverTimeoutMs, IEnumerable<string>? extraLines = null) =>
+        Join(Fill(
             SentinelBase,
             ("port", port),
             ("dir", dir),
@@ -62,7 +62,7 @@ internal static class ConfigTemplates
             ("masterPort", masterPort),
             ("quorum", quorum),
             ("downAfter", downAfterMs),
-            ("failoverTimeout", failoverTimeoutMs)) + "\n";
+            ("failoverTimeout", failoverTimeoutMs)), extraLines ?? []);
 
     public static string ClusterNode(string dir, int port, int busPort, int nodeTimeoutMs, IEnumerable<string> extraLines) =>
         Join(

@@ -182,6 +182,21 @@ public sealed class ProcessHost : IAsyncDisposable
             cancellationToken);
     }
 
+    /// <summary>
+    /// Starts one redis-sentinel on a free loopback port, monitoring <paramref name="service"/> at 127.0.0.1:<paramref name="masterPort"/>
+    /// (down-after 2000 ms, failover-timeout 4000 ms), with <paramref name="extraConfig"/> lines (e.g. TLS) appended.
+    /// </summary>
+    public Task<RedisNode> StartSentinelAsync(string service, int masterPort, int quorum = 1, IEnumerable<string>? extraConfig = null, CancellationToken cancellationToken = default)
+    {
+        var lines = extraConfig?.ToArray() ?? [];
+        return RedisNode.StartAsync(
+            this,
+            UniqueName("sentinel"),
+            RedisNodeKind.Sentinel,
+            (dir, port) => ConfigTemplates.Sentinel(dir, port, service, masterPort, quorum, 2000, 4000, lines),
+            cancellationToken);
+    }
+
     /// <summary>Returns <paramref name="prefix"/>-N for the first N not used yet.</summary>
     public string UniqueName(string prefix)
     {

@@ -234,7 +234,7 @@ public static class LeveeServiceCollectionExtensions
         var logger = loggerFactory?.CreateLogger("Levee") ?? Logging.Abstractions.NullLogger.Instance;
         var serializers = new SerializerRegistry(services, services.GetServices<IHybridCacheSerializerFactory>(), options.JsonSerializerOptions,
             jsonIsDefault: !options.JsonSerializerOptionsSet);
-        IL2Store? l2 = string.IsNullOrWhiteSpace(options.Redis) ? null : new RedisL2Store(options.Redis, options.Name, options.TimeProvider, logger);
+        IL2Store? l2 = string.IsNullOrWhiteSpace(options.Redis) ? null : new RedisL2Store(options.Redis, options.Name, options.TimeProvider, logger, options.ConfigureRedis);
         return new LeveeCache(options, l2, serializers, logger, services.GetService<IMeterFactory>());
     }
 }

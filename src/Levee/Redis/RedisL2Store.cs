@@ -36,9 +36,9 @@ internal sealed partial class RedisL2Store : IL2Store
     private readonly SentinelMonitor? _sentinel;
     private volatile Connection? _connection;
 
-    public RedisL2Store(string configuration, string cacheName, TimeProvider time, ILogger logger)
+    public RedisL2Store(string configuration, string cacheName, TimeProvider time, ILogger logger, Action<ConfigurationOptions>? configure = null)
     {
-        _configuration = CreateConfiguration(configuration);
+        _configuration = CreateConfiguration(configuration, configure);
         _cache = cacheName;
         _time = time;
         _logger = logger;
@@ -159,7 +159,7 @@ internal sealed partial class RedisL2Store : IL2Store
     internal CancellationToken Stopping => _stopping.Token;
 
     /// <summary>Levee's defaults for every option the configuration string does not set itself.</summary>
-    internal static ConfigurationOptions CreateConfiguration(string configuration)
+    internal static ConfigurationOptions CreateConfiguration(string configuration, Action<ConfigurationOptions>? configure = null)
     {
         var options = ConfigurationOptions.Parse(configuration);
         bool Has(string key) => Regex.IsMatch(configuration, $@"(^|,)\s*{key}\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
@@ -196,6 +196,8 @@ internal sealed partial class RedisL2Store : IL2Store
 
         options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ReconnectRetryPolicy = new LinearRetry(500);
+        configure?.Invoke(options); // what a string cannot say (TLS callbacks, a private CA, a client certificate)
+        options.IncludeDetailInExceptions = false; // its messages would name the command and the key, and Levee logs them
         return options;
     }
 
@@ -536,8 +538,39 @@ internal sealed partial class RedisL2Store : IL2Store
         return result;
     }
 
-    public Task SetMaxAsync(string key, long value, TimeSpan timeToLive) =>
-        Required.PrimaryDatabase.ScriptEvaluateAsync(SetMaxScript, [key], [value, (long)timeToLive.TotalMilliseconds]);
+    public async Task SetMaxAsync(string key, long value, TimeSpan timeToLive)
+    {
+        var database = Required.PrimaryDatabase;
+        if (!_scriptingRefused)
+        {
+            try
+            {
+                await database.ScriptEvaluateAsync(SetMaxScript, [key], [value, (long)timeToLive.TotalMilliseconds]).ConfigureAwait(false);
+                return;
+            }
+            catch (RedisServerException ex) when (IsScriptingRefused(ex))
+            {
+                _scriptingRefused = true; // as for removals: a refusal that retrying won't change
+                Log.ScriptingRefused(_logger, _cache, ex.Message);
+            }
+        }
+
+        // Without scripting: SET ... GET returns the time it replaced; a higher one (another instance's later
+        // invalidation) is put back, and so on, so the time ends where it only moved forward. Between the two SETs a
+        // reader can see the lower time for one round trip. Bounded: each round can only raise the time written.
+        TimeSpan? expiry = timeToLive > TimeSpan.Zero ? timeToLive : null;
+        var target = value;
+        for (var round = 0; round < 8; round++)
+        {
+            var replaced = await database.StringSetAndGetAsync(key, target, expiry).ConfigureAwait(false);
+            if (replaced.IsNull || !replaced.TryParse(out long previous) || previous <= target)
+            {
+                return;
+            }
+
+            target = previous;
+        }
+    }
 
     public Task<long> IncrementAsync(string key) => Required.PrimaryDatabase.StringIncrementAsync(key);
 

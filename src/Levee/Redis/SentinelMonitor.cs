@@ -134,27 +134,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
     private async Task ConnectSentinelAsync(int i)
     {
-        var options = new ConfigurationOptions
-        {
-            CommandMap = CommandMap.Sentinel,
-            AbortOnConnectFail = false,
-            ConnectTimeout = 1000,
-            SyncTimeout = 1000,
-            AsyncTimeout = 1000,
-            ConnectRetry = 1,
-            KeepAlive = 5,
-            BacklogPolicy = BacklogPolicy.FailFast,
-            ReconnectRetryPolicy = new LinearRetry(500),
-            ClientName = "levee-sentinel",
-            User = _configuration.SentinelUser ?? _configuration.User,
-            Password = _configuration.SentinelPassword ?? _configuration.Password,
-            Ssl = _configuration.Ssl,
-            SslHost = _configuration.SslHost,
-            SslProtocols = _configuration.SslProtocols,
-            CheckCertificateRevocation = _configuration.CheckCertificateRevocation,
-            Tunnel = _configuration.Tunnel,
-            ResolveDns = _configuration.ResolveDns,
-        };
+        var options = SentinelOptions(_configuration);
         options.EndPoints.Add(_sentinelEndpoints[i]);
         ConnectionMultiplexer? sentinel = null;
         try
@@ -400,6 +380,34 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         {
             Volatile.Write(ref _attaching, 0);
         }
+    }
+
+    /// <summary>
+    /// The options of a connection to one Sentinel: a copy of the data nodes' configuration, so that TLS comes as it was
+    /// configured (Ssl, SslHost, protocols, the private CA, the certificate validation and selection callbacks, the
+    /// client certificate), with the Sentinel's own credentials, command map and Levee's short timeouts.
+    /// </summary>
+    internal static ConfigurationOptions SentinelOptions(ConfigurationOptions data)
+    {
+        var options = data.Clone();
+        options.EndPoints.Clear();
+        options.ServiceName = null;
+        options.CommandMap = CommandMap.Sentinel;
+        options.AbortOnConnectFail = false;
+        options.ConnectTimeout = 1000;
+        options.SyncTimeout = 1000;
+        options.AsyncTimeout = 1000;
+        options.ConnectRetry = 1;
+        options.KeepAlive = 5;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        options.ReconnectRetryPolicy = new LinearRetry(500);
+        options.ClientName = "levee-sentinel";
+        options.IncludeDetailInExceptions = false;
+        options.User = data.SentinelUser ?? data.User;
+        options.Password = data.SentinelPassword ?? data.Password;
+        options.DefaultDatabase = null;
+        options.ChannelPrefix = default;
+        return options;
     }
 
     private ConfigurationOptions DataOptions(IEnumerable<EndPoint> endpoints)

@@ -53,7 +53,7 @@ internal static partial class Log
     [LoggerMessage(16, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: {Detail}")]
     public static partial void SentinelCheck(ILogger logger, string cache, string detail);
 
-    [LoggerMessage(17, LogLevel.Warning, "Levee cache '{Cache}': Redis refused a Lua script ({Reason}); removals are sent as DEL and PUBLISH from now on. Tag invalidation needs scripting: enable it or allow EVAL/EVALSHA/SCRIPT LOAD for this user.")]
+    [LoggerMessage(17, LogLevel.Warning, "Levee cache '{Cache}': Redis refused a Lua script ({Reason}); removals are sent as DEL and PUBLISH and tag times as SET ... GET from now on (a tag's time can be seen lower for one round trip when two instances invalidate it at once); allow EVAL/EVALSHA/SCRIPT LOAD for this user to avoid that.")]
     public static partial void ScriptingRefused(ILogger logger, string cache, string reason);
 
     [LoggerMessage(18, LogLevel.Warning, "Levee cache '{Cache}': Redis holds L2 generation {Read}, older than the known {Known} (the key was evicted, or a failover lost an update); {Known} is kept and written back so that older entries stay invisible. Use a volatile-* maxmemory-policy or none.")]

@@ -129,4 +129,82 @@ public sealed class SentinelLiveCheckerTests
             Assert.DoesNotContain("other-secret", text, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public async Task SentinelAclUser_PasswordFromEnvironmentOrFile_IsUsed_AndNeverPrinted()
+    {
+        await using var t = await SentinelTopology.StartAsync(Healthy());
+        await LivePolling.UntilAsync(() => Check(t), r => r.Findings.Count == 0, TimeSpan.FromSeconds(30));
+
+        // the Sentinels now know only an ACL user: the default user has a password nobody is given (their links to each
+        // other, already authenticated, stay up)
+        const string secret = "doctor-sentinel-pw-93f1";
+        foreach (var s in t.Sentinels)
+        {
+            Assert.Equal("OK", (await s.ExecuteAsync("ACL", "SETUSER", "doctor", "on", ">" + secret, "allkeys", "allchannels", "+@all")).Text);
+        }
+
+        foreach (var s in t.Sentinels)
+        {
+            Assert.Equal("OK", (await s.ExecuteAsync("ACL", "SETUSER", "default", "resetpass", ">unknown-default-pw-77")).Text);
+        }
+
+        string[] Args(params string[] extra) =>
+            ["check", "--sentinel", string.Join(',', t.Sentinels.Select(s => s.Endpoint)), "--service", t.ServiceName, "--timeout", "1000", "--format", "json", .. extra];
+
+        // without the user the Sentinels refuse the check: it cannot be passing by accident
+        var refused = await CliRunner.RunAsync(new Dictionary<string, string> { ["LEVEE_SENTINEL_PASSWORD"] = secret }, Args());
+        Assert.Equal(2, refused.Code);
+
+        var fromEnvironment = await CliRunner.RunAsync(new Dictionary<string, string> { ["LEVEE_SENTINEL_PASSWORD"] = secret }, Args("--sentinel-user", "doctor"));
+        var file = Path.Combine(Path.GetTempPath(), "levee-doctor-secret-" + Guid.NewGuid().ToString("N")[..8]);
+        await File.WriteAllTextAsync(file, secret + "\n");
+        try
+        {
+            var fromFile = await CliRunner.RunAsync(new Dictionary<string, string> { ["LEVEE_SENTINEL_USER"] = "doctor" }, Args("--sentinel-password-file", file));
+            foreach (var (code, output, error) in new[] { fromEnvironment, fromFile })
+            {
+                Assert.True(code is 0 or 1, $"exit {code}: {error}\n{output}");
+                Assert.Contains(t.Master.Endpoint, output, StringComparison.Ordinal); // the master the Sentinels named
+                Assert.DoesNotContain("L000", output, StringComparison.Ordinal);
+                Assert.DoesNotContain(secret, output + error, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        var both = await CliRunner.RunAsync(Args("--sentinel-password", secret, "--sentinel-password-file", file));
+        Assert.Equal(2, both.Code);
+        Assert.DoesNotContain(secret, both.Out + both.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OverTls_WithAPrivateCaAndAClientCertificate_TheCheckReachesSentinelAndMaster()
+    {
+        await using var host = new ProcessHost();
+        var certs = await TlsCertificates.CreateAsync(host.CreateDirectory("certs"));
+        var masterTls = FreePort();
+        await host.StartRedisAsync(extraConfig: certs.ServerConfig(masterTls));
+        var sentinelTls = FreePort();
+        await host.StartSentinelAsync("tlsmaster", masterTls, extraConfig: [.. certs.ServerConfig(sentinelTls), "tls-replication yes"]);
+        string[] Args(params string[] extra) =>
+            ["check", "--sentinel", $"127.0.0.1:{sentinelTls}", "--service", "tlsmaster", "--timeout", "1000", "--format", "json", .. extra];
+
+        // plain connections to a TLS port get nothing: the check cannot pass by accident
+        Assert.Equal(2, (await CliRunner.RunAsync(Args())).Code);
+
+        var (code, output, error) = await CliRunner.RunAsync(Args("--tls-ca", certs.Ca, "--tls-cert", certs.ClientCert, "--tls-key", certs.ClientKey));
+        Assert.True(code is 0 or 1, $"exit {code}: {error}\n{output}");
+        Assert.DoesNotContain("L000", output, StringComparison.Ordinal);
+        Assert.Contains($"Master 127.0.0.1:{masterTls}: min-replicas-to-write 0", output, StringComparison.Ordinal); // read from the master itself, over TLS
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
 }

@@ -1,4 +1,5 @@
 using Levee.Drill.Reporting;
+using Levee.Drill.Scenarios;
 using Xunit.Abstractions;
 
 namespace Levee.Drill.Tests.Scenarios;
@@ -10,7 +11,7 @@ namespace Levee.Drill.Tests.Scenarios;
 /// never timings.
 /// </summary>
 [Collection(DrillProcessesGroup.Name)]
-public sealed class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposable
+public sealed partial class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string outDir = Path.Combine(Path.GetTempPath(), "levee-drill-e2e-" + Guid.NewGuid().ToString("N")[..8]);
 
@@ -51,14 +52,48 @@ public sealed class ScenarioEndToEndTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
-    public async Task Chaos_Postmortem_InjectsSeededFaults_RepairsEverything_ProcessesGone()
+    public async Task Chaos_SameSeed_SameFaultSequenceForEachClient_RepairsEverything_ProcessesGone()
     {
-        var (result, report) = await RunAsync("chaos", "postmortem");
-        var run = Assert.Single(report.Runs);
-        AssertStructure(report, run);
-        Assert.Contains(run.Events!, e => e.Action.StartsWith("chaos: ", StringComparison.Ordinal));
+        // each client runs on its own fresh topology with the same seed: the faults (kinds, targets by role, times
+        // within a tolerance) must be the same sequence, the one the seed's plan draws
+        var (result, report) = await RunAsync("chaos", "naive", "postmortem");
+        Assert.Equal(2, report.Runs.Count);
+        var plan = ChaosScenario.Plan(report.Seed, TimeSpan.FromSeconds(report.Load.FaultSeconds));
+        var sequences = new List<List<(double At, string Fault)>>();
+        foreach (var run in report.Runs)
+        {
+            AssertStructure(report, run);
+            var faults = run.Events!
+                .Where(e => e.Action.StartsWith("chaos: ", StringComparison.Ordinal))
+                .Select(e => (e.AtSecond, Fault: Endpoint().Replace(e.Action, "<node>")))
+                .ToList();
+            var breaks = faults.Where(f => !f.Fault.Contains("restarted", StringComparison.Ordinal) && !f.Fault.Contains("thawed", StringComparison.Ordinal)).ToList();
+            Assert.Equal(plan.Select(s => s.Kind), breaks.Select(b => KindOf(b.Fault)));
+            for (var i = 0; i < plan.Count; i++)
+            {
+                var planned = report.Load.BaselineSeconds + plan[i].At.TotalSeconds;
+                Assert.InRange(breaks[i].AtSecond, planned - 0.1, planned + 4); // late only by the previous restart (a busy 2-core machine); the plan's faults are at least 4 s apart
+            }
+
+            sequences.Add(faults);
+        }
+
+        Assert.Equal(sequences[0].Select(f => f.Fault), sequences[1].Select(f => f.Fault));
         AssertProcessesGone(result);
     }
+
+    private static string KindOf(string mark) => mark switch
+    {
+        _ when mark.StartsWith("chaos: master", StringComparison.Ordinal) && mark.EndsWith("killed", StringComparison.Ordinal) => "master-kill",
+        _ when mark.StartsWith("chaos: master", StringComparison.Ordinal) && mark.EndsWith("frozen", StringComparison.Ordinal) => "master-freeze",
+        _ when mark.StartsWith("chaos: replica", StringComparison.Ordinal) => "replica-kill",
+        _ when mark.StartsWith("chaos: sentinel", StringComparison.Ordinal) => "sentinel-freeze",
+        _ when mark.StartsWith("chaos: every Redis data node killed", StringComparison.Ordinal) => "all-down",
+        _ => mark,
+    };
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"127\.0\.0\.1:\d+")]
+    private static partial System.Text.RegularExpressions.Regex Endpoint();
 
     [Fact]
     public async Task SlowRedis_Naive_NoFailover_MasterStalled_ProcessesGone()

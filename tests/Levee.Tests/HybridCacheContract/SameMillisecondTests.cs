@@ -58,17 +58,18 @@ public class SameMillisecondTests
     [InlineData("*")]
     public async Task InvalidatedWhileTheLoadsRedisWriteIsPending_ALaterCallerDoesNotGetTheOldValue(string invalidated)
     {
-        // the load's callers have its value while its SET is still on the wire, and the load stays registered until the SET
-        // ends: a caller that comes after the invalidation must not join that load (found by the L2 port of
-        // LocalInvalidationTests.TagBasedInvalidate on a busy machine)
+        // a load that began before the invalidation is still running (its SET on the wire): a caller that comes after the
+        // invalidation must not join it and get its value (found by the L2 port of LocalInvalidationTests.TagBasedInvalidate
+        // on a busy machine)
         var l2 = new FakeL2Store();
         await using var cache = await TestCache.Ready(TestCache.Create(TestCache.NewTime(), l2));
         HybridCache hybrid = cache;
         l2.SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Assert.Equal("old", await hybrid.GetOrCreateAsync("p", _ => ValueTask.FromResult("old"), OneMinute, ["products"]));
+        var first = hybrid.GetOrCreateAsync("p", _ => ValueTask.FromResult("old"), OneMinute, ["products"]).AsTask();
         await hybrid.RemoveByTagAsync(invalidated);
         var later = hybrid.GetOrCreateAsync("p", _ => ValueTask.FromResult("new"), OneMinute, ["products"]).AsTask();
         l2.SetGate.SetResult();
+        Assert.Equal("old", await TestCache.Bounded(first, "the load that began before the invalidation"));
         Assert.Equal("new", await TestCache.Bounded(later, "the read after the invalidation"));
     }
 

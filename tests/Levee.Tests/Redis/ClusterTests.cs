@@ -31,7 +31,7 @@ public sealed class ClusterTests
         }
 
         Assert.Contains(switches, e => e.Kind == LeveeL2EventKind.Connected); // else the check below could not fail
-        await Task.Delay(TimeSpan.FromSeconds(3)); // the configuration checks that follow a reconnect (and their second look, 1 s later)
+        await RoleChecksAsync(node, 2); // the configuration checks that follow a reconnect, and their second look
         Assert.Equal("master", await node.RoleAsync()); // not failed over meanwhile: still the same master
         Assert.DoesNotContain(switches, e => e.Kind == LeveeL2EventKind.MasterSwitched);
     }
@@ -62,7 +62,11 @@ public sealed class ClusterTests
 
         await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(30));
         var cache = await RealRedisTests.ConnectedCache(app);
-        await Task.Delay(TimeSpan.FromSeconds(3)); // StackExchange.Redis connects the other nodes and reads the configuration
+        foreach (var node in cluster.Nodes)
+        {
+            await RoleChecksAsync(node, 1); // StackExchange.Redis connected every node and Levee's check has seen each
+        }
+
         var switches = new System.Collections.Concurrent.ConcurrentQueue<LeveeL2EventArgs>();
         cache.RedisStateChanged += (_, e) => switches.Enqueue(e);
         Assert.Equal(1, await cache.GetOrCreateAsync("kept", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
@@ -73,7 +77,9 @@ public sealed class ClusterTests
         {
             var master = await AnyMasterAsync(cluster);
             master.Kill();
-            await Task.Delay(TimeSpan.FromSeconds(1)); // StackExchange.Redis sees it gone (inside the 2 s node timeout: no failover)
+            await Eventually.TrueAsync(() => ((Levee.Redis.RedisL2Store)cache.L2Store!).Current!.Primary.GetServers()
+                .Where(x => Levee.Redis.SentinelMonitor.Format(x.EndPoint) == master.Endpoint).All(x => !x.IsConnected),
+                TimeSpan.FromSeconds(10), "StackExchange.Redis never saw the killed master gone"); // inside the 2 s node timeout: no failover
             await master.RestartAsync();
             for (var i = 0; i < 100 && !switches.Any(e => e.Kind == LeveeL2EventKind.Connected); i++)
             {
@@ -81,7 +87,7 @@ public sealed class ClusterTests
             }
 
             Assert.Contains(switches, e => e.Kind == LeveeL2EventKind.Connected);
-            await Task.Delay(TimeSpan.FromSeconds(3)); // the configuration checks that follow a reconnect
+            await RoleChecksAsync(master, 2); // the configuration checks that follow a reconnect
             if (await master.RoleAsync() == "master")
             {
                 Assert.DoesNotContain(switches, e => e.Kind == LeveeL2EventKind.MasterSwitched);
@@ -92,10 +98,25 @@ public sealed class ClusterTests
             // under test, so again with the Cluster settled
             Assert.True(attempt < 3, "three restarts in a row outlasted the Cluster's node timeout");
             await cluster.WaitUntilReadyAsync(TimeSpan.FromSeconds(30));
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            await RoleChecksAsync(master, 4); // Levee's checks have seen the settled Cluster (2 were counted above, plus this test's own ROLE)
             switches.Clear();
         }
     }
+
+    /// <summary>
+    /// Waits until <paramref name="node"/> has answered at least <paramref name="calls"/> ROLE commands since it (re)started:
+    /// Levee's Cluster check asks every connected node for its ROLE, so this is "the check ran", observed, not slept for.
+    /// </summary>
+    private static Task RoleChecksAsync(Levee.Drill.Topology.RedisNode node, int calls) =>
+        Eventually.TrueAsync(
+            async () =>
+            {
+                var stats = (await node.ExecuteAsync("INFO", "commandstats")).Text ?? string.Empty;
+                var line = stats.Split('\n').FirstOrDefault(l => l.StartsWith("cmdstat_role:calls=", StringComparison.Ordinal));
+                return line is not null && int.Parse(line["cmdstat_role:calls=".Length..line.IndexOf(',', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture) >= calls;
+            },
+            TimeSpan.FromSeconds(15),
+            $"{node.Endpoint} was not asked for its ROLE {calls} times");
 
     private static async Task<Levee.Drill.Topology.RedisNode> AnyMasterAsync(ClusterTopology cluster)
     {

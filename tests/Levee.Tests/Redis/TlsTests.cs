@@ -1,0 +1,108 @@
+using System.Net;
+using System.Net.Sockets;
+using Levee.Drill.Topology;
+using Levee.Tests.Fakes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Levee.Tests.Redis;
+
+/// <summary>
+/// Levee over TLS against real redis-server and redis-sentinel processes with certificates made by openssl at test
+/// time: a private CA, a server certificate, and mutual TLS (the servers require a client certificate). The private CA
+/// and the client certificate can only be given through <see cref="LeveeOptions.ConfigureRedis"/>.
+/// </summary>
+[Collection(RealProcesses.Name)]
+public sealed class TlsTests : IAsyncLifetime
+{
+    private readonly ProcessHost _host = new();
+    private TlsCertificates _certs = null!;
+
+    public async Task InitializeAsync() => _certs = await TlsCertificates.CreateAsync(_host.CreateDirectory("certs"));
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task Standalone_MutualTls_PrivateCa_ThroughConfigureRedis()
+    {
+        var tlsPort = FreePort();
+        var redis = await _host.StartRedisAsync(extraConfig: _certs.ServerConfig(tlsPort));
+
+        await using var app = NewApp($"127.0.0.1:{tlsPort},ssl=true", c => Configure(_certs, c));
+        var cache = await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("k", "over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
+        Assert.Equal(1L, (await redis.ExecuteAsync("EXISTS", "levee:d:0:k")).Number); // written through the TLS port, the only one Levee knows (SetAsync awaited it)
+    }
+
+    [Fact]
+    public async Task Standalone_WithoutTheClientCertificateAndCa_IsRefused()
+    {
+        var tlsPort = FreePort();
+        var redis = await _host.StartRedisAsync(extraConfig: _certs.ServerConfig(tlsPort));
+
+        // what a connection string alone can say: ssl=true, no private CA, no client certificate; the server logs the
+        // handshakes it refused (Levee retries, its connection never becomes available)
+        await using var app = NewApp($"127.0.0.1:{tlsPort},ssl=true", configure: null);
+        var cache = app.GetRequiredService<LeveeCache>();
+        await Eventually.TrueAsync(
+            () => File.ReadAllText(redis.LogFile).Contains("Error accepting a client connection", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15),
+            "the server never refused a handshake");
+        Assert.False(cache.IsL2Available);
+    }
+
+    [Fact]
+    public async Task Sentinel_MutualTls_TheSentinelConnectionsCarryTheCaAndClientCertificate()
+    {
+        // the master and the Sentinel speak TLS only to clients that present a certificate of the private CA; the
+        // Sentinel monitors the master's TLS port (tls-replication yes), so it names that port to Levee
+        var masterTls = FreePort();
+        var master = await _host.StartRedisAsync(extraConfig: [.. _certs.ServerConfig(masterTls), "tls-replication yes"]);
+        var replicaTls = FreePort();
+        var replica = await _host.StartRedisAsync(extraConfig: [.. _certs.ServerConfig(replicaTls), "tls-replication yes", $"replicaof 127.0.0.1 {masterTls}"]);
+        await Eventually.TrueAsync(
+            async () => (await replica.ExecuteAsync("INFO", "replication")).Text?.Contains("master_link_status:up", StringComparison.Ordinal) == true,
+            TimeSpan.FromSeconds(15), "the replica never synced over TLS");
+        var sentinelTls = FreePort();
+        await _host.StartSentinelAsync("tlsmaster", masterTls, extraConfig: [.. _certs.ServerConfig(sentinelTls), "tls-replication yes"]);
+
+        await using var app = NewApp($"127.0.0.1:{sentinelTls},serviceName=tlsmaster,ssl=true", c => Configure(_certs, c));
+        var cache = await RealRedisTests.ConnectedCache(app);
+        await cache.SetAsync("k", "via-sentinel-over-tls", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
+        Assert.Equal(1L, (await master.ExecuteAsync("EXISTS", "levee:d:0:k")).Number); // SetAsync awaited its write
+
+        // the replica (named by the Sentinel at its TLS port) gets the replicas' connection, over TLS too
+        var store = (Levee.Redis.RedisL2Store)cache.L2Store!;
+        await Eventually.TrueAsync(() => store.IsReplicaConnected && store.Current?.Replicas is not null, TimeSpan.FromSeconds(20), "no TLS connection to the replica");
+        Assert.Contains(store.Current!.ReplicaEndpoints, e => Levee.Redis.SentinelMonitor.Format(e) == $"127.0.0.1:{replicaTls}");
+    }
+
+    private static ServiceProvider NewApp(string redis, Action<StackExchange.Redis.ConfigurationOptions>? configure, CollectingLogger? logger = null)
+    {
+        var services = new ServiceCollection();
+        if (logger is not null)
+        {
+            services.AddLogging(b => b.AddProvider(new CollectingLoggerProvider(logger)).SetMinimumLevel(LogLevel.Debug));
+        }
+
+        services.AddLevee(o =>
+        {
+            o.Redis = redis;
+            o.ConfigureRedis = configure;
+        });
+        return services.BuildServiceProvider();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static void Configure(TlsCertificates certs, StackExchange.Redis.ConfigurationOptions options)
+    {
+        options.TrustIssuer(certs.Ca);
+        options.SetUserPemCertificate(certs.ClientCert, certs.ClientKey);
+    }
+}
