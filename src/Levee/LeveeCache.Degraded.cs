@@ -58,7 +58,7 @@ public sealed partial class LeveeCache
         }
 
         _metrics.Backplane("value_sent");
-        return PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, string.Concat(Convert.ToBase64String(envelope), "|", key)));
+        return PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, string.Concat(Convert.ToBase64String(envelope), "|", WireKey.Encode(key))));
     }
 
     /// <summary>A value message: "&lt;base64 envelope&gt;|&lt;key&gt;". Kept unless it is invalid here already.</summary>
@@ -80,7 +80,11 @@ public sealed partial class LeveeCache
             return;
         }
 
-        var key = subject[(bar + 1)..];
+        if (WireKey.Decode(subject[(bar + 1)..]) is not { Length: > 0 } key)
+        {
+            return;
+        }
+
         if (envelope.Length > SharedValueMaxBytes || !Envelope.TryRead(envelope, out var read)
             || read.CreatedWall <= Volatile.Read(ref _allInvalidatedWall) || PredatesKnownRemoval(key, read.CreatedWall))
         {
@@ -204,13 +208,13 @@ public sealed partial class LeveeCache
     {
         if (SharingValues)
         {
-            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Loading, key)).AsTask();
+            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Loading, WireKey.Encode(key))).AsTask();
         }
     }
 
-    private void OnLoadElsewhere(string key)
+    private void OnLoadElsewhere(string subject)
     {
-        if (key.Length == 0 || (_loadsElsewhere.Count >= LoadsElsewhereMax && !_loadsElsewhere.ContainsKey(key)))
+        if (WireKey.Decode(subject) is not { Length: > 0 } key || (_loadsElsewhere.Count >= LoadsElsewhereMax && !_loadsElsewhere.ContainsKey(key)))
         {
             return;
         }
