@@ -208,13 +208,13 @@ public sealed partial class LeveeCache
     {
         if (SharingValues)
         {
-            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Loading, key)).AsTask();
+            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Loading, WireKey.Encode(key))).AsTask();
         }
     }
 
-    private void OnLoadElsewhere(string key)
+    private void OnLoadElsewhere(string subject)
     {
-        if (key.Length == 0 || (_loadsElsewhere.Count >= LoadsElsewhereMax && !_loadsElsewhere.ContainsKey(key)))
+        if (WireKey.Decode(subject) is not { Length: > 0 } key || (_loadsElsewhere.Count >= LoadsElsewhereMax && !_loadsElsewhere.ContainsKey(key)))
         {
             return;
         }

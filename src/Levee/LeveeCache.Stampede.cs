@@ -652,7 +652,7 @@ public sealed partial class LeveeCache
                 var shared = await ReadSharedAsync<T>(key, options, Volatile.Read(ref _epoch)).ConfigureAwait(false);
                 if (shared.Fresh is { } fresh && fresh.CreatedWall > replacedCreatedWall)
                 {
-                    _ = TakeL2Hit<T>(key, fresh, options, readSeq, null);
+                    _ = TakeL2Hit<T>(key, fresh, options, readSeq, flight: null);
                     return;
                 }
             }

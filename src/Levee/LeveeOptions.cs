@@ -16,12 +16,6 @@ public sealed class LeveeOptions
     public string? Redis { get; set; }
 
     /// <summary>
-    /// Name of a connection string in the application's configuration (<c>ConnectionStrings:&lt;name&gt;</c>, as .NET's hosting
-    /// conventions name them) to use as <see cref="Redis"/> when <see cref="Redis"/> is not set. Default: null.
-    /// </summary>
-    public string? ConnectionName { get; set; }
-
-    /// <summary>
     /// Adjusts the StackExchange.Redis configuration parsed from <see cref="Redis"/> after Levee's defaults, for what a
     /// string cannot say: a private CA (<c>o.TrustIssuer("ca.crt")</c>), a certificate validation callback
     /// (<c>CertificateValidation</c>), a client certificate for mutual TLS (<c>SetUserPemCertificate</c>,
@@ -30,6 +24,12 @@ public sealed class LeveeOptions
     /// Default: null.
     /// </summary>
     public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureRedis { get; set; }
+
+    /// <summary>
+    /// Name of a connection string in the application's configuration (<c>ConnectionStrings:&lt;name&gt;</c>, as .NET's hosting
+    /// conventions name them) to use as <see cref="Redis"/> when <see cref="Redis"/> is not set. Default: null.
+    /// </summary>
+    public string? ConnectionName { get; set; }
 
     /// <summary>Prefix of every key Levee writes to Redis, so several applications can share one Redis. Default: <c>levee:</c>.</summary>
     public string KeyPrefix { get; set; } = "levee:";
