@@ -279,7 +279,8 @@ public sealed partial class LeveeCache
         {
             ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
         }
-        else if (shareIfUnreachable)
+
+        if (shareIfUnreachable && (TakeAnnounced(key) || !written.Success))
         {
             await ShareLoadedValueAsync(key, payload).ConfigureAwait(false);
         }

@@ -617,7 +617,13 @@ public sealed partial class LeveeCache
     {
         if (Interlocked.CompareExchange(ref entry.RefreshStarted, 1, 0) == 0)
         {
-            _ = RefreshInBackgroundAsync(key, state, factory, options, ToArray(tags));
+            // while values are shared (the master unreachable), every instance reaches the refresh point of the same entry
+            // (and again each time it re-reads the entry from a replica): the refresh waits its turn and takes another
+            // instance's newer value if one came meanwhile (measured: a wave of early refreshes from every instance at 80%
+            // of the warm entries' lifetime, 4 minutes into the 5-minute incident drill)
+            _ = SharingValues
+                ? RefreshInBackgroundAsync(key, state, factory, options, ToArray(tags), DegradedRefreshDelay(), entry.CreatedWall)
+                : RefreshInBackgroundAsync(key, state, factory, options, ToArray(tags));
         }
     }
 
