@@ -25,6 +25,7 @@ internal sealed class RollingDeploy(
     public static readonly TimeSpan Grace = TimeSpan.FromSeconds(10);
 
     private readonly List<Task> retirements = [];
+    private readonly List<FirstSeconds> newClients = [];
     private Task? loop;
     private int replaced;
 
@@ -37,6 +38,21 @@ internal sealed class RollingDeploy(
     /// <summary>Starts replacing instances 0, 1, ... one every <paramref name="interval"/> until each was replaced once or <paramref name="end"/>.</summary>
     public void Start(TimeSpan interval, TimeSpan end, CancellationToken cancellationToken) =>
         loop = Task.Run(() => RunAsync(interval, end, cancellationToken), CancellationToken.None);
+
+    /// <summary>
+    /// What the new clients did in their first <c>interval</c> after taking traffic, summed over the replacements: reads,
+    /// and how many of those reads loaded from the database (the cost of a new instance's empty L1 and new connections).
+    /// </summary>
+    public (long Reads, long DatabaseLoads) NewClientsFirstSeconds
+    {
+        get
+        {
+            lock (newClients)
+            {
+                return (newClients.Sum(c => c.Reads), newClients.Sum(c => c.Loads));
+            }
+        }
+    }
 
     /// <summary>Waits for the replacements and for every old client to be disposed.</summary>
     public async Task FinishAsync()
@@ -74,8 +90,14 @@ internal sealed class RollingDeploy(
 
             var instance = instances[i];
             var started = Stopwatch.GetTimestamp();
-            var next = await kind.CreateClientAsync(target, instance.Index, instance.Store, keysByPopularity, cancellationToken).ConfigureAwait(false);
+            var created = await kind.CreateClientAsync(target, instance.Index, instance.Store, keysByPopularity, cancellationToken).ConfigureAwait(false);
             var ready = Stopwatch.GetElapsedTime(started);
+            var next = new FirstSeconds(created, interval);
+            lock (newClients)
+            {
+                newClients.Add(next);
+            }
+
             var retirement = RetireAsync(instance, next, cancellationToken);
             lock (retirements)
             {
@@ -95,6 +117,43 @@ internal sealed class RollingDeploy(
         {
             mark(string.Create(CultureInfo.InvariantCulture,
                 $"deploy: instance {instance.Index}'s old client disposed with {cutOff} requests still on it (grace {Grace.TotalSeconds:0} s)"));
+        }
+    }
+
+    /// <summary>A new client, counting its reads and their database loads during its first <c>window</c>.</summary>
+    private sealed class FirstSeconds(IDrillClient inner, TimeSpan window) : IDrillClient
+    {
+        private readonly long started = Stopwatch.GetTimestamp();
+        private long reads, loads;
+
+        public long Reads => Interlocked.Read(ref reads);
+
+        public long Loads => Interlocked.Read(ref loads);
+
+        public ValueTask<Catalog.CatalogEntry> GetAsync(string key, Catalog.ICatalogLoader database, CancellationToken cancellationToken)
+        {
+            if (Stopwatch.GetElapsedTime(started) >= window)
+            {
+                return inner.GetAsync(key, database, cancellationToken);
+            }
+
+            Interlocked.Increment(ref reads);
+            return inner.GetAsync(key, new CountingLoader(database, this), cancellationToken);
+        }
+
+        public ValueTask InvalidateAsync(string key, CancellationToken cancellationToken) => inner.InvalidateAsync(key, cancellationToken);
+
+        public ClientSnapshot Snapshot() => inner.Snapshot();
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        private sealed class CountingLoader(Catalog.ICatalogLoader database, FirstSeconds owner) : Catalog.ICatalogLoader
+        {
+            public ValueTask<Catalog.CatalogEntry> LoadAsync(string key, CancellationToken cancellationToken)
+            {
+                Interlocked.Increment(ref owner.loads);
+                return database.LoadAsync(key, cancellationToken);
+            }
         }
     }
 }

@@ -203,7 +203,8 @@ internal static class ScenarioCatalog
             {
                 var deploy = ctx.Deploy!;
                 await deploy.FinishAsync().ConfigureAwait(false);
-                ctx.Mark($"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced");
+                var (reads, loads) = deploy.NewClientsFirstSeconds;
+                ctx.Mark($"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database");
             })
         {
             FaultSummary = "app instances replaced one by one (one every 3 s): each a new cache client with an empty L1 and new connections",

@@ -57,6 +57,12 @@ public sealed class DeployScenarioTests(ITestOutputHelper output) : IDisposable
             Assert.True(old.DisposedOrder < replacement.DisposedOrder, "an old client is disposed by the deploy, before the run ends");
         }
 
+        // the deploy counts what the new clients did in their first 3 s: every read, and the reads that loaded from the database
+        var done = Assert.Single(run.Events!, e => e.Action.StartsWith("deploy done: ", StringComparison.Ordinal)).Action;
+        var counts = System.Text.RegularExpressions.Regex.Match(done, @"served (\d+) reads, (\d+) of them loaded from the database");
+        Assert.True(counts.Success, done);
+        Assert.True(long.Parse(counts.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, done);
+        Assert.True(long.Parse(counts.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) <= replacements.Sum(c => c.Loads), done);
         Assert.Equal(0, run.Errors);
     }
 
@@ -108,7 +114,7 @@ public sealed class DeployScenarioTests(ITestOutputHelper output) : IDisposable
             Assert.Contains(replaced, e => e.Action.StartsWith($"deploy: instance {i} replaced", StringComparison.Ordinal));
         }
 
-        Assert.Contains(run.Events!, e => e.Action == $"deploy done: {Instances} of {Instances} instances replaced");
+        Assert.Contains(run.Events!, e => e.Action.StartsWith($"deploy done: {Instances} of {Instances} instances replaced; in their first 3 s the new clients served ", StringComparison.Ordinal));
     }
 
     private async Task<(DrillResult Result, DrillReport Report)> RunAsync(IDrillClientKind kind) => await RunAsync(kind, [], kind.Name);
