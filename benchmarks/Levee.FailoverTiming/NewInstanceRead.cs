@@ -85,7 +85,9 @@ internal static class NewInstanceRead
                 {
                     var started = clock.Elapsed;
                     var key = $"after:{n++}:{Guid.NewGuid():N}";
-                    if (await TryAsync(client, cs, old, key) == Outcome.Read)
+                    var outcome = await TryAsync(client, cs, old, key);
+                    Console.Error.WriteLine($"{scenario}: {client} try {n} at {started.TotalSeconds - switchAt:0.00} s after the switch: {outcome}, {(clock.Elapsed - started).TotalSeconds:0.00} s");
+                    if (outcome == Outcome.Read)
                     {
                         successAt = clock.Elapsed.TotalSeconds;
                         break;
