@@ -47,9 +47,11 @@ internal static class DoctorCommand
         var format = FormatOption();
         var strict = StrictOption();
         var sentinels = new Option<string?>("--sentinels") { Description = "How many Sentinels run, when a single shared sentinel.conf is given" };
+        var disable = new Option<string[]>("--disable") { Description = "Rule ids not to report (comma-separated or repeated), e.g. --disable S003,T011", AllowMultipleArgumentsPerToken = false };
+        var redisVersion = new Option<string?>("--redis-version") { Description = $"The server version the configs are for ({string.Join(", ", LintOptions.RedisVersions)}); default: any of them" };
         var command = new Command("lint", "Lint Redis/Sentinel config files (one deployment) and compute how many Sentinel failures each master tolerates")
         {
-            files, format, strict, sentinels,
+            files, format, strict, sentinels, redisVersion, disable,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(parse =>
@@ -70,7 +72,7 @@ internal static class DoctorCommand
 
             if (paths.Length == 0)
             {
-                error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--strict]");
+                error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--redis-version V] [--disable RULE,...] [--strict]");
                 return 2;
             }
 
@@ -86,7 +88,21 @@ internal static class DoctorCommand
                 count = n;
             }
 
-            var report = DoctorLinter.Lint(paths, new LintOptions { Sentinels = count });
+            var version = parse.GetValue(redisVersion);
+            if (version is not null && !LintOptions.IsKnownRedisVersion(version))
+            {
+                error.WriteLine($"levee doctor lint: --redis-version must be one of {string.Join(", ", LintOptions.RedisVersions)} (or a full version of one), got '{version}'.");
+                return 2;
+            }
+
+            var disabled = (parse.GetValue(disable) ?? []).SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            if (disabled.FirstOrDefault(id => !Rules.All.Any(r => r.Id.Equals(id, StringComparison.OrdinalIgnoreCase))) is { } unknownRule)
+            {
+                error.WriteLine($"levee doctor lint: --disable: no rule '{unknownRule}'. See 'levee doctor rules'.");
+                return 2;
+            }
+
+            var report = DoctorLinter.Lint(paths, new LintOptions { Sentinels = count, RedisVersion = version, Disabled = disabled });
             return Print(report, fmt, output, error, parse.GetValue(strict), $"{paths.Length} path{(paths.Length == 1 ? string.Empty : "s")} linted");
         });
         return command;

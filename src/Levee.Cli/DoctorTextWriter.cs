@@ -38,7 +38,7 @@ internal static class DoctorTextWriter
                 topo.AddRow(
                     new Text(m.Name),
                     new Text(m.MasterAddress ?? "-"),
-                    new Text(N(m.Sentinels)),
+                    new Text(m.SentinelsAssumed ? $"{N(m.Sentinels)} (assumed)" : N(m.Sentinels)),
                     new Text(N(m.Voters)),
                     new Text(N(m.Quorum)),
                     new Text(N(m.Majority)),

@@ -17,6 +17,13 @@ public sealed record MasterTopology(
     int ToleratedSentinelFailures,
     string? MasterAddress)
 {
+    /// <summary>
+    /// <c>true</c> when the Sentinel count could not be seen (one shared sentinel.conf, no <c>known-sentinel</c> lines, no
+    /// <c>--sentinels</c>): <see cref="Sentinels"/> is then an assumption (the count for which the quorum is the majority),
+    /// and no rule that depends on it is reported.
+    /// </summary>
+    public bool SentinelsAssumed { get; init; }
+
     /// <summary>Sentinels that can be lost before the master can no longer be marked objectively down: max(0, Sentinels − Quorum).</summary>
     public int ToleratedFailuresForDetection => Math.Max(0, Sentinels - Quorum);
 

@@ -8,6 +8,9 @@ internal enum BackplaneMessageKind
     Remove = 'R',
     RemoveTag = 'T',
     Clear = 'C',
+
+    /// <summary>A value loaded while the master was unreachable, shared through the replicas (LeveeCache.Degraded.cs).</summary>
+    Value = 'V',
 }
 
 public sealed partial class LeveeCache
@@ -29,7 +32,7 @@ public sealed partial class LeveeCache
         }
 
         _guard?.Store.Subscribe(BackplaneChannel, OnBackplaneMessage);
-        _guard?.Store.SubscribeReplicas(ReplicaBackplaneChannel, OnBackplaneMessage);
+        _guard?.Store.SubscribeReplicas(ReplicaBackplaneChannel, m => OnBackplaneMessage(m, viaReplicas: true));
     }
 
     /// <summary>
@@ -96,7 +99,10 @@ public sealed partial class LeveeCache
     private string BackplaneMessage(BackplaneMessageKind kind, string? subject) =>
         string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{subject}");
 
-    internal void OnBackplaneMessage(string message)
+    /// <summary>A backplane message received through the master (one through the replicas: its sender could not reach the master).</summary>
+    internal void OnBackplaneMessage(string message) => OnBackplaneMessage(message, viaReplicas: false);
+
+    private void OnBackplaneMessage(string message, bool viaReplicas)
     {
         if (message.StartsWith(_instanceId, StringComparison.Ordinal))
         {
@@ -120,7 +126,10 @@ public sealed partial class LeveeCache
                 {
                     // a removal makes older L2 entries of the key invisible here; a set's own entry is older than its
                     // message, so a set only orders this instance's loads
-                    MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue);
+                    // a removal sent through the master ran its DEL there first; one sent through the replicas was journaled by
+                    // its sender, and the replicas (the master too, once back) still hold the removed value until it is replayed
+                    MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue,
+                        parts[1][0] != (char)BackplaneMessageKind.Remove ? RemovalState.None : viaReplicas ? RemovalState.Journaled : RemovalState.Done);
                     _l1.TryRemove(subject);
                 }
 
@@ -131,6 +140,9 @@ public sealed partial class LeveeCache
                     RecordTagInvalidation(subject, wall, checkedNow: false);
                 }
 
+                break;
+            case BackplaneMessageKind.Value:
+                OnSharedValue(subject);
                 break;
             case BackplaneMessageKind.Clear:
                 // entries created before the clear are invalid here too, wherever they are read from: L1, a restored

@@ -25,7 +25,14 @@ public sealed partial class LeveeCache
     /// Changes of one key overlap (a removal whose DEL is slow, then a SetAsync): every update merges, so a change that ends
     /// last never hides one that began after it.
     /// </summary>
-    private readonly record struct ChangeMark(long BeginSeq, long EndSeq, long Mono, long Wall, int Pending)
+    /// <remarks>
+    /// <see cref="Unconfirmed"/>: the removal is not known to have reached the master (it was journaled here, or learnt
+    /// through the replicas from an instance that journaled it). While it is, Redis may still hold the removed value (the
+    /// replicas do, and so does the master once it is back until the DEL is replayed), so the mark is kept however long
+    /// the fault lasts; it is confirmed by the DEL (here, by the replay, or by another instance telling it through the
+    /// master), by an L2 write of a newer value, or by a read of the master that finds no older entry.
+    /// </remarks>
+    private readonly record struct ChangeMark(long BeginSeq, long EndSeq, long Mono, long Wall, int Pending, bool Unconfirmed = false)
     {
         public const long InProgress = long.MaxValue;
     }
@@ -45,15 +52,56 @@ public sealed partial class LeveeCache
     /// </summary>
     private bool ChangedAfter(string key, long factorySeq) => _removals.TryGetValue(key, out var mark) && mark.BeginSeq > factorySeq;
 
-    /// <summary>Records a change of <paramref name="key"/> made at <paramref name="wall"/> (Unix ms; here or, from the backplane, by another instance).</summary>
-    private void MarkChanged(string key, long wall)
+    /// <summary>
+    /// Records a change of <paramref name="key"/> made at <paramref name="wall"/> (Unix ms; here or, from the backplane, by
+    /// another instance). <paramref name="removal"/> says what it tells of the key's L2 entry: nothing (a set), a removal
+    /// the master has seen (its DEL ran before it was told), or one that was journaled (<see cref="ChangeMark.Unconfirmed"/>).
+    /// </summary>
+    private void MarkChanged(string key, long wall, RemovalState removal = RemovalState.None)
     {
         var seq = Interlocked.Increment(ref _invalidationSeq);
         _removals.AddOrUpdate(key,
-            static (_, a) => new ChangeMark(a.seq, a.seq, a.mono, a.wall, 0),
-            static (_, old, a) => new ChangeMark(a.seq, old.Pending > 0 ? ChangeMark.InProgress : a.seq, a.mono, Math.Max(old.Wall, a.wall), old.Pending),
-            (seq, mono: _clock.MonoMs, wall));
+            static (_, a) => new ChangeMark(a.seq, a.seq, a.mono, a.wall, 0, a.removal == RemovalState.Journaled),
+            static (_, old, a) => new ChangeMark(a.seq, old.Pending > 0 ? ChangeMark.InProgress : a.seq, a.mono, Math.Max(old.Wall, a.wall), old.Pending,
+                a.removal == RemovalState.Journaled || (old.Unconfirmed && !(a.removal == RemovalState.Done && a.wall >= old.Wall))),
+            (seq, mono: _clock.MonoMs, wall, removal));
         ForgetSnapshotEntry(key);
+        ForgetShared(key);
+    }
+
+    private enum RemovalState
+    {
+        None,
+        Done,
+        Journaled,
+    }
+
+    /// <summary>
+    /// Redis no longer holds an entry of <paramref name="key"/> created before <paramref name="wall"/> (its DEL ran on the
+    /// master, or a newer value was written or found there): a journaled removal up to then is confirmed, and its mark
+    /// may be forgotten like any other (a minute from now).
+    /// </summary>
+    private void ConfirmRemoval(string key, long wall)
+    {
+        while (_removals.TryGetValue(key, out var mark) && mark.Unconfirmed && mark.Wall <= wall)
+        {
+            if (_removals.TryUpdate(key, mark with { Unconfirmed = false, Mono = _clock.MonoMs }, mark))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>A removal of <paramref name="key"/> did not reach the master (journaled): its mark is kept until it has.</summary>
+    private void MarkUnconfirmed(string key)
+    {
+        while (_removals.TryGetValue(key, out var mark) && !mark.Unconfirmed)
+        {
+            if (_removals.TryUpdate(key, mark with { Unconfirmed = true }, mark))
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>A change of <paramref name="key"/> that takes time (a removal) begins; <see cref="EndChange"/> ends it.</summary>
@@ -65,6 +113,7 @@ public sealed partial class LeveeCache
             static (_, old, a) => new ChangeMark(a.seq, ChangeMark.InProgress, a.mono, Math.Max(old.Wall, a.wall), old.Pending + 1),
             (seq, mono: _clock.MonoMs, wall));
         ForgetSnapshotEntry(key);
+        ForgetShared(key);
     }
 
     private void EndChange(string key)
@@ -157,9 +206,14 @@ public sealed partial class LeveeCache
             removed = (await _guard!.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false)).Success;
         }
 
-        if (!removed || !_generationKnown)
+        if (removed && _generationKnown)
+        {
+            ConfirmRemoval(key, long.MaxValue); // the DEL ran on the master (an unconfirmed earlier removal of the key too)
+        }
+        else
         {
             // the DEL or its backplane message may not have gone out: the replay after recovery sends both again
+            MarkUnconfirmed(key);
             if (!_journal.AddKey(key))
             {
                 OnJournalOverflow();
@@ -221,7 +275,11 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>Everything created up to <paramref name="wall"/> (Unix ms) is invalidated: L1, restored snapshot and L2 entries read from now on.</summary>
-    private void RaiseAllInvalidated(long wall) => Atomic.Max(ref _allInvalidatedWall, wall);
+    private void RaiseAllInvalidated(long wall)
+    {
+        Atomic.Max(ref _allInvalidatedWall, wall);
+        ForgetAllShared();
+    }
 
     private void OnJournalOverflow()
     {
@@ -269,6 +327,14 @@ public sealed partial class LeveeCache
         if (e.Kind == L2StoreEventKind.ConnectionLost)
         {
             Volatile.Write(ref _l2WasLost, 1);
+            if (!IsL2StartupRunning)
+            {
+                EndL2Startup(); // the first attempt failed (Redis down at start): the callers waiting for it go on without it
+            }
+        }
+        else
+        {
+            RunL2Startup();
         }
 
         // After a master switch or a reconnect, other instances' invalidations may have been lost with the old
@@ -309,6 +375,8 @@ public sealed partial class LeveeCache
                 return;
             }
 
+            await MaintainSharedAsync().ConfigureAwait(false);
+
             if (!await RefreshGenerationAsync().ConfigureAwait(false))
             {
                 return;
@@ -320,6 +388,8 @@ public sealed partial class LeveeCache
             {
                 await ReplayJournalAsync().ConfigureAwait(false);
             }
+
+            await ConfirmRemovalsAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -353,7 +423,7 @@ public sealed partial class LeveeCache
 
         foreach (var (key, mark) in _removals)
         {
-            if (mark.Mono < horizon && mark.EndSeq != ChangeMark.InProgress && mark.BeginSeq <= oldestFactory)
+            if (mark.Mono < horizon && mark.EndSeq != ChangeMark.InProgress && mark.BeginSeq <= oldestFactory && !mark.Unconfirmed)
             {
                 _removals.TryRemove(new KeyValuePair<string, ChangeMark>(key, mark));
             }
@@ -372,6 +442,56 @@ public sealed partial class LeveeCache
             {
                 _tags.TryRemove(new KeyValuePair<string, TagState>(tag, state));
             }
+        }
+    }
+
+    /// <summary>Unconfirmed removals checked against the master per maintenance run (a GET each, a DEL where needed).</summary>
+    private const int RemovalsConfirmedPerRun = 256;
+
+    /// <summary>
+    /// The master answers: each removal this instance knows of that is not confirmed yet (learnt through the replicas from
+    /// an instance that may since have stopped, its journal with it) is checked there. No entry, or one created after the
+    /// removal: confirmed. An entry older than the removal: deleted here (what the issuer's replay would have done; a DEL
+    /// that races a newer write costs a miss, never a stale read), then confirmed.
+    /// </summary>
+    private async Task ConfirmRemovalsAsync()
+    {
+        List<(string Key, long Wall)>? toCheck = null;
+        foreach (var (key, mark) in _removals)
+        {
+            if (mark.Unconfirmed && mark.EndSeq != ChangeMark.InProgress && !_journal.ContainsKey(key))
+            {
+                (toCheck ??= []).Add((key, mark.Wall));
+                if (toCheck.Count == RemovalsConfirmedPerRun)
+                {
+                    break;
+                }
+            }
+        }
+
+        if (toCheck is null)
+        {
+            return;
+        }
+
+        foreach (var (key, wall) in toCheck)
+        {
+            var read = await _guard!.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
+            if (!read.Success)
+            {
+                return;
+            }
+
+            if (!read.Value.IsNull && (!Envelope.TryRead((ReadOnlyMemory<byte>)read.Value, out var envelope) || envelope.CreatedWall < wall))
+            {
+                var removed = await _guard.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false);
+                if (!removed.Success)
+                {
+                    return;
+                }
+            }
+
+            ConfirmRemoval(key, wall);
         }
     }
 
@@ -405,6 +525,7 @@ public sealed partial class LeveeCache
             }
 
             doneKeys.Add(entry);
+            ConfirmRemoval(entry.Key, long.MaxValue);
             await PublishAsync(BackplaneMessageKind.Remove, entry.Key).ConfigureAwait(false);
         }
 

@@ -94,6 +94,13 @@ public sealed partial class LeveeCache
     /// <summary>The master is unreachable (or its breaker is open): the replicas usually still hold the whole cache.</summary>
     private async ValueTask<L2Read> ReadReplicaAsync<T>(string key, LeveeEntryOptions options, long epoch)
     {
+        // a value another instance loaded while the master is unreachable is newer than what the replicas hold
+        var shared = await ReadSharedAsync<T>(key, options, epoch).ConfigureAwait(false);
+        if (shared.Fresh is not null)
+        {
+            return shared;
+        }
+
         var outcome = await _replicaGuard!.TryAsync("get-replica", static (store, k) => store.GetFromReplicaAsync(k), DataKey(key)).ConfigureAwait(false);
         if (!outcome.Success)
         {
@@ -115,6 +122,11 @@ public sealed partial class LeveeCache
     {
         if (reply.IsNull)
         {
+            if (!fromReplica)
+            {
+                ConfirmRemoval(key, long.MaxValue); // the master holds nothing of the key: no removed value left there
+            }
+
             return default;
         }
 
@@ -233,8 +245,12 @@ public sealed partial class LeveeCache
         return !IsTagInvalidated(tags, createdWall);
     }
 
-    /// <summary>Writes a value to L2. False when it is not there: L2 unreachable, or the value too large or not serializable (logged).</summary>
-    private async Task<bool> WriteL2Async<T>(string key, T value, CacheEntry entry, LeveeEntryOptions options)
+    /// <summary>
+    /// Writes a value to L2. False when it is not there: L2 unreachable, or the value too large or not serializable
+    /// (logged). With <paramref name="shareIfUnreachable"/> (a loaded value), a write the master did not take is shared
+    /// with the other instances through the replicas (<see cref="ShareLoadedValueAsync"/>).
+    /// </summary>
+    private async Task<bool> WriteL2Async<T>(string key, T value, CacheEntry entry, LeveeEntryOptions options, bool shareIfUnreachable = false)
     {
         if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
@@ -270,12 +286,30 @@ public sealed partial class LeveeCache
         }
 
         var written = await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
+        if (written.Success)
+        {
+            ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
+        }
+        else if (shareIfUnreachable)
+        {
+            await ShareLoadedValueAsync(key, payload).ConfigureAwait(false);
+        }
+
         return written.Success;
     }
 
     /// <summary>Reads the shared generation. A changed generation drops every L1 entry of this instance. False when L2 can't be read.</summary>
     private async ValueTask<bool> RefreshGenerationAsync()
     {
+        if (!_l2Started.Task.IsCompleted)
+        {
+            await _l2Started.Task.ConfigureAwait(false); // a new cache: its first connection, once (bounded by L2StartupWait)
+            if (_generationKnown)
+            {
+                return true;
+            }
+        }
+
         var outcome = await _guard!.TryAsync("generation", static (store, k) => store.GetNumbersAsync([k]), GenerationKey).ConfigureAwait(false);
         if (!outcome.Success)
         {
@@ -304,6 +338,92 @@ public sealed partial class LeveeCache
 
         ApplyGeneration(read);
         return true;
+    }
+
+    /// <summary>Completes when this cache's start-up with Redis has ended: connected and ready, failed, or out of time.</summary>
+    private readonly TaskCompletionSource _l2Started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ITimer? _l2StartupTimer;
+    private int _l2StartupRunning;
+
+    private bool IsL2StartupRunning => Volatile.Read(ref _l2StartupRunning) == 1;
+
+    /// <summary>Starts the bounded wait for the first connection (<see cref="LeveeOptions.L2StartupWait"/>).</summary>
+    private void BeginL2Startup(IL2Store l2)
+    {
+        if (_options.L2StartupWait <= TimeSpan.Zero)
+        {
+            _l2Started.TrySetResult();
+            return;
+        }
+
+        _l2StartupTimer = NoFlow.Timer(_options.TimeProvider, static s => ((LeveeCache)s!).EndL2Startup(), this, _options.L2StartupWait, Timeout.InfiniteTimeSpan);
+        if (l2.IsConnected)
+        {
+            RunL2Startup(); // connected before this cache listened to the store's events
+        }
+    }
+
+    private void EndL2Startup()
+    {
+        _l2Started.TrySetResult();
+        _l2StartupTimer?.Dispose();
+    }
+
+    /// <summary>The store (re)connected: if the start-up is still waiting, prepares Redis for the callers, then lets them in.</summary>
+    private void RunL2Startup()
+    {
+        if (!_l2Started.Task.IsCompleted && Interlocked.Exchange(ref _l2StartupRunning, 1) == 0)
+        {
+            _ = RunL2StartupAsync();
+        }
+    }
+
+    /// <summary>
+    /// What a new cache does before its callers use Redis, with the whole start-up wait as its time limit, not the per-call
+    /// budget: reads the shared generation (the first command on the new connection), then runs one read through the
+    /// guarded path callers use (its first use costs more than the budget on a busy machine). Never throws.
+    /// </summary>
+    private async Task RunL2StartupAsync()
+    {
+        try
+        {
+            var numbers = await _guard!.Store.GetNumbersAsync([GenerationKey]).WaitAsync(_options.L2StartupWait, _clock.Provider).ConfigureAwait(false);
+            if (!_generationKnown)
+            {
+                ApplyGeneration(numbers[0] ?? 0);
+            }
+
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                if (!_guard.TryStart("get", static (store, k) => store.GetAsync(k), DataKey("levee-startup"), out var pending, out var call))
+                {
+                    break;
+                }
+
+                try
+                {
+                    _ = await pending.ConfigureAwait(false);
+                    _guard.Succeeded(call);
+                    break;
+                }
+                catch (Exception ex)
+                {
+                    _guard.Failed(call, ex);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.L2CallFailed(_logger, _name, "startup", ex.GetType().Name, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _l2StartupRunning, 0);
+            if (_guard!.Store.IsConnected)
+            {
+                EndL2Startup();
+            }
+        }
     }
 
     private void ApplyGeneration(long generation)

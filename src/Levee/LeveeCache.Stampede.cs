@@ -21,9 +21,6 @@ public sealed partial class LeveeCache
         /// may not be in the flight's value, so callers that come later do not join it (<see cref="JoinAfterChangeAsync"/>).</summary>
         public long StartSeq;
 
-        /// <summary>The L2 write of the loaded value, left running when the callers get the value.</summary>
-        public Task? PendingWrite;
-
         /// <summary>Completes when the flight has ended, L2 write included.</summary>
         public Task Ended
         {
@@ -144,9 +141,8 @@ public sealed partial class LeveeCache
 
     /// <summary>
     /// Runs the shared load. It is not tied to any caller's token: one caller giving up doesn't cancel the others.
-    /// Completes, for every caller, as soon as the value is in L1 and its L2 write has been issued (<see cref="StoreAsync"/>
-    /// leaves the write in <see cref="Flight.PendingWrite"/>); the flight stays registered until the write has ended, so a
-    /// removal of the key in this process waits for it.
+    /// Completes, for every caller, once the value is in L1 and Redis has answered its write (<see cref="StoreAsync"/>); the
+    /// flight stays registered until then, so a removal of the key in this process waits for the write.
     /// </summary>
     private async Task<T> RunFlightAsync<TState, T>(string key, Flight<T> flight, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, string[]? tags)
@@ -210,32 +206,8 @@ public sealed partial class LeveeCache
         }
 
         flight.Source.TrySetResult(value);
-        if (flight.PendingWrite is { IsCompleted: false } write)
-        {
-            _ = EndFlightAfterAsync(key, flight, write);
-        }
-        else
-        {
-            EndFlight(key, flight);
-        }
-
+        EndFlight(key, flight);
         return value;
-    }
-
-    private async Task EndFlightAfterAsync(string key, Flight flight, Task write)
-    {
-        try
-        {
-            await write.ConfigureAwait(false); // never throws: L2 failures are outcomes, serializer failures are logged
-        }
-        catch (Exception ex)
-        {
-            Log.BackgroundRefreshFailed(_logger, _name, ex);
-        }
-        finally
-        {
-            EndFlight(key, flight);
-        }
     }
 
     /// <summary>
@@ -315,7 +287,7 @@ public sealed partial class LeveeCache
         if (stale is not null && !background && _options.ServeStaleWhileL2Unavailable && (l2Down || (_guard is not null && !_guard.IsUsable)))
         {
             var result = ServeStale<T>(key, stale, readSeq, "l2_unavailable", null);
-            _ = RefreshInBackgroundAsync(key, state, factory, options, tags);
+            _ = RefreshInBackgroundAsync(key, state, factory, options, tags, DegradedRefreshDelay(), stale.CreatedWall);
             return result;
         }
 
@@ -520,12 +492,41 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>A background load through the factory (early refresh, degraded-mode refresh). Failures are logged, never thrown.</summary>
+    /// <remarks>
+    /// With a <paramref name="delay"/> (degraded mode, <see cref="DegradedRefreshDelay"/>) it waits first, then takes a
+    /// value another instance shared meanwhile, newer than the one being refreshed (created at
+    /// <paramref name="replacedCreatedWall"/>), instead of querying the database.
+    /// </remarks>
     private async Task RefreshInBackgroundAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
-        LeveeEntryOptions options, string[]? tags)
+        LeveeEntryOptions options, string[]? tags, TimeSpan delay = default, long replacedCreatedWall = long.MaxValue)
     {
         await Task.Yield();
+        var degraded = delay > TimeSpan.Zero;
         try
         {
+            if (degraded)
+            {
+                var waiting = Task.Delay(delay, _clock.Provider);
+                Interlocked.Increment(ref _degradedRefreshesActive);
+                Interlocked.Increment(ref _degradedRefreshesWaiting);
+                try
+                {
+                    await waiting.ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _degradedRefreshesWaiting);
+                }
+
+                var readSeq = CurrentSeq;
+                var shared = await ReadSharedAsync<T>(key, options, Volatile.Read(ref _epoch)).ConfigureAwait(false);
+                if (shared.Fresh is { } fresh && fresh.CreatedWall > replacedCreatedWall)
+                {
+                    _ = TakeL2Hit<T>(key, fresh, options, readSeq);
+                    return;
+                }
+            }
+
             _ = await LoadAsync(key, state, factory, options, tags, background: true).ConfigureAwait(false);
         }
         catch (LeveeOverloadedException)
@@ -536,6 +537,13 @@ public sealed partial class LeveeCache
         {
             Log.BackgroundRefreshFailed(_logger, _name, ex);
         }
+        finally
+        {
+            if (degraded)
+            {
+                Interlocked.Decrement(ref _degradedRefreshesActive);
+            }
+        }
     }
 
     /// <summary>
@@ -543,9 +551,9 @@ public sealed partial class LeveeCache
     /// of a tag) issued while the load ran makes it invisible: a load never resurrects data invalidated under it.
     /// </summary>
     /// <remarks>
-    /// With a <paramref name="flight"/> its callers get the value once it is in L1 and the L2 write has been issued
-    /// (StackExchange.Redis has queued the SET), not when Redis has answered: a miss costs its callers the L2 read and the
-    /// factory, not the write. A removal of the key in this process that began after the factory started discards the
+    /// The L2 write is awaited (under the L2 budget): when a load returns, its value is in Redis, so another instance
+    /// that reads the key after that finds it (issue 17; a write left running was not there yet, or was skipped when the
+    /// cache's L1 was dropped meanwhile). A removal of the key in this process that began after the factory started discards the
     /// value (checked before and after the L1 write); one that comes after the write was decided waits for it
     /// (<see cref="Flight.Writing"/>), so its DEL is never overtaken by this SET. A removal that began before the factory
     /// started does not discard it: the factory read the changed data.
@@ -574,14 +582,9 @@ public sealed partial class LeveeCache
 
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0 && !ClearedSince(epoch, startedWall))
         {
-            var write = WriteL2Async(key, value, entry, options);
-            if (flight is not null)
-            {
-                flight.PendingWrite = write; // awaited by RunFlightAsync's end of flight, after the callers have the value
-                return;
-            }
-
-            await write.ConfigureAwait(false);
+            // awaited: when the load returns, its value is in Redis (or the write failed: counted, logged, and L2 keeps
+            // what it had, which every reader checks against the key's removals; the next miss anywhere loads it again)
+            await WriteL2Async(key, value, entry, options, shareIfUnreachable: true).ConfigureAwait(false);
         }
     }
 

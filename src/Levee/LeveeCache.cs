@@ -54,6 +54,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             _replicaGuard = new L2Guard(l2, options, _metrics, _logger, replica: true);
             l2.StateChanged += OnL2StateChanged;
             StartBackplane();
+            BeginL2Startup(l2);
         }
 
         // also without Redis: forgetting old change marks and tag records keeps this instance's memory bounded
@@ -235,6 +236,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             await _maintenance.DisposeAsync().ConfigureAwait(false);
         }
 
+        EndL2Startup();
         if (_guard is not null)
         {
             _guard.Store.StateChanged -= OnL2StateChanged;

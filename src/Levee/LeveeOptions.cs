@@ -76,6 +76,17 @@ public sealed class LeveeOptions
     /// </summary>
     public TimeSpan L2Timeout { get; set; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// How long the calls that reach a new cache before its first Redis connection wait for it: once, not per call. A new
+    /// instance connects (Sentinel discovery included), reads the shared generation and runs one read through the
+    /// guarded path before its callers use Redis, so start-up costs (connect, handshake, first use of the read path) are
+    /// never paid against <see cref="L2Timeout"/> and never turn an L2 hit into a factory call. If Redis is down at start,
+    /// those calls wait until the first connection attempt has failed (the connect timeout, 2 s by default) or this long,
+    /// whichever comes first, then go on without Redis while the cache keeps connecting in the background. Default: 3
+    /// seconds. Bounds: 0 (never wait) to 1 minute.
+    /// </summary>
+    public TimeSpan L2StartupWait { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Circuit breaker around L2: failure ratio (0..1] over <see cref="BreakerSamplingDuration"/> that opens it. Default: 0.5.</summary>
     public double BreakerFailureRatio { get; set; } = 0.5;
 

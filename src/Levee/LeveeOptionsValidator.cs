@@ -57,6 +57,7 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         Number(nameof(o.MaximumKeyLength), o.MaximumKeyLength, 1, 64 * 1024);
         Number(nameof(o.MaximumPayloadBytes), o.MaximumPayloadBytes, 1, 512 * 1024 * 1024);
         Range(nameof(o.L2Timeout), o.L2Timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
+        Range(nameof(o.L2StartupWait), o.L2StartupWait, TimeSpan.Zero, TimeSpan.FromMinutes(1));
         Number(nameof(o.BreakerFailureRatio), o.BreakerFailureRatio, 0.01, 1);
         Number(nameof(o.BreakerMinimumThroughput), o.BreakerMinimumThroughput, 2, 1_000_000);
         Range(nameof(o.BreakerSamplingDuration), o.BreakerSamplingDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1));

@@ -3,7 +3,7 @@ using System.Text;
 namespace Levee.Doctor.Config;
 
 /// <summary>Turns command-line paths into parsed config documents, reporting unusable input as <c>P005</c>.</summary>
-internal static class ConfigSourceReader
+internal static partial class ConfigSourceReader
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -55,7 +55,20 @@ internal static class ConfigSourceReader
             }
         }
 
+        unusable |= OnlyTemplates(string.Join(", ", paths), documents, findings, unusable);
         return documents;
+    }
+
+    /// <summary>True (and a P005 added) when nothing was read and nothing was unusable either: only templates (each reported as P008) were given.</summary>
+    internal static bool OnlyTemplates(string what, List<ConfigDocument> documents, List<Finding> findings, bool unusable)
+    {
+        if (documents.Count > 0 || unusable)
+        {
+            return false;
+        }
+
+        findings.Add(Unusable(what, "No Redis or Sentinel config could be read: everything given is an unrendered template (P008). Lint the rendered files (helm template ..., the files Ansible or envsubst write)."));
+        return true;
     }
 
     /// <summary>The files under <paramref name="root"/>, recursively, not following symbolic links to directories.</summary>
@@ -145,6 +158,13 @@ internal static class ConfigSourceReader
             return KubernetesConfigReader.Read(name, text, documents, findings, skipWhenEmpty: inDirectory);
         }
 
+        if (IsTemplate(text))
+        {
+            // an Ansible (Jinja) or Helm template of a config: its lines are not what the server reads until rendered
+            findings.Add(Template(name, $"'{name}' is a template (it holds {{{{ }}}} or {{% %}} expressions, or ${{VAR}}-style placeholders that Redis would read literally): skipped. Lint the rendered file."));
+            return true;
+        }
+
         documents.Add(ConfigParser.Parse(name, name, text, findings));
         return true;
     }
@@ -202,6 +222,21 @@ internal static class ConfigSourceReader
     }
 
     internal static Finding Unusable(string file, string message) => new("P005", Severity.Error, file, 0, message, Rules.Get("P005").Fix);
+
+    internal static Finding Template(string file, string message) => new("P008", Severity.Info, file, 0, message, Rules.Get("P008").Fix);
+
+    /// <summary>
+    /// Text with template expressions: Helm/Go and Jinja (<c>{{ ... }}</c>, <c>{% ... %}</c>), or a directive argument that
+    /// is a whole placeholder for envsubst/sed (<c>${REDIS_PASSWORD}</c>, <c>$SENTINEL_QUORUM</c>, <c>{HOST_IP}</c>): Redis
+    /// reads those literally, so the file is meant to be rendered before use.
+    /// </summary>
+    internal static bool IsTemplate(string text) =>
+        (text.Contains("{{", StringComparison.Ordinal) && text.Contains("}}", StringComparison.Ordinal))
+        || (text.Contains("{%", StringComparison.Ordinal) && text.Contains("%}", StringComparison.Ordinal))
+        || text.Split('\n').Any(l => !l.TrimStart().StartsWith('#') && Placeholder().IsMatch(l));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*[A-Za-z-]+\s(.*\s)?(\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Z_][A-Z0-9_]*|\{[A-Z_][A-Z0-9_]*\})(\s|$)")]
+    private static partial System.Text.RegularExpressions.Regex Placeholder();
 
     private static bool IsYaml(string path) =>
         path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);

@@ -88,7 +88,7 @@ internal static class KnownDirectives
         ["known-slave"] = [4], ["known-replica"] = [4], ["known-sentinel"] = [4, 5], ["rename-command"] = [4],
         ["announce-ip"] = [2], ["announce-port"] = [2], ["deny-scripts-reconfig"] = [2], ["sentinel-user"] = [2],
         ["sentinel-pass"] = [2], ["resolve-hostnames"] = [2], ["announce-hostnames"] = [2],
-        ["master-reboot-down-after-period"] = [3],
+        ["master-reboot-down-after-period"] = [3], ["primary-reboot-down-after-period"] = [3], // valkey 8
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Sentinel sub-directives whose first argument is a master name that must have been declared by <c>monitor</c>.</summary>
@@ -96,6 +96,6 @@ internal static class KnownDirectives
     {
         "down-after-milliseconds", "failover-timeout", "parallel-syncs", "notification-script", "client-reconfig-script",
         "auth-pass", "auth-user", "config-epoch", "leader-epoch", "known-slave", "known-replica", "known-sentinel",
-        "rename-command", "master-reboot-down-after-period",
+        "rename-command", "master-reboot-down-after-period", "primary-reboot-down-after-period",
     }.ToFrozenSet(StringComparer.Ordinal);
 }

@@ -6,7 +6,7 @@ namespace Levee.Doctor;
 public static partial class DoctorLinter
 {
     /// <summary>P002 unknown directives, P003 include, P004 argument counts.</summary>
-    private static void CheckDirectives(ConfigDocument doc, List<Finding> findings)
+    private static void CheckDirectives(ConfigDocument doc, RedisVersion? version, List<Finding> findings)
     {
         foreach (var d in doc.Directives)
         {
@@ -18,9 +18,9 @@ public static partial class DoctorLinter
                 }
 
                 var sub = d.SubName;
-                if (!KnownDirectives.SentinelArity.TryGetValue(sub, out var counts))
+                if (!KnownDirectives.SentinelArity.TryGetValue(sub, out var counts) || !Knows(version, sub, sentinel: true))
                 {
-                    findings.Add(Make("P002", doc, d.Line, $"Unknown Sentinel directive 'sentinel {d.Arg(0)}' (redis-sentinel 7.0 refuses to start: \"Unrecognized sentinel configuration statement\")."));
+                    findings.Add(Make("P002", doc, d.Line, Unknown($"sentinel {d.Arg(0)}", sub, version, sentinel: true)));
                 }
                 else if (Array.IndexOf(counts, d.Args.Count) < 0)
                 {
@@ -30,9 +30,9 @@ public static partial class DoctorLinter
                 continue;
             }
 
-            if (!KnownDirectives.Redis.Contains(d.Name))
+            if (!Knows(version, d.Name, sentinel: false))
             {
-                findings.Add(Make("P002", doc, d.Line, $"Unknown directive '{d.Name}' (redis 7.0 refuses to start: \"Bad directive or wrong number of arguments\")."));
+                findings.Add(Make("P002", doc, d.Line, Unknown(d.Name, d.Name, version, sentinel: false)));
             }
             else if (KnownDirectives.RedisArity.TryGetValue(d.Name, out var arity) ? d.Args.Count != arity
                 : !KnownDirectives.RedisMultiArgument.Contains(d.Name) && d.Args.Count != 1)
@@ -49,6 +49,27 @@ public static partial class DoctorLinter
                 findings.Add(Make("P003", doc, d.Line, $"'include {d.Arg(0)}' is not followed; settings in that file are not checked."));
             }
         }
+    }
+
+    private static bool Knows(RedisVersion? version, string name, bool sentinel) =>
+        version is null
+            ? (sentinel ? RedisVersions.AnySentinelDirective : RedisVersions.AnyDirective).Contains(name)
+            : (sentinel ? version.SentinelDirectives : version.Directives).Contains(name);
+
+    /// <summary>
+    /// P002's message: what is known, and no more. Every version refuses to start on a directive it does not know
+    /// ("Bad directive or wrong number of arguments"; Sentinel: "Unrecognized sentinel configuration statement").
+    /// </summary>
+    private static string Unknown(string shown, string name, RedisVersion? version, bool sentinel)
+    {
+        var refusal = sentinel ? "\"Unrecognized sentinel configuration statement\"" : "\"Bad directive or wrong number of arguments\"";
+        var having = RedisVersions.Having(name, sentinel).Select(v => v.Display).ToList();
+        if (version is null || having.Count == 0)
+        {
+            return $"Unknown directive '{shown}': no version the doctor knows ({RedisVersions.Range}) has it, and a server refuses to start on a directive it does not know ({refusal}).";
+        }
+
+        return $"'{shown}' is unknown to {version.Display} (known to {string.Join(", ", having)}): a server that does not know a directive refuses to start ({refusal}).";
     }
 
     /// <summary>
@@ -76,7 +97,13 @@ public static partial class DoctorLinter
             var sub = d.SubName;
             if (KnownDirectives.SentinelPerMaster.Contains(sub))
             {
-                if (!model.Masters.TryGetValue(d.Arg(1), out var decl))
+                if (!model.Masters.TryGetValue(d.Arg(1), out var decl) && doc.ConfigMap?.Startup.Contains("sentinel monitor", StringComparison.OrdinalIgnoreCase) == true)
+                {
+                    // the chart's init script writes the monitor line at start-up (P009, reported with the master)
+                    decl = model.Masters[d.Arg(1)] = new MasterDecl(model, new ConfigDirective("sentinel", ["monitor", d.Arg(1), string.Empty, string.Empty, string.Empty], d.Line)) { AtStartup = true };
+                }
+
+                if (decl is null)
                 {
                     findings.Add(Make("P006", doc, d.Line, $"'sentinel {sub}' names master '{d.Arg(1)}', which no 'sentinel monitor' line declares (\"No such master with specified name.\")."));
                     continue;

@@ -23,20 +23,20 @@ public static partial class DoctorLinter
         foreach (var (name, group) in replicated)
         {
             var replicas = group.Where(n => n.IsReplica).ToList();
-            if (replicas.Count == 0)
+            if (replicas.Count == 0 && !group.Any(n => n.Doc.ProcessesKnown && n.Doc.Processes > 1))
             {
-                continue;
+                continue; // no replica in sight (a config shared by a workload's pods is the master's and its replicas')
             }
 
             var label = name is null ? "the replicas" : $"master '{name}'";
-            if (replicas.All(r => r.Priority == 0))
+            if (replicas.Count > 0 && replicas.All(r => r.Priority == 0))
             {
                 var r = replicas[0];
                 findings.Add(Make("R001", r.Doc, r.PriorityLine?.Line ?? 0, $"Every replica of {label} has replica-priority 0 ({replicas.Count} replica config(s)): no failover can promote anything."));
             }
 
             var rebootGuard = decls.Where(d => name is null || d.Name == name)
-                .Any(d => d.Settings.TryGetValue("master-reboot-down-after-period", out var p) && long.TryParse(p.Arg(2), out var ms) && ms > 0);
+                .Any(d => (d.Settings.GetValueOrDefault("master-reboot-down-after-period") ?? d.Settings.GetValueOrDefault("primary-reboot-down-after-period")) is { } p && long.TryParse(p.Arg(2), out var ms) && ms > 0);
             foreach (var node in group)
             {
                 if (!node.IsReplica)
@@ -61,7 +61,7 @@ public static partial class DoctorLinter
                 }
             }
 
-            if (name is not null && decls.FirstOrDefault(d => d.Name == name) is { } decl)
+            if (name is not null && decls.FirstOrDefault(d => d.Name == name && !d.AtStartup) is { } decl)
             {
                 foreach (var r in replicas.Where(r => !string.Equals(r.ReplicaOfAddress, decl.Address, StringComparison.OrdinalIgnoreCase)))
                 {
@@ -75,6 +75,11 @@ public static partial class DoctorLinter
             {
                 foreach (var node in group)
                 {
+                    if (node.PasswordAtStartup)
+                    {
+                        continue; // its value is not in the file (P009)
+                    }
+
                     if (node.RequirePass is null)
                     {
                         findings.Add(Make("R005", node.Doc, 0, $"{node.Doc.Name} sets no requirepass while other nodes of {label} do."));
@@ -84,11 +89,11 @@ public static partial class DoctorLinter
                         findings.Add(Make("R005", node.Doc, node.Doc.Last("requirepass")!.Line, $"{node.Doc.Name}: requirepass differs from the other nodes of {label} (values not shown)."));
                     }
 
-                    if (node.MasterAuth is null)
+                    if (node.MasterAuth is null && !node.MasterAuthAtStartup)
                     {
                         findings.Add(Make("R005", node.Doc, node.Doc.Last("requirepass")?.Line ?? 0, $"{node.Doc.Name}: requirepass is set in the group but masterauth is not: after a failover this node cannot replicate from the new master."));
                     }
-                    else if (node.MasterAuth != password)
+                    else if (node.MasterAuth is not null && node.MasterAuth != password)
                     {
                         findings.Add(Make("R005", node.Doc, node.Doc.Last("masterauth")!.Line, $"{node.Doc.Name}: masterauth differs from the requirepass of {label} (values not shown)."));
                     }
@@ -99,11 +104,21 @@ public static partial class DoctorLinter
         foreach (var node in nodes)
         {
             var doc = node.Doc;
+            if (node.PasswordAtStartup)
+            {
+                findings.Add(Make("P009", doc, doc.ConfigMap!.KeyLine, $"{doc.Name}: requirepass is not in the file; the container's args or a start-up script supply it: its value is not linted."));
+            }
+
             if (networked && !node.ClusterEnabled)
             {
-                if (node.ProtectedMode && !node.HasPassword)
+                if (node.ProtectedMode && !node.HasPassword && node.ProtectedModeSet)
                 {
-                    findings.Add(Make("R006", doc, doc.Last("protected-mode")?.Line ?? 0, $"{doc.Name}: protected-mode is on and no password is set, so only loopback clients are accepted, but the deployment uses non-loopback addresses."));
+                    findings.Add(Make("R006", doc, doc.Last("protected-mode")!.Line, $"{doc.Name}: protected-mode yes and no password, so only loopback clients are accepted, but the deployment uses non-loopback addresses."));
+                }
+                else if (!node.HasPassword && !node.ProtectedModeSet && !node.BindsLoopbackOnly)
+                {
+                    findings.Add(Make("R006", doc, 0, $"{doc.Name}: no password and protected-mode not set, in a deployment that uses non-loopback addresses: with the default of redis.io and distribution builds (yes) only loopback clients are accepted; the official Docker image builds it off, and then anyone who reaches the port owns the node.",
+                        "Set requirepass (and masterauth, and 'sentinel auth-pass' on the Sentinels); then protected mode no longer matters."));
                 }
                 else if (node.BindsLoopbackOnly)
                 {

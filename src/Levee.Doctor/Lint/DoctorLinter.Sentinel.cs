@@ -10,8 +10,33 @@ public static partial class DoctorLinter
 
     private static readonly string[] FailoverCommands = ["config", "slaveof", "replicaof", "info", "ping", "client", "script", "multi", "exec", "role", "publish", "subscribe"];
 
-    /// <summary>T001–T008, T010, T011, S001–S006, S010, S013, S014 for one monitored master.</summary>
-    private static MasterTopology CheckMaster(string name, List<MasterDecl> decls, List<RedisModel> group, LintOptions options, List<Finding> findings)
+    /// <summary>
+    /// T001–T008, T010, T011, S001–S006, S010, S013, S014 for one monitored master. Returns null for a master whose
+    /// 'sentinel monitor' line is added at start-up (P009): its address and quorum are not known, so there is no arithmetic.
+    /// </summary>
+    private static MasterTopology? CheckMaster(string name, List<MasterDecl> decls, List<RedisModel> group, LintOptions options, List<Finding> findings)
+    {
+        var first = decls[0];
+        MasterTopology? topology = null;
+        if (decls.All(d => d.AtStartup))
+        {
+            findings.Add(Make("P009", first.Owner.Doc, first.Monitor.Line, $"No 'sentinel monitor' line declares '{name}' in {first.Owner.Doc.Name}; a start-up script of the manifest writes one: the master's address and quorum are not linted."));
+            foreach (var decl in decls)
+            {
+                CheckSettings(decl, findings);
+            }
+        }
+        else
+        {
+            topology = CheckArithmetic(name, decls.Where(d => !d.AtStartup).ToList(), options, findings);
+        }
+
+        CheckAgreement(name, decls, group, findings);
+        return topology;
+    }
+
+    /// <summary>T001–T007, S001–S005, S014: the Sentinel count, the quorum and each monitor line.</summary>
+    private static MasterTopology CheckArithmetic(string name, List<MasterDecl> decls, LintOptions options, List<Finding> findings)
     {
         var first = decls[0];
         var doc = first.Owner.Doc;
@@ -22,6 +47,7 @@ public static partial class DoctorLinter
         var maxKnown = decls.Max(d => d.KnownSentinelCount);
         int real;
         var countIndependent = true;
+        var assumed = false;
         if (options.Sentinels is { } n)
         {
             real = n;
@@ -37,13 +63,17 @@ public static partial class DoctorLinter
         }
         else
         {
-            real = 1;
-            findings.Add(Make("P007", doc, line, $"Only one Sentinel config monitors '{name}' and it has no known-sentinel lines: counting 1 Sentinel. Pass every Sentinel's config or --sentinels N."));
+            // one shared sentinel.conf (the stock file, most charts and operators): every Sentinel runs it, and how many
+            // there are cannot be seen. Assume the count for which the quorum is the majority, say so, and judge nothing
+            // that depends on the count.
+            real = Math.Max(1, 2 * first.Quorum - 1);
+            assumed = true;
+            findings.Add(Make("P007", doc, line, $"Only one Sentinel config monitors '{name}' and it has no known-sentinel lines, so how many Sentinels share it is unknown: assuming {real} (quorum {first.QuorumText} is their majority); the Sentinel-count rules (T001–T006) are not judged. Pass every Sentinel's config or --sentinels N."));
         }
 
         var voters = Math.Max(real, maxKnown + 1);
         var quorum = first.Quorum;
-        var topology = MasterTopology.Compute(name, real, voters, quorum, first.Address);
+        var topology = MasterTopology.Compute(name, real, voters, quorum, first.Address) with { SentinelsAssumed = assumed };
 
         // --- per declaration (each Sentinel file)
         foreach (var decl in decls)
@@ -60,9 +90,16 @@ public static partial class DoctorLinter
 
         // --- the arithmetic
         var arithmetic = $"{real} Sentinels, quorum {quorum}, majority {topology.Majority}" + (voters > real ? $" of {voters} voters" : string.Empty);
-        if (quorum > real)
+        if (assumed)
         {
-            findings.Add(Make("T001", doc, line, $"Master '{name}': quorum {quorum} is larger than the {real} Sentinels: it can never be marked objectively down, so it is never failed over."));
+            // nothing to judge: the count is unknown
+        }
+        else if (quorum > real)
+        {
+            findings.Add(Make("T001", doc, line, $"Master '{name}': quorum {quorum} is larger than the {real} Sentinels: it can never be marked objectively down, so it is never failed over.",
+                real >= 3
+                    ? $"Set the quorum to {real / 2 + 1}, the majority of {real} Sentinels ('sentinel monitor {name} {first.Host} {first.PortText} {real / 2 + 1}')."
+                    : $"Run at least 3 Sentinels on independent hosts (quorum 2 for 3); {real} Sentinel{(real == 1 ? " cannot" : "s cannot")} reach quorum {quorum}."));
         }
         else if (topology.ToleratedSentinelFailures < 1)
         {
@@ -71,39 +108,50 @@ public static partial class DoctorLinter
                 real >= 3 ? $"Set the quorum to {real / 2 + 1} ('sentinel monitor {name} {first.Host} {first.PortText} {real / 2 + 1}')" + (real % 2 == 0 ? " and use an odd number of Sentinels." : ".") : Rules.Get("T002").Fix));
         }
 
-        if (quorum > topology.Majority && quorum <= real)
+        if (!assumed && quorum > topology.Majority && quorum <= real)
         {
             findings.Add(Make("T003", doc, line, $"Master '{name}': quorum {quorum} is above the majority {topology.Majority} of {voters} Sentinels; the quorum, not the majority, limits failover.",
                 $"Set the quorum to {topology.Majority}."));
         }
 
-        if (quorum == 1 && real > 1)
+        if (!assumed && quorum == 1 && real > 1)
         {
             findings.Add(Make("T004", doc, line, $"Master '{name}': quorum 1 with {real} Sentinels: one Sentinel's view is enough to declare the master down.",
                 $"Set the quorum to {real / 2 + 1}."));
         }
 
-        if (real > 0 && real % 2 == 0)
+        if (!assumed && real > 0 && real % 2 == 0)
         {
             findings.Add(Make("T005", doc, line, $"Master '{name}': {real} Sentinels (even) tolerate no more failures than {real - 1}."));
         }
 
-        if (real < 3)
+        if (!assumed && real < 3)
         {
             findings.Add(Make("T006", doc, line, $"Master '{name}' is monitored by {real} Sentinel{(real == 1 ? string.Empty : "s")}; at least 3 are needed to survive the loss of one."));
         }
 
         CheckHosts(name, decls, topology, findings);
+        return topology;
+    }
+
+    /// <summary>T008, T010 (Sentinels agree), T011, S006 (replicas), S010, S013 (auth, renamed commands).</summary>
+    private static void CheckAgreement(string name, List<MasterDecl> decls, List<RedisModel> group, List<Finding> findings)
+    {
+        var first = decls[0];
 
         // --- Sentinels must agree
         foreach (var decl in decls.Skip(1))
         {
-            if (decl.Quorum != first.Quorum)
+            if (decl.AtStartup || first.AtStartup)
+            {
+                // the monitor line is written at start-up: quorum and address unknown, the other settings still compare
+            }
+            else if (decl.Quorum != first.Quorum)
             {
                 findings.Add(Make("T008", decl.Owner.Doc, decl.Monitor.Line, $"Master '{name}': quorum {decl.QuorumText} here, {first.QuorumText} in {first.Owner.Doc.Name}."));
             }
 
-            if (!string.Equals(decl.Address, first.Address, StringComparison.OrdinalIgnoreCase))
+            if (!decl.AtStartup && !first.AtStartup && !string.Equals(decl.Address, first.Address, StringComparison.OrdinalIgnoreCase))
             {
                 findings.Add(Make("T010", decl.Owner.Doc, decl.Monitor.Line, $"Master '{name}': monitored at {decl.Address} here, at {first.Address} in {first.Owner.Doc.Name}."));
             }
@@ -122,12 +170,16 @@ public static partial class DoctorLinter
         }
 
         // --- replicas: promotable count (T011), all priority 0 is R001 (reported with the nodes)
+        // A config file is one process; a ConfigMap's config runs in every pod of the workload mounting it. A shared
+        // config without replicaof (the chart adds it at start-up) is the master's and the replicas': its pods less one.
         var replicas = group.Where(r => r.IsReplica).ToList();
-        var promotable = replicas.Count(r => r.Priority > 0);
-        if (replicas.Count > 0 && promotable == 1)
+        var shared = group.Where(r => !r.IsReplica && r.Doc.ProcessesKnown && r.Doc.Processes > 1).ToList();
+        var replicaCount = replicas.Sum(r => r.Doc.Processes) + shared.Sum(r => r.Doc.Processes - 1);
+        var promotable = replicas.Where(r => r.Priority > 0).Sum(r => r.Doc.Processes) + shared.Where(r => r.Priority > 0).Sum(r => r.Doc.Processes - 1);
+        if (replicaCount > 0 && promotable == 1)
         {
-            var r = replicas.First(x => x.Priority > 0);
-            findings.Add(Make("T011", r.Doc, r.ReplicaOf!.Line, $"Master '{name}' has {replicas.Count} replica config(s) and only one can be promoted ({r.Doc.Name}); losing it leaves no failover target."));
+            var r = replicas.Concat(shared).First(x => x.Priority > 0);
+            findings.Add(Make("T011", r.Doc, r.ReplicaOf?.Line ?? r.Doc.ConfigMap?.KeyLine ?? 0, $"Master '{name}' has {replicaCount} replica(s) and only one can be promoted ({r.Doc.Name}); losing it leaves no failover target."));
         }
 
         // --- auth: Sentinel must authenticate as the data nodes require (S010)
@@ -140,7 +192,8 @@ public static partial class DoctorLinter
                 findings.Add(Make("S010", decl.Owner.Doc, user.Line, $"Master '{name}': auth-user without auth-pass is ignored; Sentinel connects unauthenticated."));
             }
 
-            if (passwords.Count > 0 && authPass is null)
+            var authAtStartup = authPass is null && decl.Owner.Doc.ConfigMap?.SuppliesAtStartup("auth-pass") == true;
+            if (passwords.Count > 0 && authPass is null && !authAtStartup)
             {
                 findings.Add(Make("S010", decl.Owner.Doc, decl.Monitor.Line, $"Master '{name}': the Redis nodes set requirepass but this Sentinel has no 'sentinel auth-pass {name} ...': every PING gets -NOAUTH and the master looks down."));
             }
@@ -161,16 +214,15 @@ public static partial class DoctorLinter
                     }
                 }
             }
-
-            // S006: parallel-syncs vs number of replicas
-            var replicaCount = Math.Max(replicas.Count, decl.KnownReplicas.Count);
-            if (replicaCount >= 2 && decl.Settings.TryGetValue("parallel-syncs", out var ps) && int.TryParse(ps.Arg(2), out var psv) && psv >= replicaCount)
-            {
-                findings.Add(Make("S006", decl.Owner.Doc, ps.Line, $"Master '{name}': parallel-syncs {psv} with {replicaCount} replicas resyncs every replica at once after a failover."));
-            }
         }
 
-        return topology;
+        // S006: parallel-syncs vs number of replicas, once per master (T008 reports Sentinels that disagree)
+        var replicasSeen = Math.Max(replicaCount, decls.Max(d => d.KnownReplicas.Count));
+        var withSyncs = decls.FirstOrDefault(d => d.Settings.ContainsKey("parallel-syncs"));
+        if (replicasSeen >= 2 && withSyncs is not null && int.TryParse(withSyncs.Settings["parallel-syncs"].Arg(2), out var psv) && psv >= replicasSeen)
+        {
+            findings.Add(Make("S006", withSyncs.Owner.Doc, withSyncs.Settings["parallel-syncs"].Line, $"Master '{name}': parallel-syncs {psv} with {replicasSeen} replicas resyncs every replica at once after a failover."));
+        }
     }
 
     /// <summary>
@@ -270,8 +322,8 @@ public static partial class DoctorLinter
 
     }
 
-    /// <summary>T009 shared myid, S007 deny-scripts-reconfig no, S011 differing Sentinel passwords.</summary>
-    private static void CheckSentinelGlobals(List<SentinelModel> sentinels, List<Finding> findings)
+    /// <summary>T009 shared myid, S007 deny-scripts-reconfig no, S009 read-only config, S011 differing Sentinel passwords, S015 protected mode.</summary>
+    private static void CheckSentinelGlobals(List<SentinelModel> sentinels, RedisVersion? version, List<Finding> findings)
     {
         var seen = new Dictionary<string, SentinelModel>(StringComparer.OrdinalIgnoreCase);
         foreach (var s in sentinels)
@@ -295,9 +347,20 @@ public static partial class DoctorLinter
                 seen.TryAdd(myid.Arg(1), s);
             }
 
-            if (s.Doc.ConfigMap is { Mounted: true, InitContainers: false } origin)
+            if (s.Doc.ConfigMap is { Mounted: true, InitContainers: false, CopiedAtStartup: false } origin)
             {
                 findings.Add(Make("S009", s.Doc, origin.KeyLine, $"{s.Doc.Name}: the Sentinels mount ConfigMap '{origin.Name}' and have no init container to copy it: a ConfigMap volume is read-only, and Sentinel exits when it cannot rewrite its config."));
+            }
+
+            // S015: protected mode on a Sentinel. redis-sentinel defaults it to no; set to yes without a password, peers
+            // and clients from other hosts get "-DENIED Redis is running in protected mode" (since 7.0 whatever bind says)
+            var sentinelNode = new RedisModel(s.Doc);
+            if (s.Doc.Last("protected-mode") is { } pm && pm.Arg(0).Equals("yes", StringComparison.OrdinalIgnoreCase)
+                && !sentinelNode.HasPassword && !sentinelNode.BindsLoopbackOnly
+                && (version?.Label != "6.2" || s.Doc.Last("bind") is null)
+                && (sentinels.Sum(x => x.Doc.Processes) > 1 || s.Masters.Values.Any(m => m.AtStartup || !Net.IsLoopback(m.Host))))
+            {
+                findings.Add(Make("S015", s.Doc, pm.Line, $"{s.Doc.Name}: protected-mode yes, no requirepass, bound to {string.Join(' ', sentinelNode.Bind)}: the other Sentinels (and clients) connect from other addresses and are refused (\"DENIED Redis is running in protected mode\"), so no failover can be agreed."));
             }
 
             if (s.Globals.TryGetValue("deny-scripts-reconfig", out var deny) && deny.Arg(1).Equals("no", StringComparison.OrdinalIgnoreCase))

@@ -27,11 +27,14 @@ public static partial class DoctorLinter
         var findings = new List<Finding>();
         var docs = new List<ConfigDocument>();
         var unusable = false;
+        var names = new List<string>();
         foreach (var (name, text) in files)
         {
+            names.Add(name);
             unusable |= !ConfigSourceReader.ReadText(name, text, docs, findings);
         }
 
+        unusable |= ConfigSourceReader.OnlyTemplates(string.Join(", ", names), docs, findings, unusable);
         return Lint(docs, findings, unusable, options ?? new LintOptions());
     }
 
@@ -42,11 +45,22 @@ public static partial class DoctorLinter
             throw new ArgumentOutOfRangeException(nameof(options), options.Sentinels, "--sentinels must be 1 or more.");
         }
 
+        if (options.Disabled.FirstOrDefault(id => !Rules.All.Any(r => r.Id.Equals(id, StringComparison.OrdinalIgnoreCase))) is { } unknown)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), unknown, $"--disable: no rule '{unknown}' (see 'levee doctor rules').");
+        }
+
+        RedisVersion? version = null;
+        if (options.RedisVersion is { } v && (version = RedisVersions.Find(v)) is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), v, $"--redis-version must be one of {string.Join(", ", RedisVersions.Labels)}.");
+        }
+
         var sentinels = new List<SentinelModel>();
         var nodes = new List<RedisModel>();
         foreach (var doc in docs)
         {
-            CheckDirectives(doc, findings);
+            CheckDirectives(doc, version, findings);
             if (doc.Kind == ConfigKind.Sentinel)
             {
                 sentinels.Add(BuildSentinel(doc, findings));
@@ -63,13 +77,28 @@ public static partial class DoctorLinter
         {
             var decls = sentinels.Where(s => s.Masters.ContainsKey(name)).Select(s => s.Masters[name]).ToList();
             var group = groups.TryGetValue(name, out var g) ? g : [];
-            masters.Add(CheckMaster(name, decls, group, options, findings));
+            if (CheckMaster(name, decls, group, options, findings) is { } topology)
+            {
+                masters.Add(topology);
+            }
         }
 
-        CheckSentinelGlobals(sentinels, findings);
+        CheckSentinelGlobals(sentinels, version, findings);
         CheckNodes(nodes, groups, sentinels, findings);
         CheckCluster(nodes.Where(n => n.ClusterEnabled).ToList(), findings);
-        return new DoctorReport(findings, masters, unusable);
+        return new DoctorReport(Unsuppressed(findings, docs, options), masters, unusable);
+    }
+
+    /// <summary>
+    /// Drops the findings silenced by <see cref="LintOptions.Disabled"/> (<c>--disable</c>) and by
+    /// <c># levee-doctor: disable=...</c> / <c>disable-file=...</c> comments in the configs.
+    /// </summary>
+    private static IEnumerable<Finding> Unsuppressed(List<Finding> findings, List<ConfigDocument> docs, LintOptions options)
+    {
+        var disabled = new HashSet<string>(options.Disabled, StringComparer.OrdinalIgnoreCase);
+        return findings.Where(f => !disabled.Contains(f.RuleId)
+            && !docs.Any(d => d.File == f.File
+                && (d.DisabledInFile.Contains(f.RuleId) || (d.DisabledOnLine.TryGetValue(f.Line, out var ids) && ids.Contains(f.RuleId)))));
     }
 
     private static Finding Make(string ruleId, ConfigDocument doc, int line, string message, string? fix = null) =>

@@ -10,6 +10,9 @@ internal sealed class MasterDecl(SentinelModel owner, ConfigDirective monitor)
 
     public ConfigDirective Monitor { get; } = monitor;
 
+    /// <summary>No 'sentinel monitor' line in the file: a start-up script of the manifest writes it (P009). <see cref="Monitor"/> is then a stand-in at the master's first line.</summary>
+    public bool AtStartup { get; init; }
+
     public string Name => Monitor.Arg(1);
 
     public string Host => Monitor.Arg(2);
@@ -67,10 +70,19 @@ internal sealed class RedisModel(ConfigDocument doc)
 
     public string? RequirePass => Doc.Last("requirepass")?.Arg(0) is { Length: > 0 } p ? p : null;
 
+    /// <summary>No requirepass in the file, but the container's args or a start-up script of the manifest supply one (P009).</summary>
+    public bool PasswordAtStartup => RequirePass is null && Doc.ConfigMap?.SuppliesAtStartup("requirepass") == true;
+
+    /// <summary>No masterauth in the file, but the start-up supplies one.</summary>
+    public bool MasterAuthAtStartup => MasterAuth is null && Doc.ConfigMap?.SuppliesAtStartup("masterauth") == true;
+
+    /// <summary>protected-mode is set in the file (else the build's default applies: yes for redis.io and distribution builds, no in the official Docker image).</summary>
+    public bool ProtectedModeSet => Doc.Last("protected-mode") is not null;
+
     public string? MasterAuth => Doc.Last("masterauth")?.Arg(0) is { Length: > 0 } p ? p : null;
 
     /// <summary>A password protects the default user (requirepass, or a <c>user default ... &gt;pass</c> line).</summary>
-    public bool HasPassword => RequirePass is not null
+    public bool HasPassword => RequirePass is not null || PasswordAtStartup
         || Doc.Directives.Any(d => d.Name == "user" && d.Arg(0) == "default" && d.Args.Skip(1).Any(a => a.StartsWith('>') || a.StartsWith('#')));
 
     public bool ProtectedMode => !string.Equals(Doc.Last("protected-mode")?.Arg(0), "no", StringComparison.OrdinalIgnoreCase);

@@ -49,6 +49,11 @@ public static class JsonReportWriter
                 w.WriteStartObject();
                 w.WriteString("name", m.Name);
                 w.WriteNumber("sentinels", m.Sentinels);
+                if (m.SentinelsAssumed)
+                {
+                    w.WriteBoolean("sentinelsAssumed", true);
+                }
+
                 w.WriteNumber("quorum", m.Quorum);
                 w.WriteNumber("majority", m.Majority);
                 w.WriteNumber("toleratedSentinelFailures", m.ToleratedSentinelFailures);

@@ -44,7 +44,8 @@ public sealed class InputTests : IDisposable
     public void KubernetesConfigMapVolume_EachFileCountsOnce_AndIsNamedByItsVisiblePath()
     {
         // how a ConfigMap volume looks in a pod: the file in a timestamped folder, "..data" linking to that folder, and
-        // the visible name linking into "..data". Read three times, one Sentinel counted as three (no finding, exit 0).
+        // the visible name linking into "..data". Read three times, one Sentinel counted as three (no finding, exit 0);
+        // counted once, it is one shared sentinel.conf whose Sentinel count is assumed (P007).
         var volume = Directory.CreateDirectory(Path.Combine(_dir, "volume")).FullName;
         var stamped = Directory.CreateDirectory(Path.Combine(volume, "..2026_11_27_05_00_00.123456789")).FullName;
         File.WriteAllText(Path.Combine(stamped, "sentinel.conf"), "sentinel monitor mymaster 10.0.0.1 6379 2\n");
@@ -53,9 +54,9 @@ public sealed class InputTests : IDisposable
 
         var report = DoctorLinter.Lint([volume, Path.Combine(volume, "sentinel.conf")]); // the same file named again, too
         var master = Assert.Single(report.Masters);
-        Assert.Equal(1, master.Sentinels);
-        var quorum = Assert.Single(report.Findings, f => f.RuleId == "T001");
-        Assert.Equal((Path.Combine(volume, "sentinel.conf"), 1), (quorum.File, quorum.Line));
+        Assert.True(master.SentinelsAssumed);
+        var assumed = Assert.Single(report.Findings, f => f.RuleId == "P007");
+        Assert.Equal((Path.Combine(volume, "sentinel.conf"), 1), (assumed.File, assumed.Line));
     }
 
     [Fact]
@@ -65,7 +66,7 @@ public sealed class InputTests : IDisposable
         File.WriteAllText(Path.Combine(root, "sentinel.conf"), "sentinel monitor mymaster 10.0.0.1 6379 2\n");
         Directory.CreateSymbolicLink(Path.Combine(root, "again"), root); // read 40 levels deep before: 41 Sentinels
         var report = DoctorLinter.Lint([root]);
-        Assert.Equal(1, Assert.Single(report.Masters).Sentinels);
+        Assert.True(Assert.Single(report.Masters).SentinelsAssumed); // counted once: a shared file, its count assumed
     }
 
     [Fact]
@@ -87,6 +88,26 @@ public sealed class InputTests : IDisposable
         Assert.Equal(("P002", Severity.Warning, 2), (f.RuleId, f.Severity, f.Line));
         Assert.Equal(0, report.ExitCode(strict: false));
         Assert.Equal(1, report.ExitCode(strict: true));
+    }
+
+    [Fact]
+    public void Directives_AreJudgedByVersion()
+    {
+        // 7.2+/valkey directives and 7.0's deprecated aliases: no finding without --redis-version (was P002 "redis 7.0 refuses to start")
+        const string redis = "port 6379\nlocale-collate \"\"\nset-max-listpack-entries 128\nhide-user-data-from-log no\ndual-channel-replication-enabled no\nlist-max-ziplist-entries 512\nlua-replicate-commands yes\n";
+        const string sentinel = "sentinel monitor mymaster 127.0.0.1 6379 2\nsentinel primary-reboot-down-after-period mymaster 0\nsentinel master-reboot-down-after-period mymaster 0\n";
+        Assert.Empty(DoctorLinter.LintTexts([("redis.conf", redis)]).Findings);
+        Assert.DoesNotContain(DoctorLinter.LintTexts([("sentinel.conf", sentinel)]).Findings, f => f.RuleId == "P002");
+
+        // told the version: what that version lacks, said as what is known
+        var v70 = DoctorLinter.LintTexts([("redis.conf", redis)], new LintOptions { RedisVersion = "7.0.15" });
+        Assert.Equal([2, 3, 4, 5], v70.Findings.Where(f => f.RuleId == "P002").Select(f => f.Line));
+        var collate = v70.Findings.Single(f => f.Line == 2);
+        Assert.Equal("'locale-collate' is unknown to redis 7.0 (known to redis 7.2, redis 7.4, valkey 7.2, valkey 8.0): a server that does not know a directive refuses to start (\"Bad directive or wrong number of arguments\").", collate.Message);
+        Assert.Empty(DoctorLinter.LintTexts([("redis.conf", redis)], new LintOptions { RedisVersion = "valkey-8.0" }).Findings);
+        Assert.Equal([2], DoctorLinter.LintTexts([("sentinel.conf", sentinel)], new LintOptions { RedisVersion = "7.4" }).Findings.Where(f => f.RuleId == "P002").Select(f => f.Line));
+        Assert.Equal([2, 3], DoctorLinter.LintTexts([("sentinel.conf", sentinel)], new LintOptions { RedisVersion = "6.2" }).Findings.Where(f => f.RuleId == "P002").Select(f => f.Line));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DoctorLinter.LintTexts([("redis.conf", redis)], new LintOptions { RedisVersion = "5.0" }));
     }
 
     [Fact]

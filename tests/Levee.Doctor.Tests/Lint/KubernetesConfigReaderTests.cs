@@ -186,8 +186,8 @@ public class KubernetesConfigReaderTests
             """;
         var report = DoctorLinter.LintTexts([("list.yaml", yaml)]);
         Assert.False(report.UnusableInput); // it used to be P005: "holds no ConfigMap"
-        var quorum = Assert.Single(report.Findings, f => f.RuleId == "T001");
-        Assert.Equal(10, quorum.Line);
+        var assumed = Assert.Single(report.Findings, f => f.RuleId == "P007"); // one shared config, nothing mounts it
+        Assert.Equal(10, assumed.Line);
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed class RedisAgreesTests : IDisposable
         // rule, binary, config, whether the doctor reports the rule (it still matters even though Redis starts)
         { "S005", "sentinel", "sentinel monitor m 127.0.0.1 6379 2\nsentinel parallel-syncs m 0", true },
         { "P004", "server", "save 900 1 300 10\nbind 127.0.0.1 ::1\nclient-output-buffer-limit replica 256mb 64mb 60\noom-score-adj-values 0 200 800\nlatency-tracking-info-percentiles 50 99 99.9\nshutdown-on-sigterm nosave force", false },
-        { "T001", "sentinel", "sentinel monitor m 127.0.0.1 6379 5", true },
+        { "T001", "sentinel", "sentinel monitor m 127.0.0.1 6379 5\nsentinel known-sentinel m 127.0.0.1 26380 1111111111111111111111111111111111111111\nsentinel known-sentinel m 127.0.0.1 26381 3333333333333333333333333333333333333333", true },
         { "S007", "sentinel", "sentinel monitor m 127.0.0.1 6379 2\nsentinel deny-scripts-reconfig no", true },
         { "P006", "sentinel", "sentinel down-after-milliseconds m 5000\nsentinel monitor m 127.0.0.1 6379 2", false },
         { "S001", "sentinel", "sentinel monitor m localhost 6379 2\nsentinel resolve-hostnames yes", false },

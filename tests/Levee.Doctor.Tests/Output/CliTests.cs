@@ -8,6 +8,13 @@ public sealed class CliTests : IDisposable
 
     private static Task<(int Code, string Out, string Err)> Run(params string[] args) => CliRunner.RunAsync(args);
 
+    private async Task<string> Config(string text)
+    {
+        var file = Path.Combine(_dir, "redis.conf");
+        await File.WriteAllTextAsync(file, text);
+        return file;
+    }
+
     [Fact]
     public async Task CleanDeployment_ExitsZero()
     {
@@ -27,10 +34,32 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task WarningsOnly_ExitZero_UnlessStrict()
     {
-        var file = Path.Combine(_dir, "redis.conf");
-        await File.WriteAllTextAsync(file, "port 6379\nfrobnicate yes\n");
+        var file = await Config("port 6379\nfrobnicate yes\n");
         Assert.Equal(0, (await Run("lint", file)).Code);
         Assert.Equal(1, (await Run("lint", file, "--strict")).Code);
+    }
+
+    [Fact]
+    public async Task DisableOption_SilencesRules_AndRefusesUnknownIds()
+    {
+        var file = await Config("port 6379\nfrobnicate yes\n");
+        Assert.Equal(0, (await Run("lint", file, "--strict", "--disable", "P002")).Code);
+        Assert.Equal(0, (await Run("lint", file, "--strict", "--disable", "S003,p002")).Code);
+        var (code, _, err) = await Run("lint", file, "--disable", "X999");
+        Assert.Equal(2, code);
+        Assert.Contains("no rule 'X999'", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RedisVersionOption_JudgesDirectivesByVersion()
+    {
+        var file = await Config("port 6379\nlocale-collate \"\"\n");
+        Assert.Equal(0, (await Run("lint", file, "--strict")).Code);
+        Assert.Equal(0, (await Run("lint", file, "--strict", "--redis-version", "7.2.4")).Code);
+        var (code, output, _) = await Run("lint", file, "--strict", "--redis-version", "7.0", "--format", "json");
+        Assert.Equal(1, code);
+        Assert.Contains("unknown to redis 7.0", output, StringComparison.Ordinal);
+        Assert.Equal(2, (await Run("lint", file, "--redis-version", "5.0")).Code);
     }
 
     [Fact]
@@ -44,6 +73,18 @@ public sealed class CliTests : IDisposable
         var (jsonCode, _, err) = await Run("lint", file, "--format", "json");
         Assert.Equal(2, jsonCode);
         Assert.Contains("does not exist", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OneSharedSentinelConf_ShowsTheAssumedCount()
+    {
+        var file = Path.Combine(_dir, "sentinel.conf");
+        await File.WriteAllTextAsync(file, "sentinel monitor m 10.0.0.1 6379 2\n");
+        var (code, output, _) = await Run("lint", file);
+        Assert.Equal(0, code);
+        Assert.Contains("3 (assumed)", output, StringComparison.Ordinal);
+        var (_, json, _) = await Run("lint", file, "--format", "json");
+        Assert.Contains("\"sentinelsAssumed\": true", json, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public class OutputTests
         {
             var path = Path.Combine(dir, "sentinel-10.0.0.5:26379.conf");
             File.WriteAllText(path, "sentinel monitor mymaster 10.0.0.1 6379 2\n");
-            using var sarif = JsonDocument.Parse(SarifReportWriter.Write(DoctorLinter.Lint([path]), "test"));
+            using var sarif = JsonDocument.Parse(SarifReportWriter.Write(DoctorLinter.Lint([path], new LintOptions { Sentinels = 1 }), "test"));
             var result = sarif.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray().First(r => r.GetProperty("ruleId").GetString() == "T001");
             var location = result.GetProperty("locations")[0].GetProperty("physicalLocation"); // was a logical location only (taken for host:port)
             Assert.EndsWith("26379.conf", location.GetProperty("artifactLocation").GetProperty("uri").GetString(), StringComparison.Ordinal);

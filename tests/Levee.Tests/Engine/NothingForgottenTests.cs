@@ -359,4 +359,214 @@ public class NothingForgottenTests
         Assert.Contains(redis.Published, m => m.Contains("|C|", StringComparison.Ordinal));
         Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute)); // was the replica's v1
     }
+
+    private static readonly LeveeEntryOptions TwoDays = new() { Expiration = TimeSpan.FromDays(2) };
+
+    /// <summary>Issue 19: a removal learnt through the replicas while the master is unreachable must hold for as long as the
+    /// fault lasts (the replicas keep the removed value until the journaled DEL reaches the master), not a minute.</summary>
+    [Fact]
+    public async Task RemovalDuringAMasterOutage_StillHoldsAfterHoursOfFault_OnAnotherInstanceThatNeverReadTheKey()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw; // the master is unreachable for hours; the replicas keep answering with what they hold
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k"); // journaled; B hears of it through the replicas
+        Assert.Equal(1, a.PendingInvalidations);
+
+        var factoryCalls = 0;
+        for (var hour = 0; hour < 6; hour++)
+        {
+            for (var minute = 0; minute < 60; minute++)
+            {
+                time.Advance(TimeSpan.FromMinutes(1)); // the maintenance timers run (and prune what they may)
+            }
+
+            await b.RunMaintenanceAsync();
+            b.ClearLocal(); // what B loaded from the database earlier leaves its L1 (expiry, eviction): B reads L2 again
+            var read = await b.GetOrCreateAsync("k", 0, (_, _) => { factoryCalls++; return ValueTask.FromResult("db"); }, OneMinute);
+            Assert.Equal("db", read); // never the replica's v1, which the removal replaced
+        }
+
+        Assert.Equal(6, factoryCalls);
+        Assert.Equal("v1", await lb.GetFromReplicaAsync("levee:d:0:k") is { IsNull: false } ? "v1" : null); // the replica still holds it
+    }
+
+    [Fact]
+    public async Task RemovalDuringAMasterOutage_IsForgottenOnceTheMasterNoLongerHoldsTheRemovedValue()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        time.Advance(TimeSpan.FromHours(1));
+        await b.RunMaintenanceAsync();
+        Assert.Equal(1, b.LocalStateCount); // kept while the master is away
+
+        la.Mode = FakeL2Mode.Healthy; // the master is back: A replays its DEL (and tells B through the master)
+        lb.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(5)); // the breakers' break ends
+        await a.RunMaintenanceAsync();
+        Assert.Equal(0, a.PendingInvalidations);
+        Assert.False(redis.Data.ContainsKey("levee:d:0:k"));
+        time.Advance(TimeSpan.FromMinutes(2));
+        await b.RunMaintenanceAsync();
+        Assert.Equal(0, b.LocalStateCount); // bounded: forgotten once Redis itself no longer holds the removed value
+    }
+
+    [Fact]
+    public async Task RemovalDuringAMasterOutage_ItsIssuerGoneBeforeTheMasterCameBack_AnotherInstanceDeletesTheRemovedValue()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        await a.DisposeAsync(); // the instance that removed the key is gone, its journal with it
+
+        time.Advance(TimeSpan.FromHours(1));
+        lb.Mode = FakeL2Mode.Healthy; // the master is back, still holding v1
+        time.Advance(TimeSpan.FromSeconds(5)); // the breaker's break ends
+        await b.RunMaintenanceAsync();
+        Assert.False(redis.Data.ContainsKey("levee:d:0:k")); // B knew of the removal: the master no longer holds the removed value
+        var factoryCalls = 0;
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, (_, _) => { factoryCalls++; return ValueTask.FromResult("db"); }, OneMinute));
+        Assert.Equal(1, factoryCalls);
+        time.Advance(TimeSpan.FromMinutes(2));
+        await b.RunMaintenanceAsync();
+        Assert.Equal(0, b.LocalStateCount);
+    }
+
+    /// <summary>Issue 19: while the master is unreachable, a key changed on one instance is loaded once, not once per instance.</summary>
+    [Fact]
+    public async Task MasterUnreachable_AValueLoadedOnOneInstance_IsServedByAnotherWithoutAFactoryCall()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        await a.SetAsync("k", "v1", OneMinute);
+        la.Mode = FakeL2Mode.Throw; // the master is unreachable; the replicas answer
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k"); // the row changed
+
+        var factoryCalls = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("v2"); };
+        Assert.Equal("v2", await a.GetOrCreateAsync("k", 0, load, OneMinute));
+        Assert.Equal(1, b.SharedCount); // A's value reached B through the replicas
+        Assert.Equal("v2", await b.GetOrCreateAsync("k", 0, load, OneMinute));
+        Assert.Equal(1, factoryCalls);
+
+        // a removal after it: B drops the shared value and never serves it again
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        Assert.Equal(0, b.SharedCount);
+        Assert.Equal("v3", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("v3"), OneMinute));
+
+        // the master is back: the shared values are dropped (Redis is the shared copy again)
+        la.Mode = FakeL2Mode.Healthy;
+        lb.Mode = FakeL2Mode.Healthy;
+        Assert.Equal(1, a.SharedCount); // B's v3, shared with A
+        time.Advance(TimeSpan.FromSeconds(5));
+        await a.RunMaintenanceAsync();
+        Assert.Equal(0, a.SharedCount);
+    }
+
+    /// <summary>Issue 19: an entry that expires while the master is unreachable is loaded from the factory once across instances.</summary>
+    [Fact]
+    public async Task MasterUnreachable_AnEntryExpiringOnEveryInstance_IsLoadedOnceAcrossInstances()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var stores = new List<FakeL2Store>();
+        var caches = new List<LeveeCache>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var store = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+                var cache = await TestCache.Ready(TestCache.Create(time, store, o => o.FailSafeThrottleDuration = TimeSpan.FromSeconds(4)));
+                var fraction = 0.1 + (0.2 * i); // each instance's refresh waits a different part of the throttle
+                cache.DegradedDelayFraction = () => fraction;
+                stores.Add(store);
+                caches.Add(cache);
+            }
+
+            await caches[0].SetAsync("k", "v1", OneMinute);
+            foreach (var cache in caches)
+            {
+                Assert.Equal("v1", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+            }
+
+            foreach (var store in stores)
+            {
+                store.Mode = FakeL2Mode.Down; // the master is gone; the replicas keep answering
+            }
+
+            time.Advance(TimeSpan.FromSeconds(61)); // every instance's entry expires during the outage
+            var factoryCalls = 0;
+            Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("v2"); };
+            foreach (var cache in caches)
+            {
+                Assert.Equal("v1", await cache.GetOrCreateAsync("k", 0, load, OneMinute)); // served stale at once, refreshed in the background
+            }
+
+            await TestCache.Bounded(Until(() => caches.All(c => c.DegradedRefreshesWaiting == 1)), "the refreshes' waits");
+            // the waits end one after the other (0.2, 0.6, 1.0, 1.4 s): the first refresh queries the database and shares its
+            // value; each of the others, when its turn comes, finds that value and skips its query
+            for (var i = 0; i < caches.Count; i++)
+            {
+                time.Advance(TimeSpan.FromMilliseconds(i == 0 ? 250 : 400));
+                var cache = caches[i];
+                await TestCache.Bounded(Until(() => cache.DegradedRefreshesActive == 0), $"instance {i}'s refresh");
+            }
+
+            Assert.Equal(1, factoryCalls);
+            foreach (var cache in caches)
+            {
+                Assert.Equal("v2", await cache.GetOrCreateAsync("k", 0, load, OneMinute));
+            }
+
+            Assert.Equal(1, factoryCalls);
+        }
+        finally
+        {
+            foreach (var cache in caches)
+            {
+                await cache.DisposeAsync();
+            }
+        }
+
+        static async Task<bool> Until(Func<bool> condition)
+        {
+            for (var i = 0; i < 2000 && !condition(); i++)
+            {
+                await Task.Delay(1);
+            }
+
+            return condition();
+        }
+    }
 }

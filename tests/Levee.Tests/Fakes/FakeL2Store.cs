@@ -120,9 +120,13 @@ internal sealed class FakeL2Store : IL2Store
 
     public int Removes;
 
+    /// <summary>SETs that got past the fault switch (counted before <see cref="SetGate"/>: a SET "on the wire").</summary>
+    public int SetsStarted;
+
     public async Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive)
     {
         await Fault();
+        Interlocked.Increment(ref SetsStarted);
         if (SetGate is { } gate)
         {
             await gate.Task;

@@ -55,6 +55,7 @@ internal static class TestCache
             JitterFraction = 0,
             EarlyRefreshRatio = 1,
             MaintenanceInterval = TimeSpan.FromMinutes(1),
+            L2StartupWait = TimeSpan.Zero, // a fake store is there from the start (and fake time would never end the wait); StartupTests cover it
         };
         configure?.Invoke(options);
         return new LeveeCache(options, l2, new SerializerRegistry(null, null, options.JsonSerializerOptions), logger, null);

@@ -21,22 +21,6 @@ public sealed class RealRedisTests : RedisServerTest
         return services.BuildServiceProvider();
     }
 
-    /// <summary>Waits (at most 5 s) until <paramref name="key"/> exists in Redis.</summary>
-    internal static async Task UntilStoredAsync(RedisNode redis, string key)
-    {
-        for (var i = 0; i < 250; i++)
-        {
-            if ((await redis.ExecuteAsync("EXISTS", key)).Number == 1)
-            {
-                return;
-            }
-
-            await Task.Delay(20);
-        }
-
-        Assert.Fail($"{key} did not reach Redis within 5 s");
-    }
-
     internal static async Task<LeveeCache> ConnectedCache(ServiceProvider app)
     {
         var cache = app.GetRequiredService<LeveeCache>();
@@ -48,6 +32,47 @@ public sealed class RealRedisTests : RedisServerTest
         Assert.True(cache.IsL2Available, "Levee did not connect to Redis within 5 s");
         await cache.RunMaintenanceAsync();
         return cache;
+    }
+
+    /// <summary>
+    /// Issue 17: a new instance uses Redis from its very first call. Both caches are built as a new user builds them
+    /// (AddLevee with the defaults: the 50 ms budget), and nobody waits for a connection before calling.
+    /// </summary>
+    [Fact]
+    public async Task NewInstance_FirstCall_ReadsWhatAnotherInstanceWrote_TwentyTimesInARow()
+    {
+        await using var appA = NewApp();
+        var a = appA.GetRequiredService<HybridCache>();
+        Assert.Equal("from-a", await a.GetOrCreateAsync("greeting", static _ => ValueTask.FromResult("from-a")));
+        Assert.Equal(1L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:greeting")).Number); // in Redis when the load returned
+
+        for (var round = 0; round < 20; round++)
+        {
+            await using var appB = NewApp();
+            var b = appB.GetRequiredService<HybridCache>();
+            var factoryCalls = 0;
+            var read = await b.GetOrCreateAsync("greeting", _ =>
+            {
+                factoryCalls++;
+                return ValueTask.FromResult("from-b");
+            });
+            Assert.True(read == "from-a" && factoryCalls == 0, $"round {round}: the new instance read '{read}' with {factoryCalls} factory call(s)");
+        }
+    }
+
+    /// <summary>Issue 17: a value stored by a load is in Redis when the load has returned (the SET is awaited, not left running).</summary>
+    [Fact]
+    public async Task ALoadsValue_IsInRedisWhenTheLoadReturns()
+    {
+        await using var app = NewApp();
+        var cache = app.GetRequiredService<LeveeCache>();
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(i, await cache.GetOrCreateAsync("n" + i, i, static (n, _) => ValueTask.FromResult(n), OneMinute));
+            Assert.Equal(1L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:n" + i)).Number);
+        }
+
+        Assert.Equal(0, cache.PendingInvalidations);
     }
 
     [Fact]
@@ -62,7 +87,7 @@ public sealed class RealRedisTests : RedisServerTest
         var price = 1;
         Func<int, CancellationToken, ValueTask<int>> load = (_, _) => ValueTask.FromResult(Volatile.Read(ref price));
         Assert.Equal(1, await a.GetOrCreateAsync("price", 0, load, OneMinute));
-        await UntilStoredAsync(Redis, "levee:d:0:price"); // the load issued its SET without awaiting it
+        Assert.Equal(1L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:price")).Number); // the load awaited its SET
         Assert.Equal(1, await b.GetOrCreateAsync("price", 0, load, OneMinute)); // from L2 (B has no SET of its own in flight), now in B's L1
 
         Volatile.Write(ref price, 2); // the database changed

@@ -70,6 +70,52 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         Assert.InRange(levee, 0, 2); // one multiplexer at most: its interactive and its subscription connection
     }
 
+    /// <summary>
+    /// Issue 17: right after a failover (once the Sentinels report the new master), a newly built instance's first read
+    /// of a key an old instance wrote to the new master returns that value, without a factory call, 20 times in a row.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AfterAFailover_ANewInstancesFirstRead_ReturnsWhatAnOldInstanceWrote(bool freeze)
+    {
+        await using var topology = await SentinelTopology.StartAsync();
+        await using var oldApp = NewApp(topology);
+        var old = await RealRedisTests.ConnectedCache(oldApp);
+        var oldMaster = topology.Master.Endpoint;
+        if (freeze)
+        {
+            topology.Master.Freeze();
+        }
+        else
+        {
+            topology.Master.Kill();
+        }
+
+        try
+        {
+            var promoted = await topology.WaitForFailoverAsync(oldMaster, TimeSpan.FromSeconds(30));
+            var attempts = await WriteUntilVisibleOn(old, promoted, TimeSpan.FromSeconds(15));
+            Assert.True(attempts > 0, $"no write of the old instance reached the promoted master {promoted.Endpoint}");
+            var key = "probe-" + attempts;
+            for (var round = 0; round < 20; round++)
+            {
+                await using var app = NewApp(topology);
+                var cache = app.GetRequiredService<LeveeCache>();
+                var factoryCalls = 0;
+                var read = await cache.GetOrCreateAsync(key, 0, (_, _) => { factoryCalls++; return ValueTask.FromResult(-1); }, OneMinute);
+                Assert.True(read == attempts && factoryCalls == 0, $"round {round}: the new instance read {read} with {factoryCalls} factory call(s)");
+            }
+        }
+        finally
+        {
+            if (freeze)
+            {
+                topology.Master.Thaw();
+            }
+        }
+    }
+
     [Fact]
     public async Task MasterKilled_Quorum2_SameCacheWritesToPromotedReplica_WithoutRestart()
     {

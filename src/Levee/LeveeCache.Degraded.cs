@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using Levee.Internal;
+
+namespace Levee;
+
+/// <summary>
+/// Degraded mode while the master is unreachable and the replicas still answer (the incident: a frozen master, no
+/// failover): a value one instance loads from the database reaches the others through the replicas' pub/sub, so a
+/// changed or expired key is loaded once, not once per instance.
+/// </summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item>A load whose L2 write fails publishes its envelope (the same bytes it would have written) on the replicas'
+/// backplane channel, if it is small enough (<see cref="SharedValueMaxBytes"/>).</item>
+/// <item>A receiver keeps the bytes in <see cref="_shared"/> (bounded by <see cref="SharedTotalMaxBytes"/>), not in L1:
+/// it does not know the value's type. A read that cannot use the master looks there before it asks a replica, and
+/// decodes the bytes as it decodes a replica's reply: every rule that applies to an L2 entry (removals, tag removals,
+/// clear-all, the entry's own lifetime) applies to a shared value too.</item>
+/// <item>A removal or clear-all drops the key's shared value (<see cref="ForgetShared"/>); a shared value created before
+/// a removal this instance knows of is refused, on receipt and again when read.</item>
+/// <item>An entry that expires during the outage is served stale and refreshed in the background; that refresh waits
+/// a random part of <see cref="LeveeOptions.FailSafeThrottleDuration"/> first and is skipped when another instance's
+/// newer value arrived meanwhile, so the instances do not all query the database for the same key at once.</item>
+/// <item>Once the master answers again the shared values are dropped: Redis is the shared copy again.</item>
+/// </list>
+/// </remarks>
+public sealed partial class LeveeCache
+{
+    /// <summary>Largest envelope shared through the replicas (bytes before base64). A pub/sub message is delivered to
+    /// every instance: larger values are not worth their fan-out.</summary>
+    internal const int SharedValueMaxBytes = 16 * 1024;
+
+    /// <summary>All shared values an instance keeps, in bytes: past it, newly received values are dropped (counted).</summary>
+    internal const long SharedTotalMaxBytes = 16L * 1024 * 1024;
+
+    // key -> envelope of the newest value another instance loaded while the master was unreachable
+    private readonly ConcurrentDictionary<string, byte[]> _shared = new(StringComparer.Ordinal);
+    private long _sharedBytes;
+
+    private int _degradedRefreshesWaiting;
+    private int _degradedRefreshesActive;
+
+    /// <summary>Degraded-mode refreshes waiting for their turn (for tests).</summary>
+    internal int DegradedRefreshesWaiting => Volatile.Read(ref _degradedRefreshesWaiting);
+
+    /// <summary>Degraded-mode refreshes not finished (waiting, or loading and sharing; for tests).</summary>
+    internal int DegradedRefreshesActive => Volatile.Read(ref _degradedRefreshesActive);
+
+    /// <summary>Shared values kept (for tests).</summary>
+    internal int SharedCount => _shared.Count;
+
+    /// <summary>After a load's L2 write failed: its envelope goes to the other instances through the replicas.</summary>
+    private ValueTask ShareLoadedValueAsync(string key, byte[] envelope)
+    {
+        if (!_options.Backplane || _guard is null || envelope.Length > SharedValueMaxBytes || !_guard.Store.IsReplicaConnected)
+        {
+            return default;
+        }
+
+        _metrics.Backplane("value_sent");
+        return PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, string.Concat(Convert.ToBase64String(envelope), "|", key)));
+    }
+
+    /// <summary>A value message: "&lt;base64 envelope&gt;|&lt;key&gt;". Kept unless it is invalid here already.</summary>
+    private void OnSharedValue(string subject)
+    {
+        var bar = subject.IndexOf('|', StringComparison.Ordinal);
+        if (bar <= 0 || bar == subject.Length - 1)
+        {
+            return;
+        }
+
+        byte[] envelope;
+        try
+        {
+            envelope = Convert.FromBase64String(subject[..bar]);
+        }
+        catch (FormatException)
+        {
+            return;
+        }
+
+        var key = subject[(bar + 1)..];
+        if (envelope.Length > SharedValueMaxBytes || !Envelope.TryRead(envelope, out var read)
+            || read.CreatedWall <= Volatile.Read(ref _allInvalidatedWall) || PredatesKnownRemoval(key, read.CreatedWall))
+        {
+            return;
+        }
+
+        if (Interlocked.Add(ref _sharedBytes, envelope.Length) > SharedTotalMaxBytes)
+        {
+            Interlocked.Add(ref _sharedBytes, -envelope.Length);
+            _metrics.Backplane("value_dropped");
+            return;
+        }
+
+        var kept = _shared.AddOrUpdate(key, static (_, candidate) => candidate, static (_, old, candidate) => NewerOf(old, candidate), envelope);
+        if (!ReferenceEquals(kept, envelope))
+        {
+            Interlocked.Add(ref _sharedBytes, -envelope.Length); // an older value than the one kept: not stored
+            return;
+        }
+
+        _metrics.Backplane("value_received");
+
+        // an older L1 copy (read from a replica, or loaded here earlier) gives way to the newer value at the next read
+        if (_l1.TryGet(key, out var entry) && entry.CreatedWall < read.CreatedWall)
+        {
+            _l1.TryRemove(new KeyValuePair<string, CacheEntry>(key, entry));
+        }
+    }
+
+    private static byte[] NewerOf(byte[] old, byte[] candidate) =>
+        Envelope.TryRead(old, out var o) && Envelope.TryRead(candidate, out var c) && o.CreatedWall > c.CreatedWall ? old : candidate;
+
+    /// <summary>The key changed: a shared value of it is not used any more.</summary>
+    private void ForgetShared(string key)
+    {
+        if (_shared.TryRemove(key, out var old))
+        {
+            Interlocked.Add(ref _sharedBytes, -old.Length);
+        }
+    }
+
+    private void ForgetAllShared()
+    {
+        foreach (var key in _shared.Keys)
+        {
+            ForgetShared(key);
+        }
+    }
+
+    /// <summary>A fresh value another instance shared for <paramref name="key"/>, decoded as an L2 entry is; default when none.</summary>
+    private ValueTask<L2Read> ReadSharedAsync<T>(string key, LeveeEntryOptions options, long epoch) =>
+        _shared.TryGetValue(key, out var envelope)
+            ? DecodeL2Async<T>(key, envelope, options, epoch, fromReplica: true)
+            : default;
+
+    /// <summary>
+    /// Maintenance while values are shared: drops those past their logical expiry, and all of them once the master
+    /// answers (Redis is the shared copy again).
+    /// </summary>
+    private async Task MaintainSharedAsync()
+    {
+        if (_shared.IsEmpty)
+        {
+            return;
+        }
+
+        var nowWall = _clock.WallMs;
+        foreach (var (key, envelope) in _shared)
+        {
+            if (!Envelope.TryRead(envelope, out var read) || read.FreshUntilWall <= nowWall)
+            {
+                if (((ICollection<KeyValuePair<string, byte[]>>)_shared).Remove(new KeyValuePair<string, byte[]>(key, envelope)))
+                {
+                    Interlocked.Add(ref _sharedBytes, -envelope.Length);
+                }
+            }
+        }
+
+        var master = await _guard!.TryAsync("generation", static (store, k) => store.GetNumbersAsync([k]), GenerationKey).ConfigureAwait(false);
+        if (master.Success)
+        {
+            ForgetAllShared();
+        }
+    }
+
+    /// <summary>
+    /// How long a degraded-mode refresh of an expired entry waits before it queries the database: a random part of half
+    /// the fail-safe throttle while values can be shared (every instance sees the same entry expire at the same time;
+    /// the first to finish shares its value and the others skip their query), else none.
+    /// </summary>
+    private TimeSpan DegradedRefreshDelay() =>
+        _options.Backplane && _guard is not null && _guard.Store.IsReplicaConnected
+            ? TimeSpan.FromMilliseconds(DegradedDelayFraction() * _options.FailSafeThrottleDuration.TotalMilliseconds / 2)
+            : TimeSpan.Zero;
+
+    /// <summary>The random part of <see cref="DegradedRefreshDelay"/>, in [0, 1) (tests fix it per instance).</summary>
+    internal Func<double> DegradedDelayFraction { get; set; } = static () => Random.Shared.NextDouble();
+}
