@@ -40,16 +40,21 @@ internal sealed class RollingDeploy(
         loop = Task.Run(() => RunAsync(interval, end, cancellationToken), CancellationToken.None);
 
     /// <summary>
-    /// What the new clients did in their first <c>interval</c> after taking traffic, summed over the replacements: reads,
-    /// and how many of those reads loaded from the database (the cost of a new instance's empty L1 and new connections).
+    /// What the new clients did in their first <c>interval</c> after taking traffic, over all replacements: reads, how many
+    /// of them loaded from the database (the cost of a new instance's empty L1 and new connections), and the p95 and maximum
+    /// of their durations.
     /// </summary>
-    public (long Reads, long DatabaseLoads) NewClientsFirstSeconds
+    public (long Reads, long DatabaseLoads, double P95Ms, double MaxMs) NewClientsFirstSeconds
     {
         get
         {
+            List<double> all;
             lock (newClients)
             {
-                return (newClients.Sum(c => c.Reads), newClients.Sum(c => c.Loads));
+                all = [.. newClients.SelectMany(c => c.Durations)];
+                all.Sort();
+                var p95 = all.Count == 0 ? 0 : all[Math.Min(all.Count - 1, (int)Math.Ceiling(all.Count * 0.95) - 1)];
+                return (newClients.Sum(c => c.Reads), newClients.Sum(c => c.Loads), Math.Round(p95, 1), all.Count == 0 ? 0 : Math.Round(all[^1], 1));
             }
         }
     }
@@ -124,6 +129,7 @@ internal sealed class RollingDeploy(
     private sealed class FirstSeconds(IDrillClient inner, TimeSpan window) : IDrillClient
     {
         private readonly long started = Stopwatch.GetTimestamp();
+        private readonly List<double> durations = [];
         private long reads, loads;
 
         public long Reads => Interlocked.Read(ref reads);
@@ -138,7 +144,36 @@ internal sealed class RollingDeploy(
             }
 
             Interlocked.Increment(ref reads);
-            return inner.GetAsync(key, new CountingLoader(database, this), cancellationToken);
+            return TimedAsync(key, database, cancellationToken);
+        }
+
+        /// <summary>Durations (ms) of the reads of the first window, from the call to its completion (the drill's latency adds the wait to be dispatched).</summary>
+        public double[] Durations
+        {
+            get
+            {
+                lock (durations)
+                {
+                    return [.. durations];
+                }
+            }
+        }
+
+        private async ValueTask<Catalog.CatalogEntry> TimedAsync(string key, Catalog.ICatalogLoader database, CancellationToken cancellationToken)
+        {
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                return await inner.GetAsync(key, new CountingLoader(database, this), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                lock (durations)
+                {
+                    durations.Add(ms);
+                }
+            }
         }
 
         public ValueTask InvalidateAsync(string key, CancellationToken cancellationToken) => inner.InvalidateAsync(key, cancellationToken);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Levee.Drill.Measurement;
 using Levee.Drill.Topology;
 
@@ -203,8 +204,9 @@ internal static class ScenarioCatalog
             {
                 var deploy = ctx.Deploy!;
                 await deploy.FinishAsync().ConfigureAwait(false);
-                var (reads, loads) = deploy.NewClientsFirstSeconds;
-                ctx.Mark($"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database");
+                var (reads, loads, p95, max) = deploy.NewClientsFirstSeconds;
+                ctx.Mark(string.Create(CultureInfo.InvariantCulture,
+                    $"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database; read p95 {p95} ms, max {max} ms"));
             })
         {
             FaultSummary = "app instances replaced one by one (one every 3 s): each a new cache client with an empty L1 and new connections",
