@@ -102,9 +102,12 @@ internal sealed class LeveeClientKind : IDrillClientKind
     public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
         Task.FromResult<IDrillClient>(LeveeClient.Create(target));
 
-    public async Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken)
+    public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
+        WarmThroughAsync((LeveeClient)firstInstance, entries, cancellationToken);
+
+    /// <summary>Fills L1 and L2 of <paramref name="client"/> with <paramref name="entries"/>, 32 at a time, without database queries.</summary>
+    internal static async Task WarmThroughAsync(LeveeClient client, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken)
     {
-        var client = (LeveeClient)firstInstance;
         await Parallel.ForEachAsync(
             entries,
             new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },

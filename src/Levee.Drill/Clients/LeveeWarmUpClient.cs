@@ -70,14 +70,8 @@ internal sealed class LeveeWarmUpClientKind : IDrillClientKind, IDatabaseClientK
         }
     }
 
-    public async Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken)
-    {
-        var client = (LeveeClient)firstInstance;
-        await Parallel.ForEachAsync(
-            entries,
-            new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
-            async (entry, ct) => await client.WarmAsync(entry, ct).ConfigureAwait(false)).ConfigureAwait(false);
-    }
+    public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
+        LeveeClientKind.WarmThroughAsync((LeveeClient)firstInstance, entries, cancellationToken);
 
     /// <summary>The readiness probe: the checks tagged <c>ready</c>, until Healthy.</summary>
     private static async Task WaitUntilReadyAsync(HealthCheckService health, CancellationToken cancellationToken)
