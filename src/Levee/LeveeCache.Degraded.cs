@@ -270,6 +270,27 @@ public sealed partial class LeveeCache
         return shared.Fresh;
     }
 
+    private readonly Lock _degradedRefreshLock = new();
+    private Gate.TokenBucket? _degradedRefreshBudget;
+
+    /// <summary>
+    /// A token of <see cref="LeveeOptions.DegradedRefreshesPerSecond"/>: false when this instance has refreshed as many
+    /// expired entries as it may for now (the entry is served stale and tried again after the throttle).
+    /// </summary>
+    private bool TryTakeDegradedRefresh()
+    {
+        lock (_degradedRefreshLock)
+        {
+            _degradedRefreshBudget ??= new Gate.TokenBucket(_options.DegradedRefreshesPerSecond, Math.Max(1, (int)Math.Ceiling(_options.DegradedRefreshesPerSecond)), _options.TimeProvider);
+            return _degradedRefreshBudget.TryTake();
+        }
+    }
+
+    private int _backgroundRefreshesStarted;
+
+    /// <summary>Background refreshes started (early, degraded-mode; counted when started, for tests).</summary>
+    internal int BackgroundRefreshesStarted => Volatile.Read(ref _backgroundRefreshesStarted);
+
     /// <summary>
     /// How long a degraded-mode refresh of an expired entry waits before it queries the database: a random part of half
     /// the fail-safe throttle while values can be shared (every instance sees the same entry expire at the same time;

@@ -384,7 +384,11 @@ public sealed partial class LeveeCache
         if (stale is not null && !background && _options.ServeStaleWhileL2Unavailable && (l2Down || (_guard is not null && !_guard.IsUsable)))
         {
             var result = ServeStale<T>(key, stale, readSeq, "l2_unavailable", null);
-            _ = RefreshInBackgroundAsync(key, state, factory, options, tags, DegradedRefreshDelay(), stale.CreatedWall);
+            if (TryTakeDegradedRefresh())
+            {
+                _ = RefreshInBackgroundAsync(key, state, factory, options, tags, DegradedRefreshDelay(), stale.CreatedWall);
+            }
+
             return result;
         }
 
@@ -636,6 +640,7 @@ public sealed partial class LeveeCache
     private async Task RefreshInBackgroundAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, string[]? tags, TimeSpan delay = default, long replacedCreatedWall = long.MaxValue)
     {
+        Interlocked.Increment(ref _backgroundRefreshesStarted); // before the first await: counted when started
         await Task.Yield();
         var degraded = delay > TimeSpan.Zero;
         try

@@ -679,6 +679,36 @@ public class NothingForgottenTests
         }
     }
 
+    /// <summary>Issue 19: entries expiring during an outage are refreshed at a bounded rate (a warm cache expires all at once).</summary>
+    [Fact]
+    public async Task RedisUnavailable_ExpiredEntries_AreRefreshedAtTheDegradedRate_TheOthersServedStale()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.DegradedRefreshesPerSecond = 2));
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.SetAsync("k" + i, "v1", OneMinute);
+        }
+
+        l2.Mode = FakeL2Mode.Down; // no master, no replica
+        time.Advance(TimeSpan.FromSeconds(61)); // every entry expired, still inside its fail-safe window
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal("v1", await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult("v2"), OneMinute)); // stale, at once
+        }
+
+        Assert.Equal(2, cache.BackgroundRefreshesStarted); // the burst of 2; 8 wait for tokens
+
+        time.Advance(TimeSpan.FromSeconds(6)); // two more tokens; the throttled stale copies are due again
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult("v2"), OneMinute);
+        }
+
+        Assert.Equal(4, cache.BackgroundRefreshesStarted); // the 2 refreshed keys need none, 2 more of the 8 get a token
+    }
+
     /// <summary>Two ready instances on one fake Redis whose replicas answer (their masters are switched off by the tests).</summary>
     private static async Task<Pair> TwoInstancesAsync()
     {
