@@ -493,6 +493,7 @@ public sealed partial class LeveeCache
         }
         finally
         {
+            EndAnnouncedLoad(key); // announced and nothing shared (failed, not stored, not shareable): the others stop waiting
             abandoned.Dispose();
             if (ownsCts)
             {
@@ -660,8 +661,10 @@ public sealed partial class LeveeCache
                 }
 
                 var readSeq = CurrentSeq;
-                var shared = await ReadSharedAsync<T>(key, options, Volatile.Read(ref _epoch)).ConfigureAwait(false);
-                if (shared.Fresh is { } fresh && fresh.CreatedWall > replacedCreatedWall)
+                var epoch = Volatile.Read(ref _epoch);
+                var shared = await ReadSharedAsync<T>(key, options, epoch).ConfigureAwait(false);
+                var fresh = shared.Fresh ?? await TryAwaitLoadElsewhereAsync<T>(key, options, epoch).ConfigureAwait(false); // one that is on its way
+                if (fresh is not null && fresh.CreatedWall > replacedCreatedWall)
                 {
                     _ = TakeL2Hit<T>(key, fresh, options, readSeq, flight: null);
                     return;
