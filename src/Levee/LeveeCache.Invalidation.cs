@@ -162,6 +162,7 @@ public sealed partial class LeveeCache
             _l1.TryRemove(key);
             if (_guard is null)
             {
+                await PublishToChannelAsync(LeveeInvalidationKind.Remove, key, _clock.WallMs, appliedToRedis: false).ConfigureAwait(false);
                 return;
             }
 
@@ -221,6 +222,9 @@ public sealed partial class LeveeCache
 
             Log.InvalidationJournaled(_logger, _name, _journal.Count);
         }
+
+        // the second channel (if any) too, at once: other instances drop their L1 copy even when no Redis node answers
+        await PublishToChannelAsync(LeveeInvalidationKind.Remove, key, _clock.WallMs, appliedToRedis: removed && _generationKnown).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -249,10 +253,12 @@ public sealed partial class LeveeCache
             }
 
             await PublishAsync(BackplaneMessageKind.Clear, null).ConfigureAwait(false);
+            await PublishToChannelAsync(LeveeInvalidationKind.Clear, null, nowWall, appliedToRedis: false).ConfigureAwait(false);
             return;
         }
 
         RecordTagInvalidation(tag, nowWall, checkedNow: false);
+        var tagWritten = false;
         if (_guard is not null)
         {
             var written = await _guard.TryAsync("tag", static async (store, a) =>
@@ -260,6 +266,7 @@ public sealed partial class LeveeCache
                 await store.SetMaxAsync(a.key, a.time, a.ttl).ConfigureAwait(false);
                 return true;
             }, (key: TagKey(tag), time: nowWall, ttl: TagRetention + _options.FailSafeMaxDuration)).ConfigureAwait(false);
+            tagWritten = written.Success;
             if (!written.Success)
             {
                 if (!_journal.AddTag(tag, nowWall))
@@ -272,6 +279,7 @@ public sealed partial class LeveeCache
         }
 
         await PublishAsync(BackplaneMessageKind.RemoveTag, tag).ConfigureAwait(false);
+        await PublishToChannelAsync(LeveeInvalidationKind.RemoveTag, tag, nowWall, tagWritten).ConfigureAwait(false);
     }
 
     /// <summary>Everything created up to <paramref name="wall"/> (Unix ms) is invalidated: L1, restored snapshot and L2 entries read from now on.</summary>
