@@ -94,20 +94,30 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
             });
         }
 
-        try
+        // a pooled connection the server closed since its last use (restart, pg_terminate_backend, idle timeout) fails
+        // once and is discarded: the second attempt opens a new one
+        for (var attempt = 1; ; attempt++)
         {
-            await using var command = _notifySource.CreateCommand("SELECT pg_notify($1, $2)");
-            command.Parameters.Add(new NpgsqlParameter { Value = _options.Channel });
-            command.Parameters.Add(new NpgsqlParameter { Value = payload });
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            _sent.Add(1);
-            return true;
-        }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException or IOException)
-        {
-            _failed.Add(1);
-            LogNotifyFailed(_logger, _options.Channel, ex.GetType().Name, ex);
-            return false;
+            try
+            {
+                await using var command = _notifySource.CreateCommand("SELECT pg_notify($1, $2)");
+                command.Parameters.Add(new NpgsqlParameter { Value = _options.Channel });
+                command.Parameters.Add(new NpgsqlParameter { Value = payload });
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                _sent.Add(1);
+                return true;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException or IOException)
+            {
+                if (attempt == 1 && ex is NpgsqlException { IsTransient: true } or PostgresException { SqlState: "57P01" or "57P02" or "57P03" })
+                {
+                    continue;
+                }
+
+                _failed.Add(1);
+                LogNotifyFailed(_logger, _options.Channel, ex.GetType().Name, ex);
+                return false;
+            }
         }
     }
 
