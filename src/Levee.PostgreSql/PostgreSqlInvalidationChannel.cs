@@ -111,6 +111,7 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
             {
                 if (attempt == 1 && ex is NpgsqlException { IsTransient: true } or PostgresException { SqlState: "57P01" or "57P02" or "57P03" })
                 {
+                    _notifySource.Clear(); // the pool's other idle connections were most likely closed too
                     continue;
                 }
 
