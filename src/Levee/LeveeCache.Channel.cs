@@ -66,9 +66,9 @@ public sealed partial class LeveeCache
                 var confirmed = invalidation.AppliedToRedis || _guard is null;
                 MarkChanged(subject, wall, confirmed ? RemovalState.Done : RemovalState.Journaled);
                 _l1.TryRemove(subject);
-                if (!confirmed)
+                if (!confirmed && _guard!.Store.IsConnected)
                 {
-                    RunMaintenance(); // deletes an older entry on the master now if it answers (ConfirmRemovalsAsync)
+                    RunMaintenance(); // deletes an older entry on the master now (ConfirmRemovalsAsync); else once it is back
                 }
 
                 break;
