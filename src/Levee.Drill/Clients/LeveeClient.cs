@@ -34,6 +34,9 @@ internal sealed class LeveeClient : IDrillClient
         return new LeveeClient(collection.BuildServiceProvider());
     }
 
+    /// <summary>True when the cache sends and receives invalidations through PostgreSQL too.</summary>
+    internal bool UsesPostgresChannel => services.GetService<ILeveeInvalidationChannel>() is not null;
+
     public ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken) =>
         cache.GetOrCreateAsync(
             key,
