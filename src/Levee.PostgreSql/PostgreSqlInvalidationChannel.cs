@@ -45,6 +45,7 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
         {
             ApplicationName = "levee-notify",
             CommandTimeout = timeout,
+            Timeout = Math.Max(timeout, 2), // opening a connection is bounded too: a removal awaits its NOTIFY
         }.ConnectionString).Build();
         _listenConnectionString = new NpgsqlConnectionStringBuilder(options.ConnectionString)
         {
