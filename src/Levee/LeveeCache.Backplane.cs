@@ -1,4 +1,5 @@
 using System.Globalization;
+using Levee.Internal;
 
 namespace Levee;
 
@@ -100,7 +101,7 @@ public sealed partial class LeveeCache
     }
 
     private string BackplaneMessage(BackplaneMessageKind kind, string? subject) =>
-        string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{subject}");
+        string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{(subject is not null && (kind is BackplaneMessageKind.Set or BackplaneMessageKind.Remove) ? WireKey.Encode(subject) : subject)}");
 
     /// <summary>A backplane message received through the master (one through the replicas: its sender could not reach the master).</summary>
     internal void OnBackplaneMessage(string message) => OnBackplaneMessage(message, viaReplicas: false);
@@ -129,8 +130,10 @@ public sealed partial class LeveeCache
         {
             case BackplaneMessageKind.Set:
             case BackplaneMessageKind.Remove:
-                if (subject.Length > 0)
+                if (WireKey.Decode(subject) is { Length: > 0 } key)
                 {
+                    subject = key;
+
                     // a removal makes older L2 entries of the key invisible here (a set's own entry is older than its
                     // message, so a set only orders this instance's loads). A removal sent through the master ran its DEL
                     // there first; one sent through the replicas was journaled by its sender, and the replicas (the master

@@ -154,7 +154,11 @@ public sealed partial class LeveeCache
     /// </remarks>
     public override async ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsCacheable(key))
+        {
+            return; // nothing can be cached under it
+        }
+
         BeginChange(key, _clock.WallMs);
         Interlocked.MemoryBarrier(); // pairs with StoreAsync: it sets Writing, then reads _removals
         try

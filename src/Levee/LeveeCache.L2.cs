@@ -36,7 +36,7 @@ public sealed partial class LeveeCache
             Volatile.Write(ref _dataKeyPrefix, prefix);
         }
 
-        return string.Concat(prefix.Prefix, key);
+        return string.Concat(prefix.Prefix, WireKey.Encode(key));
     }
 
     private string TagKey(string tag) => string.Concat(_options.KeyPrefix, "t:", tag);
@@ -169,7 +169,7 @@ public sealed partial class LeveeCache
         T value;
         try
         {
-            value = _serializers.Get<T>().Deserialize(envelope.PayloadSequence);
+            value = envelope.IsNull ? default! : _serializers.Get<T>().Deserialize(envelope.PayloadSequence);
         }
         catch (Exception ex)
         {
@@ -194,7 +194,7 @@ public sealed partial class LeveeCache
             };
         }
 
-        var entry = CreateEntry(value, options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch, nowWall);
+        var entry = CreateEntry(Hold(value, envelope.Payload), options, envelope.Tags, envelope.CreatedWall, envelope.FreshUntilWall, epoch, nowWall);
         if (envelope.FreshUntilWall > nowWall)
         {
             return new L2Read { Fresh = entry };
@@ -245,7 +245,7 @@ public sealed partial class LeveeCache
             }
         }
 
-        return !IsTagInvalidated(tags, createdWall);
+        return !IsTagInvalidated(tags, createdWall, createdSeq: -1);
     }
 
     /// <summary>
@@ -260,22 +260,8 @@ public sealed partial class LeveeCache
             return false;
         }
 
-        byte[] payload;
-        try
+        if (Encode(value, entry) is not { } payload)
         {
-            var buffer = new ArrayBufferWriter<byte>();
-            _serializers.Get<T>().Serialize(value, buffer);
-            if (buffer.WrittenCount > _options.MaximumPayloadBytes)
-            {
-                Log.PayloadTooLarge(_logger, _name, buffer.WrittenCount, _options.MaximumPayloadBytes);
-                return false;
-            }
-
-            payload = Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, buffer.WrittenSpan);
-        }
-        catch (Exception ex)
-        {
-            Log.SerializeFailed(_logger, _name, typeof(T).Name, ex);
             return false;
         }
 
@@ -293,12 +279,51 @@ public sealed partial class LeveeCache
         {
             ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
         }
-        else if (shareIfUnreachable)
+
+        if (shareIfUnreachable && (TakeAnnounced(key) || !written.Success))
         {
             await ShareLoadedValueAsync(key, payload).ConfigureAwait(false);
         }
 
         return written.Success;
+    }
+
+    /// <summary>The envelope of <paramref name="value"/>; null (logged) when it is too large or its serializer throws. A null
+    /// value is said in the envelope's header: a null string or byte array would otherwise read back empty.</summary>
+    private byte[]? Encode<T>(T value, CacheEntry entry)
+    {
+        if (value is null)
+        {
+            return Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, default, Envelope.NullValue);
+        }
+
+        try
+        {
+            ReadOnlySpan<byte> bytes;
+            if (entry.Value is MutableCopy copy)
+            {
+                bytes = copy.Payload; // serialized once, for L1's copies
+            }
+            else
+            {
+                var buffer = new ArrayBufferWriter<byte>();
+                _serializers.Get<T>().Serialize(value, buffer);
+                bytes = buffer.WrittenSpan;
+            }
+
+            if (bytes.Length > _options.MaximumPayloadBytes)
+            {
+                Log.PayloadTooLarge(_logger, _name, bytes.Length, _options.MaximumPayloadBytes);
+                return null;
+            }
+
+            return Envelope.Write(entry.CreatedWall, entry.FreshUntilWall, entry.Tags, bytes);
+        }
+        catch (Exception ex)
+        {
+            Log.SerializeFailed(_logger, _name, typeof(T).Name, ex);
+            return null;
+        }
     }
 
     /// <summary>Reads the shared generation. A changed generation drops every L1 entry of this instance. False when L2 can't be read.</summary>

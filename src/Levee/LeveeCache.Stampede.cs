@@ -21,6 +21,55 @@ public sealed partial class LeveeCache
         /// may not be in the flight's value, so callers that come later do not join it (<see cref="JoinAfterChangeAsync"/>).</summary>
         public long StartSeq;
 
+        /// <summary>
+        /// Cancelled when every caller of the load has left (each cancelled by its own token), as HybridCache cancels the
+        /// shared factory's token then. Null when the caller that started the load can't leave (its token can't be
+        /// cancelled): the load always has a caller.
+        /// </summary>
+        public CancellationTokenSource? Abandon;
+
+        /// <summary>Callers still waiting for the load (counted only with <see cref="Abandon"/>).</summary>
+        private int _waiters = 1;
+
+        /// <summary>One more caller waits for the load; false when every caller has already left (it must not join).</summary>
+        public bool TryJoin()
+        {
+            if (Abandon is null)
+            {
+                return true;
+            }
+
+            var waiters = Volatile.Read(ref _waiters);
+            while (waiters > 0)
+            {
+                var seen = Interlocked.CompareExchange(ref _waiters, waiters + 1, waiters);
+                if (seen == waiters)
+                {
+                    return true;
+                }
+
+                waiters = seen;
+            }
+
+            return false;
+        }
+
+        /// <summary>A caller's token was cancelled: it stops waiting. The last one to leave cancels the load.</summary>
+        public void Leave()
+        {
+            if (Interlocked.Decrement(ref _waiters) == 0)
+            {
+                try
+                {
+                    Abandon!.Cancel();
+                }
+                catch (AggregateException)
+                {
+                    // a callback of the factory's token threw: the factory's own business
+                }
+            }
+        }
+
         /// <summary>Completes when the flight has ended, L2 write included.</summary>
         public Task Ended
         {
@@ -56,6 +105,9 @@ public sealed partial class LeveeCache
     private sealed class Flight<T> : Flight
     {
         public readonly TaskCompletionSource<T> Source = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The value's bytes, for a mutable type: each joiner gets its own instance (set before <see cref="Source"/> completes).</summary>
+        public MutableCopy<T>? Copy;
     }
 
     /// <summary>
@@ -88,48 +140,88 @@ public sealed partial class LeveeCache
 
         if (!_flights.TryGetValue(key, out var existing))
         {
-            var mine = new Flight<T> { StartSeq = CurrentSeq };
+            var mine = new Flight<T> { StartSeq = CurrentSeq, Abandon = cancellationToken.CanBeCanceled ? new CancellationTokenSource() : null };
             existing = _flights.GetOrAdd(key, mine);
             if (ReferenceEquals(existing, mine))
             {
                 // The caller that starts the load awaits it directly (no hand-off through the flight's source: one
                 // thread-pool hop less on the uncontended miss); joiners wait on the source.
-                return WaitOwned(RunFlightAsync(key, mine, state, factory, options, tagArray), cancellationToken);
+                return WaitOwned(RunFlightAsync(key, mine, state, factory, options, tagArray), mine, cancellationToken);
             }
         }
 
         if (existing is Flight<T> joined)
         {
-            if (_removals.TryGetValue(key, out var change) && change.BeginSeq > joined.StartSeq)
+            if ((_removals.TryGetValue(key, out var change) && change.BeginSeq > joined.StartSeq) || Volatile.Read(ref _broadInvalidationSeq) > joined.StartSeq)
             {
-                // The key changed (removed, set, or told by the backplane) after this load started: its value may predate
-                // the change, and a caller that comes after the change must not get it. Wait for the load to end (it keeps
-                // its value out of the cache if so), then read again: L1, or a new load.
+                // The key changed (removed, set, or told by the backplane), or a tag or everything was invalidated, after this
+                // load started: its value may predate the change, and a caller that comes after the change must not get it.
+                // Wait for the load to end (it keeps its value out of the cache if so), then read again: L1, or a new load.
                 return new ValueTask<T>(JoinAfterChangeAsync(joined, key, state, factory, options, tags, cancellationToken));
             }
 
-            _metrics.Join();
-            return Wait(joined.Source.Task, cancellationToken);
+            if (joined.TryJoin())
+            {
+                _metrics.Join();
+                return Copies<T>() ? new ValueTask<T>(JoinCopyAsync(joined, cancellationToken)) : Wait(joined.Source.Task, joined, cancellationToken);
+            }
+
+            // every caller of that load has left and it is being cancelled: this caller loads on its own
         }
 
-        // A load of the same key with another value type is in flight: load without sharing.
-        return WaitOwned(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), cancellationToken);
+        // A load of the same key with another value type is in flight (or one nobody waits for): load without sharing.
+        return WaitOwned(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), null, cancellationToken);
 
-        static ValueTask<T> Wait(Task<T> task, CancellationToken cancellationToken) =>
+        static ValueTask<T> Wait(Task<T> task, Flight? flight, CancellationToken cancellationToken) =>
             task.IsCompletedSuccessfully ? new ValueTask<T>(task.Result)
-            : new ValueTask<T>(cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task);
+            : new ValueTask<T>(!cancellationToken.CanBeCanceled ? task
+                : flight?.Abandon is null ? task.WaitAsync(cancellationToken)
+                : WaitOrLeaveAsync(task, flight, cancellationToken));
 
         // A load this caller started: if the caller's token lets it stop waiting, nobody else awaits the load's task, and a
         // failure after that must still be observed (joiners wait on the flight's source, which RunFlightAsync observes).
-        static ValueTask<T> WaitOwned(Task<T> task, CancellationToken cancellationToken)
+        static ValueTask<T> WaitOwned(Task<T> task, Flight? flight, CancellationToken cancellationToken)
         {
             if (cancellationToken.CanBeCanceled && !task.IsCompleted)
             {
                 Faults.Observe(task);
             }
 
-            return Wait(task, cancellationToken);
+            return Wait(task, flight, cancellationToken);
         }
+    }
+
+    /// <summary>Waits for a shared load with a token that can be cancelled: a cancelled caller leaves the load (<see cref="Flight.Leave"/>).</summary>
+    private static async Task<T> WaitOrLeaveAsync<T>(Task<T> task, Flight flight, CancellationToken cancellationToken)
+    {
+        var leave = cancellationToken.UnsafeRegister(static f => ((Flight)f!).Leave(), flight);
+        try
+        {
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // WaitAsync's own callback can end this wait before the leave callback has run: leave here instead, once
+            if (leave.Unregister())
+            {
+                flight.Leave();
+            }
+
+            throw;
+        }
+        finally
+        {
+            leave.Dispose();
+        }
+    }
+
+    /// <summary>A joiner of a load of a mutable type: its own instance, never the one the load's starter got.</summary>
+    private static async Task<T> JoinCopyAsync<T>(Flight<T> flight, CancellationToken cancellationToken)
+    {
+        var value = cancellationToken.CanBeCanceled && flight.Abandon is not null
+            ? await WaitOrLeaveAsync(flight.Source.Task, flight, cancellationToken).ConfigureAwait(false)
+            : await flight.Source.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return flight.Copy is { } copy ? copy.Read() : value;
     }
 
     private async Task<T> JoinAfterChangeAsync<TState, T>(Flight flight, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
@@ -189,7 +281,7 @@ public sealed partial class LeveeCache
                 }
 
                 value = l2.Fresh is { } fresh
-                    ? TakeL2Hit<T>(key, fresh, options, readSeq)
+                    ? TakeL2Hit<T>(key, fresh, options, readSeq, flight)
                     : await LoadAsync(key, state, factory, options, tags, background: false, flight: flight, preRead: l2, preReadSeq: readSeq).ConfigureAwait(false);
             }
             else
@@ -205,6 +297,11 @@ public sealed partial class LeveeCache
             throw;
         }
 
+        if (flight.Copy is null && value is not null && Copies<T>())
+        {
+            flight.Copy = Hold(value) as MutableCopy<T>; // not through L1 (a stale value, DisableLocalCacheWrite): copied here
+        }
+
         flight.Source.TrySetResult(value);
         EndFlight(key, flight);
         return value;
@@ -216,7 +313,7 @@ public sealed partial class LeveeCache
     /// land in the new generation and other instances would take it.
     /// </summary>
     private bool ClearedSince(long epoch, long startedWall) =>
-        epoch != Volatile.Read(ref _epoch) || startedWall <= Volatile.Read(ref _allInvalidatedWall);
+        epoch != Volatile.Read(ref _epoch) || startedWall < Volatile.Read(ref _allInvalidatedWall); // same ms: the epoch orders them
 
     /// <summary>Factory calls running in this process (for tests).</summary>
     internal int RunningFactories => _runningFactories.Count;
@@ -247,7 +344,7 @@ public sealed partial class LeveeCache
         // also as a stale value served by the fail-safe, only if the key did not change since
         var readSeq = preRead is null ? CurrentSeq : preReadSeq;
         var stale = GetStale(key);
-        var staleOk = stale is not null && TryUnwrap<T>(stale.Value, out _);
+        var staleOk = stale is not null && Holds<T>(stale.Value);
         if (!staleOk)
         {
             stale = null;
@@ -262,7 +359,7 @@ public sealed partial class LeveeCache
             var l2 = preRead ?? await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false); // preRead: RunFlightAsync read it (not a hit)
             if (l2.Fresh is { } fresh)
             {
-                return TakeL2Hit<T>(key, fresh, options, readSeq);
+                return TakeL2Hit<T>(key, fresh, options, readSeq, flight);
             }
 
             l2Down = l2.Unavailable;
@@ -295,7 +392,7 @@ public sealed partial class LeveeCache
         // for a short while, instead of a query of this instance's own.
         if (!background && await TryAwaitLoadElsewhereAsync<T>(key, options, epoch).ConfigureAwait(false) is { } elsewhere)
         {
-            return TakeL2Hit<T>(key, elsewhere, options, readSeq);
+            return TakeL2Hit<T>(key, elsewhere, options, readSeq, flight);
         }
 
         // Admission gate: every factory call takes a slot. When the gate is full, an interactive caller with a stale value
@@ -308,7 +405,7 @@ public sealed partial class LeveeCache
             if (effective == GatePriority.Refresh)
             {
                 GateLog.RefreshSkipped(_logger, _name, gate.Name);
-                return stale is not null ? (T)stale.Value! : throw new LeveeOverloadedException(_name, gate.Name, "refresh_skipped", gate.Limit, gate.InFlight, gate.Queued, TimeSpan.Zero);
+                return stale is not null ? Take<T>(stale.Value) : throw new LeveeOverloadedException(_name, gate.Name, "refresh_skipped", gate.Limit, gate.InFlight, gate.Queued, TimeSpan.Zero);
             }
 
             if (stale is not null && effective == GatePriority.Interactive)
@@ -317,7 +414,7 @@ public sealed partial class LeveeCache
                 return ServeStale<T>(key, stale, readSeq, "gate", null);
             }
 
-            lease = await gate.EnterAsync(effective, gateToken).ConfigureAwait(false);
+            lease = await gate.EnterAsync(effective, flight?.Abandon?.Token ?? gateToken).ConfigureAwait(false); // a queued load nobody waits for leaves the queue
         }
 
         var soft = options.FactorySoftTimeout ?? _options.FactorySoftTimeout;
@@ -325,6 +422,8 @@ public sealed partial class LeveeCache
         var factorySeq = CurrentSeq; // what the factory reads includes every change that began before this point
         var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
         AnnounceLoad(key);
+        // every caller gone (each cancelled by its own token): the factory's token is cancelled, as HybridCache does
+        var abandoned = flight?.Abandon is { } abandon ? abandon.Token.UnsafeRegister(static c => CancelQuietly((CancellationTokenSource)c!), hardCts) : default;
         var factoryTask = RunFactoryAsync(lease, state, factory, factorySeq, hardCts.Token);
         var ownsCts = true;
         try
@@ -342,6 +441,7 @@ public sealed partial class LeveeCache
                     {
                         // Soft timeout: the caller gets the stale value; the factory finishes in the background and updates the cache.
                         ownsCts = false;
+                        abandoned.Dispose(); // the background completion owns the load now: nobody's leaving cancels it
                         _ = CompleteInBackgroundAsync(factoryTask, hardCts, key, options, tags, epoch, startedWall, factorySeq);
                         return ServeStale<T>(key, stale, readSeq, "factory_timeout", null);
                     }
@@ -366,6 +466,10 @@ public sealed partial class LeveeCache
 
                 throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
             }
+            catch (OperationCanceledException) when (flight?.Abandon?.IsCancellationRequested == true)
+            {
+                throw; // nobody waits for this load any more: no stale value to serve, no timeout to report
+            }
             catch (OperationCanceledException ex) when (hardCts.IsCancellationRequested)
             {
                 if (stale is not null)
@@ -385,6 +489,7 @@ public sealed partial class LeveeCache
         }
         finally
         {
+            abandoned.Dispose();
             if (ownsCts)
             {
                 hardCts.Dispose();
@@ -392,18 +497,35 @@ public sealed partial class LeveeCache
         }
     }
 
+    private static void CancelQuietly(CancellationTokenSource source)
+    {
+        try
+        {
+            source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the load has ended meanwhile
+        }
+        catch (AggregateException)
+        {
+            // a callback of the factory's token threw: the factory's own business
+        }
+    }
+
     private bool ReadsL2(LeveeEntryOptions options) => _guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0;
 
     /// <summary>A fresh L2 value: counted, kept in L1 unless the key changed since <paramref name="readSeq"/> (the read may have overlapped a removal).</summary>
-    private T TakeL2Hit<T>(string key, CacheEntry fresh, LeveeEntryOptions options, long readSeq)
+    private T TakeL2Hit<T>(string key, CacheEntry fresh, LeveeEntryOptions options, long readSeq, Flight<T>? flight)
     {
+        flight?.Copy = fresh.Value as MutableCopy<T>;
         _metrics.HitL2();
         if (!ChangedDuring(key, readSeq))
         {
             WriteL1(key, fresh, options);
         }
 
-        return (T)fresh.Value!;
+        return Take<T>(fresh.Value);
     }
 
     /// <summary>Runs the factory holding a gate slot; the slot is given back when the factory really ends (also after a soft timeout).</summary>
@@ -468,9 +590,9 @@ public sealed partial class LeveeCache
         var throttle = (long)_options.FailSafeThrottleDuration.TotalMilliseconds;
         var throttled = stale.FreshUntilMono > nowMono
             ? new CacheEntry(stale.Value, stale.CreatedWall, stale.FreshUntilMono, stale.StaleUntilMono,
-                nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch)
+                nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq)
             : new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
-                stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch);
+                stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq);
         if (stale.Epoch == Volatile.Read(ref _epoch) && !ChangedDuring(key, readSeq))
         {
             _l1.AddOrUpdate(key, throttled);
@@ -487,7 +609,7 @@ public sealed partial class LeveeCache
             Log.StaleServed(_logger, _name, reason, exception);
         }
 
-        return (T)stale.Value!;
+        return Take<T>(stale.Value);
     }
 
     private void StartEarlyRefresh<TState, T>(CacheEntry entry, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
@@ -495,7 +617,13 @@ public sealed partial class LeveeCache
     {
         if (Interlocked.CompareExchange(ref entry.RefreshStarted, 1, 0) == 0)
         {
-            _ = RefreshInBackgroundAsync(key, state, factory, options, ToArray(tags));
+            // while values are shared (the master unreachable), every instance reaches the refresh point of the same entry
+            // (and again each time it re-reads the entry from a replica): the refresh waits its turn and takes another
+            // instance's newer value if one came meanwhile (measured: a wave of early refreshes from every instance at 80%
+            // of the warm entries' lifetime, 4 minutes into the 5-minute incident drill)
+            _ = SharingValues
+                ? RefreshInBackgroundAsync(key, state, factory, options, ToArray(tags), DegradedRefreshDelay(), entry.CreatedWall)
+                : RefreshInBackgroundAsync(key, state, factory, options, ToArray(tags));
         }
     }
 
@@ -530,7 +658,7 @@ public sealed partial class LeveeCache
                 var shared = await ReadSharedAsync<T>(key, options, Volatile.Read(ref _epoch)).ConfigureAwait(false);
                 if (shared.Fresh is { } fresh && fresh.CreatedWall > replacedCreatedWall)
                 {
-                    _ = TakeL2Hit<T>(key, fresh, options, readSeq);
+                    _ = TakeL2Hit<T>(key, fresh, options, readSeq, flight: null);
                     return;
                 }
             }
@@ -575,7 +703,8 @@ public sealed partial class LeveeCache
         }
 
         var freshUntilWall = ComputeFreshUntilWall(options, startedWall);
-        var entry = CreateEntry(value, options, tags, startedWall, freshUntilWall, epoch);
+        var entry = CreateEntry(Hold(value), options, tags, startedWall, freshUntilWall, epoch, createdSeq: factorySeq);
+        flight?.Copy = entry.Value as MutableCopy<T>;
         WriteL1(key, entry, options);
         if (flight is not null)
         {
@@ -606,7 +735,7 @@ public sealed partial class LeveeCache
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
         MarkChanged(key, createdWall); // a load that started before this write must not overwrite it
-        var entry = CreateEntry(value, options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch);
+        var entry = CreateEntry(Hold(value), options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch, createdSeq: CurrentSeq);
         WriteL1(key, entry, options);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0
             && !await WriteL2Async(key, value, entry, options).ConfigureAwait(false))

@@ -17,8 +17,9 @@ namespace Levee;
 /// written against HybridCache works unchanged.
 /// </summary>
 /// <remarks>
-/// Values are kept in L1 as the instances the factory returned (no copy per read, as with FusionCache): treat cached
-/// objects as immutable. Use <c>services.AddLevee(...)</c> to create one.
+/// As with Microsoft's HybridCache, a value of a mutable type is copied for each read (L1 keeps its serialized bytes);
+/// strings, value types without references and sealed types marked <c>[ImmutableObject(true)]</c> are shared, and their
+/// L1 hit allocates nothing (<see cref="LeveeOptions.CopyMutableValues"/>). Use <c>services.AddLevee(...)</c> to create one.
 /// </remarks>
 public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposable
 {
@@ -33,6 +34,10 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private readonly ILogger _logger;
     private readonly string _name;
     private readonly int _maxKeyLength;
+    private readonly bool _copyMutable;
+    private readonly TimeSpan _defaultExpiration; // LeveeOptions.DefaultEntryOptions.Expiration, else DefaultExpiration
+    private readonly HybridCacheEntryFlags _defaultFlags; // LeveeOptions.DefaultEntryOptions.Flags
+    private readonly LeveeEntryOptions _hybridDefault; // a HybridCache call without options
     private long _epoch;
     private int _disposed;
 
@@ -46,6 +51,18 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         _serializers = serializers;
         _logger = logger ?? NullLogger.Instance;
         _maxKeyLength = options.MaximumKeyLength;
+        _copyMutable = options.CopyMutableValues;
+        _defaultFlags = options.DefaultEntryOptions?.Flags ?? HybridCacheEntryFlags.None;
+        _hybridDefault = options.DefaultEntryOptions is { } defaults
+            ? new LeveeEntryOptions
+            {
+                LocalCacheExpiration = defaults.LocalCacheExpiration is { } local && defaults.Expiration is { } overall && overall < local
+                    ? overall : defaults.LocalCacheExpiration ?? defaults.Expiration,
+                Flags = _defaultFlags,
+                LocalOutlivesExpiration = defaults.Expiration is null && defaults.LocalCacheExpiration is not null,
+            }
+            : LeveeEntryOptions.Default;
+        _defaultExpiration = options.DefaultEntryOptions?.Expiration ?? options.DefaultExpiration;
         _metrics = new LeveeMetrics(meterFactory, options.Name);
         _journal = new InvalidationJournal(options.InvalidationJournalCapacity);
         if (l2 is not null)
@@ -80,11 +97,11 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         // Kept thin: through the HybridCache abstraction this is shared generic code for reference types, so the hit
         // reads the clock once, finds the entry without generics and does a single type test; the rest is out of line.
         if (key is not null && (uint)(key.Length - 1) < (uint)_maxKeyLength
-            && (options is null || ((options.Flags ?? HybridCacheEntryFlags.None) & HybridCacheEntryFlags.DisableLocalCacheRead) == 0))
+            && ((options?.Flags ?? _defaultFlags) & HybridCacheEntryFlags.DisableLocalCacheRead) == 0)
         {
             var now = _clock.MonoMs;
             var entry = TryGetFreshEntry(key, now);
-            if (entry is not null && entry.Value is T value && entry.RefreshAtMono > now)
+            if (entry is not null && !entry.HoldsCopy && entry.Value is T value && entry.RefreshAtMono > now)
             {
                 _metrics.HitL1();
                 return new ValueTask<T>(value);
@@ -98,19 +115,23 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options, IEnumerable<string>? tags, CancellationToken cancellationToken)
     {
-        ValidateKey(key);
-        var flags = options?.Flags ?? HybridCacheEntryFlags.None;
+        var flags = options?.Flags ?? _defaultFlags;
+        if (!IsCacheable(key))
+        {
+            return RunUncached(state, factory, flags, cancellationToken);
+        }
+
         if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
         {
             if (entry.RefreshAtMono <= _clock.MonoMs)
             {
-                StartEarlyRefresh(entry, key, state, factory, LeveeEntryOptions.FromHybrid(options), tags);
+                StartEarlyRefresh(entry, key, state, factory, FromHybrid(options), tags);
             }
 
             return new ValueTask<T>(value!);
         }
 
-        return GetOrCreateSlowAsync(key, state, factory, LeveeEntryOptions.FromHybrid(options), tags, cancellationToken);
+        return GetOrCreateSlowAsync(key, state, factory, FromHybrid(options), tags, cancellationToken);
     }
 
     /// <summary>
@@ -126,9 +147,12 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     public ValueTask<T> GetOrCreateAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
         options ??= LeveeEntryOptions.Default;
-        if ((options.Flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
+
+        // only a cacheable key is ever in L1: the length test keeps null and over-long keys out of the lookup, the full
+        // check runs on a miss
+        if (key is not null && (uint)(key.Length - 1) < (uint)_maxKeyLength
+            && (options.Flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
         {
             if (entry.RefreshAtMono <= _clock.MonoMs && options.EarlyRefresh)
             {
@@ -138,13 +162,22 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return new ValueTask<T>(value!);
         }
 
+        if (!IsCacheable(key))
+        {
+            return RunUncached(state, factory, options.Flags, cancellationToken);
+        }
+
         return GetOrCreateSlowAsync(key, state, factory, options, tags, cancellationToken);
     }
 
     /// <summary>Looks the key up in L1 and L2 only (never calls a factory). Returns false when no fresh value exists.</summary>
     public async ValueTask<(bool Found, T? Value)> TryGetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsCacheable(key))
+        {
+            return (false, default);
+        }
+
         if (TryGetFresh(key, out T? value, out _))
         {
             return (true, value);
@@ -152,45 +185,116 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
 
         cancellationToken.ThrowIfCancellationRequested();
         var l2 = await ReadL2Async<T>(key, LeveeEntryOptions.Default, _epoch).ConfigureAwait(false);
-        return l2.Fresh is { } fresh ? (true, (T?)fresh.Value) : (false, default);
+        return l2.Fresh is { } fresh ? (true, Take<T>(fresh.Value)) : (false, default);
     }
 
     /// <inheritdoc />
     public override async ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
-        await SetCoreAsync(key, value, LeveeEntryOptions.FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
+        if (!IsCacheable(key))
+        {
+            return;
+        }
+
+        await SetCoreAsync(key, value, FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Writes a value to L1 and L2 (and tells other instances to drop their L1 copy).</summary>
     public async ValueTask SetAsync<T>(string key, T value, LeveeEntryOptions options, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        ValidateKey(key);
+        if (!IsCacheable(key))
+        {
+            return;
+        }
+
         await SetCoreAsync(key, value, options ?? LeveeEntryOptions.Default, ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Removes every L1 entry of this instance (L2 and other instances are not touched).</summary>
-    public void ClearLocal() => Interlocked.Increment(ref _epoch);
-
-    private void ValidateKey(string key)
+    public void ClearLocal()
     {
-        if (string.IsNullOrEmpty(key) || key.Length > _maxKeyLength)
+        Interlocked.Increment(ref _epoch);
+        Atomic.Max(ref _broadInvalidationSeq, Interlocked.Increment(ref _invalidationSeq));
+    }
+
+    /// <summary>
+    /// A HybridCache call's options with the cache's defaults (<see cref="LeveeOptions.DefaultEntryOptions"/>), as HybridCache
+    /// applies them: none given, the defaults; Flags left null, the default flags; neither expiration given, the default
+    /// local expiration.
+    /// </summary>
+    private LeveeEntryOptions FromHybrid(HybridCacheEntryOptions? options)
+    {
+        if (options is null)
         {
-            ThrowInvalidKey(key, _maxKeyLength);
+            return _hybridDefault;
         }
+
+        var converted = LeveeEntryOptions.FromHybrid(options);
+        var flags = options.Flags is null && _defaultFlags != HybridCacheEntryFlags.None;
+        var local = options.Expiration is null && options.LocalCacheExpiration is null && _hybridDefault.LocalCacheExpiration is not null;
+        return !flags && !local ? converted : new LeveeEntryOptions
+        {
+            Expiration = converted.Expiration,
+            LocalCacheExpiration = local ? _hybridDefault.LocalCacheExpiration : converted.LocalCacheExpiration,
+            LocalOutlivesExpiration = local ? _hybridDefault.LocalOutlivesExpiration : converted.LocalOutlivesExpiration,
+            Flags = flags ? _defaultFlags : converted.Flags,
+        };
     }
 
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowInvalidKey(string key, int max)
+    /// <summary>What a HybridCache call's options come to (for tests): flags, expiration, and how long L1 keeps the value.</summary>
+    internal (HybridCacheEntryFlags Flags, TimeSpan Expiration, TimeSpan LocalExpiration) EffectiveOptions(HybridCacheEntryOptions? options)
     {
-        ArgumentNullException.ThrowIfNull(key);
-
-        throw new ArgumentException(key.Length == 0
-            ? "A cache key must not be empty."
-            : $"A cache key must be at most {max} characters (LeveeOptions.MaximumKeyLength); this one has {key.Length}.", nameof(key));
+        var effective = FromHybrid(options);
+        var expiration = effective.Expiration ?? _defaultExpiration;
+        var local = effective.LocalCacheExpiration is not { } l ? expiration : effective.LocalOutlivesExpiration || l < expiration ? l : expiration;
+        return (effective.Flags, expiration, local);
     }
 
+    /// <summary>
+    /// Whether <paramref name="key"/> can be cached. As with Microsoft's HybridCache, a key that is null, empty or white
+    /// space, longer than <see cref="LeveeOptions.MaximumKeyLength"/> or holding a control character (U+0000 to U+001F) is
+    /// not an error: the factory runs, its value is returned, nothing is cached, and the reason is logged (event 19; the
+    /// key itself is never logged).
+    /// </summary>
+    private bool IsCacheable([NotNullWhen(true)] string? key)
+    {
+        var problem = string.IsNullOrWhiteSpace(key) ? "null, empty or white space"
+            : key.Length > _maxKeyLength ? "longer than LeveeOptions.MaximumKeyLength"
+            : key.AsSpan().IndexOfAnyInRange('\u0000', '\u001F') >= 0 ? "holds a control character"
+            : null;
+        if (problem is null)
+        {
+            return true;
+        }
+
+        Log.KeyNotCacheable(_logger, _name, problem, key?.Length ?? 0, _maxKeyLength);
+        return false;
+    }
+
+    /// <summary>A read whose key can't be cached: the factory's value, as it is (or default with DisableUnderlyingData).</summary>
+    private static ValueTask<T> RunUncached<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory, HybridCacheEntryFlags flags,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<T>(cancellationToken);
+        }
+
+        return (flags & HybridCacheEntryFlags.DisableUnderlyingData) == 0 ? factory(state, cancellationToken) : default;
+    }
+
+    /// <summary>The most tags an entry may have, and the longest tag in UTF-8 bytes: the envelope stores both in 16 bits.</summary>
+    internal const int MaxTags = ushort.MaxValue;
+
+    /// <inheritdoc cref="MaxTags"/>
+    internal const int MaxTagBytes = ushort.MaxValue;
+
+    /// <summary>
+    /// The entry's tags, copied (the caller may clear or reuse its array afterwards) and checked as HybridCache checks them:
+    /// not null, empty or white space, and not <c>"*"</c> (it means "every entry" to <c>RemoveByTagAsync</c>). At most
+    /// <see cref="MaxTags"/> tags of at most <see cref="MaxTagBytes"/> UTF-8 bytes each, so that every reader can parse the entry.
+    /// </summary>
     private static string[]? ToArray(IEnumerable<string>? tags)
     {
         if (tags is null)
@@ -198,17 +302,32 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return null;
         }
 
-        var array = tags as string[] ?? [.. tags];
+        string[] array = [.. tags];
         if (array.Length == 0)
         {
             return null;
         }
 
+        if (array.Length > MaxTags)
+        {
+            throw new ArgumentException($"An entry can have at most {MaxTags} tags; this one has {array.Length}.", nameof(tags));
+        }
+
         foreach (var tag in array)
         {
-            if (string.IsNullOrEmpty(tag))
+            if (string.IsNullOrWhiteSpace(tag))
             {
-                throw new ArgumentException("Tags must not be null or empty.", nameof(tags));
+                throw new ArgumentException("Tags must not be null, empty or white space.", nameof(tags));
+            }
+
+            if (tag == "*")
+            {
+                throw new ArgumentException("The tag '*' is reserved (RemoveByTagAsync(\"*\") removes every entry) and can't be an entry's tag.", nameof(tags));
+            }
+
+            if (tag.Length > MaxTagBytes / 3 && System.Text.Encoding.UTF8.GetByteCount(tag) > MaxTagBytes)
+            {
+                throw new ArgumentException($"A tag can be at most {MaxTagBytes} bytes in UTF-8; one has {System.Text.Encoding.UTF8.GetByteCount(tag)}.", nameof(tags));
             }
         }
 

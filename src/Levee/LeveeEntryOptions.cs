@@ -42,6 +42,12 @@ public sealed class LeveeEntryOptions
     /// </summary>
     public string? Gate { get; init; }
 
+    /// <summary>
+    /// True when L1 may keep the entry for <see cref="LocalCacheExpiration"/> even past its expiration: HybridCache options
+    /// that set a local expiration but no expiration of their own (HybridCache keeps both apart then).
+    /// </summary>
+    internal bool LocalOutlivesExpiration { get; init; }
+
     /// <summary>The same ranges as the cache-wide options (<see cref="LeveeOptions"/>), checked when the value is set.</summary>
     private static TimeSpan? Checked(TimeSpan? value, string name, TimeSpan min, TimeSpan max, bool infiniteAllowed = false)
     {
@@ -73,6 +79,7 @@ public sealed class LeveeEntryOptions
             Expiration = options.Expiration,
             LocalCacheExpiration = options.LocalCacheExpiration,
             Flags = options.Flags ?? HybridCacheEntryFlags.None,
+            LocalOutlivesExpiration = options.Expiration is null && options.LocalCacheExpiration is not null,
         };
         Volatile.Write(ref _lastConverted, new Converted(options, result));
         return result;

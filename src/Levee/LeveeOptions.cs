@@ -25,6 +25,12 @@ public sealed class LeveeOptions
     /// </summary>
     public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureRedis { get; set; }
 
+    /// <summary>
+    /// Name of a connection string in the application's configuration (<c>ConnectionStrings:&lt;name&gt;</c>, as .NET's hosting
+    /// conventions name them) to use as <see cref="Redis"/> when <see cref="Redis"/> is not set. Default: null.
+    /// </summary>
+    public string? ConnectionName { get; set; }
+
     /// <summary>Prefix of every key Levee writes to Redis, so several applications can share one Redis. Default: <c>levee:</c>.</summary>
     public string KeyPrefix { get; set; } = "levee:";
 
@@ -69,6 +75,24 @@ public sealed class LeveeOptions
     /// in the background (one refresh per key). Default: 0.8. Bounds: 0.1 to 1 (1 disables it).
     /// </summary>
     public double EarlyRefreshRatio { get; set; } = 0.8;
+
+    /// <summary>
+    /// Whether a value of a mutable type is copied for each read, as Microsoft's HybridCache does: L1 keeps its serialized
+    /// bytes and every read gets its own instance, so a caller that edits what it got changes nothing for the others. Types
+    /// HybridCache treats as immutable are shared and a hit allocates nothing: <c>string</c>, value types without references,
+    /// and value types or sealed classes marked <c>[System.ComponentModel.ImmutableObject(true)]</c> (mark your sealed DTOs
+    /// so). Default: true. False shares every instance (a caller must then never edit a cached object).
+    /// </summary>
+    public bool CopyMutableValues { get; set; } = true;
+
+    /// <summary>
+    /// Entry options of a <c>HybridCache</c> call that passes none, as <c>HybridCacheOptions.DefaultEntryOptions</c>: its
+    /// <c>Flags</c> also apply to a call whose options leave <c>Flags</c> null, its <c>LocalCacheExpiration</c> to a call whose
+    /// options set neither expiration, and its <c>Expiration</c> replaces <see cref="DefaultExpiration"/>. Default: null.
+    /// <c>AddHybridCache(o =&gt; ...)</c>'s <c>DefaultEntryOptions</c>, <c>MaximumKeyLength</c> and <c>MaximumPayloadBytes</c> are
+    /// taken by the cache of <c>AddLevee</c> where these options keep their defaults.
+    /// </summary>
+    public Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryOptions? DefaultEntryOptions { get; set; }
 
     /// <summary>Maximum number of entries in the in-process L1. Default: 100,000. Bounds: 16 to 100,000,000.</summary>
     public int L1MaxEntries { get; set; } = 100_000;
@@ -133,8 +157,26 @@ public sealed class LeveeOptions
     /// <summary>How long a tag's invalidation time read from Redis is trusted before it is read again for an L2 entry. Default: 1 second.</summary>
     public TimeSpan TagCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>JSON options of the default serializer (set a source-generated <c>TypeInfoResolver</c> here). Default: web defaults.</summary>
-    public JsonSerializerOptions JsonSerializerOptions { get; set; } = new(JsonSerializerDefaults.Web);
+    private JsonSerializerOptions _jsonSerializerOptions = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// JSON options of the default serializer (set a source-generated <c>TypeInfoResolver</c> here). Default: web defaults,
+    /// or, when this property is not set, the <see cref="JsonSerializerOptions"/> registered in DI keyed by
+    /// <c>typeof(IHybridCacheSerializer&lt;&gt;)</c> (what <c>AddHybridCache().WithJsonSerializerOptions(...)</c> registers), as
+    /// Microsoft's HybridCache reads it. A registration keyed by a closed <c>IHybridCacheSerializer&lt;T&gt;</c> is used for that T.
+    /// </summary>
+    public JsonSerializerOptions JsonSerializerOptions
+    {
+        get => _jsonSerializerOptions;
+        set
+        {
+            _jsonSerializerOptions = value;
+            JsonSerializerOptionsSet = true;
+        }
+    }
+
+    /// <summary>True once <see cref="JsonSerializerOptions"/> was set: it then wins over a DI registration.</summary>
+    internal bool JsonSerializerOptionsSet { get; private set; }
 
     /// <summary>Time source; tests pass a fake. Default: the <see cref="System.TimeProvider"/> registered in the service
     /// container by <c>AddLevee</c> callers (e.g. a FakeTimeProvider), else <see cref="TimeProvider.System"/>.</summary>

@@ -47,6 +47,24 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         }
 
         Range(nameof(o.DefaultExpiration), o.DefaultExpiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+        if (!string.IsNullOrWhiteSpace(o.ConnectionName) && string.IsNullOrWhiteSpace(o.Redis))
+        {
+            errors.Add($"LeveeOptions.ConnectionName is '{o.ConnectionName}' but the configuration has no connection string ConnectionStrings:{o.ConnectionName} (and LeveeOptions.Redis is not set).");
+        }
+
+        if (o.DefaultEntryOptions is { } defaults)
+        {
+            if (defaults.Expiration is { } expiration)
+            {
+                Range("DefaultEntryOptions.Expiration", expiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+            }
+
+            if (defaults.LocalCacheExpiration is { } local)
+            {
+                Range("DefaultEntryOptions.LocalCacheExpiration", local, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+            }
+        }
+
         Range(nameof(o.FailSafeMaxDuration), o.FailSafeMaxDuration, TimeSpan.Zero, TimeSpan.FromDays(30));
         Range(nameof(o.FailSafeThrottleDuration), o.FailSafeThrottleDuration, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1));
         Range(nameof(o.FactorySoftTimeout), o.FactorySoftTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);

@@ -5,6 +5,7 @@ using Levee.Redis;
 using Levee.Serialization;
 using Levee.WarmUp;
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -40,15 +41,52 @@ public static class LeveeServiceCollectionExtensions
             builder.Configure(configure);
         }
 
+        builder.PostConfigure<IServiceProvider>(static (o, sp) => ResolveConnectionName(o, sp, null));
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(static sp => Attach(Create(sp, sp.GetRequiredService<IOptions<LeveeOptions>>().Value), sp.GetService<ILeveeInvalidationChannel>()));
+        services.TryAddSingleton(static sp => Attach(Create(sp, WithHybridCacheOptions(sp.GetRequiredService<IOptions<LeveeOptions>>().Value, sp)), sp.GetService<ILeveeInvalidationChannel>()));
         // Levee is the HybridCache, also when AddHybridCache() ran first (it registers Microsoft's with TryAdd, as Levee did)
         services.RemoveAll<HybridCache>();
         services.AddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Levee.Snapshot.LeveeSnapshotHostedService>()); // no-op without Snapshot.Path
         return services;
+    }
+
+    /// <summary>
+    /// Registers Levee as <see cref="AddLevee(IServiceCollection, Action{LeveeOptions}?)"/> does, with its options bound from
+    /// <paramref name="configuration"/> (e.g. <c>builder.Configuration.GetSection("Levee")</c>; property names as in
+    /// <see cref="LeveeOptions"/>), then <paramref name="configure"/>. With <c>"ConnectionName": "redis"</c> in the section
+    /// and no <c>Redis</c>, the Redis connection is the application's <c>ConnectionStrings:redis</c>. Validated at start as
+    /// the other overload is; <c>services.Configure&lt;LeveeOptions&gt;(...)</c> is honoured too.
+    /// </summary>
+    /// <example><code>
+    /// // appsettings.json: { "ConnectionStrings": { "redis": "redis:6379" }, "Levee": { "ConnectionName": "redis", "DefaultExpiration": "00:10:00" } }
+    /// builder.Services.AddLevee(builder.Configuration.GetSection("Levee"));
+    /// </code></example>
+    public static IServiceCollection AddLevee(this IServiceCollection services, IConfiguration configuration, Action<LeveeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<LeveeOptions>()
+            .Bind(configuration)
+            .PostConfigure<IServiceProvider>((o, sp) => ResolveConnectionName(o, sp, configuration));
+        return services.AddLevee(configure);
+    }
+
+    /// <summary>
+    /// <see cref="LeveeOptions.ConnectionName"/>: the connection string of that name from the application's configuration
+    /// (registered in the container, as every .NET host does), else from the configuration Levee's options were bound from.
+    /// </summary>
+    private static void ResolveConnectionName(LeveeOptions options, IServiceProvider services, IConfiguration? bound)
+    {
+        if (string.IsNullOrWhiteSpace(options.ConnectionName) || !string.IsNullOrWhiteSpace(options.Redis))
+        {
+            return;
+        }
+
+        options.Redis = services.GetService<IConfiguration>()?.GetConnectionString(options.ConnectionName)
+            ?? bound?.GetConnectionString(options.ConnectionName);
     }
 
     /// <summary>
@@ -58,7 +96,7 @@ public static class LeveeServiceCollectionExtensions
     /// its <see cref="LeveeOptions.Name"/> is <paramref name="name"/> (logs and the metrics' <c>cache</c> tag) and its
     /// <see cref="LeveeOptions.KeyPrefix"/> defaults to <c>levee:{name}:</c>, so its keys and backplane never mix with
     /// another cache's in the same Redis. Warm-up, the L1 snapshot and the health checks serve the cache of
-    /// <see cref="AddLevee"/>.
+    /// <see cref="AddLevee(IServiceCollection, Action{LeveeOptions}?)"/>.
     /// </summary>
     /// <example><code>
     /// services.AddLevee(o =&gt; o.Redis = "redis:6379");                      // HybridCache / LeveeCache
@@ -82,6 +120,7 @@ public static class LeveeServiceCollectionExtensions
             builder.Configure(configure);
         }
 
+        builder.PostConfigure<IServiceProvider>(static (o, sp) => ResolveConnectionName(o, sp, null));
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
@@ -166,6 +205,35 @@ public static class LeveeServiceCollectionExtensions
         return cache;
     }
 
+    private const int HybridCacheDefaultKeyLength = 1024; // HybridCacheOptions' defaults, which are also Levee's
+    private const long HybridCacheDefaultPayloadBytes = 1024 * 1024;
+
+    /// <summary>
+    /// The options an app gave <c>AddHybridCache(o =&gt; ...)</c> (or <c>Configure&lt;HybridCacheOptions&gt;</c>) still hold when
+    /// Levee replaces that registration: <c>MaximumKeyLength</c>, <c>MaximumPayloadBytes</c> and <c>DefaultEntryOptions</c> are
+    /// taken where <see cref="LeveeOptions"/> keep their defaults (a value set on LeveeOptions wins).
+    /// </summary>
+    private static LeveeOptions WithHybridCacheOptions(LeveeOptions options, IServiceProvider services)
+    {
+        if (services.GetService<IOptions<HybridCacheOptions>>()?.Value is not { } hybrid)
+        {
+            return options;
+        }
+
+        if (hybrid.MaximumKeyLength != HybridCacheDefaultKeyLength && options.MaximumKeyLength == HybridCacheDefaultKeyLength)
+        {
+            options.MaximumKeyLength = hybrid.MaximumKeyLength;
+        }
+
+        if (hybrid.MaximumPayloadBytes != HybridCacheDefaultPayloadBytes && options.MaximumPayloadBytes == HybridCacheDefaultPayloadBytes)
+        {
+            options.MaximumPayloadBytes = (int)Math.Clamp(hybrid.MaximumPayloadBytes, 0, int.MaxValue); // out of range: the validator says so
+        }
+
+        options.DefaultEntryOptions ??= hybrid.DefaultEntryOptions;
+        return options;
+    }
+
     private static LeveeCache Create(IServiceProvider services, LeveeOptions options)
     {
         LeveeOptionsValidator.ThrowIfInvalid(options);
@@ -176,7 +244,8 @@ public static class LeveeServiceCollectionExtensions
 
         var loggerFactory = services.GetService<ILoggerFactory>();
         var logger = loggerFactory?.CreateLogger("Levee") ?? Logging.Abstractions.NullLogger.Instance;
-        var serializers = new SerializerRegistry(services, services.GetServices<IHybridCacheSerializerFactory>(), options.JsonSerializerOptions);
+        var serializers = new SerializerRegistry(services, services.GetServices<IHybridCacheSerializerFactory>(), options.JsonSerializerOptions,
+            jsonIsDefault: !options.JsonSerializerOptionsSet);
         IL2Store? l2 = string.IsNullOrWhiteSpace(options.Redis) ? null : new RedisL2Store(options.Redis, options.Name, options.TimeProvider, logger, options.ConfigureRedis);
         return new LeveeCache(options, l2, serializers, logger, services.GetService<IMeterFactory>());
     }

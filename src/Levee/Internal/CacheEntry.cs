@@ -7,8 +7,10 @@ namespace Levee.Internal;
 internal sealed class CacheEntry
 {
     public CacheEntry(object? value, long createdWall, long freshUntilMono, long staleUntilMono, long refreshAtMono,
-        long freshUntilWall, string[]? tags, long epoch)
+        long freshUntilWall, string[]? tags, long epoch, long createdSeq = -1)
     {
+        CreatedSeq = createdSeq;
+        HoldsCopy = value is MutableCopy;
         Value = value;
         CreatedWall = createdWall;
         FreshUntilMono = freshUntilMono;
@@ -20,7 +22,18 @@ internal sealed class CacheEntry
     }
 
     public readonly object? Value;
+
+    /// <summary><see cref="Value"/> is a mutable type's <see cref="MutableCopy"/>: each read deserializes its own instance.
+    /// A field, so the hit path tests it without a type check.</summary>
+    public readonly bool HoldsCopy;
     public readonly long CreatedWall;
+
+    /// <summary>
+    /// For a value this instance loaded or set: its position in the instance's sequence of changes when its factory started
+    /// (or when it was set). An invalidation in the same millisecond as <see cref="CreatedWall"/> is ordered by it: the value
+    /// is valid if the invalidation came first. -1 for values from elsewhere (Redis, the snapshot): a tie counts as invalidated.
+    /// </summary>
+    public readonly long CreatedSeq;
     public readonly long FreshUntilMono;
     public readonly long StaleUntilMono;
     public readonly long RefreshAtMono;

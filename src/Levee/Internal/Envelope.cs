@@ -10,13 +10,18 @@ namespace Levee.Internal;
 /// <code>
 /// 'L' 'V' version(1) flags(1) created(i64) freshUntil(i64) tagCount(u16) { len(u16) utf8 }* payloadLength(i32) payload
 /// </code>
+/// Flags: <see cref="NullValue"/> (the value is null; the payload is empty). A null string or byte array has no bytes
+/// of its own that differ from an empty one, so null is said in the header, never by the serializer.
 /// </summary>
 internal static class Envelope
 {
     private const byte Version = 1;
     private const int FixedHeader = 2 + 1 + 1 + 8 + 8 + 2;
 
-    public static byte[] Write(long createdWall, long freshUntilWall, string[]? tags, ReadOnlySpan<byte> payload)
+    /// <summary>The value is null (the payload is empty).</summary>
+    public const byte NullValue = 1;
+
+    public static byte[] Write(long createdWall, long freshUntilWall, string[]? tags, ReadOnlySpan<byte> payload, byte flags = 0)
     {
         var tagBytes = 0;
         if (tags is not null)
@@ -32,7 +37,7 @@ internal static class Envelope
         span[0] = (byte)'L';
         span[1] = (byte)'V';
         span[2] = Version;
-        span[3] = 0;
+        span[3] = flags;
         BinaryPrimitives.WriteInt64LittleEndian(span[4..], createdWall);
         BinaryPrimitives.WriteInt64LittleEndian(span[12..], freshUntilWall);
         BinaryPrimitives.WriteUInt16LittleEndian(span[20..], (ushort)(tags?.Length ?? 0));
@@ -62,6 +67,7 @@ internal static class Envelope
             return false;
         }
 
+        var flags = span[3];
         var created = BinaryPrimitives.ReadInt64LittleEndian(span[4..]);
         var freshUntil = BinaryPrimitives.ReadInt64LittleEndian(span[12..]);
         int tagCount = BinaryPrimitives.ReadUInt16LittleEndian(span[20..]);
@@ -114,12 +120,19 @@ internal static class Envelope
             return false;
         }
 
-        envelope = new EnvelopeData(created, freshUntil, tags, data.Slice(offset, payloadLength));
+        if ((flags & NullValue) != 0 && payloadLength != 0)
+        {
+            return false;
+        }
+
+        envelope = new EnvelopeData(created, freshUntil, tags, data.Slice(offset, payloadLength), flags);
         return true;
     }
 }
 
-internal readonly record struct EnvelopeData(long CreatedWall, long FreshUntilWall, string[]? Tags, ReadOnlyMemory<byte> Payload)
+internal readonly record struct EnvelopeData(long CreatedWall, long FreshUntilWall, string[]? Tags, ReadOnlyMemory<byte> Payload, byte Flags = 0)
 {
+    public bool IsNull => (Flags & Envelope.NullValue) != 0;
+
     public ReadOnlySequence<byte> PayloadSequence => new(Payload);
 }

@@ -10,23 +10,39 @@ namespace Levee.Serialization;
 /// <summary>
 /// Finds the serializer of a type once: an <see cref="IHybridCacheSerializer{T}"/> registered in DI, else the first
 /// <see cref="IHybridCacheSerializerFactory"/> (last registered first) that accepts it, else a built-in one: strings as
-/// UTF-8 and byte arrays as they are (no JSON), everything else System.Text.Json with the configured options.
+/// UTF-8 and byte arrays as they are (no JSON), everything else System.Text.Json. The JSON options are, as with
+/// Microsoft's HybridCache, a <see cref="JsonSerializerOptions"/> registered in DI keyed by the closed
+/// <c>IHybridCacheSerializer&lt;T&gt;</c> type (that type only), else <see cref="LeveeOptions.JsonSerializerOptions"/> when the
+/// application set them, else one keyed by the open <c>IHybridCacheSerializer&lt;&gt;</c>, else Levee's defaults. A type whose data is only in public fields (value tuples, or
+/// anything holding one) is written with <see cref="JsonSerializerOptions.IncludeFields"/> on unless its options came from a
+/// per-type registration: without it, such values would read back from Redis as defaults.
 /// </summary>
 internal sealed class SerializerRegistry
 {
     private readonly IServiceProvider? _services;
     private readonly IHybridCacheSerializerFactory[] _factories;
     private readonly JsonSerializerOptions _json;
+    private JsonSerializerOptions? _jsonWithFields;
     private readonly ConcurrentDictionary<Type, object> _cache = new();
 
-    public SerializerRegistry(IServiceProvider? services, IEnumerable<IHybridCacheSerializerFactory>? factories, JsonSerializerOptions json)
+    /// <param name="services">Serializers and keyed JSON options registered in DI.</param>
+    /// <param name="factories">Serializer factories registered in DI.</param>
+    /// <param name="json">Levee's JSON options.</param>
+    /// <param name="jsonIsDefault">True when <paramref name="json"/> are Levee's defaults (not set by the application): JSON
+    /// options registered in DI for every type then win.</param>
+    public SerializerRegistry(IServiceProvider? services, IEnumerable<IHybridCacheSerializerFactory>? factories, JsonSerializerOptions json, bool jsonIsDefault = false)
     {
         _services = services;
         // Microsoft's AddHybridCache() registers its catch-all JSON factory; Levee's own defaults (LeveeOptions.JsonSerializerOptions,
         // strings and byte arrays as they are) stay in charge unless the application registered a factory of its own.
         _factories = factories is null ? [] : factories.Where(static f => !IsMicrosoftDefault(f)).Reverse().ToArray();
-        _json = json;
+        _json = (jsonIsDefault ? Keyed(services, typeof(IHybridCacheSerializer<>)) : null) ?? json;
     }
+
+    private static JsonSerializerOptions? Keyed(IServiceProvider? services, Type key) =>
+        services is Microsoft.Extensions.DependencyInjection.IKeyedServiceProvider keyed
+            ? keyed.GetKeyedService(typeof(JsonSerializerOptions), key) as JsonSerializerOptions
+            : null;
 
     private static bool IsMicrosoftDefault(IHybridCacheSerializerFactory factory) =>
         factory.GetType() is { Name: "DefaultJsonSerializerFactory" } type && type.Assembly.GetName().Name == "Microsoft.Extensions.Caching.Hybrid";
@@ -64,6 +80,16 @@ internal sealed class SerializerRegistry
         if (typeof(T) == typeof(byte[]))
         {
             return (IHybridCacheSerializer<T>)(object)BytesSerializer.Instance;
+        }
+
+        if (Keyed(_services, typeof(IHybridCacheSerializer<T>)) is { } forThisType)
+        {
+            return new JsonSerializer<T>(forThisType);
+        }
+
+        if (!_json.IncludeFields && FieldOnlyTypes.IsFieldOnly(typeof(T)))
+        {
+            return new JsonSerializer<T>(_jsonWithFields ??= new JsonSerializerOptions(_json) { IncludeFields = true });
         }
 
         return new JsonSerializer<T>(_json);

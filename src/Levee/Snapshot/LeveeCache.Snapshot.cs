@@ -52,7 +52,11 @@ public sealed partial class LeveeCache
                 }
 
                 buffer.ResetWrittenCount();
-                if (!TrySerializeForSnapshot(entry.Value, buffer))
+                if (entry.Value is MutableCopy copy)
+                {
+                    buffer.Write(copy.Payload);
+                }
+                else if (!TrySerializeForSnapshot(entry.Value, buffer))
                 {
                     continue;
                 }
@@ -150,7 +154,7 @@ public sealed partial class LeveeCache
         var nowWall = _clock.WallMs;
         var failSafe = (long)(options.FailSafeMaxDuration ?? _options.FailSafeMaxDuration).TotalMilliseconds;
         var staleUntilMono = nowMono + (envelope.FreshUntilWall + failSafe - nowWall);
-        var entry = new CacheEntry(value, envelope.CreatedWall, nowMono, staleUntilMono, long.MaxValue, envelope.FreshUntilWall, envelope.Tags, Volatile.Read(ref _epoch));
+        var entry = new CacheEntry(Hold(value, envelope.Payload), envelope.CreatedWall, nowMono, staleUntilMono, long.MaxValue, envelope.FreshUntilWall, envelope.Tags, Volatile.Read(ref _epoch));
         return staleUntilMono > nowMono && IsValid(entry) ? entry : null;
     }
 

@@ -58,4 +58,7 @@ internal static partial class Log
 
     [LoggerMessage(18, LogLevel.Warning, "Levee cache '{Cache}': Redis holds L2 generation {Read}, older than the known {Known} (the key was evicted, or a failover lost an update); {Known} is kept and written back so that older entries stay invisible. Use a volatile-* maxmemory-policy or none.")]
     public static partial void GenerationRestored(ILogger logger, string cache, long read, long known);
+
+    [LoggerMessage(19, LogLevel.Warning, "Levee cache '{Cache}': a key was not cached ({Problem}; {Length} characters, at most {Maximum}); the factory ran and its value was returned, as HybridCache does.")]
+    public static partial void KeyNotCacheable(ILogger logger, string cache, string problem, int length, int maximum);
 }

@@ -19,7 +19,12 @@ public sealed partial class LeveeCache
     internal async Task<WarmUpOutcome> WarmUpEntryAsync<T>(string key, Func<CancellationToken, ValueTask<T>> factory, LeveeEntryOptions options,
         string[]? tags, CancellationToken cancellationToken)
     {
-        ValidateKey(key);
+        if (!IsCacheable(key))
+        {
+            throw new ArgumentException("A warm-up key must be one the cache can keep: not white space, at most LeveeOptions.MaximumKeyLength characters, no control characters.", nameof(key));
+        }
+
+        tags = ToArray(tags); // checked as a read's tags are
         cancellationToken.ThrowIfCancellationRequested();
         var epoch = Volatile.Read(ref _epoch);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0)

@@ -12,7 +12,7 @@ public class HotPathTests
     public async Task L1Hit_AllocatesNothing_LeveeOverload()
     {
         await using var cache = TestCache.Create(TestCache.NewTime());
-        var product = new object();
+        var product = new Product(1, "Desk"); // immutable by HybridCache's rule: shared, never copied
         await cache.GetOrCreateAsync("product:1", product, static (p, _) => ValueTask.FromResult(p), Options);
         Hit(cache, product); // JIT and first-call paths
 
@@ -41,12 +41,43 @@ public class HotPathTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
-    private static void Hit(LeveeCache cache, object product)
+    private static void Hit(LeveeCache cache, Product product)
     {
         var pending = cache.GetOrCreateAsync("product:1", product, static (p, _) => ValueTask.FromResult(p), Options);
-        Assert.True(pending.IsCompletedSuccessfully);
-        Assert.Same(product, pending.Result);
+        if (!pending.IsCompletedSuccessfully || !ReferenceEquals(product, pending.Result))
+        {
+            Assert.Fail("expected a synchronous L1 hit returning the cached instance");
+        }
     }
+
+    [Fact]
+    public async Task L1Hit_AllocatesNothing_HybridCacheOverload_ImmutableReferenceType()
+    {
+        await using var cache = TestCache.Create(TestCache.NewTime());
+        HybridCache hybrid = cache;
+        var product = new Product(2, "Lamp");
+        await hybrid.GetOrCreateAsync("p", product, static (p, _) => ValueTask.FromResult(p));
+        HitProduct(hybrid, product);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            HitProduct(hybrid, product);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    private static void HitProduct(HybridCache cache, Product product)
+    {
+        var pending = cache.GetOrCreateAsync("p", product, static (p, _) => ValueTask.FromResult(p));
+        if (!pending.IsCompletedSuccessfully || !ReferenceEquals(pending.Result, product))
+        {
+            Assert.Fail("expected a synchronous L1 hit returning the cached instance");
+        }
+    }
+
+    [System.ComponentModel.ImmutableObject(true)]
+    public sealed record Product(int Id, string Name);
 
     private static void HitHybrid(HybridCache cache)
     {

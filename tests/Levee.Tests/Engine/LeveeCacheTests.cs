@@ -474,23 +474,6 @@ public class LeveeCacheTests
         Assert.False((await cache.TryGetAsync<int>("a")).Found);
     }
 
-    [Theory]
-    [InlineData("")]
-    [InlineData(null)]
-    public async Task GetOrCreate_NullOrEmptyKey_ThrowsArgumentException(string? key)
-    {
-        await using var cache = TestCache.Create(TestCache.NewTime());
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => cache.GetOrCreateAsync(key!, 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
-    }
-
-    [Fact]
-    public async Task GetOrCreate_OversizedKey_ThrowsWithTheLimitInTheMessage()
-    {
-        await using var cache = TestCache.Create(TestCache.NewTime(), configure: o => o.MaximumKeyLength = 10);
-        var ex = await Assert.ThrowsAsync<ArgumentException>(() => cache.GetOrCreateAsync(new string('x', 11), 0, (_, _) => ValueTask.FromResult(1), OneMinute).AsTask());
-        Assert.Contains("at most 10", ex.Message, StringComparison.Ordinal);
-    }
-
     [Fact]
     public void Options_Invalid_AllProblemsReportedInOneMessage()
     {

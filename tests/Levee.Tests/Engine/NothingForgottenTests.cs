@@ -651,4 +651,78 @@ public class NothingForgottenTests
         never.SetResult();
         await stuck;
     }
+
+    /// <summary>Issue 19: while the master is unreachable, an entry reaching its early-refresh point on every instance is
+    /// refreshed from the factory once across instances (the 5-minute incident drill showed a wave from every instance).</summary>
+    [Fact]
+    public async Task MasterUnreachable_AnEarlyRefreshOnEveryInstance_QueriesTheFactoryOnce()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var caches = new List<LeveeCache>();
+        var stores = new List<FakeL2Store>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var store = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+                var cache = await TestCache.Ready(TestCache.Create(time, store, o =>
+                {
+                    o.EarlyRefreshRatio = 0.5;
+                    o.FailSafeThrottleDuration = TimeSpan.FromSeconds(4);
+                }));
+                var fraction = 0.1 + (0.2 * i);
+                cache.DegradedDelayFraction = () => fraction;
+                stores.Add(store);
+                caches.Add(cache);
+            }
+
+            var tenMinutes = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(10) };
+            await caches[0].SetAsync("k", "v1", tenMinutes);
+            foreach (var cache in caches)
+            {
+                Assert.Equal("v1", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), tenMinutes));
+            }
+
+            foreach (var store in stores)
+            {
+                store.Mode = FakeL2Mode.Down;
+            }
+
+            time.Advance(TimeSpan.FromMinutes(6)); // past the early-refresh point (half the lifetime), still fresh
+            var factoryCalls = 0;
+            Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("v2"); };
+            foreach (var cache in caches)
+            {
+                Assert.Equal("v1", await cache.GetOrCreateAsync("k", 0, load, tenMinutes)); // a hit that starts the refresh
+            }
+
+            await TestCache.Bounded(WaitUntil(() => caches.All(c => c.DegradedRefreshesWaiting == 1)), "the refreshes' waits");
+            for (var i = 0; i < caches.Count; i++)
+            {
+                time.Advance(TimeSpan.FromMilliseconds(i == 0 ? 250 : 400));
+                var cache = caches[i];
+                await TestCache.Bounded(WaitUntil(() => cache.DegradedRefreshesActive == 0), $"instance {i}'s refresh");
+            }
+
+            Assert.Equal(1, factoryCalls);
+        }
+        finally
+        {
+            foreach (var cache in caches)
+            {
+                await cache.DisposeAsync();
+            }
+        }
+
+        static async Task<bool> WaitUntil(Func<bool> condition)
+        {
+            for (var i = 0; i < 2000 && !condition(); i++)
+            {
+                await Task.Delay(1);
+            }
+
+            return condition();
+        }
+    }
 }

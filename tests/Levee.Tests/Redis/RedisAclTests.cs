@@ -139,7 +139,8 @@ public sealed class RedisAclTests : RedisServerTest
         {
             var key = "price" + round;
             Assert.Equal(price, await a.GetOrCreateAsync(key, 0, load, OneMinute));
-            Assert.Equal(1L, (await Redis.ExecuteAsync("EXISTS", "levee:d:0:" + key)).Number); // the load awaited its SET
+            Assert.True((await Redis.ExecuteAsync("EXISTS", "levee:d:0:" + key)).Number == 1, // the load awaited its SET
+                $"round {round}: the load's SET is not in Redis; A's log: " + string.Join(" | ", logger.Entries.Select(e => $"{e.Id.Id} {e.Message}")));
             Assert.Equal(price, await b.GetOrCreateAsync(key, 0, load, OneMinute)); // L2 hit, now in B's L1
 
             Volatile.Write(ref price, price + 1);
