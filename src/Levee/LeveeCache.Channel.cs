@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+
 namespace Levee;
 
 /// <summary>The second invalidation channel (<see cref="ILeveeInvalidationChannel"/>): sending and receiving.</summary>
@@ -5,6 +7,42 @@ public sealed partial class LeveeCache
 {
     private ILeveeInvalidationChannel? _channel;
     private IDisposable? _channelSubscription;
+
+    /// <summary>Per key, the last removal received from another instance (its sender and time), while a second channel is
+    /// attached: the same removal arriving through the other channel is recognized and not applied again.</summary>
+    private readonly ConcurrentDictionary<string, (string Sender, long Wall)> _receivedRemovals = new(StringComparer.Ordinal);
+    private const int ReceivedRemovalsKept = 65_536;
+
+    /// <summary>
+    /// True when this removal (sender, key, time) was already received through the other channel. Applying it again
+    /// would count as a new change of the key and throw away the reload a reader started after the first copy (the
+    /// drill saw the database's baseline load double). A copy that says the DEL ran on the master still confirms it.
+    /// </summary>
+    private bool IsDuplicateRemoval(string sender, string key, long wall, bool confirmed)
+    {
+        if (_channel is null)
+        {
+            return false;
+        }
+
+        if (_receivedRemovals.TryGetValue(key, out var last) && last.Sender == sender && last.Wall == wall)
+        {
+            if (confirmed)
+            {
+                ConfirmRemoval(key, wall);
+            }
+
+            return true;
+        }
+
+        if (_receivedRemovals.Count >= ReceivedRemovalsKept)
+        {
+            _receivedRemovals.Clear(); // bounded: a duplicate not recognized is only applied twice
+        }
+
+        _receivedRemovals[key] = (sender, wall);
+        return false;
+    }
 
     /// <summary>Connects the cache to a second invalidation channel (once, before use; <c>AddLevee</c> does it).</summary>
     internal void AttachChannel(ILeveeInvalidationChannel channel)
@@ -64,6 +102,11 @@ public sealed partial class LeveeCache
         {
             case LeveeInvalidationKind.Remove when !string.IsNullOrEmpty(subject):
                 var confirmed = invalidation.AppliedToRedis || _guard is null;
+                if (invalidation.Sender is { } from && IsDuplicateRemoval(from, subject, wall, confirmed))
+                {
+                    break; // already received through Redis
+                }
+
                 MarkChanged(subject, wall, confirmed ? RemovalState.Done : RemovalState.Journaled);
                 _l1.TryRemove(subject);
                 if (!confirmed && _guard!.Store.IsConnected)

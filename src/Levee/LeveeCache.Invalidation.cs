@@ -189,11 +189,12 @@ public sealed partial class LeveeCache
     /// </summary>
     private async ValueTask RemoveFromL2Async(string key)
     {
+        var wall = _clock.WallMs; // one time for both channels' messages: a receiver recognizes the second copy
         bool removed;
         if (_options.Backplane)
         {
             // one guarded call, one Redis command: DEL and PUBLISH in one script
-            var message = BackplaneMessage(BackplaneMessageKind.Remove, key);
+            var message = BackplaneMessage(BackplaneMessageKind.Remove, key, wall);
             var sent = await _guard!.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
                 (key: DataKey(key), channel: BackplaneChannel, message)).ConfigureAwait(false);
             removed = sent.Success;
@@ -228,7 +229,7 @@ public sealed partial class LeveeCache
         }
 
         // the second channel (if any) too, at once: other instances drop their L1 copy even when no Redis node answers
-        await PublishToChannelAsync(LeveeInvalidationKind.Remove, key, _clock.WallMs, appliedToRedis: removed && _generationKnown).ConfigureAwait(false);
+        await PublishToChannelAsync(LeveeInvalidationKind.Remove, key, wall, appliedToRedis: removed && _generationKnown).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

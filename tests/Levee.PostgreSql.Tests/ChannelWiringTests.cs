@@ -76,6 +76,31 @@ public sealed class ChannelWiringTests
     }
 
     [Fact]
+    public async Task TheSameRemovalReceivedTwice_IsAppliedOnce_ALaterOneOrAnotherSendersAgain()
+    {
+        var channel = new MemoryChannel();
+        await using var sp = new ServiceCollection().AddSingleton<ILeveeInvalidationChannel>(channel).AddLevee().BuildServiceProvider();
+        var cache = sp.GetRequiredService<LeveeCache>();
+        var loads = 0;
+        ValueTask<int> Load(int _, CancellationToken __) => ValueTask.FromResult(Interlocked.Increment(ref loads));
+        var wall = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000;
+        void Receive(string sender, long at) =>
+            channel.Subscribers[0](new LeveeInvalidation { Kind = LeveeInvalidationKind.Remove, Subject = "k", Sender = sender, WallMs = at, AppliedToRedis = true });
+
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+        Receive("other", wall);
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, Load, Minute)); // reloaded after the removal
+
+        Receive("other", wall); // its copy through the other channel: the reload is kept
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+
+        Receive("other", wall + 1); // a later removal
+        Assert.Equal(3, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+        Receive("third", wall + 1); // another sender's removal in the same millisecond
+        Assert.Equal(4, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+    }
+
+    [Fact]
     public async Task KeyedCache_UsesTheChannelKeyedByItsName_TheDefaultCacheTheUnkeyedOne()
     {
         var main = new MemoryChannel();
