@@ -46,6 +46,7 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
             ApplicationName = "levee-notify",
             CommandTimeout = timeout,
             Timeout = Math.Max(timeout, 2), // opening a connection is bounded too: a removal awaits its NOTIFY
+            NoResetOnClose = true, // only pg_notify runs on these: no DISCARD ALL per NOTIFY (the drill counted 2 transactions per removal)
         }.ConnectionString).Build();
         _listenConnectionString = new NpgsqlConnectionStringBuilder(options.ConnectionString)
         {
