@@ -6,6 +6,14 @@
 // A write counts when the caller saw it succeed (its completion time), so a write parked in a client's backlog
 // and replayed on the new master counts when it completed, not when it started.
 // Usage: dotnet run -c Release --project benchmarks/Levee.FailoverTiming [-- --rounds N]
+//
+// With --measure new-instance-read (issue 17): the same topology and faults, but what is measured is whether a NEW
+// instance reads a value an OLD one wrote. Before the fault, 5 times: the old instance (built and warmed before the
+// fault) writes a key with SetAsync, then a newly built instance (its own cache, empty L1, new connections) reads it
+// with GetOrCreateAsync (a factory call is a miss). After the Sentinels name the new master: the old instance writes
+// a new key every 100 ms and after each write a newly built instance reads it; reported is the first read that returned
+// the written value, in seconds after the fault and after the switch, and how many new instances missed before it.
+// Usage: dotnet run -c Release --project benchmarks/Levee.FailoverTiming -- --rounds 3 --measure new-instance-read
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Levee;
@@ -13,24 +21,30 @@ using Levee.Drill.Topology;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.DependencyInjection;
 using ZiggyCreatures.Caching.Fusion;
-using ZiggyCreatures.Caching.Fusion.Backplane.StackExchangeRedis;
-using ZiggyCreatures.Caching.Fusion.Serialization.SystemTextJson;
 
 string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 var scenarios = new[] { "master-killed", "master-frozen" };
 var clientNames = new[] { "levee", "hybridcache", "fusioncache" };
 
+var newInstanceRead = Arg("--measure") == "new-instance-read";
 if (Arg("--client") is { } onlyClient && Arg("--scenario") is { } onlyScenario)
 {
     // child process: one client, one scenario, one fresh topology (clients never share a process: one client's
     // blocking calls must not starve another's thread pool)
+    if (newInstanceRead)
+    {
+        var n = await NewInstanceRead.RunAsync(onlyScenario, onlyClient);
+        Console.WriteLine(FormattableString.Invariant($"RESULT\t{onlyScenario}\t{onlyClient}\t{n.FromFault}\t{n.FromSwitch}\t{n.MissesAfterSwitch}\t{n.BeforeFaultHits}/{n.BeforeFaultTries}"));
+        return;
+    }
+
     var r = await RunAsync(onlyScenario, onlyClient);
     Console.WriteLine(FormattableString.Invariant($"RESULT\t{onlyScenario}\t{r.Client}\t{r.FromFault}\t{r.FromSwitch}"));
     return;
 }
 
 var rounds = int.Parse(Arg("--rounds") ?? "1", System.Globalization.CultureInfo.InvariantCulture);
-var results = new List<(string Scenario, string Client, double? FromFault, double? FromSwitch)>();
+var results = new List<(string Scenario, string Client, double? FromFault, double? FromSwitch, string Misses, string BeforeFault)>();
 foreach (var scenario in scenarios)
 {
     for (var round = 0; round < rounds; round++)
@@ -42,6 +56,12 @@ foreach (var scenario in scenarios)
             foreach (var a in new[] { "--client", client, "--scenario", scenario })
             {
                 psi.ArgumentList.Add(a);
+            }
+
+            if (newInstanceRead)
+            {
+                psi.ArgumentList.Add("--measure");
+                psi.ArgumentList.Add("new-instance-read");
             }
 
             using var child = Process.Start(psi)!;
@@ -56,13 +76,26 @@ foreach (var scenario in scenarios)
 
             var f = line.Trim().Split('\t');
             double? Parse(string v) => double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d : null;
-            results.Add((f[1], f[2], Parse(f[3]), Parse(f[4])));
+            results.Add((f[1], f[2], Parse(f[3]), Parse(f[4]), f.Length > 5 ? f[5] : "", f.Length > 6 ? f[6] : ""));
             Console.Error.WriteLine(line.Trim());
         }
     }
 }
 
 Console.WriteLine();
+if (newInstanceRead)
+{
+    Console.WriteLine("| scenario | client | before the fault: new instances that read the old one's value | fault → first read by a new instance of a value written by an old one (s) | Sentinel switch → that read (s) | new instances that missed after the switch, before it |");
+    Console.WriteLine("|---|---|---|---|---|---|");
+    foreach (var group in results.GroupBy(r => (r.Scenario, r.Client)))
+    {
+        static string F(double? v) => v is null ? "none in 30 s" : v.Value.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+        Console.WriteLine($"| {group.Key.Scenario} | {group.Key.Client} | {string.Join(" / ", group.Select(g => g.BeforeFault))} | {string.Join(" / ", group.Select(g => F(g.FromFault)))} | {string.Join(" / ", group.Select(g => F(g.FromSwitch)))} | {string.Join(" / ", group.Select(g => g.Misses))} |");
+    }
+
+    return;
+}
+
 Console.WriteLine("| scenario | client | fault → first write on new master (s) | Sentinel switch → first write (s) |");
 Console.WriteLine("|---|---|---|---|");
 foreach (var group in results.GroupBy(r => (r.Scenario, r.Client)))
@@ -108,21 +141,7 @@ static async Task<(string Client, double? FromFault, double? FromSwitch)> RunAsy
     }
     else if (only == "fusioncache")
     {
-        var fusionServices = new ServiceCollection();
-        fusionServices.AddFusionCache()
-            .WithOptions(o => o.DistributedCacheCircuitBreakerDuration = TimeSpan.FromSeconds(2))
-            .WithDefaultEntryOptions(new FusionCacheEntryOptions
-            {
-                Duration = TimeSpan.FromMinutes(5),
-                IsFailSafeEnabled = true,
-                FailSafeMaxDuration = TimeSpan.FromHours(1),
-                FactorySoftTimeout = TimeSpan.FromMilliseconds(100),
-                DistributedCacheSoftTimeout = TimeSpan.FromMilliseconds(100),
-                DistributedCacheHardTimeout = TimeSpan.FromSeconds(2),
-            })
-            .WithSerializer(new FusionCacheSystemTextJsonSerializer())
-            .WithDistributedCache(new Microsoft.Extensions.Caching.StackExchangeRedis.RedisCache(new Microsoft.Extensions.Caching.StackExchangeRedis.RedisCacheOptions { Configuration = cs }))
-            .WithBackplane(new RedisBackplane(new RedisBackplaneOptions { Configuration = cs }));
+        var fusionServices = NewInstanceRead.AddResilientFusionCache(new ServiceCollection(), cs);
         var fusionProvider = fusionServices.BuildServiceProvider();
         var fusion = fusionProvider.GetRequiredService<IFusionCache>();
         clients.Add(("fusioncache", k => fusion.SetAsync(k, 1).AsTask(), fusionProvider));

@@ -46,6 +46,9 @@ public sealed partial class LeveeCache
     /// <summary>Degraded-mode refreshes not finished (waiting, or loading and sharing; for tests).</summary>
     internal int DegradedRefreshesActive => Volatile.Read(ref _degradedRefreshesActive);
 
+    /// <summary>Bytes of the shared values kept (for tests: the bound is counted on exactly what is kept).</summary>
+    internal long SharedBytes => Interlocked.Read(ref _sharedBytes);
+
     /// <summary>Shared values kept (for tests).</summary>
     internal int SharedCount => _shared.Count;
 
@@ -61,26 +64,45 @@ public sealed partial class LeveeCache
         return PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, string.Concat(Convert.ToBase64String(envelope), "|", WireKey.Encode(key))));
     }
 
-    /// <summary>A value message: "&lt;base64 envelope&gt;|&lt;key&gt;". Kept unless it is invalid here already.</summary>
+    /// <summary>
+    /// A value message: "&lt;base64 envelope&gt;|&lt;key&gt;", kept unless it is invalid here already; an empty envelope
+    /// ("|&lt;key&gt;") says that an announced load ended without a value to share. Either way, this instance's callers
+    /// waiting for that load stop waiting (they read what is shared, or load themselves).
+    /// </summary>
     private void OnSharedValue(string subject)
     {
         var bar = subject.IndexOf('|', StringComparison.Ordinal);
-        if (bar <= 0 || bar == subject.Length - 1)
+        if (bar < 0 || bar == subject.Length - 1 || WireKey.Decode(subject[(bar + 1)..]) is not { Length: > 0 } key)
         {
             return;
+        }
+
+        try
+        {
+            Keep(key, subject.AsSpan(0, bar));
+        }
+        finally
+        {
+            if (!_loadsElsewhere.IsEmpty && _loadsElsewhere.TryRemove(key, out var waiting))
+            {
+                waiting.Arrived.TrySetResult(); // woken whatever came: a kept value, an older or refused one, or none
+            }
+        }
+    }
+
+    private void Keep(string key, ReadOnlySpan<char> base64)
+    {
+        if (base64.IsEmpty)
+        {
+            return; // an announced load that has nothing to share
         }
 
         byte[] envelope;
         try
         {
-            envelope = Convert.FromBase64String(subject[..bar]);
+            envelope = Convert.FromBase64String(base64.ToString());
         }
         catch (FormatException)
-        {
-            return;
-        }
-
-        if (WireKey.Decode(subject[(bar + 1)..]) is not { Length: > 0 } key)
         {
             return;
         }
@@ -91,23 +113,46 @@ public sealed partial class LeveeCache
             return;
         }
 
-        if (Interlocked.Add(ref _sharedBytes, envelope.Length) > SharedTotalMaxBytes)
+        // replace the key's value only with a newer one, and count the bytes of exactly what is kept
+        while (true)
         {
-            Interlocked.Add(ref _sharedBytes, -envelope.Length);
-            _metrics.Backplane("value_dropped");
-            return;
-        }
+            if (_shared.TryGetValue(key, out var old))
+            {
+                if (!ReferenceEquals(NewerOf(old, envelope), envelope))
+                {
+                    return; // older than the value kept
+                }
 
-        var kept = _shared.AddOrUpdate(key, static (_, candidate) => candidate, static (_, old, candidate) => NewerOf(old, candidate), envelope);
-        if (!ReferenceEquals(kept, envelope))
-        {
-            Interlocked.Add(ref _sharedBytes, -envelope.Length); // an older value than the one kept: not stored
-            return;
-        }
+                if (Interlocked.Add(ref _sharedBytes, envelope.Length - old.Length) > SharedTotalMaxBytes && envelope.Length > old.Length)
+                {
+                    Interlocked.Add(ref _sharedBytes, old.Length - envelope.Length);
+                    _metrics.Backplane("value_dropped");
+                    return;
+                }
 
-        if (_loadsElsewhere.TryRemove(key, out var waiting))
-        {
-            waiting.Arrived.TrySetResult(); // the callers waiting for this load read it now
+                if (_shared.TryUpdate(key, envelope, old))
+                {
+                    break;
+                }
+
+                Interlocked.Add(ref _sharedBytes, old.Length - envelope.Length); // lost a race: try again
+            }
+            else
+            {
+                if (Interlocked.Add(ref _sharedBytes, envelope.Length) > SharedTotalMaxBytes)
+                {
+                    Interlocked.Add(ref _sharedBytes, -envelope.Length);
+                    _metrics.Backplane("value_dropped");
+                    return;
+                }
+
+                if (_shared.TryAdd(key, envelope))
+                {
+                    break;
+                }
+
+                Interlocked.Add(ref _sharedBytes, -envelope.Length);
+            }
         }
 
         // An L1 copy this instance holds stays: it is valid (a removal would have dropped it), and dropping it for a value
@@ -148,32 +193,57 @@ public sealed partial class LeveeCache
             : default;
 
     /// <summary>
-    /// Maintenance while values are shared: drops those past their logical expiry, and all of them once the master
-    /// answers (Redis is the shared copy again).
+    /// Drops shared values past their logical expiry and announced loads whose wait is over (also while no master is
+    /// connected: an outage is when they pile up).
     /// </summary>
-    private async Task MaintainSharedAsync()
+    private void PruneShared()
     {
-        if (_shared.IsEmpty)
+        if (!_shared.IsEmpty)
         {
-            return;
-        }
-
-        var nowWall = _clock.WallMs;
-        foreach (var (key, envelope) in _shared)
-        {
-            if (!Envelope.TryRead(envelope, out var read) || read.FreshUntilWall <= nowWall)
+            var nowWall = _clock.WallMs;
+            foreach (var (key, envelope) in _shared)
             {
-                if (((ICollection<KeyValuePair<string, byte[]>>)_shared).Remove(new KeyValuePair<string, byte[]>(key, envelope)))
+                if ((!Envelope.TryRead(envelope, out var read) || read.FreshUntilWall <= nowWall)
+                    && ((ICollection<KeyValuePair<string, byte[]>>)_shared).Remove(new KeyValuePair<string, byte[]>(key, envelope)))
                 {
                     Interlocked.Add(ref _sharedBytes, -envelope.Length);
                 }
             }
         }
 
+        if (!_loadsElsewhere.IsEmpty)
+        {
+            var oldest = _clock.MonoMs - (long)LoadElsewhereWait.TotalMilliseconds;
+            foreach (var (key, load) in _loadsElsewhere)
+            {
+                if (load.AnnouncedMono < oldest && ((ICollection<KeyValuePair<string, LoadElsewhere>>)_loadsElsewhere).Remove(new KeyValuePair<string, LoadElsewhere>(key, load)))
+                {
+                    load.Arrived.TrySetResult();
+                }
+            }
+        }
+    }
+
+    /// <summary>Once the master answers again, what was shared is dropped: Redis is the shared copy again.</summary>
+    private async Task ForgetSharedIfTheMasterAnswersAsync()
+    {
+        if (_shared.IsEmpty && _loadsElsewhere.IsEmpty && _announced.IsEmpty)
+        {
+            return;
+        }
+
         var master = await _guard!.TryAsync("generation", static (store, k) => store.GetNumbersAsync([k]), GenerationKey).ConfigureAwait(false);
         if (master.Success)
         {
             ForgetAllShared();
+            _announced.Clear();
+            foreach (var key in _loadsElsewhere.Keys)
+            {
+                if (_loadsElsewhere.TryRemove(key, out var load))
+                {
+                    load.Arrived.TrySetResult();
+                }
+            }
         }
     }
 
@@ -219,6 +289,19 @@ public sealed partial class LeveeCache
 
     /// <summary>True (once) when this instance announced a load of <paramref name="key"/>: its value must be shared.</summary>
     private bool TakeAnnounced(string key) => !_announced.IsEmpty && _announced.TryRemove(key, out _);
+
+    /// <summary>
+    /// The end of a load this instance announced: if its value was not shared (the factory failed, the value was not
+    /// stored, too large, not serializable, writes disabled), the others are told at once, so their callers stop
+    /// waiting for it and load themselves.
+    /// </summary>
+    private void EndAnnouncedLoad(string key)
+    {
+        if (TakeAnnounced(key))
+        {
+            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, "|" + WireKey.Encode(key))).AsTask();
+        }
+    }
 
     private void OnLoadElsewhere(string subject)
     {
@@ -269,6 +352,27 @@ public sealed partial class LeveeCache
 
         return shared.Fresh;
     }
+
+    private readonly Lock _degradedRefreshLock = new();
+    private Gate.TokenBucket? _degradedRefreshBudget;
+
+    /// <summary>
+    /// A token of <see cref="LeveeOptions.DegradedRefreshesPerSecond"/>: false when this instance has refreshed as many
+    /// expired entries as it may for now (the entry is served stale and tried again after the throttle).
+    /// </summary>
+    private bool TryTakeDegradedRefresh()
+    {
+        lock (_degradedRefreshLock)
+        {
+            _degradedRefreshBudget ??= new Gate.TokenBucket(_options.DegradedRefreshesPerSecond, Math.Max(1, (int)Math.Ceiling(_options.DegradedRefreshesPerSecond)), _options.TimeProvider);
+            return _degradedRefreshBudget.TryTake();
+        }
+    }
+
+    private int _backgroundRefreshesStarted;
+
+    /// <summary>Background refreshes started (early, degraded-mode; counted when started, for tests).</summary>
+    internal int BackgroundRefreshesStarted => Volatile.Read(ref _backgroundRefreshesStarted);
 
     /// <summary>
     /// How long a degraded-mode refresh of an expired entry waits before it queries the database: a random part of half

@@ -110,7 +110,7 @@ public sealed partial class LeveeCache
         var seq = Interlocked.Increment(ref _invalidationSeq);
         _removals.AddOrUpdate(key,
             static (_, a) => new ChangeMark(a.seq, ChangeMark.InProgress, a.mono, a.wall, 1),
-            static (_, old, a) => new ChangeMark(a.seq, ChangeMark.InProgress, a.mono, Math.Max(old.Wall, a.wall), old.Pending + 1),
+            static (_, old, a) => new ChangeMark(a.seq, ChangeMark.InProgress, a.mono, Math.Max(old.Wall, a.wall), old.Pending + 1, old.Unconfirmed),
             (seq, mono: _clock.MonoMs, wall));
         ForgetSnapshotEntry(key);
         ForgetShared(key);
@@ -123,7 +123,7 @@ public sealed partial class LeveeCache
             static (_, a) => new ChangeMark(a.seq, a.seq, a.mono, long.MinValue, 0), // not expected: a mark with a change running is never pruned
             static (_, old, a) => old.Pending > 1
                 ? old with { Pending = old.Pending - 1, Mono = a.mono }
-                : new ChangeMark(old.BeginSeq, a.seq, a.mono, old.Wall, 0),
+                : new ChangeMark(old.BeginSeq, a.seq, a.mono, old.Wall, 0, old.Unconfirmed),
             (seq, mono: _clock.MonoMs));
     }
 
@@ -383,12 +383,13 @@ public sealed partial class LeveeCache
         try
         {
             PruneLocalState();
+            PruneShared();
             if (_guard is null || !_guard.Store.IsConnected)
             {
                 return;
             }
 
-            await MaintainSharedAsync().ConfigureAwait(false);
+            await ForgetSharedIfTheMasterAnswersAsync().ConfigureAwait(false);
 
             if (!await RefreshGenerationAsync().ConfigureAwait(false))
             {

@@ -416,9 +416,9 @@ public sealed partial class LeveeCache
         try
         {
             var numbers = await _guard!.Store.GetNumbersAsync([GenerationKey]).WaitAsync(_options.L2StartupWait, _clock.Provider).ConfigureAwait(false);
-            if (!_generationKnown)
+            if (!_generationKnown && !_l2Started.Task.IsCompleted)
             {
-                ApplyGeneration(numbers[0] ?? 0);
+                ApplyGeneration(numbers[0] ?? 0); // not once the wait is over: a caller's read may have applied a newer one
             }
 
             for (var attempt = 0; attempt < 2; attempt++)

@@ -384,7 +384,11 @@ public sealed partial class LeveeCache
         if (stale is not null && !background && _options.ServeStaleWhileL2Unavailable && (l2Down || (_guard is not null && !_guard.IsUsable)))
         {
             var result = ServeStale<T>(key, stale, readSeq, "l2_unavailable", null);
-            _ = RefreshInBackgroundAsync(key, state, factory, options, tags, DegradedRefreshDelay(), stale.CreatedWall);
+            if (TryTakeDegradedRefresh())
+            {
+                _ = RefreshInBackgroundAsync(key, state, factory, options, tags, DegradedRefreshDelay(), stale.CreatedWall);
+            }
+
             return result;
         }
 
@@ -489,6 +493,7 @@ public sealed partial class LeveeCache
         }
         finally
         {
+            EndAnnouncedLoad(key); // announced and nothing shared (failed, not stored, not shareable): the others stop waiting
             abandoned.Dispose();
             if (ownsCts)
             {
@@ -636,6 +641,7 @@ public sealed partial class LeveeCache
     private async Task RefreshInBackgroundAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         LeveeEntryOptions options, string[]? tags, TimeSpan delay = default, long replacedCreatedWall = long.MaxValue)
     {
+        Interlocked.Increment(ref _backgroundRefreshesStarted); // before the first await: counted when started
         await Task.Yield();
         var degraded = delay > TimeSpan.Zero;
         try
@@ -655,8 +661,10 @@ public sealed partial class LeveeCache
                 }
 
                 var readSeq = CurrentSeq;
-                var shared = await ReadSharedAsync<T>(key, options, Volatile.Read(ref _epoch)).ConfigureAwait(false);
-                if (shared.Fresh is { } fresh && fresh.CreatedWall > replacedCreatedWall)
+                var epoch = Volatile.Read(ref _epoch);
+                var shared = await ReadSharedAsync<T>(key, options, epoch).ConfigureAwait(false);
+                var fresh = shared.Fresh ?? await TryAwaitLoadElsewhereAsync<T>(key, options, epoch).ConfigureAwait(false); // one that is on its way
+                if (fresh is not null && fresh.CreatedWall > replacedCreatedWall)
                 {
                     _ = TakeL2Hit<T>(key, fresh, options, readSeq, flight: null);
                     return;

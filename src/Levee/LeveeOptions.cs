@@ -141,6 +141,15 @@ public sealed class LeveeOptions
     public bool ServeStaleWhileL2Unavailable { get; set; } = true;
 
     /// <summary>
+    /// Degraded mode: how many expired entries this instance refreshes from the factory per second while L2 is unavailable
+    /// (the others are served stale, within their fail-safe window, and tried again after
+    /// <see cref="FailSafeThrottleDuration"/>). Every entry of a warm cache expires during a long enough outage; without a
+    /// bound, their refreshes all reach the database in the same minute. While values are shared through the replicas, a
+    /// refresh made on one instance serves every instance. Default: 2 per second (bursts of 2). Bounds: 0.01 to 100,000.
+    /// </summary>
+    public double DegradedRefreshesPerSecond { get; set; } = 2;
+
+    /// <summary>
     /// Whether removals and writes are published to the other instances (Redis pub/sub on <c>{KeyPrefix}backplane</c>) so
     /// they drop their L1 copy. Default: true. Turn it off only when a single instance uses the cache (each removal then
     /// costs one Redis command less); with several instances and no backplane, a removal on one leaves the others serving

@@ -70,6 +70,7 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         Range(nameof(o.FactorySoftTimeout), o.FactorySoftTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);
         Range(nameof(o.FactoryHardTimeout), o.FactoryHardTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);
         Number(nameof(o.JitterFraction), o.JitterFraction, 0, 0.5);
+        Number(nameof(o.DegradedRefreshesPerSecond), o.DegradedRefreshesPerSecond, 0.01, 100_000);
         Number(nameof(o.EarlyRefreshRatio), o.EarlyRefreshRatio, 0.1, 1);
         Number(nameof(o.L1MaxEntries), o.L1MaxEntries, 16, 100_000_000);
         Number(nameof(o.MaximumKeyLength), o.MaximumKeyLength, 1, 64 * 1024);

@@ -6,7 +6,7 @@ namespace Levee.Drill.Clients;
 internal static partial class ClientKinds
 {
     /// <summary>The built-in kinds, in their default order.</summary>
-    public static readonly IReadOnlyList<string> BuiltIn = ["naive", "postmortem", "levee", "levee-redis-only"];
+    public static readonly IReadOnlyList<string> BuiltIn = ["naive", "postmortem", "levee", "levee-redis-only", "levee-warmup"];
 
     /// <summary>Every name <see cref="Create"/> accepts: the built-in ones, then the registered ones.</summary>
     public static IReadOnlyList<string> Known(IEnumerable<IDrillClientKind?> registered) =>
@@ -23,9 +23,22 @@ internal static partial class ClientKinds
         "levee-redis-only" => LeveeLoadProblem() is { } problem
             ? new PendingClientKind("levee-redis-only", "the Levee library with Redis only", problem)
             : new LeveeClientKind(postgresChannel: false),
+        "levee-warmup" => LeveeLoadProblem() is { } problem
+            ? new PendingClientKind("levee-warmup", "the Levee library with warm-up and readiness", problem)
+            : new LeveeWarmUpClientKind(),
         _ => registered.FirstOrDefault(k => k.Name == name)
             ?? throw new ArgumentException($"unknown client '{name}' (known: {string.Join(", ", Known(registered))})", nameof(name)),
     };
+
+    /// <summary>
+    /// Creates app instance <paramref name="instance"/>'s client: through <see cref="IDatabaseClientKind"/> when the kind
+    /// needs the instance's database (its warm-up loads through it), else <see cref="IDrillClientKind.CreateAsync"/>.
+    /// </summary>
+    public static Task<IDrillClient> CreateClientAsync(this IDrillClientKind kind, RedisTarget target, int instance, Catalog.ICatalogLoader database,
+        IReadOnlyList<string> keysByPopularity, CancellationToken cancellationToken) =>
+        kind is IDatabaseClientKind withDatabase
+            ? withDatabase.CreateAsync(target, instance, database, keysByPopularity, cancellationToken)
+            : kind.CreateAsync(target, instance, cancellationToken);
 
     /// <summary>Why <paramref name="kind"/> cannot be registered (null when it can).</summary>
     public static string? RegistrationProblem(IDrillClientKind? kind)

@@ -4,7 +4,7 @@ namespace Levee.Drill.Reporting;
 
 /// <summary>
 /// Renders the report's charts as PNG with ScottPlot (headless): p95 latency, PostgreSQL queries per
-/// second and errors per second over time, one line per client, the fault window shaded.
+/// second, errors per second and stale-after-invalidation reads per second over time, one line per client, the fault window shaded.
 /// </summary>
 internal static class ChartRenderer
 {
@@ -25,6 +25,7 @@ internal static class ChartRenderer
             Chart(report, runs, directory, "latency-p95.png", "p95 latency (log scale, by scheduled start)", p => p.P95Ms, logScale: true),
             Chart(report, runs, directory, "db-queries.png", "PostgreSQL queries per second (pg_stat_database)", p => p.DbQueries, logScale: false),
             Chart(report, runs, directory, "errors.png", "errors per second (incl. refused)", p => p.Errors, logScale: false),
+            Chart(report, runs, directory, "stale-after-invalidation.png", "stale-after-invalidation reads per second", p => p.StaleAfterInvalidation, logScale: false),
         };
         return files;
     }

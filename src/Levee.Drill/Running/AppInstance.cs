@@ -6,19 +6,20 @@ namespace Levee.Drill.Running;
 /// <summary>
 /// One app server of the drill: its cache client, its database pool, and a bound on requests in flight
 /// (as a server's connection limit). A rolling restart swaps the client; the old one is kept until the
-/// end of the run so requests still using it finish.
+/// end of the run so requests still using it finish. A deploy (<see cref="ReplaceAndRetireAsync"/>) swaps it
+/// and disposes the old one as soon as the requests that were using it have finished, as a terminated pod.
 /// </summary>
 internal sealed class AppInstance(int index, CatalogStore store, IDrillClient client) : IAsyncDisposable
 {
     private readonly List<IDrillClient> retired = [];
-    private IDrillClient client = client;
+    private Slot current = new(client);
     private int inFlight;
 
     public int Index { get; } = index;
 
     public CatalogStore Store { get; } = store;
 
-    public IDrillClient Client => Volatile.Read(ref client);
+    public IDrillClient Client => Volatile.Read(ref current).Client;
 
     public int InFlight => Volatile.Read(ref inFlight);
 
@@ -35,13 +36,55 @@ internal sealed class AppInstance(int index, CatalogStore store, IDrillClient cl
 
     public void Exit() => Interlocked.Decrement(ref inFlight);
 
+    /// <summary>The current client, held until the lease is disposed: a deploy does not dispose a client a request still uses.</summary>
+    public Lease Acquire()
+    {
+        while (true)
+        {
+            var slot = Volatile.Read(ref current);
+            Interlocked.Increment(ref slot.Users);
+            if (ReferenceEquals(slot, Volatile.Read(ref current)))
+            {
+                return new Lease(slot);
+            }
+
+            Interlocked.Decrement(ref slot.Users); // swapped meanwhile: take the new one
+        }
+    }
+
     public void Replace(IDrillClient next)
     {
-        var old = Interlocked.Exchange(ref client, next);
+        var old = Interlocked.Exchange(ref current, new Slot(next));
         lock (retired)
         {
-            retired.Add(old);
+            retired.Add(old.Client);
         }
+    }
+
+    /// <summary>
+    /// Swaps in <paramref name="next"/>, then disposes the old client once no request uses it any more, or after
+    /// <paramref name="grace"/> (as a pod's termination grace period; requests still on it then fail). Returns how many
+    /// requests were still using the old client when it was disposed.
+    /// </summary>
+    public async Task<int> ReplaceAndRetireAsync(IDrillClient next, TimeSpan grace, CancellationToken cancellationToken)
+    {
+        var old = Interlocked.Exchange(ref current, new Slot(next));
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            while (Volatile.Read(ref old.Users) > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(started) < grace)
+            {
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the run ends: dispose now
+        }
+
+        var left = Volatile.Read(ref old.Users);
+        await old.Client.DisposeAsync().ConfigureAwait(false);
+        return left;
     }
 
     public async ValueTask DisposeAsync()
@@ -53,5 +96,24 @@ internal sealed class AppInstance(int index, CatalogStore store, IDrillClient cl
         }
 
         await Store.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A client and how many requests use it.</summary>
+    internal sealed class Slot(IDrillClient client)
+    {
+        public readonly IDrillClient Client = client;
+        public int Users;
+    }
+
+    /// <summary>A request's hold on the client it started with.</summary>
+    public readonly struct Lease : IDisposable
+    {
+        private readonly Slot slot;
+
+        internal Lease(Slot slot) => this.slot = slot;
+
+        public IDrillClient Client => slot.Client;
+
+        public void Dispose() => Interlocked.Decrement(ref slot.Users);
     }
 }

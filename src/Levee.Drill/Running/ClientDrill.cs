@@ -50,7 +50,7 @@ internal sealed class ClientDrill(
             for (var i = 0; i < options.Instances; i++)
             {
                 var store = new CatalogStore(database, options.DbPoolSize, TimeSpan.FromMilliseconds(options.DbQueryCostMs), counters, $"levee-drill-{kind.Name}-{i}");
-                var client = await kind.CreateAsync(target, i, cancellationToken).ConfigureAwait(false);
+                var client = await kind.CreateClientAsync(target, i, store, shape.KeysByPopularity, cancellationToken).ConfigureAwait(false);
                 instances.Add(new AppInstance(i, store, client));
             }
 
@@ -86,7 +86,13 @@ internal sealed class ClientDrill(
         using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
-        var context = new ScenarioContext(topology, Mark, Elapsed) { Seed = options.Seed, FaultStart = TimeSpan.FromSeconds(plan.FaultStart), FaultEnd = TimeSpan.FromSeconds(plan.RecoveryStart) };
+        var context = new ScenarioContext(topology, Mark, Elapsed)
+        {
+            Seed = options.Seed,
+            FaultStart = TimeSpan.FromSeconds(plan.FaultStart),
+            FaultEnd = TimeSpan.FromSeconds(plan.RecoveryStart),
+            Deploy = new RollingDeploy(kind, target, instances, shape.KeysByPopularity, Mark, Elapsed),
+        };
         TimeSpan? faultAt = null, repairAt = null;
         string? faultFailure = null;
 
@@ -217,7 +223,8 @@ internal sealed class ClientDrill(
         bool stale = false, staleAfterInvalidation = false, late = false;
         try
         {
-            var client = instance.Client;
+            using var lease = instance.Acquire(); // a deploy disposes a replaced client only after its requests
+            var client = lease.Client;
             if (isWrite)
             {
                 var version = await instance.Store.UpdateAsync(key, cancellationToken).ConfigureAwait(false);

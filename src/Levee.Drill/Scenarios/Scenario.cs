@@ -84,6 +84,9 @@ internal sealed class ScenarioContext(Running.DrillTopology topology, Action<str
     /// <summary>Set by the repair when it had to promote a replica by hand: the moment the new master was reported.</summary>
     public TimeSpan? ManualSwitchAfterRepair { get; set; }
 
+    /// <summary>Replaces the app instances one by one (the <c>deploy</c> scenario).</summary>
+    public Running.RollingDeploy? Deploy { get; init; }
+
     /// <summary>The master after the repair (set by the repair), or null when it did not change.</summary>
     public string? NewMaster { get; set; }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Levee.Drill.Measurement;
 using Levee.Drill.Topology;
 
@@ -10,6 +11,9 @@ internal static class ScenarioCatalog
     public const string DefaultName = "incident";
 
     private static readonly PhasePlan Standard = new(BaselineSeconds: 10, FaultSeconds: 30, RecoverySeconds: 20);
+
+    /// <summary>The deploy scenario's cadence: one instance replaced every 3 s (8 instances: 24 s of the 30 s fault phase).</summary>
+    private static readonly TimeSpan DeployInterval = TimeSpan.FromSeconds(3);
 
     public static IReadOnlyList<Scenario> All { get; } =
     [
@@ -179,6 +183,34 @@ internal static class ScenarioCatalog
         {
             FaultSummary = "random Redis faults from the seed, one after another, each held 3-7 s and undone",
             RepairSummary = "every node thawed or restarted; fixed-endpoint clients re-pointed with a rolling restart",
+        },
+        new(
+            "deploy",
+            "A deploy: 1 master, 2 replicas, 3 Sentinels with quorum 2, Redis healthy and the cache warm; during the fault phase the app "
+            + "instances are replaced one by one, one every 3 s, as a rolling update replaces pods: each replacement is a new cache "
+            + "client (empty L1, its own new Redis connections) that takes traffic once created (levee-warmup: once its readiness "
+            + "check passes), and the old one is disposed when its requests have finished. Repair: none (the deploy is done).",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 2, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: false,
+            InjectAsync: static (ctx, ct) =>
+            {
+                var deploy = ctx.Deploy ?? throw new InvalidOperationException("the deploy scenario needs the run's app instances");
+                ctx.Mark($"deploy starts: {deploy.Instances} instances, one replaced every {DeployInterval.TotalSeconds:0} s");
+                deploy.Start(DeployInterval, ctx.FaultEnd, ct);
+                return Task.CompletedTask;
+            },
+            RepairAsync: static async (ctx, ct) =>
+            {
+                var deploy = ctx.Deploy!;
+                await deploy.FinishAsync().ConfigureAwait(false);
+                var (reads, loads, p95, max) = deploy.NewClientsFirstSeconds;
+                ctx.Mark(string.Create(CultureInfo.InvariantCulture,
+                    $"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database; read p95 {p95} ms, max {max} ms"));
+            })
+        {
+            FaultSummary = "app instances replaced one by one (one every 3 s): each a new cache client with an empty L1 and new connections",
+            RepairSummary = "none (the deploy is over; its last old clients are disposed)",
         },
     ];
 

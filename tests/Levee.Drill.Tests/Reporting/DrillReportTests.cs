@@ -75,7 +75,7 @@ public sealed class DrillReportTests
         try
         {
             var result = ReportFiles.Write(Sample(), dir);
-            Assert.Equal(["report.json", "report.md", "report.html", "latency-p95.png", "db-queries.png", "errors.png"], result.Files);
+            Assert.Equal(["report.json", "report.md", "report.html", "latency-p95.png", "db-queries.png", "errors.png", "stale-after-invalidation.png"], result.Files);
             foreach (var file in result.Files)
             {
                 Assert.True(new FileInfo(Path.Combine(dir, file)).Length > 100, $"{file} is empty");

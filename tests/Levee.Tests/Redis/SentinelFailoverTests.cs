@@ -420,6 +420,21 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         Assert.False((await topology.Master.ExecuteAsync("GET", "levee:d:0:k2")).IsNull);
     }
 
+    /// <summary>Waits (bounded) until each cache has its replicas' connection, attached after the master's in the background.</summary>
+    private static async Task ReplicasAttachedAsync(params LeveeCache[] caches)
+    {
+        foreach (var cache in caches)
+        {
+            var store = (Levee.Redis.RedisL2Store)cache.L2Store!;
+            for (var i = 0; i < 200 && store.Current?.Replicas is null; i++)
+            {
+                await Task.Delay(25);
+            }
+
+            Assert.NotNull(store.Current?.Replicas);
+        }
+    }
+
     [Fact]
     public async Task TwoInstances_MasterFrozenNoFailover_RemovalReachesTheOtherThroughTheReplicas()
     {
@@ -429,15 +444,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         await using var appB = NewApp(topology);
         var a = await RealRedisTests.ConnectedCache(appA);
         var b = await RealRedisTests.ConnectedCache(appB);
-        foreach (var store in new[] { (Levee.Redis.RedisL2Store)a.L2Store!, (Levee.Redis.RedisL2Store)b.L2Store! })
-        {
-            for (var i = 0; i < 200 && store.Current?.Replicas is null; i++)
-            {
-                await Task.Delay(25); // the replicas' connection is attached after the master's, in the background
-            }
-
-            Assert.NotNull(store.Current?.Replicas);
-        }
+        await ReplicasAttachedAsync(a, b);
 
         await a.SetAsync("price", 10, OneMinute);
         for (var i = 0; i < 100 && (await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:price")).IsNull; i++)
@@ -474,15 +481,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         await using var appB = NewApp(topology);
         var a = await RealRedisTests.ConnectedCache(appA);
         var b = await RealRedisTests.ConnectedCache(appB);
-        foreach (var store in new[] { (Levee.Redis.RedisL2Store)a.L2Store!, (Levee.Redis.RedisL2Store)b.L2Store! })
-        {
-            for (var i = 0; i < 200 && store.Current?.Replicas is null; i++)
-            {
-                await Task.Delay(25); // the replicas' connection is attached after the master's, in the background
-            }
-
-            Assert.NotNull(store.Current?.Replicas);
-        }
+        await ReplicasAttachedAsync(a, b);
 
         await a.SetAsync("price", 10, OneMinute);
         topology.Master.Freeze();
