@@ -100,8 +100,8 @@ public sealed partial class LeveeCache
         return true;
     }
 
-    private string BackplaneMessage(BackplaneMessageKind kind, string? subject) =>
-        string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{_clock.WallMs}|{(subject is not null && (kind is BackplaneMessageKind.Set or BackplaneMessageKind.Remove) ? WireKey.Encode(subject) : subject)}");
+    private string BackplaneMessage(BackplaneMessageKind kind, string? subject, long? wall = null) =>
+        string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{wall ?? _clock.WallMs}|{(subject is not null && (kind is BackplaneMessageKind.Set or BackplaneMessageKind.Remove) ? WireKey.Encode(subject) : subject)}");
 
     /// <summary>A backplane message received through the master (one through the replicas: its sender could not reach the master).</summary>
     internal void OnBackplaneMessage(string message) => OnBackplaneMessage(message, viaReplicas: false);
@@ -133,6 +133,10 @@ public sealed partial class LeveeCache
                 if (WireKey.Decode(subject) is { Length: > 0 } key)
                 {
                     subject = key;
+                    if (parts[1][0] == (char)BackplaneMessageKind.Remove && IsDuplicateRemoval(parts[0], subject, wall, confirmed: !viaReplicas))
+                    {
+                        break; // already received through the second channel (LeveeCache.Channel.cs)
+                    }
 
                     // a removal makes older L2 entries of the key invisible here (a set's own entry is older than its
                     // message, so a set only orders this instance's loads). A removal sent through the master ran its DEL

@@ -166,6 +166,7 @@ public sealed partial class LeveeCache
             _l1.TryRemove(key);
             if (_guard is null)
             {
+                await PublishToChannelAsync(LeveeInvalidationKind.Remove, key, _clock.WallMs, appliedToRedis: false).ConfigureAwait(false);
                 return;
             }
 
@@ -188,11 +189,12 @@ public sealed partial class LeveeCache
     /// </summary>
     private async ValueTask RemoveFromL2Async(string key)
     {
+        var wall = _clock.WallMs; // one time for both channels' messages: a receiver recognizes the second copy
         bool removed;
         if (_options.Backplane)
         {
             // one guarded call, one Redis command: DEL and PUBLISH in one script
-            var message = BackplaneMessage(BackplaneMessageKind.Remove, key);
+            var message = BackplaneMessage(BackplaneMessageKind.Remove, key, wall);
             var sent = await _guard!.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
                 (key: DataKey(key), channel: BackplaneChannel, message)).ConfigureAwait(false);
             removed = sent.Success;
@@ -225,6 +227,9 @@ public sealed partial class LeveeCache
 
             Log.InvalidationJournaled(_logger, _name, _journal.Count);
         }
+
+        // the second channel (if any) too, at once: other instances drop their L1 copy even when no Redis node answers
+        await PublishToChannelAsync(LeveeInvalidationKind.Remove, key, wall, appliedToRedis: removed && _generationKnown).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -253,10 +258,12 @@ public sealed partial class LeveeCache
             }
 
             await PublishAsync(BackplaneMessageKind.Clear, null).ConfigureAwait(false);
+            await PublishToChannelAsync(LeveeInvalidationKind.Clear, null, nowWall, appliedToRedis: false).ConfigureAwait(false);
             return;
         }
 
         RecordTagInvalidation(tag, nowWall, checkedNow: false);
+        var tagWritten = false;
         if (_guard is not null)
         {
             var written = await _guard.TryAsync("tag", static async (store, a) =>
@@ -264,6 +271,7 @@ public sealed partial class LeveeCache
                 await store.SetMaxAsync(a.key, a.time, a.ttl).ConfigureAwait(false);
                 return true;
             }, (key: TagKey(tag), time: nowWall, ttl: TagRetention + _options.FailSafeMaxDuration)).ConfigureAwait(false);
+            tagWritten = written.Success;
             if (!written.Success)
             {
                 if (!_journal.AddTag(tag, nowWall))
@@ -276,6 +284,7 @@ public sealed partial class LeveeCache
         }
 
         await PublishAsync(BackplaneMessageKind.RemoveTag, tag).ConfigureAwait(false);
+        await PublishToChannelAsync(LeveeInvalidationKind.RemoveTag, tag, nowWall, tagWritten).ConfigureAwait(false);
     }
 
     /// <summary>Everything created up to <paramref name="wall"/> (Unix ms) is invalidated: L1, restored snapshot and L2 entries read from now on.</summary>

@@ -753,5 +753,6 @@ public sealed partial class LeveeCache
         }
 
         await PublishAsync(BackplaneMessageKind.Set, key).ConfigureAwait(false);
+        await PublishToChannelAsync(LeveeInvalidationKind.Set, key, createdWall, appliedToRedis: true).ConfigureAwait(false);
     }
 }

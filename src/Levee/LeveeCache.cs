@@ -356,6 +356,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         }
 
         EndL2Startup();
+        DetachChannel();
         if (_guard is not null)
         {
             _guard.Store.StateChanged -= OnL2StateChanged;

@@ -6,7 +6,7 @@ namespace Levee.Drill.Clients;
 internal static partial class ClientKinds
 {
     /// <summary>The built-in kinds, in their default order.</summary>
-    public static readonly IReadOnlyList<string> BuiltIn = ["naive", "postmortem", "levee", "levee-warmup"];
+    public static readonly IReadOnlyList<string> BuiltIn = ["naive", "postmortem", "levee", "levee-redis-only", "levee-warmup"];
 
     /// <summary>Every name <see cref="Create"/> accepts: the built-in ones, then the registered ones.</summary>
     public static IReadOnlyList<string> Known(IEnumerable<IDrillClientKind?> registered) =>
@@ -19,7 +19,10 @@ internal static partial class ClientKinds
         "postmortem" => new PostmortemClientKind(TimeProvider.System),
         "levee" => LeveeLoadProblem() is { } problem
             ? new PendingClientKind("levee", "the Levee library with its defaults", problem)
-            : new LeveeClientKind(),
+            : new LeveeClientKind(postgresChannel: true),
+        "levee-redis-only" => LeveeLoadProblem() is { } problem
+            ? new PendingClientKind("levee-redis-only", "the Levee library with Redis only", problem)
+            : new LeveeClientKind(postgresChannel: false),
         "levee-warmup" => LeveeLoadProblem() is { } problem
             ? new PendingClientKind("levee-warmup", "the Levee library with warm-up and readiness", problem)
             : new LeveeWarmUpClientKind(),

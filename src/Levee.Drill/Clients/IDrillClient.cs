@@ -65,6 +65,12 @@ public sealed record RedisTarget(
     public string Configuration => IsCluster
         ? string.Join(',', DataEndpoints)
         : string.Join(',', SentinelEndpoints) + ",serviceName=" + ServiceName;
+
+    /// <summary>
+    /// The connection string of the run's database (the app's own PostgreSQL, which stays up when Redis fails): a
+    /// client may use it as a second invalidation channel. Null outside a run.
+    /// </summary>
+    public string? Database { get; init; }
 }
 
 /// <summary>

@@ -7,7 +7,8 @@ namespace Levee.Drill.Clients;
 /// The Levee library with its defaults, as an app would wire it: <c>services.AddLevee(o =&gt; o.Redis = ...)</c>
 /// with the Sentinel connection string, one <see cref="LeveeCache"/> per app instance (its own service
 /// provider, as a separate server has), reads through <c>GetOrCreateAsync</c>, invalidation through
-/// <c>RemoveAsync</c>.
+/// <c>RemoveAsync</c>. The <c>levee</c> kind adds <c>.AddPostgreSqlBackplane(database)</c> (the run's database as the
+/// second invalidation channel); <c>levee-redis-only</c> does not.
 /// </summary>
 internal sealed class LeveeClient : IDrillClient
 {
@@ -47,13 +48,21 @@ internal sealed class LeveeClient : IDrillClient
         return client;
     }
 
-    public static LeveeClient Create(RedisTarget target)
+    public static LeveeClient Create(RedisTarget target, bool postgresChannel)
     {
         var redis = target.Configuration;
         var collection = new ServiceCollection();
         collection.AddLevee(o => o.Redis = redis);
+        if (postgresChannel && target.Database is { } database)
+        {
+            collection.AddPostgreSqlBackplane(database);
+        }
+
         return new LeveeClient(collection.BuildServiceProvider());
     }
+
+    /// <summary>True when the cache sends and receives invalidations through PostgreSQL too.</summary>
+    internal bool UsesPostgresChannel => services.GetService<ILeveeInvalidationChannel>() is not null;
 
     public ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken) =>
         cache.GetOrCreateAsync(
@@ -89,18 +98,20 @@ internal sealed class LeveeClient : IDrillClient
 }
 
 /// <summary>The <c>levee</c> client kind.</summary>
-internal sealed class LeveeClientKind : IDrillClientKind
+internal sealed class LeveeClientKind(bool postgresChannel) : IDrillClientKind
 {
-    public string Name => "levee";
+    public string Name => postgresChannel ? "levee" : "levee-redis-only";
 
-    public string Description => "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync)";
+    public string Description => postgresChannel
+        ? "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync) and the run's PostgreSQL as second invalidation channel (AddPostgreSqlBackplane)"
+        : "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync), Redis only";
 
     public string? UnavailableReason => null;
 
     public bool FollowsFailover => true;
 
     public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
-        Task.FromResult<IDrillClient>(LeveeClient.Create(target));
+        Task.FromResult<IDrillClient>(LeveeClient.Create(target, postgresChannel));
 
     public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
         WarmThroughAsync((LeveeClient)firstInstance, entries, cancellationToken);

@@ -42,7 +42,7 @@ internal sealed class ClientDrill(
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_'), cancellationToken).ConfigureAwait(false);
         var counters = new DbCounters();
         await using var monitor = await DbServerMonitor.OpenAsync(database, cancellationToken).ConfigureAwait(false);
-        var target = topology.Target;
+        var target = topology.Target with { Database = database };
 
         var instances = new List<AppInstance>(options.Instances);
         try

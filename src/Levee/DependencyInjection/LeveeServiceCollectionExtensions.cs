@@ -45,7 +45,7 @@ public static class LeveeServiceCollectionExtensions
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(static sp => Create(sp, WithHybridCacheOptions(sp.GetRequiredService<IOptions<LeveeOptions>>().Value, sp)));
+        services.TryAddSingleton(static sp => Attach(Create(sp, WithHybridCacheOptions(sp.GetRequiredService<IOptions<LeveeOptions>>().Value, sp)), sp.GetService<ILeveeInvalidationChannel>()));
         // Levee is the HybridCache, also when AddHybridCache() ran first (it registers Microsoft's with TryAdd, as Levee did)
         services.RemoveAll<HybridCache>();
         services.AddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
@@ -124,7 +124,8 @@ public static class LeveeServiceCollectionExtensions
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.AddKeyedSingleton(name, static (sp, key) => Create(sp, sp.GetRequiredService<IOptionsMonitor<LeveeOptions>>().Get((string)key!)));
+        services.AddKeyedSingleton(name, static (sp, key) => Attach(Create(sp, sp.GetRequiredService<IOptionsMonitor<LeveeOptions>>().Get((string)key!)),
+            sp.GetKeyedService<ILeveeInvalidationChannel>(key)));
         services.AddKeyedSingleton<HybridCache>(name, static (sp, key) => sp.GetRequiredKeyedService<LeveeCache>(key));
         return services;
     }
@@ -191,6 +192,17 @@ public static class LeveeServiceCollectionExtensions
             await Task.CompletedTask.ConfigureAwait(false);
             yield return entry;
         }
+    }
+
+    /// <summary>The cache's second invalidation channel, if one is registered (unkeyed for AddLevee's cache, keyed by name for a keyed cache).</summary>
+    private static LeveeCache Attach(LeveeCache cache, ILeveeInvalidationChannel? channel)
+    {
+        if (channel is not null)
+        {
+            cache.AttachChannel(channel);
+        }
+
+        return cache;
     }
 
     private const int HybridCacheDefaultKeyLength = 1024; // HybridCacheOptions' defaults, which are also Levee's

@@ -69,7 +69,7 @@ public sealed class DeployScenarioTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task Deploy_LeveeNaiveAndLeveeWarmUp_RealRedis_EveryInstanceReplaced_NoCallAfterDisposal()
     {
-        var levee = new SpyKind(new LeveeClientKind(), "spy-levee");
+        var levee = new SpyKind(new LeveeClientKind(postgresChannel: true), "spy-levee");
         var naive = new SpyKind(new NaiveClientKind(), "spy-naive");
         var (result, report) = await RunAsync(null, [levee, naive], "spy-levee", "spy-naive", "levee-warmup");
         Assert.Equal(["spy-levee", "spy-naive", "levee-warmup"], report.Runs.Select(r => r.Client));

@@ -1,0 +1,71 @@
+namespace Levee;
+
+/// <summary>What an invalidation tells the other instances (see <see cref="LeveeInvalidation"/>).</summary>
+public enum LeveeInvalidationKind
+{
+    /// <summary>A key was removed: drop the L1 copy; L2 entries created before the removal are not served.</summary>
+    Remove = 0,
+
+    /// <summary>A key was written (SetAsync): drop the L1 copy (the new value is read from L2).</summary>
+    Set = 1,
+
+    /// <summary>A tag was removed: entries carrying it created before the removal are not served.</summary>
+    RemoveTag = 2,
+
+    /// <summary>Everything was removed (<c>RemoveByTagAsync("*")</c>).</summary>
+    Clear = 3,
+}
+
+/// <summary>
+/// One invalidation travelling between instances through an <see cref="ILeveeInvalidationChannel"/>. Receiving the same
+/// invalidation twice (through Redis and through the channel) is harmless: a cache applies it idempotently.
+/// </summary>
+public readonly record struct LeveeInvalidation
+{
+    /// <summary>What was invalidated.</summary>
+    public LeveeInvalidationKind Kind { get; init; }
+
+    /// <summary>The key (<see cref="LeveeInvalidationKind.Remove"/>, <see cref="LeveeInvalidationKind.Set"/>) or the tag
+    /// (<see cref="LeveeInvalidationKind.RemoveTag"/>); null for <see cref="LeveeInvalidationKind.Clear"/>.</summary>
+    public string? Subject { get; init; }
+
+    /// <summary>The sending cache instance (a cache ignores its own); null when it was not sent by a cache (an
+    /// invalidation issued in the application's own database transaction).</summary>
+    public string? Sender { get; init; }
+
+    /// <summary>When it was made (Unix ms, the sender's clock); null for "when received". A receiver never uses a time
+    /// past its own clock.</summary>
+    public long? WallMs { get; init; }
+
+    /// <summary>
+    /// True when the sender's DEL (or tag write, or generation bump) ran on the Redis master before this was sent. False
+    /// when it did not (Redis unreachable: the sender journaled it) or is not known: a receiver then keeps refusing older
+    /// Redis entries of the key until the master is checked, and deletes such an entry itself once the master answers.
+    /// </summary>
+    public bool AppliedToRedis { get; init; }
+}
+
+/// <summary>
+/// A second way for cache instances to tell each other about invalidations, next to the Redis pub/sub backplane and
+/// not sharing its failures (e.g. PostgreSQL LISTEN/NOTIFY, package <c>Levee.PostgreSql</c>). A
+/// <see cref="LeveeCache"/> sends every removal, write, tag removal and clear-all through it after the Redis attempt,
+/// whether that succeeded or not (a removal Redis could not take is journaled for Redis as before), and applies what it
+/// receives exactly like a backplane message.
+/// </summary>
+/// <remarks>
+/// Registered in the container before the cache is first resolved: <c>AddLevee</c>'s cache uses the unkeyed service, a
+/// cache added with <c>AddKeyedLevee(name, ...)</c> uses the service keyed <c>name</c> (and none when there is none:
+/// caches with different key prefixes must not share a channel, their keys would mix). Implementations must be
+/// thread-safe, must not throw from <see cref="PublishAsync"/> for transport failures (return false) and should bound
+/// its time: a removal awaits it.
+/// </remarks>
+public interface ILeveeInvalidationChannel
+{
+    /// <summary>Sends <paramref name="invalidation"/> to every instance listening (this one included; it ignores its own).</summary>
+    /// <returns>False when it could not be sent (the channel is down, or the message was refused).</returns>
+    ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default);
+
+    /// <summary>Starts delivering received invalidations to <paramref name="onReceived"/> (called on the channel's own
+    /// thread; it returns quickly and does not throw). Disposing the result stops the delivery.</summary>
+    IDisposable Subscribe(Action<LeveeInvalidation> onReceived);
+}

@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+
+namespace Levee;
+
+/// <summary>The second invalidation channel (<see cref="ILeveeInvalidationChannel"/>): sending and receiving.</summary>
+public sealed partial class LeveeCache
+{
+    private ILeveeInvalidationChannel? _channel;
+    private IDisposable? _channelSubscription;
+
+    /// <summary>Per key, the last removal received from another instance (its sender and time), while a second channel is
+    /// attached: the same removal arriving through the other channel is recognized and not applied again.</summary>
+    private readonly ConcurrentDictionary<string, (string Sender, long Wall)> _receivedRemovals = new(StringComparer.Ordinal);
+    private const int ReceivedRemovalsKept = 65_536;
+
+    /// <summary>
+    /// True when this removal (sender, key, time) was already received through the other channel. Applying it again
+    /// would count as a new change of the key and throw away the reload a reader started after the first copy (the
+    /// drill saw the database's baseline load double). A copy that says the DEL ran on the master still confirms it.
+    /// </summary>
+    private bool IsDuplicateRemoval(string sender, string key, long wall, bool confirmed)
+    {
+        if (_channel is null)
+        {
+            return false;
+        }
+
+        if (_receivedRemovals.TryGetValue(key, out var last) && last.Sender == sender && last.Wall == wall)
+        {
+            if (confirmed)
+            {
+                ConfirmRemoval(key, wall);
+            }
+
+            return true;
+        }
+
+        if (_receivedRemovals.Count >= ReceivedRemovalsKept)
+        {
+            _receivedRemovals.Clear(); // bounded: a duplicate not recognized is only applied twice
+        }
+
+        _receivedRemovals[key] = (sender, wall);
+        return false;
+    }
+
+    /// <summary>Connects the cache to a second invalidation channel (once, before use; <c>AddLevee</c> does it).</summary>
+    internal void AttachChannel(ILeveeInvalidationChannel channel)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        if (Interlocked.CompareExchange(ref _channel, channel, null) is not null)
+        {
+            throw new InvalidOperationException("An invalidation channel is already attached.");
+        }
+
+        _channelSubscription = channel.Subscribe(OnChannelInvalidation);
+    }
+
+    /// <summary>Sends an invalidation through the second channel, if any (after the Redis attempt, whatever its outcome).</summary>
+    private async ValueTask PublishToChannelAsync(LeveeInvalidationKind kind, string? subject, long wall, bool appliedToRedis)
+    {
+        if (_channel is not { } channel)
+        {
+            return;
+        }
+
+        bool sent;
+        try
+        {
+            sent = await channel.PublishAsync(new LeveeInvalidation
+            {
+                Kind = kind, Subject = subject, Sender = _instanceId, WallMs = wall, AppliedToRedis = appliedToRedis,
+            }).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.L2CallFailed(_logger, _name, "channel publish", ex.GetType().Name, ex);
+            sent = false;
+        }
+
+        _metrics.Backplane(sent ? "sent_channel" : "channel_failed");
+    }
+
+    /// <summary>
+    /// An invalidation received through the second channel: applied like a backplane message. A removal whose DEL is not
+    /// known to have run on the master (its sender journaled it, or it was issued in a database transaction by no cache)
+    /// is kept as unconfirmed: older Redis entries of the key are refused here, and the next maintenance run deletes such
+    /// an entry on the master once it answers (started at once).
+    /// </summary>
+    internal void OnChannelInvalidation(LeveeInvalidation invalidation)
+    {
+        if (_disposed != 0 || (invalidation.Sender is { } sender && sender == _instanceId))
+        {
+            return;
+        }
+
+        _metrics.Backplane("received_channel");
+        var now = _clock.WallMs;
+        var wall = Math.Min(invalidation.WallMs ?? now, now);
+        var subject = invalidation.Subject;
+        switch (invalidation.Kind)
+        {
+            case LeveeInvalidationKind.Remove when !string.IsNullOrEmpty(subject):
+                var confirmed = invalidation.AppliedToRedis || _guard is null;
+                if (invalidation.Sender is { } from && IsDuplicateRemoval(from, subject, wall, confirmed))
+                {
+                    break; // already received through Redis
+                }
+
+                MarkChanged(subject, wall, confirmed ? RemovalState.Done : RemovalState.Journaled);
+                _l1.TryRemove(subject);
+                if (!confirmed && _guard!.Store.IsConnected)
+                {
+                    RunMaintenance(); // deletes an older entry on the master now (ConfirmRemovalsAsync); else once it is back
+                }
+
+                break;
+            case LeveeInvalidationKind.Set when !string.IsNullOrEmpty(subject):
+                MarkChanged(subject, long.MinValue);
+                _l1.TryRemove(subject);
+                break;
+            case LeveeInvalidationKind.RemoveTag when !string.IsNullOrEmpty(subject):
+                RecordTagInvalidation(subject, wall, checkedNow: false);
+                break;
+            case LeveeInvalidationKind.Clear:
+                RaiseAllInvalidated(wall);
+                ClearLocal();
+                RunMaintenance();
+                break;
+        }
+    }
+
+    private void DetachChannel() => Interlocked.Exchange(ref _channelSubscription, null)?.Dispose();
+}

@@ -1,0 +1,136 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Levee.PostgreSql.Tests;
+
+/// <summary>The core's side of <see cref="ILeveeInvalidationChannel"/>, with an in-memory channel.</summary>
+public sealed class ChannelWiringTests
+{
+    private sealed class MemoryChannel : ILeveeInvalidationChannel
+    {
+        public ConcurrentQueue<LeveeInvalidation> Sent { get; } = new();
+
+        public List<Action<LeveeInvalidation>> Subscribers { get; } = [];
+
+        public ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default)
+        {
+            Sent.Enqueue(invalidation);
+            foreach (var s in Subscribers)
+            {
+                s(invalidation);
+            }
+
+            return ValueTask.FromResult(true);
+        }
+
+        public IDisposable Subscribe(Action<LeveeInvalidation> onReceived)
+        {
+            Subscribers.Add(onReceived);
+            return new Unsub(() => Subscribers.Remove(onReceived));
+        }
+
+        private sealed class Unsub(Action a) : IDisposable
+        {
+            public void Dispose() => a();
+        }
+    }
+
+    private static readonly LeveeEntryOptions Minute = new() { Expiration = TimeSpan.FromMinutes(1) };
+
+    [Fact]
+    public async Task EveryRemovalWriteTagRemovalAndClear_GoesOutThroughTheChannel()
+    {
+        var channel = new MemoryChannel();
+        await using var sp = new ServiceCollection().AddSingleton<ILeveeInvalidationChannel>(channel).AddLevee().BuildServiceProvider();
+        var cache = sp.GetRequiredService<LeveeCache>();
+
+        await cache.RemoveAsync("a");
+        await cache.SetAsync("b", 1, Minute);
+        await cache.RemoveByTagAsync("t");
+        await cache.RemoveByTagAsync("*");
+
+        Assert.Equal(
+            [(LeveeInvalidationKind.Remove, "a"), (LeveeInvalidationKind.Set, "b"), (LeveeInvalidationKind.RemoveTag, "t"), (LeveeInvalidationKind.Clear, (string?)null)],
+            channel.Sent.Select(i => (i.Kind, i.Subject)).ToArray());
+        Assert.All(channel.Sent, i => Assert.NotNull(i.Sender));
+        Assert.Single(channel.Subscribers);
+    }
+
+    [Fact]
+    public async Task ReceivedRemoval_DropsTheL1Copy_OwnMessagesAreIgnored()
+    {
+        var channel = new MemoryChannel();
+        await using var sp = new ServiceCollection().AddSingleton<ILeveeInvalidationChannel>(channel).AddLevee().BuildServiceProvider();
+        var cache = sp.GetRequiredService<LeveeCache>();
+        var loads = 0;
+        ValueTask<int> Load(int _, CancellationToken __) => ValueTask.FromResult(Interlocked.Increment(ref loads));
+
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+        await cache.SetAsync("own", 5, Minute); // its own Set comes back through the channel: ignored
+        Assert.Equal(5, await cache.GetOrCreateAsync("own", 0, Load, Minute));
+
+        channel.Subscribers[0](new LeveeInvalidation { Kind = LeveeInvalidationKind.Remove, Subject = "k", Sender = "other" });
+
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+        Assert.Equal(2, loads);
+    }
+
+    [Fact]
+    public async Task TheSameRemovalReceivedTwice_IsAppliedOnce_ALaterOneOrAnotherSendersAgain()
+    {
+        var channel = new MemoryChannel();
+        await using var sp = new ServiceCollection().AddSingleton<ILeveeInvalidationChannel>(channel).AddLevee().BuildServiceProvider();
+        var cache = sp.GetRequiredService<LeveeCache>();
+        var loads = 0;
+        ValueTask<int> Load(int _, CancellationToken __) => ValueTask.FromResult(Interlocked.Increment(ref loads));
+        var wall = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000;
+        void Receive(string sender, long at) =>
+            channel.Subscribers[0](new LeveeInvalidation { Kind = LeveeInvalidationKind.Remove, Subject = "k", Sender = sender, WallMs = at, AppliedToRedis = true });
+
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+        Receive("other", wall);
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, Load, Minute)); // reloaded after the removal
+
+        Receive("other", wall); // its copy through the other channel: the reload is kept
+        Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+
+        Receive("other", wall + 1); // a later removal
+        Assert.Equal(3, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+        Receive("third", wall + 1); // another sender's removal in the same millisecond
+        Assert.Equal(4, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+    }
+
+    [Fact]
+    public async Task KeyedCache_UsesTheChannelKeyedByItsName_TheDefaultCacheTheUnkeyedOne()
+    {
+        var main = new MemoryChannel();
+        var sessions = new MemoryChannel();
+        await using var sp = new ServiceCollection()
+            .AddSingleton<ILeveeInvalidationChannel>(main)
+            .AddKeyedSingleton<ILeveeInvalidationChannel>("sessions", sessions)
+            .AddLevee()
+            .AddKeyedLevee("sessions")
+            .AddKeyedLevee("other")
+            .BuildServiceProvider();
+
+        await sp.GetRequiredService<LeveeCache>().RemoveAsync("m");
+        await sp.GetRequiredKeyedService<LeveeCache>("sessions").RemoveAsync("s");
+        await sp.GetRequiredKeyedService<LeveeCache>("other").RemoveAsync("o"); // no channel keyed "other": none
+
+        Assert.Equal(new[] { "m" }, main.Sent.Select(i => i.Subject!).ToArray());
+        Assert.Equal(new[] { "s" }, sessions.Sent.Select(i => i.Subject!).ToArray());
+    }
+
+    [Fact]
+    public async Task DisposedCache_StopsReceiving()
+    {
+        var channel = new MemoryChannel();
+        var sp = new ServiceCollection().AddSingleton<ILeveeInvalidationChannel>(channel).AddLevee().BuildServiceProvider();
+        _ = sp.GetRequiredService<LeveeCache>();
+        Assert.Single(channel.Subscribers);
+
+        await sp.DisposeAsync();
+
+        Assert.Empty(channel.Subscribers);
+    }
+}
