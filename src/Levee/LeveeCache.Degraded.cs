@@ -188,7 +188,7 @@ public sealed partial class LeveeCache
 
     /// <summary>A fresh value another instance shared for <paramref name="key"/>, decoded as an L2 entry is; default when none.</summary>
     private ValueTask<L2Read> ReadSharedAsync<T>(string key, LeveeEntryOptions options, long epoch) =>
-        _shared.TryGetValue(key, out var envelope)
+        ReadsL2(options) && _shared.TryGetValue(key, out var envelope) // shared values stand in for L2: not for callers that skip it
             ? DecodeL2Async<T>(key, envelope, options, epoch, fromReplica: true)
             : default;
 
@@ -322,7 +322,7 @@ public sealed partial class LeveeCache
     /// </summary>
     private async ValueTask<CacheEntry?> TryAwaitLoadElsewhereAsync<T>(string key, LeveeEntryOptions options, long epoch)
     {
-        if (_loadsElsewhere.IsEmpty || !_loadsElsewhere.TryGetValue(key, out var load) || !SharingValues)
+        if (_loadsElsewhere.IsEmpty || !ReadsL2(options) || !_loadsElsewhere.TryGetValue(key, out var load) || !SharingValues)
         {
             return null; // nothing announced, or this instance's master answers again: L2 is read, not waited for
         }

@@ -763,6 +763,33 @@ public class NothingForgottenTests
         Assert.Equal("b's own", await TestCache.Bounded(bReading, "B's read")); // the fake clock never moves: no 500 ms wait ran out
     }
 
+    /// <summary>Review: a caller that skips L2 reads (DisableDistributedCacheRead) neither waits for another instance's
+    /// announced load nor takes its shared value, which stand in for L2 during the outage.</summary>
+    [Fact]
+    public async Task MasterUnreachable_ACallerThatSkipsL2Reads_DoesNotWaitForAnotherInstancesLoad()
+    {
+        await using var pair = await TwoInstancesAsync();
+        var (time, _, la, lb, a, b) = pair;
+        la.Mode = FakeL2Mode.Down;
+        lb.Mode = FakeL2Mode.Down;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aLoading = a.GetOrCreateAsync("k", release, async (r, _) => { await r.Task; return "a's"; }, OneMinute).AsTask();
+        for (var i = 0; i < 400 && b.PendingLoadsElsewhere == 0; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        Assert.Equal(1, b.PendingLoadsElsewhere); // A announced its load
+        var skipL2 = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheRead };
+        var bReading = b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("b's own"), skipL2).AsTask();
+        var done = await Task.WhenAny(bReading, Task.Delay(TimeSpan.FromSeconds(10)));
+        release.SetResult();
+        Assert.True(done == bReading, "B's caller waited for A's load");
+        Assert.Equal("b's own", await bReading);
+        Assert.Equal("a's", await aLoading);
+    }
+
     /// <summary>Two ready instances on one fake Redis whose replicas answer (their masters are switched off by the tests).</summary>
     private static async Task<Pair> TwoInstancesAsync()
     {
