@@ -403,11 +403,7 @@ public class NothingForgottenTests
     {
         await using var pair = await TwoInstancesAsync();
         var (time, redis, la, lb, a, b) = pair;
-        await a.SetAsync("k", "v1", TwoDays);
-        la.Mode = FakeL2Mode.Throw;
-        lb.Mode = FakeL2Mode.Throw;
-        time.Advance(TimeSpan.FromMilliseconds(5));
-        await a.RemoveAsync("k");
+        await pair.RemovedWhileTheMasterIsAwayAsync(FakeL2Mode.Throw, TwoDays);
         time.Advance(TimeSpan.FromHours(1));
         await b.RunMaintenanceAsync();
         Assert.Equal(1, b.LocalStateCount); // kept while the master is away
@@ -428,11 +424,7 @@ public class NothingForgottenTests
     {
         await using var pair = await TwoInstancesAsync();
         var (time, redis, la, lb, a, b) = pair;
-        await a.SetAsync("k", "v1", TwoDays);
-        la.Mode = FakeL2Mode.Throw;
-        lb.Mode = FakeL2Mode.Throw;
-        time.Advance(TimeSpan.FromMilliseconds(5));
-        await a.RemoveAsync("k");
+        await pair.RemovedWhileTheMasterIsAwayAsync(FakeL2Mode.Throw, TwoDays);
         await a.DisposeAsync(); // the instance that removed the key is gone, its journal with it
 
         time.Advance(TimeSpan.FromHours(1));
@@ -604,11 +596,7 @@ public class NothingForgottenTests
     {
         await using var pair = await TwoInstancesAsync();
         var (time, redis, la, lb, a, b) = pair;
-        await a.SetAsync("k", "v1", OneMinute);
-        la.Mode = FakeL2Mode.Down;
-        lb.Mode = FakeL2Mode.Down;
-        time.Advance(TimeSpan.FromMilliseconds(5));
-        await a.RemoveAsync("k");
+        await pair.RemovedWhileTheMasterIsAwayAsync(FakeL2Mode.Down, OneMinute);
 
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var factoryCalls = 0;
@@ -735,11 +723,7 @@ public class NothingForgottenTests
     {
         await using var pair = await TwoInstancesAsync();
         var (time, _, la, lb, a, b) = pair;
-        await a.SetAsync("k", "v1", OneMinute);
-        la.Mode = FakeL2Mode.Down;
-        lb.Mode = FakeL2Mode.Down;
-        time.Advance(TimeSpan.FromMilliseconds(5));
-        await a.RemoveAsync("k");
+        await pair.RemovedWhileTheMasterIsAwayAsync(FakeL2Mode.Down, OneMinute);
 
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var started = 0;
@@ -803,6 +787,16 @@ public class NothingForgottenTests
     private sealed record Pair(Microsoft.Extensions.Time.Testing.FakeTimeProvider Time, FakeRedis Redis, FakeL2Store La, FakeL2Store Lb, LeveeCache A, LeveeCache B)
         : IAsyncDisposable
     {
+        /// <summary>"k" = "v1" in Redis; then both masters fail with <paramref name="mode"/> (the replicas answer) and A removes "k".</summary>
+        public async Task RemovedWhileTheMasterIsAwayAsync(FakeL2Mode mode, LeveeEntryOptions options)
+        {
+            await A.SetAsync("k", "v1", options);
+            La.Mode = mode;
+            Lb.Mode = mode;
+            Time.Advance(TimeSpan.FromMilliseconds(5));
+            await A.RemoveAsync("k");
+        }
+
         public async ValueTask DisposeAsync()
         {
             await A.DisposeAsync(); // idempotent: a test may have disposed A already

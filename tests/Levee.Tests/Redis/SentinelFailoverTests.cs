@@ -420,6 +420,30 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         Assert.False((await topology.Master.ExecuteAsync("GET", "levee:d:0:k2")).IsNull);
     }
 
+    /// <summary>
+    /// A Sentinel topology that does not fail over during a test (down-after 60 s: a frozen master stays frozen, the
+    /// replicas answer, as in the incident) and two connected instances with their replicas' connections attached.
+    /// </summary>
+    private static async Task<IncidentPair> IncidentPairAsync()
+    {
+        var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { DownAfterMilliseconds = 60_000 });
+        var appA = NewApp(topology);
+        var appB = NewApp(topology);
+        var pair = new IncidentPair(topology, appA, appB, await RealRedisTests.ConnectedCache(appA), await RealRedisTests.ConnectedCache(appB));
+        await ReplicasAttachedAsync(pair.A, pair.B);
+        return pair;
+    }
+
+    private sealed record IncidentPair(SentinelTopology Topology, ServiceProvider AppA, ServiceProvider AppB, LeveeCache A, LeveeCache B) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await AppA.DisposeAsync();
+            await AppB.DisposeAsync();
+            await Topology.DisposeAsync();
+        }
+    }
+
     /// <summary>Waits (bounded) until each cache has its replicas' connection, attached after the master's in the background.</summary>
     private static async Task ReplicasAttachedAsync(params LeveeCache[] caches)
     {
@@ -439,12 +463,8 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     public async Task TwoInstances_MasterFrozenNoFailover_RemovalReachesTheOtherThroughTheReplicas()
     {
         // no failover during the test (down-after 60 s): the master stays frozen, the replicas answer (the incident)
-        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { DownAfterMilliseconds = 60_000 });
-        await using var appA = NewApp(topology);
-        await using var appB = NewApp(topology);
-        var a = await RealRedisTests.ConnectedCache(appA);
-        var b = await RealRedisTests.ConnectedCache(appB);
-        await ReplicasAttachedAsync(a, b);
+        await using var incident = await IncidentPairAsync();
+        var (topology, a, b) = (incident.Topology, incident.A, incident.B);
 
         await a.SetAsync("price", 10, OneMinute);
         for (var i = 0; i < 100 && (await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:price")).IsNull; i++)
@@ -476,12 +496,8 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task TwoInstances_MasterFrozenNoFailover_AValueOneLoadsIsServedByTheOtherWithoutAQuery()
     {
-        await using var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { DownAfterMilliseconds = 60_000 });
-        await using var appA = NewApp(topology);
-        await using var appB = NewApp(topology);
-        var a = await RealRedisTests.ConnectedCache(appA);
-        var b = await RealRedisTests.ConnectedCache(appB);
-        await ReplicasAttachedAsync(a, b);
+        await using var incident = await IncidentPairAsync();
+        var (topology, a, b) = (incident.Topology, incident.A, incident.B);
 
         await a.SetAsync("price", 10, OneMinute);
         topology.Master.Freeze();
