@@ -5,6 +5,9 @@ namespace Levee.Drill;
 /// <summary>What <see cref="DrillRunner"/> runs. Defaults make <c>levee drill</c> reproduce the reference incident in a few minutes on 2 cores.</summary>
 public sealed class DrillOptions
 {
+    /// <summary>The longest fault phase accepted, in seconds (6 hours): long enough for the postmortem's 92-minute outage (5,520 s).</summary>
+    public const int MaxFaultSeconds = 6 * 3600;
+
     /// <summary>Scenario name (see <see cref="DrillRunner.Scenarios"/>). Default <c>incident</c>.</summary>
     public string Scenario { get; set; } = "incident";
 
@@ -103,7 +106,7 @@ public sealed class DrillOptions
         Check(Instances is >= 1 and <= 64, $"instances={Instances} must be 1..64");
         Check(Rate is >= 1 and <= 5000, string.Create(CultureInfo.InvariantCulture, $"rate={Rate} must be 1..5000 requests/s"));
         Check(BaselineSeconds is null or (>= 1 and <= 3600), $"baseline={BaselineSeconds} must be 1..3600 s");
-        Check(FaultSeconds is null or (>= 1 and <= 3600), $"duration (fault phase)={FaultSeconds} must be 1..3600 s");
+        Check(FaultSeconds is null or (>= 1 and <= MaxFaultSeconds), $"duration (fault phase)={FaultSeconds} must be 1..{MaxFaultSeconds} s");
         Check(RecoverySeconds is null or (>= 1 and <= 3600), $"recovery={RecoverySeconds} must be 1..3600 s");
         Check(InFlightLimit is >= 1 and <= 10_000, $"in-flight limit={InFlightLimit} must be 1..10000");
         Check(DbPoolSize is >= 1 and <= 50, $"db pool={DbPoolSize} must be 1..50");

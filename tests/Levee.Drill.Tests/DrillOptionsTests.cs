@@ -25,6 +25,24 @@ public sealed class DrillOptionsTests
         Assert.Contains(problems, p => p.Contains("write ratio=0.9", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(5520, true)]   // the postmortem's 92-minute outage
+    [InlineData(21600, true)]
+    [InlineData(21601, false)]
+    [InlineData(0, false)]
+    public void FaultPhase_AcceptsTheIncidentsFullLength_AndRefusesMoreThanSixHours(int seconds, bool valid)
+    {
+        var problems = new DrillOptions { FaultSeconds = seconds }.Validate();
+        if (valid)
+        {
+            Assert.Empty(problems);
+        }
+        else
+        {
+            Assert.Contains(problems, p => p.Contains($"duration (fault phase)={seconds}", StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public async Task RunAsync_RejectsInvalidOptions_BeforeStartingAnything()
     {
