@@ -27,6 +27,19 @@ public sealed class LeveePostgreSqlOptions
     /// <summary>The time budget of one NOTIFY and of the listening connection's checks (whole seconds, at least 1).</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The largest value (bytes, as the cache would write it to Redis) sent through the channel while every Redis
+    /// node is gone, so that a key is loaded from the database by one instance, not by each: one NOTIFY per such load,
+    /// delivered to every listening instance (docs/scale.md has its cost). Default 4,096; at most
+    /// <see cref="MaxShareValuesMaxBytes"/> (NOTIFY's 8,000-byte payload, base64, key and header); 0 shares nothing.</summary>
+    public int ShareValuesMaxBytes { get; set; } = DefaultShareValuesMaxBytes;
+
+    /// <summary>The default of <see cref="ShareValuesMaxBytes"/>.</summary>
+    public const int DefaultShareValuesMaxBytes = 4096;
+
+    /// <summary>The largest <see cref="ShareValuesMaxBytes"/> accepted: its base64 (6,668 characters) leaves room for the
+    /// header and a key of about 1,200 bytes in NOTIFY's 8,000-byte payload (a longer key's value is not sent).</summary>
+    public const int MaxShareValuesMaxBytes = 5000;
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(ConnectionString))
@@ -38,6 +51,11 @@ public sealed class LeveePostgreSqlOptions
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay || IdleCheckInterval <= TimeSpan.Zero || CommandTimeout < TimeSpan.FromSeconds(1))
         {
             throw new InvalidOperationException("LeveePostgreSqlOptions: delays must be positive, ReconnectMaxDelay >= ReconnectMinDelay, CommandTimeout >= 1 s.");
+        }
+
+        if (ShareValuesMaxBytes is < 0 or > MaxShareValuesMaxBytes)
+        {
+            throw new InvalidOperationException($"LeveePostgreSqlOptions.ShareValuesMaxBytes={ShareValuesMaxBytes} must be 0..{MaxShareValuesMaxBytes} bytes (0 shares no values).");
         }
     }
 }

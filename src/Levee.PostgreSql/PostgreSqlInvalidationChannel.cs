@@ -83,9 +83,18 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
     internal int ListenerProcessId => _listenerPid;
 
     /// <inheritdoc />
+    public int MaxSharedValueBytes => _options.ShareValuesMaxBytes;
+
+    /// <inheritdoc />
     public async ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default)
     {
         var payload = NotifyPayload.Format(invalidation);
+        if (invalidation.Kind is LeveeInvalidationKind.Value or LeveeInvalidationKind.Loading
+            && (_options.ShareValuesMaxBytes == 0 || invalidation.Value.Length > _options.ShareValuesMaxBytes || !NotifyPayload.Fits(payload)))
+        {
+            return false; // not an invalidation: a value not shared is loaded by each instance itself, nothing is lost
+        }
+
         if (!NotifyPayload.Fits(payload))
         {
             // never dropped: an invalidation too long for NOTIFY goes out as a clear-all (everything older is refused)
