@@ -55,7 +55,7 @@ internal sealed class LeveeClient : IDrillClient
         collection.AddLevee(o => o.Redis = redis);
         if (postgresChannel && target.Database is { } database)
         {
-            collection.AddPostgreSqlBackplane(database);
+            collection.AddPostgreSqlBackplane(target.ChannelDatabase ?? database);
         }
 
         return new LeveeClient(collection.BuildServiceProvider());

@@ -76,6 +76,9 @@ internal static class SummaryWriter
         foreach (var run in ran)
         {
             sb.Append(CultureInfo.InvariantCulture, $"DB count, {run.Client}: PostgreSQL {Count(run.DbQueriesServer)} transactions, the clients {Count(run.DbQueriesClient)} queries");
+            sb.Append(run.ChannelTransactions is > 0 and var channel
+                ? string.Create(CultureInfo.InvariantCulture, $"; the invalidation channel {Count(channel)} transactions in its own database (NOTIFY, not in the DB figures)")
+                : string.Empty);
             sb.Append(run.DbCountWarning is { } warning ? ". WARNING: " + warning : string.Empty);
             sb.Append("  \n");
         }

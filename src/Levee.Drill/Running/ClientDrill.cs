@@ -40,9 +40,12 @@ internal sealed class ClientDrill(
         await using var topology = await DrillTopology.StartAsync(scenario.Topology, cancellationToken).ConfigureAwait(false);
         RecordPids(topology);
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_'), cancellationToken).ConfigureAwait(false);
+        var channelDatabase = await CatalogDatabase.CreateEmptyDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_') + "_channel", cancellationToken).ConfigureAwait(false);
         var counters = new DbCounters();
         await using var monitor = await DbServerMonitor.OpenAsync(database, cancellationToken).ConfigureAwait(false);
-        var target = topology.Target with { Database = database };
+        await using var channelMonitor = await DbServerMonitor.OpenAsync(channelDatabase, cancellationToken).ConfigureAwait(false);
+        var channelAtStart = await channelMonitor.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var target = topology.Target with { Database = database, ChannelDatabase = channelDatabase };
 
         var instances = new List<AppInstance>(options.Instances);
         try
@@ -60,7 +63,8 @@ internal sealed class ClientDrill(
 
             epoch = time.GetTimestamp();
             await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, epoch).ConfigureAwait(false);
-            return await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
+            var run = await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
+            return run with { ChannelTransactions = await ChannelTransactionsAsync(channelMonitor, channelAtStart, cancellationToken).ConfigureAwait(false) };
         }
         finally
         {
@@ -363,6 +367,20 @@ internal sealed class ClientDrill(
             ? states.Keys.First()
             : string.Join(", ", states.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}"));
         return new GaugeSample(server, counters.Queries, counters.InUse, counters.Waiting, inFlight, breakerOpen, l2);
+    }
+
+    /// <summary>The channel database's transactions since the run started; null when unknown (a failed read).</summary>
+    private static async Task<long?> ChannelTransactionsAsync(DbServerMonitor channelMonitor, long atStart, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false); // PostgreSQL publishes its counters with up to ~1 s of delay
+            return await channelMonitor.ReadAsync(cancellationToken).ConfigureAwait(false) - atStart;
+        }
+        catch (Npgsql.NpgsqlException)
+        {
+            return null;
+        }
     }
 
     private void RecordPids(DrillTopology topology)
