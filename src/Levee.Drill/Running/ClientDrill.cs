@@ -87,6 +87,7 @@ internal sealed class ClientDrill(
     {
         var recorder = new RequestRecorder(plan.TotalSeconds);
         var versions = new VersionBook();
+        var floor = new FaultFloor(plan.FaultStart, plan.RecoveryStart);
         using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
@@ -153,7 +154,7 @@ internal sealed class ClientDrill(
             {
                 try
                 {
-                    await ExecuteAsync(instance, index, scheduled, recorder, versions, requestCts.Token).ConfigureAwait(false);
+                    await ExecuteAsync(instance, index, scheduled, recorder, versions, floor, requestCts.Token).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -215,14 +216,20 @@ internal sealed class ClientDrill(
             marks.Enqueue(new FaultStep(Math.Round(e.At.TotalSeconds, 1), $"sentinel {e.Channel} {e.Message}"));
         }
 
-        return BuildRun(recorder, samples, listener, context, faultAt, repairAt, faultFailure);
+        var run = BuildRun(recorder, samples, listener, context, faultAt, repairAt, faultFailure);
+        return run with
+        {
+            FaultDbTransactions = run.Timeline!.Where(p => p.Second >= plan.FaultStart && p.Second < plan.RecoveryStart).Sum(p => p.DbQueries),
+            FaultFloorTransactions = floor.Transactions,
+        };
     }
 
-    private async Task ExecuteAsync(AppInstance instance, long index, TimeSpan scheduled, RequestRecorder recorder, VersionBook versions, CancellationToken cancellationToken)
+    private async Task ExecuteAsync(AppInstance instance, long index, TimeSpan scheduled, RequestRecorder recorder, VersionBook versions, FaultFloor floor, CancellationToken cancellationToken)
     {
         var seed = options.Seed;
         var key = shape.KeysByPopularity[zipf.Sample(DeterministicRandom.Uniform(seed, 2, (ulong)index))];
         var isWrite = DeterministicRandom.Uniform(seed, 1, (ulong)index) < options.WriteRatio;
+        floor.Observe(key, isWrite, scheduled);
         var outcome = RequestOutcome.Ok;
         bool stale = false, staleAfterInvalidation = false, late = false;
         try
