@@ -74,7 +74,10 @@ public sealed partial class LeveeCache
 
         if (!ReplicasCarryValues && _channel is { } channel && envelope.Length <= Math.Min(channel.MaxSharedValueBytes, SharedValueMaxBytes))
         {
-            return PublishToChannelAsync(new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = key, Value = envelope }, "value_sent_channel");
+            // not awaited: the load has its value; sharing it must not add the channel's round trip (or its backlog) to
+            // the caller's wait. Order does not matter: a receiver refuses a value older than a removal it knows of.
+            _ = PublishToChannelAsync(new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = key, Value = envelope }, "value_sent_channel").AsTask();
+            return default;
         }
 
         if (announced)
