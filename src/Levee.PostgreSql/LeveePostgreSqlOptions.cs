@@ -27,6 +27,9 @@ public sealed class LeveePostgreSqlOptions
     /// <summary>The time budget of one NOTIFY and of the listening connection's checks (whole seconds, at least 1).</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The clock of the reconnect backoff; tests pass a fake. Default: <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(ConnectionString))
@@ -35,6 +38,11 @@ public sealed class LeveePostgreSqlOptions
         }
 
         NotifyPayload.ValidateChannel(Channel);
+        if (TimeProvider is null)
+        {
+            throw new InvalidOperationException("LeveePostgreSqlOptions.TimeProvider must not be null.");
+        }
+
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay || IdleCheckInterval <= TimeSpan.Zero || CommandTimeout < TimeSpan.FromSeconds(1))
         {
             throw new InvalidOperationException("LeveePostgreSqlOptions: delays must be positive, ReconnectMaxDelay >= ReconnectMinDelay, CommandTimeout >= 1 s.");

@@ -204,7 +204,7 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
             try
             {
                 // jitter: instances that lost the database together do not come back in one burst
-                await Task.Delay(delay * (0.5 + (Random.Shared.NextDouble() / 2)), token).ConfigureAwait(false);
+                await Task.Delay(delay * (0.5 + (Random.Shared.NextDouble() / 2)), _options.TimeProvider, token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
