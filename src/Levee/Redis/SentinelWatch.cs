@@ -6,44 +6,52 @@ using StackExchange.Redis;
 namespace Levee.Redis;
 
 /// <summary>
-/// Follows the master of a Sentinel-managed Redis without a restart. Levee does this itself rather than rely on
-/// StackExchange.Redis' Sentinel mode, which takes the first Sentinel's answer, listens on one Sentinel only and does
-/// not honour abortConnect=false (see docs/failover.md):
+/// The failover watch of a Sentinel-managed Redis: follows the master without a restart. Levee does this itself rather
+/// than rely on StackExchange.Redis' Sentinel mode, which takes the first Sentinel's answer, listens on one Sentinel only
+/// and does not honour abortConnect=false (see docs/failover.md):
 /// <list type="number">
-/// <item>It keeps a connection to every Sentinel and subscribes to <c>+switch-master</c> on each, so the first Sentinel
-/// that adopts the new configuration wakes it up (the failover leader publishes only at the end).</item>
-/// <item>Every check (on a message, else once per second) asks every reachable Sentinel for the master and takes the
-/// address with the highest config epoch, so a stale minority Sentinel cannot win.</item>
+/// <item>It keeps a connection to every Sentinel (<see cref="SentinelClients"/>) and listens to <c>+switch-master</c> on
+/// each, so the first Sentinel that adopts the new configuration wakes it up.</item>
+/// <item>Every check (on a message, else once per second) asks every reachable Sentinel for the master and its config
+/// epoch, and <see cref="SentinelElection"/> decides what to try, so a stale minority Sentinel cannot win.</item>
 /// <item>Before using a new master it checks <c>ROLE</c> on it; a demoted master that comes back still saying "master"
 /// loses against the higher epoch.</item>
 /// </list>
+/// Unlike the other watches it also makes the connection to the master it chose, and installs it in the
+/// <see cref="RedisConnection"/> (which raises the failover), then attaches the master's replicas.
 /// </summary>
-internal sealed class SentinelMonitor : IAsyncDisposable
+internal sealed class SentinelWatch : FailoverWatch
 {
     private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan RoleTimeout = TimeSpan.FromMilliseconds(300);
-    private static readonly TimeSpan SentinelTimeout = TimeSpan.FromMilliseconds(750);
-    private static readonly TimeSpan SentinelConnectWait = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How long ROLE on a candidate master may take before it is not used (yet).</summary>
+    private static readonly TimeSpan CandidateRoleTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>A connect to a candidate master slower than this is logged with StackExchange.Redis' connect log (at Trace).</summary>
+    private static readonly TimeSpan SlowConnect = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>The longest connect timeout to a candidate master (ms): one known endpoint fails fast and is retried here.</summary>
+    private const int CandidateConnectTimeoutMilliseconds = 1000;
+
+    /// <summary>Settled checks between two comparisons of the attached replicas with the Sentinels' list (~10 s).</summary>
+    private const int ReplicaRefreshChecks = 10;
+
     private readonly ConfigurationOptions _configuration;
-    private readonly RedisL2Store _store;
+    private readonly RedisConnection _store;
+    private readonly SentinelClients _sentinels;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _cache;
     private readonly string _service;
-    private readonly EndPoint[] _sentinelEndpoints;
-    private readonly ConnectionMultiplexer?[] _sentinels;
-    private readonly Task?[] _connecting;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private Task? _loop;
     private volatile EndPoint? _hint;
     private int _attaching;
     private int _checksSinceReplicaRefresh;
 
-    /// <summary>Settled checks between two comparisons of the attached replicas with the Sentinels' list (~10 s).</summary>
-    private const int ReplicaRefreshChecks = 10;
-
-    public SentinelMonitor(ConfigurationOptions configuration, RedisL2Store store, TimeProvider time, ILogger logger, string cache)
+    public SentinelWatch(ConfigurationOptions configuration, RedisConnection store, TimeProvider time, ILogger logger, string cache)
     {
         _configuration = configuration;
         _store = store;
@@ -51,12 +59,20 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         _logger = logger;
         _cache = cache;
         _service = configuration.ServiceName!;
-        _sentinelEndpoints = [.. configuration.EndPoints];
-        _sentinels = new ConnectionMultiplexer?[_sentinelEndpoints.Length];
-        _connecting = new Task?[_sentinelEndpoints.Length];
+        _sentinels = new SentinelClients(configuration, time, hint =>
+        {
+            // the new address is only a hint: it is used at once, but only after ROLE on it says "master"
+            _hint = hint;
+            Wake();
+        }, store.Stopping);
     }
 
-    public void Start() => _loop = RunAsync();
+    /// <summary>Starts the check loop and returns at once: the first master is found in the background.</summary>
+    public override Task StartAsync()
+    {
+        _loop = RunAsync();
+        return Task.CompletedTask;
+    }
 
     private void Wake()
     {
@@ -82,7 +98,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             var settled = false;
             try
             {
-                await ConnectSentinelsAsync().ConfigureAwait(false);
+                await _sentinels.ConnectAsync().ConfigureAwait(false);
                 settled = await CheckAsync().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -103,166 +119,48 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts a connect to every Sentinel not connected yet (each in the background, one at a time per Sentinel) and waits
-    /// for them for at most <see cref="SentinelConnectWait"/>: a Sentinel that accepts the connection and never answers (a
-    /// frozen one) takes its full connect timeout to fail, and must not hold up the check of the master, or the reaction to a
-    /// switch, every time round. The check uses the Sentinels connected by then; the others join when their connect ends.
-    /// </summary>
-    private async Task ConnectSentinelsAsync()
-    {
-        List<Task>? pending = null;
-        for (var i = 0; i < _sentinels.Length; i++)
-        {
-            if (Volatile.Read(ref _sentinels[i]) is not null)
-            {
-                continue;
-            }
-
-            if (_connecting[i] is not { IsCompleted: false })
-            {
-                _connecting[i] = ConnectSentinelAsync(i);
-            }
-
-            (pending ??= []).Add(_connecting[i]!);
-        }
-
-        if (pending is not null)
-        {
-            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(SentinelConnectWait, _time, _store.Stopping)).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ConnectSentinelAsync(int i)
-    {
-        var options = SentinelOptions(_configuration);
-        options.EndPoints.Add(_sentinelEndpoints[i]);
-        ConnectionMultiplexer? sentinel = null;
-        try
-        {
-            sentinel = await ConnectionMultiplexer.SentinelConnectAsync(options).ConfigureAwait(false);
-            await sentinel.GetSubscriber().SubscribeAsync(RedisChannel.Literal("+switch-master"), (_, message) =>
-            {
-                // "<master-name> <old-ip> <old-port> <new-ip> <new-port>": a Sentinel adopted a newer configuration.
-                // The new address is only a hint: it is used at once, but only after ROLE on it says "master".
-                var parts = ((string?)message)?.Split(' ');
-                if (parts is { Length: 5 } && parts[0] == _service
-                    && int.TryParse(parts[4], NumberStyles.Integer, CultureInfo.InvariantCulture, out var newPort))
-                {
-                    _hint = ToEndPoint(parts[3], newPort);
-                    Wake();
-                }
-            }).ConfigureAwait(false);
-            if (_store.Stopping.IsCancellationRequested)
-            {
-                return; // stopping: closed below (DisposeAsync waits for this connect before it closes the others)
-            }
-
-            Volatile.Write(ref _sentinels[i], sentinel);
-            sentinel = null;
-        }
-        catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
-        {
-            // that Sentinel is down; the others may answer, and this one is tried again at the next check
-        }
-        finally
-        {
-            if (sentinel is not null)
-            {
-                // built (AbortOnConnectFail = false hands back a multiplexer for an unreachable Sentinel) but not
-                // subscribed: closed, or every check would leave one more connection reconnecting in the background
-                await CloseQuietlyAsync(sentinel).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private static async Task CloseQuietlyAsync(ConnectionMultiplexer connection)
-    {
-        try
-        {
-            await connection.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException or TimeoutException)
-        {
-            // closing a connection to an unreachable Sentinel: nothing to do about it
-        }
-        finally
-        {
-            connection.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// Decides which node is the master and switches to it when it changed. The Sentinels name candidates; ROLE on the
-    /// node decides. False when it should be tried again soon.
-    /// <list type="bullet">
-    /// <item>A <c>+switch-master</c> hint is tried first.</item>
-    /// <item>Otherwise the survey's top answer (highest config epoch, then most Sentinels) is tried when it is not the
-    /// current master.</item>
-    /// <item>When the top answer is the current master but that master is not working (disconnected, or ROLE does not
-    /// answer "master" in time), every other address a Sentinel names with the same epoch is tried: during a failover the
-    /// leader names the promoted replica before the others and before its epoch shows in every answer. An address named
-    /// with an older epoch is never tried (a Sentinel that missed the latest failover may name a demoted node).</item>
-    /// </list>
+    /// Asks the Sentinels, lets <see cref="SentinelElection"/> decide, and does what it decided: verifies the current master,
+    /// or tries the candidates in order (ROLE on the node decides). False when it should be tried again soon.
     /// </summary>
     private async Task<bool> CheckAsync()
     {
         var hint = Interlocked.Exchange(ref _hint, null);
         var current = _store.Current;
-        var candidates = await ResolveAsync().ConfigureAwait(false);
-        var toTry = new List<EndPoint>();
-        if (hint is not null && !(current?.Master?.Equals(hint) ?? false))
+        var answers = await _sentinels.SurveyAsync().ConfigureAwait(false);
+        var decision = SentinelElection.Decide(hint, current?.Master, answers);
+        if (_logger.IsEnabled(LogLevel.Trace))
         {
-            toTry.Add(hint);
+            Log.SentinelSurvey(_logger, _cache, answers.Count, string.Join(", ", decision.Ranked.Select(static c =>
+                string.Create(CultureInfo.InvariantCulture, $"{RedisNodes.Format(c.Address)} epoch {c.Epoch} x{c.Votes}"))));
         }
 
-        if (candidates.Count == 0 && toTry.Count == 0)
+        switch (decision.Verdict)
         {
-            Log.SentinelCheck(_logger, _cache, "no Sentinel named a master");
-            return current is not null;
-        }
-
-        // A candidate named with an older configuration epoch than the top answer is never tried: that is a Sentinel that
-        // has not seen the latest failover, and its master may be a demoted node still answering ROLE "master" (split brain).
-        var top = candidates.Count > 0 ? candidates[0].Address : null;
-        var topEpoch = candidates.Count > 0 ? candidates[0].Epoch : 0;
-        var upToDate = candidates.Where(c => c.Epoch >= topEpoch).Select(c => c.Address).ToList();
-        if (current?.Master is { } known && known.Equals(top) && toTry.Count == 0)
-        {
-            var working = await IsWorkingMasterAsync(current).ConfigureAwait(false);
-            if (_logger.IsEnabled(LogLevel.Trace))
-            {
-                Log.SentinelCheck(_logger, _cache, $"current master {Format(known)} working: {working}");
-            }
-
-            if (working)
-            {
-                if (current.Replicas is null && Interlocked.Exchange(ref _attaching, 1) == 0)
+            case SentinelVerdict.NoMaster:
+                Log.SentinelNoMaster(_logger, _cache);
+                return current is not null;
+            case SentinelVerdict.VerifyCurrent:
+                var working = await IsWorkingMasterAsync(current!).ConfigureAwait(false);
+                if (_logger.IsEnabled(LogLevel.Trace))
                 {
-                    _ = AttachReplicasAsync(current); // the first attempt found no replica (or failed): try again
-                }
-                else if (++_checksSinceReplicaRefresh >= ReplicaRefreshChecks && Interlocked.Exchange(ref _attaching, 1) == 0)
-                {
-                    // the replica set changes after the attach (a demoted master rejoins as a replica, a replica is added
-                    // or removed): every instance must publish on and listen to the same replicas
-                    _checksSinceReplicaRefresh = 0;
-                    _ = AttachReplicasAsync(current, refresh: true);
+                    Log.SentinelMasterChecked(_logger, _cache, RedisNodes.Format(current!.Master!), working);
                 }
 
-                return true;
-            }
+                if (working)
+                {
+                    RefreshReplicas(current!);
+                    return true;
+                }
 
-            toTry.AddRange(upToDate.Where(c => !c.Equals(known)));
-            if (toTry.Count == 0)
-            {
-                return true; // the master is not answering, and no Sentinel names another one (yet): nothing to switch to
-            }
-        }
-        else
-        {
-            toTry.AddRange(upToDate.Where(c => !toTry.Contains(c) && !(current?.Master?.Equals(c) ?? false)));
+                if (decision.ToTry.Count == 0)
+                {
+                    return true; // the master is not answering, and no Sentinel names another one (yet): nothing to switch to
+                }
+
+                break;
         }
 
-        foreach (var candidate in toTry)
+        foreach (var candidate in decision.ToTry)
         {
             if (await TrySwitchAsync(current, candidate).ConfigureAwait(false))
             {
@@ -273,8 +171,24 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         return false;
     }
 
+    /// <summary>With a working master: attaches its replicas when the first attempt found none, or compares them with the Sentinels' list now and then.</summary>
+    private void RefreshReplicas(ConnectionGeneration current)
+    {
+        if (current.Replicas is null && Interlocked.Exchange(ref _attaching, 1) == 0)
+        {
+            _ = AttachReplicasAsync(current); // the first attempt found no replica (or failed): try again
+        }
+        else if (++_checksSinceReplicaRefresh >= ReplicaRefreshChecks && Interlocked.Exchange(ref _attaching, 1) == 0)
+        {
+            // the replica set changes after the attach (a demoted master rejoins as a replica, a replica is added
+            // or removed): every instance must publish on and listen to the same replicas
+            _checksSinceReplicaRefresh = 0;
+            _ = AttachReplicasAsync(current, refresh: true);
+        }
+    }
+
     /// <summary>True when the current master's connection is up and ROLE answers "master" quickly.</summary>
-    private async Task<bool> IsWorkingMasterAsync(RedisL2Store.Connection current)
+    private async Task<bool> IsWorkingMasterAsync(ConnectionGeneration current)
     {
         if (!current.Primary.IsConnected)
         {
@@ -283,8 +197,8 @@ internal sealed class SentinelMonitor : IAsyncDisposable
 
         try
         {
-            var role = await RoleAsync(current.Primary.GetServer(current.Master!), RoleTimeout, _time).ConfigureAwait(false);
-            return string.Equals(role, "master", StringComparison.Ordinal);
+            var role = await RedisNodes.RoleAsync(current.Primary.GetServer(current.Master!), RoleTimeout, _time).ConfigureAwait(false);
+            return SentinelElection.IsMaster(role);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -293,12 +207,12 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     }
 
     /// <summary>Connects to <paramref name="master"/>, checks ROLE and makes it the current master. False when it isn't one (yet).</summary>
-    private async Task<bool> TrySwitchAsync(RedisL2Store.Connection? current, EndPoint master)
+    private async Task<bool> TrySwitchAsync(ConnectionGeneration? current, EndPoint master)
     {
-        Log.SentinelCheck(_logger, _cache, $"trying {Format(master)} as master");
+        Log.SentinelTrying(_logger, _cache, RedisNodes.Format(master));
         var primaryOptions = DataOptions([master]);
         primaryOptions.AbortOnConnectFail = true; // one known endpoint: fail fast and retry here, rather than hold a half-connected multiplexer
-        primaryOptions.ConnectTimeout = Math.Min(primaryOptions.ConnectTimeout, 1000);
+        primaryOptions.ConnectTimeout = Math.Min(primaryOptions.ConnectTimeout, CandidateConnectTimeoutMilliseconds);
         ConnectionMultiplexer? primary = null;
         try
         {
@@ -306,21 +220,22 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             using var connectLog = new StringWriter(CultureInfo.InvariantCulture);
             primary = await ConnectionMultiplexer.ConnectAsync(primaryOptions, _logger.IsEnabled(LogLevel.Trace) ? connectLog : null).ConfigureAwait(false);
             var connected = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            if (connected > TimeSpan.FromMilliseconds(300) && _logger.IsEnabled(LogLevel.Trace))
+            if (connected > SlowConnect && _logger.IsEnabled(LogLevel.Trace))
             {
-                Log.SentinelCheck(_logger, _cache, "slow connect:\n" + connectLog);
+                Log.SentinelSlowConnect(_logger, _cache, RedisNodes.Format(master), connectLog.ToString());
             }
-            var roleName = await RoleAsync(primary.GetServer(master), TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
-            Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
-                $"connected to {Format(master)} in {connected.TotalMilliseconds:0} ms, ROLE after {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
-            if (!string.Equals(roleName, "master", StringComparison.Ordinal))
+
+            var roleName = await RedisNodes.RoleAsync(primary.GetServer(master), CandidateRoleTimeout, _time).ConfigureAwait(false);
+            Log.SentinelCandidateConnected(_logger, _cache, RedisNodes.Format(master), (long)connected.TotalMilliseconds,
+                (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            if (!SentinelElection.IsMaster(roleName))
             {
-                Log.SentinelCheck(_logger, _cache, $"not switching: a Sentinel names {Format(master)} as master but it reports ROLE {roleName}");
+                Log.SentinelCandidateNotMaster(_logger, _cache, RedisNodes.Format(master), roleName);
                 await primary.DisposeAsync().ConfigureAwait(false);
                 return false;
             }
         }
-        catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+        catch (Exception ex) when (RedisNodes.IsConnectFailure(ex))
         {
             if (primary is not null)
             {
@@ -332,9 +247,9 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         }
 
         var reason = current?.Master is { } old
-            ? string.Create(CultureInfo.InvariantCulture, $"master of '{_service}' switched from {Format(old)} to {Format(master)}")
-            : $"connected to master {Format(master)} of '{_service}'";
-        var connection = new RedisL2Store.Connection(primary, master);
+            ? string.Create(CultureInfo.InvariantCulture, $"master of '{_service}' switched from {RedisNodes.Format(old)} to {RedisNodes.Format(master)}")
+            : $"connected to master {RedisNodes.Format(master)} of '{_service}'";
+        var connection = new ConnectionGeneration(primary, master);
         await _store.InstallAsync(connection, reason).ConfigureAwait(false);
 
         // Replicas come second and off the switch path: a just-demoted (maybe frozen) master can still be listed as a
@@ -348,9 +263,9 @@ internal sealed class SentinelMonitor : IAsyncDisposable
     /// Connects to the master's replicas and attaches them to <paramref name="connection"/>; with <paramref name="refresh"/>,
     /// only when the set the Sentinels report differs from the attached one, which the new multiplexer then replaces.
     /// </summary>
-    private async Task AttachReplicasAsync(RedisL2Store.Connection connection, bool refresh = false)
+    private async Task AttachReplicasAsync(ConnectionGeneration connection, bool refresh = false)
     {
-        var replicas = await GetReplicasAsync(connection.Master!).ConfigureAwait(false);
+        var replicas = await _sentinels.GetReplicasAsync(connection.Master!).ConfigureAwait(false);
         var attached = connection.Replicas;
         if (replicas.Count == 0
             || (refresh && (attached is null || new HashSet<EndPoint>(replicas).SetEquals(connection.ReplicaEndpoints))))
@@ -368,11 +283,10 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             }
             else if (refresh)
             {
-                Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
-                    $"replicas of {Format(connection.Master!)} are now {string.Join(", ", replicas.Select(Format))}"));
+                Log.SentinelReplicasChanged(_logger, _cache, RedisNodes.Format(connection.Master!), string.Join(", ", replicas.Select(RedisNodes.Format)));
             }
         }
-        catch (Exception ex) when (RedisL2Store.IsConnectFailure(ex))
+        catch (Exception ex) when (RedisNodes.IsConnectFailure(ex))
         {
             Log.L2ConnectFailed(_logger, _cache, ex);
         }
@@ -380,34 +294,6 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         {
             Volatile.Write(ref _attaching, 0);
         }
-    }
-
-    /// <summary>
-    /// The options of a connection to one Sentinel: a copy of the data nodes' configuration, so that TLS comes as it was
-    /// configured (Ssl, SslHost, protocols, the private CA, the certificate validation and selection callbacks, the
-    /// client certificate), with the Sentinel's own credentials, command map and Levee's short timeouts.
-    /// </summary>
-    internal static ConfigurationOptions SentinelOptions(ConfigurationOptions data)
-    {
-        var options = data.Clone();
-        options.EndPoints.Clear();
-        options.ServiceName = null;
-        options.CommandMap = CommandMap.Sentinel;
-        options.AbortOnConnectFail = false;
-        options.ConnectTimeout = 1000;
-        options.SyncTimeout = 1000;
-        options.AsyncTimeout = 1000;
-        options.ConnectRetry = 1;
-        options.KeepAlive = 5;
-        options.BacklogPolicy = BacklogPolicy.FailFast;
-        options.ReconnectRetryPolicy = new LinearRetry(500);
-        options.ClientName = "levee-sentinel";
-        options.IncludeDetailInExceptions = false;
-        options.User = data.SentinelUser ?? data.User;
-        options.Password = data.SentinelPassword ?? data.Password;
-        options.DefaultDatabase = null;
-        options.ChannelPrefix = default;
-        return options;
     }
 
     private ConfigurationOptions DataOptions(IEnumerable<EndPoint> endpoints)
@@ -423,127 +309,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
         return options;
     }
 
-    /// <summary>
-    /// Asks every reachable Sentinel for the master (<c>GET-MASTER-ADDR-BY-NAME</c>, which names the promoted replica as
-    /// soon as a failover reaches its reconfiguration phase, while <c>SENTINEL MASTER</c> keeps the old address until the
-    /// very end) and for its config epoch (<c>SENTINEL MASTER</c>); the answer with the highest epoch wins, so a stale
-    /// minority cannot. Replicas are asked for separately, after a switch.
-    /// </summary>
-    private async Task<List<(EndPoint Address, long Epoch)>> ResolveAsync()
-    {
-        var asks = new List<(ConnectionMultiplexer Sentinel, Task<EndPoint?> Address, Task<KeyValuePair<string, string>[]> Master)>();
-        foreach (var sentinel in _sentinels)
-        {
-            if (sentinel is { IsConnected: true })
-            {
-                var server = sentinel.GetServer(sentinel.GetEndPoints()[0]);
-                asks.Add((sentinel,
-                    server.SentinelGetMasterAddressByNameAsync(_service).WaitAsync(SentinelTimeout, _time),
-                    server.SentinelMasterAsync(_service).WaitAsync(SentinelTimeout, _time)));
-            }
-        }
-
-        var answers = new List<(EndPoint Address, long Epoch, ConnectionMultiplexer Sentinel)>();
-        foreach (var (sentinel, addressTask, masterTask) in asks)
-        {
-            try
-            {
-                var address = await addressTask.ConfigureAwait(false);
-                var fields = (await masterTask.ConfigureAwait(false)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-                if (address is not null)
-                {
-                    var epoch = fields.TryGetValue("config-epoch", out var e) && long.TryParse(e, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
-                    answers.Add((address, epoch, sentinel));
-                }
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                // a frozen or partitioned Sentinel: the others decide
-            }
-        }
-
-        // distinct addresses, highest epoch first, then named by the most Sentinels
-        var ranked = answers
-            .GroupBy(a => a.Address)
-            .Select(g => (Address: g.Key, Epoch: g.Max(a => a.Epoch), Votes: g.Count(), Sentinel: g.First().Sentinel))
-            .OrderByDescending(c => c.Epoch).ThenByDescending(c => c.Votes)
-            .ToList();
-        var candidates = ranked.Select(c => (c.Address, c.Epoch)).ToList();
-        if (_logger.IsEnabled(LogLevel.Trace))
-        {
-            Log.SentinelCheck(_logger, _cache, string.Create(CultureInfo.InvariantCulture,
-                $"{asks.Count} Sentinels asked, {answers.Count} answered: {string.Join(", ", ranked.Select(c => $"{Format(c.Address)} epoch {c.Epoch} x{c.Votes}"))}"));
-        }
-
-
-        return candidates;
-    }
-
-    /// <summary>The replicas (not down) of the master, from the first Sentinel that answers; never the master itself.</summary>
-    private async Task<List<EndPoint>> GetReplicasAsync(EndPoint master)
-    {
-        foreach (var sentinel in _sentinels)
-        {
-            if (sentinel is not { IsConnected: true })
-            {
-                continue;
-            }
-
-            var replicas = new List<EndPoint>();
-            try
-            {
-                var server = sentinel.GetServer(sentinel.GetEndPoints()[0]);
-                foreach (var replica in await server.SentinelReplicasAsync(_service).WaitAsync(SentinelTimeout, _time).ConfigureAwait(false))
-                {
-                    var fields = replica.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-                    var flags = fields.GetValueOrDefault("flags") ?? "";
-                    if (flags.Contains("s_down", StringComparison.Ordinal) || flags.Contains("o_down", StringComparison.Ordinal) || flags.Contains("disconnected", StringComparison.Ordinal))
-                    {
-                        continue;
-                    }
-
-                    if (fields.TryGetValue("ip", out var ip) && int.TryParse(fields.GetValueOrDefault("port"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var port))
-                    {
-                        var endpoint = ToEndPoint(ip, port);
-                        if (!endpoint.Equals(master))
-                        {
-                            replicas.Add(endpoint); // during a failover the promoted node is still listed as a replica
-                        }
-                    }
-                }
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                continue; // ask the next Sentinel
-            }
-
-            if (replicas.Count > 0)
-            {
-                return replicas;
-            }
-        }
-
-        return [];
-    }
-
-    private static EndPoint ToEndPoint(string host, int port) =>
-        IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, port) : new DnsEndPoint(host, port);
-
-    /// <summary>What a node says it is (<c>ROLE</c>'s first field: "master", "slave", "sentinel"), waiting at most <paramref name="timeout"/>; null for an empty reply. Throws what the call throws.</summary>
-    internal static async Task<string?> RoleAsync(IServer server, TimeSpan timeout, TimeProvider time)
-    {
-        var role = await server.ExecuteAsync("ROLE").WaitAsync(timeout, time).ConfigureAwait(false);
-        return role.Length > 0 ? (string?)role[0] : null;
-    }
-
-    internal static string Format(EndPoint endpoint) => endpoint switch
-    {
-        IPEndPoint ip => ip.ToString(),
-        DnsEndPoint dns => string.Create(CultureInfo.InvariantCulture, $"{dns.Host}:{dns.Port}"),
-        _ => endpoint.ToString() ?? "?",
-    };
-
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         if (_loop is not null)
         {
@@ -556,22 +322,7 @@ internal sealed class SentinelMonitor : IAsyncDisposable
             }
         }
 
-        foreach (var connecting in _connecting)
-        {
-            if (connecting is not null)
-            {
-                await connecting.ConfigureAwait(false); // never throws: a failed connect is caught where it runs
-            }
-        }
-
-        foreach (var sentinel in _sentinels)
-        {
-            if (sentinel is not null)
-            {
-                await CloseQuietlyAsync(sentinel).ConfigureAwait(false); // no waiting for QUIT on a frozen Sentinel
-            }
-        }
-
+        await _sentinels.DisposeAsync().ConfigureAwait(false);
         _wake.Dispose();
     }
 }
