@@ -29,6 +29,13 @@ internal sealed class RedisConnection : IAsyncDisposable
     private readonly string _cache;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>
+    /// <see cref="_stopping"/>'s token, taken once: the connect loop and the watches still read it after
+    /// <see cref="DisposeAsync"/> disposed the source (a connect that ends after the dispose must still see it cancelled
+    /// and close what it made), and a disposed source's <c>Token</c> throws.
+    /// </summary>
+    private readonly CancellationToken _stoppingToken;
     private readonly List<(string Channel, Action<string> Handler)> _subscriptions = [];
     private readonly List<(string Channel, Action<string> Handler)> _replicaSubscriptions = [];
     private readonly SentinelWatch? _sentinel;
@@ -40,6 +47,7 @@ internal sealed class RedisConnection : IAsyncDisposable
         _cache = cacheName;
         _time = time;
         _logger = logger;
+        _stoppingToken = _stopping.Token;
         // the watch and the connect loop live as long as the cache: they must not carry the ExecutionContext of
         // whoever first resolved it (NoFlow)
         if (!string.IsNullOrEmpty(_configuration.ServiceName))
@@ -61,7 +69,7 @@ internal sealed class RedisConnection : IAsyncDisposable
     public ConnectionGeneration? Current => _current;
 
     /// <summary>Cancelled when the store is disposed: every loop (connect, watch) ends on it.</summary>
-    public CancellationToken Stopping => _stopping.Token;
+    public CancellationToken Stopping => _stoppingToken;
 
     public bool IsConnected => _current is { } c && c.Primary.IsConnected;
 
