@@ -31,6 +31,7 @@ public sealed class SentinelElectionTests
     [InlineData(null, "a", "b@1,b@1", "Switch", "b")] // a partitioned Sentinel does not answer: the others decide
     [InlineData(null, "a", "a@0,b@1,b@1", "Switch", "b")] // a stale Sentinel (missed the failover) still names a: loses on epoch
     [InlineData(null, "b", "a@0,b@1,b@1", "VerifyCurrent", "")] // ... and is never tried while b fails
+    [InlineData(null, "a", "c@0,b@1,b@1", "Switch", "b")] // a stale Sentinel's other address is never tried either
     [InlineData(null, "a", "a@0,a@0,b@1", "Switch", "b")] // a minority with a newer epoch beats an older majority
     [InlineData(null, "a", "a@1,b@1,b@1", "Switch", "b")] // same epoch, disagreeing Sentinels: the most votes rank first; the current a is never switched to
     [InlineData(null, "a", "b@1,a@1,a@1", "VerifyCurrent", "b")] // mid-failover: the leader names b first; a tried only if it fails
