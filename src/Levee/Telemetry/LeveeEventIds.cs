@@ -22,10 +22,17 @@ internal static class LeveeEventIds
     public const int L2ConnectFailed = 13;
     public const int BackgroundRefreshFailed = 14;
     public const int FailoverFollowed = 15;
-    public const int SentinelCheck = 16;
+    public const int SentinelTrying = 16;
     public const int ScriptingRefused = 17;
     public const int GenerationRestored = 18;
     public const int KeyNotCacheable = 19;
+    public const int SentinelNoMaster = 20;
+    public const int SentinelSurvey = 21;
+    public const int SentinelMasterChecked = 22;
+    public const int SentinelSlowConnect = 23;
+    public const int SentinelCandidateConnected = 24;
+    public const int SentinelCandidateNotMaster = 25;
+    public const int SentinelReplicasChanged = 26;
 
     // the admission gate, warm-up and the L1 snapshot (GateLog)
     public const int RefreshSkipped = 100;

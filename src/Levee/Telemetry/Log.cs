@@ -50,8 +50,8 @@ internal static partial class Log
     [LoggerMessage(LeveeEventIds.FailoverFollowed, LogLevel.Warning, "Levee cache '{Cache}': Redis master switched ({Detail}).")]
     public static partial void FailoverFollowed(ILogger logger, string cache, string detail);
 
-    [LoggerMessage(LeveeEventIds.SentinelCheck, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: {Detail}")]
-    public static partial void SentinelCheck(ILogger logger, string cache, string detail);
+    [LoggerMessage(LeveeEventIds.SentinelTrying, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: trying {Master} as master")]
+    public static partial void SentinelTrying(ILogger logger, string cache, string master);
 
     [LoggerMessage(LeveeEventIds.ScriptingRefused, LogLevel.Warning, "Levee cache '{Cache}': Redis refused a Lua script ({Reason}); removals are sent as DEL and PUBLISH and tag times as SET ... GET from now on (a tag's time can be seen lower for one round trip when two instances invalidate it at once); allow EVAL/EVALSHA/SCRIPT LOAD for this user to avoid that.")]
     public static partial void ScriptingRefused(ILogger logger, string cache, string reason);
@@ -61,4 +61,27 @@ internal static partial class Log
 
     [LoggerMessage(LeveeEventIds.KeyNotCacheable, LogLevel.Warning, "Levee cache '{Cache}': a key was not cached ({Problem}; {Length} characters, at most {Maximum}); the factory ran and its value was returned, as HybridCache does.")]
     public static partial void KeyNotCacheable(ILogger logger, string cache, string problem, int length, int maximum);
+
+    // The Sentinel watch's other checks (16 is the one above): what it asked, what it decided, what it found.
+
+    [LoggerMessage(LeveeEventIds.SentinelNoMaster, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: no Sentinel named a master")]
+    public static partial void SentinelNoMaster(ILogger logger, string cache);
+
+    [LoggerMessage(LeveeEventIds.SentinelSurvey, LogLevel.Trace, "Levee cache '{Cache}': Sentinel check: {Answered} Sentinels answered: {Candidates}")]
+    public static partial void SentinelSurvey(ILogger logger, string cache, int answered, string candidates);
+
+    [LoggerMessage(LeveeEventIds.SentinelMasterChecked, LogLevel.Trace, "Levee cache '{Cache}': Sentinel check: current master {Master} working: {Working}")]
+    public static partial void SentinelMasterChecked(ILogger logger, string cache, string master, bool working);
+
+    [LoggerMessage(LeveeEventIds.SentinelSlowConnect, LogLevel.Trace, "Levee cache '{Cache}': Sentinel check: slow connect to {Master}:\n{ConnectLog}")]
+    public static partial void SentinelSlowConnect(ILogger logger, string cache, string master, string connectLog);
+
+    [LoggerMessage(LeveeEventIds.SentinelCandidateConnected, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: connected to {Master} in {ConnectMilliseconds} ms, ROLE after {RoleMilliseconds} ms")]
+    public static partial void SentinelCandidateConnected(ILogger logger, string cache, string master, long connectMilliseconds, long roleMilliseconds);
+
+    [LoggerMessage(LeveeEventIds.SentinelCandidateNotMaster, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: not switching: a Sentinel names {Master} as master but it reports ROLE {Role}")]
+    public static partial void SentinelCandidateNotMaster(ILogger logger, string cache, string master, string? role);
+
+    [LoggerMessage(LeveeEventIds.SentinelReplicasChanged, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: replicas of {Master} are now {Replicas}")]
+    public static partial void SentinelReplicasChanged(ILogger logger, string cache, string master, string replicas);
 }
