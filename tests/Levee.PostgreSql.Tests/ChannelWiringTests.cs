@@ -141,7 +141,7 @@ public sealed class ChannelWiringTests
     {
         var options = new LeveePostgreSqlOptions { ConnectionString = "Host=127.0.0.1", ShareValuesMaxBytes = value };
         var ex = Assert.Throws<InvalidOperationException>(() => new PostgreSqlInvalidationChannel(options));
-        Assert.Contains($"ShareValuesMaxBytes={value} must be 0..5000", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"ShareValuesMaxBytes is {value}; it must be 0..5000", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
