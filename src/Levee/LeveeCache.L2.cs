@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Levee.Internal;
 using Microsoft.Extensions.Caching.Hybrid;
 using StackExchange.Redis;
@@ -44,17 +45,73 @@ public sealed partial class LeveeCache
     private string GenerationKey => _options.KeyPrefix + "generation";
 
     /// <summary>
-    /// Reads and validates an L2 entry. Not usable (treated as unavailable, never as data): the generation is not known yet,
-    /// an invalidation of this key or its tags is still journaled, or a tag's invalidation time could not be read.
-    /// Corrupt or foreign bytes are a miss (counted and logged), never an exception.
+    /// The guarded L2 read, the only one (a miss, <see cref="TryGetAsync"/>, warm-up): reads and validates the key's
+    /// entry. Not usable (treated as unavailable, never as data): the generation is not known yet, an invalidation of
+    /// this key or its tags is still journaled, or a tag's invalidation time could not be read. Corrupt or foreign bytes
+    /// are a miss (counted and logged), never an exception. A master that fails goes on to the replicas.
     /// </summary>
-    private async ValueTask<L2Read> ReadL2Async<T>(string key, LeveeEntryOptions options, long epoch)
+    /// <remarks>
+    /// Not an async method: in the normal case (generation known, nothing of the key journaled, breaker closed) the GET
+    /// is started here and, if Redis has answered already, decoded at once without an async frame; a reply still on its
+    /// way is awaited by <see cref="AwaitL2ReadAsync"/>, whose frame is pooled. Every other case goes to
+    /// <see cref="ReadL2SlowAsync"/>.
+    /// </remarks>
+    private ValueTask<L2Read> ReadL2Async<T>(string key, LeveeEntryOptions options, long epoch)
     {
         if (_guard is null || (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) != 0)
         {
             return default;
         }
 
+        if (!_generationKnown || Journaled(key)
+            || !_guard.TryStart("get", static (store, k) => store.GetAsync(k), DataKey(key), out var pending, out var call))
+        {
+            return ReadL2SlowAsync<T>(key, options, epoch);
+        }
+
+        if (!pending.IsCompleted)
+        {
+            return AwaitL2ReadAsync<T>(key, pending, call, options, epoch);
+        }
+
+        RedisValue reply;
+        try
+        {
+            reply = pending.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            _guard.Failed(call, ex);
+            return ReadReplicaAsync<T>(key, options, epoch);
+        }
+
+        _guard.Succeeded(call);
+        return DecodeL2Async<T>(key, reply, options, epoch, fromReplica: false);
+    }
+
+    /// <summary>The GET <see cref="ReadL2Async"/> started, still on its way: awaited, reported to the guard (exactly once), decoded.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<L2Read> AwaitL2ReadAsync<T>(string key, ValueTask<RedisValue> pending, L2Call call, LeveeEntryOptions options, long epoch)
+    {
+        RedisValue reply;
+        try
+        {
+            reply = await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _guard!.Failed(call, ex);
+            return await ReadReplicaAsync<T>(key, options, epoch).ConfigureAwait(false);
+        }
+
+        _guard!.Succeeded(call);
+        return await DecodeL2Async<T>(key, reply, options, epoch, fromReplica: false).ConfigureAwait(false);
+    }
+
+    /// <summary><see cref="ReadL2Async"/> outside the normal case: the generation still to be read, the key journaled, or
+    /// the breaker not closed (the guard's pipeline decides whether the call may run).</summary>
+    private async ValueTask<L2Read> ReadL2SlowAsync<T>(string key, LeveeEntryOptions options, long epoch)
+    {
         if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
             return new L2Read { Unavailable = true };
@@ -68,7 +125,7 @@ public sealed partial class LeveeCache
             return shared.Fresh is not null ? shared : new L2Read { Unavailable = true };
         }
 
-        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
+        var outcome = await _guard!.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
         return outcome.Success
             ? await DecodeL2Async<T>(key, outcome.Value, options, epoch, fromReplica: false).ConfigureAwait(false)
             : await ReadReplicaAsync<T>(key, options, epoch).ConfigureAwait(false);
@@ -76,23 +133,6 @@ public sealed partial class LeveeCache
 
     /// <summary>An invalidation of the key (or an overflow of the journal) waits to reach Redis: L2 can't be trusted for it.</summary>
     private bool Journaled(string key) => _journal.Overflowed || _journal.ContainsKey(key);
-
-    /// <summary>
-    /// The L2 hit path's read, started without an async frame of its own: true (with <paramref name="pending"/> to await and
-    /// report to the guard) when the generation is known, nothing of the key is journaled and the master's guard is closed.
-    /// False: <see cref="ReadL2Async"/> does the read, with every other case.
-    /// </summary>
-    private bool TryStartL2Read(string key, out ValueTask<RedisValue> pending, out L2Call call)
-    {
-        if (_generationKnown && !Journaled(key))
-        {
-            return _guard!.TryStart("get", static (store, k) => store.GetAsync(k), DataKey(key), out pending, out call);
-        }
-
-        pending = default;
-        call = default;
-        return false;
-    }
 
     /// <summary>The master is unreachable (or its breaker is open): the replicas usually still hold the whole cache.</summary>
     private async ValueTask<L2Read> ReadReplicaAsync<T>(string key, LeveeEntryOptions options, long epoch)

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using Levee.Gate;
 using Levee.Internal;
 using Microsoft.Extensions.Caching.Hybrid;
-using StackExchange.Redis;
 
 namespace Levee;
 
@@ -248,38 +247,7 @@ public sealed partial class LeveeCache
             {
                 var readSeq = CurrentSeq; // before L2 is read: its value goes into L1 only if the key did not change since
                 var epoch = Volatile.Read(ref _epoch);
-                L2Read l2;
-                if (TryStartL2Read(key, out var pending, out var call))
-                {
-                    // The normal case, awaited here rather than through ReadL2Async and the guard's TryAsync: one suspended
-                    // frame instead of three on the L2 hit path. Any failure goes on to the replicas, as in ReadL2Async.
-                    RedisValue reply = default;
-                    var failed = false;
-                    try
-                    {
-                        reply = await pending.ConfigureAwait(false);
-                    }
-                    catch (Exception ex)
-                    {
-                        failed = true;
-                        _guard!.Failed(call, ex);
-                    }
-
-                    if (failed)
-                    {
-                        l2 = await ReadReplicaAsync<T>(key, options, epoch).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        _guard!.Succeeded(call);
-                        l2 = await DecodeL2Async<T>(key, reply, options, epoch, fromReplica: false).ConfigureAwait(false);
-                    }
-                }
-                else
-                {
-                    l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
-                }
-
+                var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
                 value = l2.Fresh is { } fresh
                     ? TakeL2Hit<T>(key, fresh, options, readSeq, flight)
                     : await LoadAsync(key, state, factory, options, tags, background: false, flight: flight, preRead: l2, preReadSeq: readSeq).ConfigureAwait(false);
