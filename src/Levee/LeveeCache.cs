@@ -96,11 +96,12 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     {
         // Kept thin: through the HybridCache abstraction this is shared generic code for reference types, so the hit
         // reads the clock once, finds the entry without generics and does a single type test; the rest is out of line.
+        CacheEntry? entry = null;
         if (key is not null && (uint)(key.Length - 1) < (uint)_maxKeyLength
             && ((options?.Flags ?? _defaultFlags) & HybridCacheEntryFlags.DisableLocalCacheRead) == 0)
         {
             var now = _clock.MonoMs;
-            var entry = TryGetFreshEntry(key, now);
+            entry = TryGetFreshEntry(key, now);
             if (entry is not null && !entry.HoldsCopy && entry.Value is T value && entry.RefreshAtMono > now)
             {
                 _metrics.HitL1();
@@ -108,11 +109,15 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             }
         }
 
-        return GetOrCreateHybridCold(key!, state, factory, options, tags, cancellationToken);
+        return GetOrCreateHybridCold(key!, entry, state, factory, options, tags, cancellationToken);
     }
 
+    /// <summary>
+    /// The HybridCache overload past its inline hit: <paramref name="entry"/> is what it found in L1 (fresh and valid:
+    /// a copy to take, a value to refresh, or another type), null for a miss (L1 is not looked up again).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+    private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, CacheEntry? entry, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options, IEnumerable<string>? tags, CancellationToken cancellationToken)
     {
         var flags = options?.Flags ?? _defaultFlags;
@@ -121,8 +126,9 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return RunUncached(state, factory, flags, cancellationToken);
         }
 
-        if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
+        if (entry is not null && TryUnwrap(entry.Value, out T? value))
         {
+            _metrics.HitL1();
             if (entry.RefreshAtMono <= _clock.MonoMs)
             {
                 StartEarlyRefresh(entry, key, state, factory, FromHybrid(options), tags);

@@ -42,7 +42,7 @@ public sealed partial class LeveeCache
             }
         }
 
-        _ = await LoadAsync(key, factory, static (f, ct) => f(ct), options, tags, background: true, GatePriority.WarmUp, gateToken: cancellationToken).ConfigureAwait(false);
+        _ = await LoadAsync(Load<Func<CancellationToken, ValueTask<T>>, T>.ForWarmUp(this, key, factory, static (f, ct) => f(ct), options, tags, cancellationToken)).ConfigureAwait(false);
         return WarmUpOutcome.FromFactory;
     }
 
