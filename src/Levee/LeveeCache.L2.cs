@@ -10,8 +10,6 @@ public sealed partial class LeveeCache
 {
     private readonly L2Guard? _guard;
     private readonly L2Guard? _replicaGuard;
-    private long _generation;
-    private volatile bool _generationKnown;
 
     private readonly struct L2Read
     {
@@ -29,7 +27,7 @@ public sealed partial class LeveeCache
 
     private string DataKey(string key)
     {
-        var generation = Volatile.Read(ref _generation);
+        var generation = _coherence.Generation;
         var prefix = Volatile.Read(ref _dataKeyPrefix);
         if (prefix is null || prefix.Generation != generation)
         {
@@ -63,7 +61,7 @@ public sealed partial class LeveeCache
             return default;
         }
 
-        if (!_generationKnown || Journaled(key)
+        if (!_coherence.GenerationKnown || Journaled(key)
             || !_guard.TryStart("get", static (store, k) => store.GetAsync(k), DataKey(key), out var pending, out var call))
         {
             return ReadL2SlowAsync<T>(key, options, epoch);
@@ -112,7 +110,7 @@ public sealed partial class LeveeCache
     /// the breaker not closed (the guard's pipeline decides whether the call may run).</summary>
     private async ValueTask<L2Read> ReadL2SlowAsync<T>(string key, LeveeEntryOptions options, long epoch)
     {
-        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        if (!_coherence.GenerationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
             return new L2Read { Unavailable = true };
         }
@@ -167,7 +165,7 @@ public sealed partial class LeveeCache
         {
             if (!fromReplica)
             {
-                ConfirmRemoval(key, long.MaxValue); // the master holds nothing of the key: no removed value left there
+                _coherence.ConfirmRemoval(key, long.MaxValue); // the master holds nothing of the key: no removed value left there
             }
 
             return default;
@@ -182,7 +180,7 @@ public sealed partial class LeveeCache
             return default;
         }
 
-        if (envelope.CreatedWall <= Volatile.Read(ref _allInvalidatedWall) || PredatesKnownRemoval(key, envelope.CreatedWall))
+        if (_coherence.RemovedBeforeCreation(key, envelope.CreatedWall))
         {
             return default;
         }
@@ -254,7 +252,7 @@ public sealed partial class LeveeCache
         List<string>? toRead = null;
         foreach (var tag in tags)
         {
-            if (!_tags.TryGetValue(tag, out var state) || state.CheckedMono == long.MinValue || nowMono - state.CheckedMono >= interval)
+            if (_coherence.TagNeedsRead(tag, nowMono, interval))
             {
                 (toRead ??= []).Add(tag);
             }
@@ -281,11 +279,11 @@ public sealed partial class LeveeCache
 
             for (var i = 0; i < keys.Length; i++)
             {
-                RecordTagInvalidation(toRead[i], outcome.Value[i] ?? 0, checkedNow: true);
+                _coherence.RecordTagInvalidation(toRead[i], outcome.Value[i] ?? 0, checkedNow: true);
             }
         }
 
-        return !IsTagInvalidated(tags, createdWall, createdSeq: -1);
+        return !_coherence.IsTagInvalidated(tags, createdWall, createdSeq: -1);
     }
 
     /// <summary>
@@ -295,7 +293,7 @@ public sealed partial class LeveeCache
     /// </summary>
     private async Task<bool> WriteL2Async<T>(string key, T value, CacheEntry entry, LeveeEntryOptions options, bool shareIfUnreachable = false)
     {
-        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        if (!_coherence.GenerationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
             return false;
         }
@@ -317,7 +315,7 @@ public sealed partial class LeveeCache
         var written = await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
         if (written.Success)
         {
-            ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
+            _coherence.ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
         }
 
         if (shareIfUnreachable && (TakeAnnounced(key) || !written.Success))
@@ -372,7 +370,7 @@ public sealed partial class LeveeCache
         if (!_l2Started.Task.IsCompleted)
         {
             await _l2Started.Task.ConfigureAwait(false); // a new cache: its first connection, once (bounded by L2StartupWait)
-            if (_generationKnown)
+            if (_coherence.GenerationKnown)
             {
                 return true;
             }
@@ -390,11 +388,11 @@ public sealed partial class LeveeCache
         }
 
         var read = outcome.Value[0] ?? 0;
-        if (_generationKnown && read < Volatile.Read(ref _generation))
+        if (_coherence.GenerationKnown && read < _coherence.Generation)
         {
             // The generation went back (its key evicted by an allkeys-* policy, or a failover lost the latest bump): the
             // entries of an older generation must not become visible again. The known one is kept and written back.
-            var known = Volatile.Read(ref _generation);
+            var known = _coherence.Generation;
             await _guard.TryAsync("generation", static async (store, a) =>
             {
                 await store.SetMaxAsync(a.key, a.known, TimeSpan.Zero).ConfigureAwait(false);
@@ -408,98 +406,9 @@ public sealed partial class LeveeCache
         return true;
     }
 
-    /// <summary>Completes when this cache's start-up with Redis has ended: connected and ready, failed, or out of time.</summary>
-    private readonly TaskCompletionSource _l2Started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private ITimer? _l2StartupTimer;
-    private int _l2StartupRunning;
-
-    private bool IsL2StartupRunning => Volatile.Read(ref _l2StartupRunning) == 1;
-
-    /// <summary>Starts the bounded wait for the first connection (<see cref="LeveeOptions.L2StartupWait"/>).</summary>
-    private void BeginL2Startup(IL2Store l2)
-    {
-        if (_options.L2StartupWait <= TimeSpan.Zero)
-        {
-            _l2Started.TrySetResult();
-            return;
-        }
-
-        _l2StartupTimer = NoFlow.Timer(_options.TimeProvider, static s => ((LeveeCache)s!).EndL2Startup(), this, _options.L2StartupWait, Timeout.InfiniteTimeSpan);
-        if (l2.IsConnected)
-        {
-            RunL2Startup(); // connected before this cache listened to the store's events
-        }
-    }
-
-    private void EndL2Startup()
-    {
-        _l2Started.TrySetResult();
-        _l2StartupTimer?.Dispose();
-    }
-
-    /// <summary>The store (re)connected: if the start-up is still waiting, prepares Redis for the callers, then lets them in.</summary>
-    private void RunL2Startup()
-    {
-        if (!_l2Started.Task.IsCompleted && Interlocked.Exchange(ref _l2StartupRunning, 1) == 0)
-        {
-            _ = RunL2StartupAsync();
-        }
-    }
-
-    /// <summary>
-    /// What a new cache does before its callers use Redis, with the whole start-up wait as its time limit, not the per-call
-    /// budget: reads the shared generation (the first command on the new connection), then runs one read through the
-    /// guarded path callers use (its first use costs more than the budget on a busy machine). Never throws.
-    /// </summary>
-    private async Task RunL2StartupAsync()
-    {
-        try
-        {
-            var numbers = await _guard!.Store.GetNumbersAsync([GenerationKey]).WaitAsync(_options.L2StartupWait, _clock.Provider).ConfigureAwait(false);
-            if (!_generationKnown && !_l2Started.Task.IsCompleted)
-            {
-                ApplyGeneration(numbers[0] ?? 0); // not once the wait is over: a caller's read may have applied a newer one
-            }
-
-            for (var attempt = 0; attempt < 2; attempt++)
-            {
-                if (!_guard.TryStart("get", static (store, k) => store.GetAsync(k), DataKey("levee-startup"), out var pending, out var call))
-                {
-                    break;
-                }
-
-                try
-                {
-                    _ = await pending.ConfigureAwait(false);
-                    _guard.Succeeded(call);
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    _guard.Failed(call, ex);
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            Log.L2CallFailed(_logger, _name, "startup", ex.GetType().Name, ex);
-        }
-        finally
-        {
-            Volatile.Write(ref _l2StartupRunning, 0);
-            if (_guard!.Store.IsConnected)
-            {
-                EndL2Startup();
-            }
-        }
-    }
-
     private void ApplyGeneration(long generation)
     {
-        var known = _generationKnown;
-        var previous = Interlocked.Exchange(ref _generation, generation);
-        _generationKnown = true;
-        if (known && previous != generation)
+        if (_coherence.ApplyGeneration(generation))
         {
             ClearLocal();
             Log.GenerationChanged(_logger, _name, generation);

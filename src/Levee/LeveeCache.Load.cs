@@ -32,9 +32,10 @@ public sealed partial class LeveeCache
 
             // before L1 or L2 is read: a value read from L2 (also a stale one the fail-safe serves) goes into L1 only if
             // the key did not change since; a loaded value is stored only if no clear-all came since
-            ReadSeq = cache.CurrentSeq;
-            Epoch = Volatile.Read(ref cache._epoch);
-            StartedWall = cache._clock.WallMs;
+            var start = cache._coherence.Start();
+            ReadSeq = start.Seq;
+            Epoch = start.Epoch;
+            StartedWall = start.Wall;
         }
 
         /// <summary>A load for callers (the first of a key's flight, or one that could not share it): it reads L2 first
@@ -296,7 +297,7 @@ public sealed partial class LeveeCache
     {
         flight?.Copy = fresh.Value as MutableCopy<T>;
         _metrics.HitL2();
-        if (!ChangedDuring(key, readSeq))
+        if (_coherence.MayCache(key, readSeq))
         {
             WriteL1(key, fresh, options);
         }
@@ -370,11 +371,11 @@ public sealed partial class LeveeCache
                 nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq)
             : new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
                 stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq);
-        if (stale.Epoch == Volatile.Read(ref _epoch) && !ChangedDuring(key, load.ReadSeq))
+        if (stale.Epoch == _coherence.Epoch && _coherence.MayCache(key, load.ReadSeq))
         {
             _l1.AddOrUpdate(key, throttled);
-            Interlocked.MemoryBarrier(); // pairs with RemoveAsync: it marks the change, then empties L1
-            if (ChangedDuring(key, load.ReadSeq))
+            Interlocked.MemoryBarrier(); // pairs with RemoveAsync: it marks the change, then empties L1 (Coherence's remarks, pair 2)
+            if (_coherence.ChangedDuring(key, load.ReadSeq))
             {
                 _l1.TryRemove(key); // the key changed while the value was being put back
             }
@@ -407,7 +408,7 @@ public sealed partial class LeveeCache
         var key = load.Key;
         var options = load.Options;
         var flight = background ? null : load.Flight;
-        if (ChangedAfter(key, load.FactorySeq) || ClearedSince(load.Epoch, load.StartedWall))
+        if (!_coherence.MayStore(key, load.FactorySeq, load.Epoch, load.StartedWall))
         {
             return;
         }
@@ -419,16 +420,16 @@ public sealed partial class LeveeCache
         WriteL1(key, entry, options);
         if (flight is not null)
         {
-            Interlocked.Exchange(ref flight.Writing, 1);
+            Interlocked.Exchange(ref flight.Writing, 1); // a full fence: pairs with RemoveAsync's BeginChange (Coherence's remarks, pair 1)
         }
 
-        if (ChangedAfter(key, load.FactorySeq))
+        if (_coherence.ChangedAfter(key, load.FactorySeq))
         {
             _l1.TryRemove(key); // removed while this value was being written to L1
             return;
         }
 
-        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0 && !ClearedSince(load.Epoch, load.StartedWall))
+        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0 && !_coherence.ClearedSince(load.Epoch, load.StartedWall))
         {
             // awaited: when the load returns, its value is in Redis (or the write failed: counted, logged, and L2 keeps
             // what it had, which every reader checks against the key's removals; the next miss anywhere loads it again)

@@ -151,7 +151,7 @@ public sealed partial class LeveeCache
 
         if (existing is Flight<T> joined)
         {
-            if ((_removals.TryGetValue(key, out var change) && change.BeginSeq > joined.StartSeq) || Volatile.Read(ref _broadInvalidationSeq) > joined.StartSeq)
+            if (_coherence.ChangedSince(key, joined.StartSeq))
             {
                 // The key changed (removed, set, or told by the backplane), or a tag or everything was invalidated, after this
                 // load started: its value may predate the change, and a caller that comes after the change must not get it.
@@ -273,14 +273,6 @@ public sealed partial class LeveeCache
         EndFlight(key, flight);
         return value;
     }
-
-    /// <summary>
-    /// True when this instance dropped its L1 (a clear-all here or on another instance, a failover) or everything was
-    /// invalidated since a load began: its value may predate that, and must go neither into L1 nor into L2, where it would
-    /// land in the new generation and other instances would take it.
-    /// </summary>
-    private bool ClearedSince(long epoch, long startedWall) =>
-        epoch != Volatile.Read(ref _epoch) || startedWall < Volatile.Read(ref _allInvalidatedWall); // same ms: the epoch orders them
 
     /// <summary>Factory calls running in this process (for tests).</summary>
     internal int RunningFactories => _runningFactories.Count;

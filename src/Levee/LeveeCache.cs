@@ -38,7 +38,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private readonly TimeSpan _defaultExpiration; // LeveeOptions.DefaultEntryOptions.Expiration, else DefaultExpiration
     private readonly HybridCacheEntryFlags _defaultFlags; // LeveeOptions.DefaultEntryOptions.Flags
     private readonly LeveeEntryOptions _hybridDefault; // a HybridCache call without options
-    private long _epoch;
+    private readonly Coherence _coherence;
     private int _disposed;
 
     internal LeveeCache(LeveeOptions options, IL2Store? l2, SerializerRegistry serializers, ILogger? logger, System.Diagnostics.Metrics.IMeterFactory? meterFactory)
@@ -47,6 +47,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         _options = options;
         _name = options.Name;
         _clock = new LeveeClock(options.TimeProvider);
+        _coherence = new Coherence(_clock);
         _l1 = new FastConcurrentLru<string, CacheEntry>(Environment.ProcessorCount, options.L1MaxEntries, StringComparer.Ordinal);
         _serializers = serializers;
         _logger = logger ?? NullLogger.Instance;
@@ -190,7 +191,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var l2 = await ReadL2Async<T>(key, LeveeEntryOptions.Default, _epoch).ConfigureAwait(false);
+        var l2 = await ReadL2Async<T>(key, LeveeEntryOptions.Default, _coherence.Epoch).ConfigureAwait(false);
         return l2.Fresh is { } fresh ? (true, Take<T>(fresh.Value)) : (false, default);
     }
 
@@ -202,7 +203,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return;
         }
 
-        await SetCoreAsync(key, value, FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
+        await SetCoreAsync(key, value, FromHybrid(options), ToArray(tags), _coherence.Epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Writes a value to L1 and L2 (and tells other instances to drop their L1 copy).</summary>
@@ -213,14 +214,13 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return;
         }
 
-        await SetCoreAsync(key, value, options ?? LeveeEntryOptions.Default, ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
+        await SetCoreAsync(key, value, options ?? LeveeEntryOptions.Default, ToArray(tags), _coherence.Epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Removes every L1 entry of this instance (L2 and other instances are not touched).</summary>
     public void ClearLocal()
     {
-        Interlocked.Increment(ref _epoch);
-        Atomic.Max(ref _broadInvalidationSeq, Interlocked.Increment(ref _invalidationSeq));
+        _coherence.DropLocal();
     }
 
     /// <summary>
