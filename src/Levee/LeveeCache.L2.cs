@@ -1,3 +1,5 @@
+// A little over ~400 lines: the guarded read, its decoding and tag check, the write and the generation belong together
+// (what a value looks like in Redis); the connection's lifecycle is in LeveeCache.Lifecycle.cs.
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using Levee.Internal;

@@ -1,3 +1,5 @@
+// Over ~400 lines on purpose: a load's steps (build, read L2, gate, factory with timeouts, store, fail-safe) read top to
+// bottom in one file; split, a reader would follow one load across files again (issue 18).
 using System.Diagnostics;
 using Levee.Gate;
 using Levee.Internal;
