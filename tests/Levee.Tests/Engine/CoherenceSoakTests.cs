@@ -15,7 +15,8 @@ namespace Levee.Tests.Engine;
 /// Every event is stamped with a ticket from one counter, taken on the safe side: a read's start and a removal's start
 /// before the call, a removal's end and a value's "put done" after the call returned. A value is unique (never written
 /// twice), so "no later write put it back" holds by construction. The check runs offline, after every thread stopped.
-/// Bounded by both a time limit and an operation count; the assertions are about what was returned, never about timing.
+/// Bounded by an operation count and a time limit (past a minimum count per worker, so a slow machine still checks
+/// enough); the assertions are about what was returned, never about timing.
 /// </remarks>
 public class CoherenceSoakTests
 {
@@ -23,6 +24,7 @@ public class CoherenceSoakTests
     private const int Tags = 3;
     private const int Workers = 6;
     private const int OperationsPerWorker = 4_000;
+    private const int MinimumOperationsPerWorker = 500; // done however slow the machine is: the counts asserted below never depend on speed
     private static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(4);
 
     private long _ticket;
@@ -86,7 +88,7 @@ public class CoherenceSoakTests
         var random = new Random(worker * 7919 + 1);
         var levee = new LeveeEntryOptions { Expiration = TimeSpan.FromMilliseconds(200) };
         var hybrid = new HybridCacheEntryOptions { Expiration = TimeSpan.FromMilliseconds(200) };
-        for (var i = 0; i < OperationsPerWorker && watch.Elapsed < TimeLimit; i++)
+        for (var i = 0; i < OperationsPerWorker && (i < MinimumOperationsPerWorker || watch.Elapsed < TimeLimit); i++)
         {
             var key = random.Next(Keys);
             var roll = random.Next(100);
