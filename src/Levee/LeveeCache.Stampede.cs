@@ -372,6 +372,17 @@ public sealed partial class LeveeCache
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
         MarkChanged(key, createdWall); // a load that started before this write must not overwrite it
+        if (_guard is not null)
+        {
+            // as RemoveAsync does: a load of the key whose value is on its way to Redis is waited for, so its SET can't
+            // land after this one (other instances would then read the replaced value; found by the soak test)
+            Interlocked.MemoryBarrier(); // pairs with StoreAsync: it sets Writing, then reads the marks (Coherence's remarks, pair 1)
+            if (_flights.TryGetValue(key, out var flight) && Volatile.Read(ref flight.Writing) == 1)
+            {
+                await flight.Ended.ConfigureAwait(false); // bounded: the write runs under the L2 time budget
+            }
+        }
+
         var entry = CreateEntry(Hold(value), options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch, createdSeq: CurrentSeq);
         WriteL1(key, entry, options);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0
