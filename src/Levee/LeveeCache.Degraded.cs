@@ -145,7 +145,7 @@ public sealed partial class LeveeCache
     private void Keep(string key, byte[] envelope)
     {
         if (envelope.Length > SharedValueMaxBytes || !Envelope.TryRead(envelope, out var read)
-            || read.CreatedWall <= Volatile.Read(ref _allInvalidatedWall) || PredatesKnownRemoval(key, read.CreatedWall))
+            || _coherence.RemovedBeforeCreation(key, read.CreatedWall))
         {
             return;
         }
