@@ -185,7 +185,7 @@ internal sealed class ClientDrill(
         var drainStart = _time.GetTimestamp();
         while (Interlocked.Read(ref outstanding) > 0 && _time.GetElapsedTime(drainStart) < drainTimeout)
         {
-            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _time, CancellationToken.None).ConfigureAwait(false);
         }
 
         await requestCts.CancelAsync().ConfigureAwait(false);
@@ -203,7 +203,7 @@ internal sealed class ClientDrill(
         var drainDeadline = _time.GetTimestamp();
         while (Interlocked.Read(ref outstanding) > 0 && _time.GetElapsedTime(drainDeadline) < TimeSpan.FromSeconds(5))
         {
-            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _time, CancellationToken.None).ConfigureAwait(false);
         }
 
         foreach (var e in listener.Events)
@@ -273,7 +273,7 @@ internal sealed class ClientDrill(
         foreach (var instance in instances)
         {
             instance.Replace(await kind.CreateAsync(moved, instance.Index, cancellationToken).ConfigureAwait(false));
-            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(250), _time, cancellationToken).ConfigureAwait(false);
         }
 
         Mark("rolling restart done");

@@ -111,7 +111,7 @@ public sealed class RedisNode
                 throw StartFailure("restart", failure);
             }
 
-            await Task.Delay(200 * attempt, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), TimeProvider.System, cancellationToken).ConfigureAwait(false);
         }
     }
 
