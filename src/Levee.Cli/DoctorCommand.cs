@@ -86,7 +86,7 @@ internal static class DoctorCommand
             var paths = r.GetValue(files) ?? [];
             if (paths.FirstOrDefault(p => p.StartsWith('-') && !File.Exists(p) && !Directory.Exists(p)) is { } unknown)
             {
-                r.AddError($"unknown option '{unknown}'. See 'levee doctor lint --help'.");
+                r.AddError($"unknown option '{unknown}'.");
             }
             else if (paths.Length == 0)
             {
