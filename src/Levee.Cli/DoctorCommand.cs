@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Reflection;
 using Levee.Doctor;
@@ -28,18 +29,49 @@ internal static class DoctorCommand
     }
 
     /// <summary>Runs <c>levee doctor ARGS</c> in-process with the given writers; returns the exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
-    {
-        var root = new RootCommand("levee") { Create() };
-        var parse = root.Parse(["doctor", .. args]);
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken).ConfigureAwait(false);
-    }
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default) =>
+        LeveeCommand.RunAsync(["doctor", .. args], new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
 
+    /// <summary><c>--format</c>: text, json or sarif (any case); the value is lower case.</summary>
     private static Option<string> FormatOption() => new("--format", "-f")
     {
         Description = "Output format: text (tables), json, or sarif (SARIF 2.1.0, for CI annotations)",
         DefaultValueFactory = _ => "text",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "text";
+            var format = text.ToLowerInvariant();
+            if (format is not ("text" or "json" or "sarif"))
+            {
+                r.AddError($"--format must be text, json or sarif, got '{text}'.");
+            }
+
+            return format;
+        },
     };
+
+    /// <summary>A whole number ≥ 1 (no sign, no separators); else the parse error "OPTION must be WHAT ≥ 1, got 'x'.".</summary>
+    private static Func<ArgumentResult, int> AtLeastOne(string option, string what) => r =>
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : string.Empty;
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1)
+        {
+            r.AddError($"{option} must be {what} ≥ 1, got '{text}'.");
+        }
+
+        return n;
+    };
+
+    private static void MustExist(Option<string?> option, string what)
+    {
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } file && !File.Exists(file))
+            {
+                r.AddError($"{what} '{file}' does not exist.");
+            }
+        });
+    }
 
     private static Option<bool> StrictOption() => new("--strict") { Description = "Exit 1 on warnings too" };
 
@@ -48,68 +80,61 @@ internal static class DoctorCommand
         var files = new Argument<string[]>("files") { Description = "sentinel.conf / redis.conf files, Kubernetes YAML embedding them in ConfigMaps, or directories of those", Arity = ArgumentArity.ZeroOrMore };
         var format = FormatOption();
         var strict = StrictOption();
-        var sentinels = new Option<string?>("--sentinels") { Description = "How many Sentinels run, when a single shared sentinel.conf is given" };
-        var disable = new Option<string[]>("--disable") { Description = "Rule ids not to report (comma-separated or repeated), e.g. --disable S003,T011", AllowMultipleArgumentsPerToken = false };
+        // on the command, not the argument: an argument's validators do not run when it has no token
+        Action<CommandResult> filesGiven = r =>
+        {
+            var paths = r.GetValue(files) ?? [];
+            if (paths.FirstOrDefault(p => p.StartsWith('-') && !File.Exists(p) && !Directory.Exists(p)) is { } unknown)
+            {
+                r.AddError($"unknown option '{unknown}'.");
+            }
+            else if (paths.Length == 0)
+            {
+                r.AddError("no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--redis-version V] [--disable RULE,...] [--strict]");
+            }
+        };
+        var sentinels = new Option<int?>("--sentinels")
+        {
+            Description = "How many Sentinels run, when a single shared sentinel.conf is given",
+            CustomParser = r => AtLeastOne("--sentinels", "a whole number")(r),
+        };
+        var disable = new Option<string[]>("--disable")
+        {
+            Description = "Rule ids not to report (comma-separated or repeated), e.g. --disable S003,T011",
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = r =>
+            {
+                var ids = r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+                if (ids.FirstOrDefault(id => !Rules.All.Any(rule => rule.Id.Equals(id, StringComparison.OrdinalIgnoreCase))) is { } unknownRule)
+                {
+                    r.AddError($"--disable: no rule '{unknownRule}'. See 'levee doctor rules'.");
+                }
+
+                return ids;
+            },
+        };
         var redisVersion = new Option<string?>("--redis-version") { Description = $"The server version the configs are for ({string.Join(", ", LintOptions.RedisVersions)}); default: any of them" };
+        redisVersion.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } version && !LintOptions.IsKnownRedisVersion(version))
+            {
+                r.AddError($"--redis-version must be one of {string.Join(", ", LintOptions.RedisVersions)} (or a full version of one), got '{version}'.");
+            }
+        });
         var command = new Command("lint", "Lint Redis/Sentinel config files (one deployment) and compute how many Sentinel failures each master tolerates")
         {
             files, format, strict, sentinels, redisVersion, disable,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
+        command.Validators.Add(filesGiven);
         command.SetAction(parse =>
         {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            if (!Usage(parse, error, out var fmt, format))
-            {
-                return 2;
-            }
-
-            var paths = parse.GetValue(files) ?? [];
-            if (paths.FirstOrDefault(p => p.StartsWith('-') && !File.Exists(p) && !Directory.Exists(p)) is { } unknown)
-            {
-                error.WriteLine($"levee doctor lint: unknown option '{unknown}'. See 'levee doctor lint --help'.");
-                return 2;
-            }
-
-            if (paths.Length == 0)
-            {
-                error.WriteLine("levee doctor lint: no files given. Usage: levee doctor lint FILE... [--format text|json|sarif] [--sentinels N] [--redis-version V] [--disable RULE,...] [--strict]");
-                return 2;
-            }
-
-            int? count = null;
-            if (parse.GetValue(sentinels) is { } text)
-            {
-                if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1)
-                {
-                    error.WriteLine($"levee doctor lint: --sentinels must be a whole number ≥ 1, got '{text}'.");
-                    return 2;
-                }
-
-                count = n;
-            }
-
-            var version = parse.GetValue(redisVersion);
-            if (version is not null && !LintOptions.IsKnownRedisVersion(version))
-            {
-                error.WriteLine($"levee doctor lint: --redis-version must be one of {string.Join(", ", LintOptions.RedisVersions)} (or a full version of one), got '{version}'.");
-                return 2;
-            }
-
-            var disabled = (parse.GetValue(disable) ?? []).SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
-            if (disabled.FirstOrDefault(id => !Rules.All.Any(r => r.Id.Equals(id, StringComparison.OrdinalIgnoreCase))) is { } unknownRule)
-            {
-                error.WriteLine($"levee doctor lint: --disable: no rule '{unknownRule}'. See 'levee doctor rules'.");
-                return 2;
-            }
-
-            var report = DoctorLinter.Lint(paths, new LintOptions { Sentinels = count, RedisVersion = version, Disabled = disabled });
-            return Print(report, fmt, output, error, parse.GetValue(strict), $"{paths.Length} path{(paths.Length == 1 ? string.Empty : "s")} linted");
+            var paths = parse.GetValue(files)!;
+            var options = new LintOptions { Sentinels = parse.GetValue(sentinels), RedisVersion = parse.GetValue(redisVersion), Disabled = parse.GetValue(disable) ?? [] };
+            var report = DoctorLinter.Lint(paths, options);
+            return Print(report, parse.GetValue(format)!, parse.InvocationConfiguration, parse.GetValue(strict), $"{paths.Length} path{(paths.Length == 1 ? string.Empty : "s")} linted");
         });
         return command;
     }
-
     private static Command CreateCheck()
     {
         var sentinel = new Option<string?>("--sentinel") { Description = "Sentinel endpoints HOST:PORT[,HOST:PORT...]" };
@@ -121,34 +146,41 @@ internal static class DoctorCommand
         var sentinelUser = new Option<string?>("--sentinel-user") { Description = $"ACL user for the Sentinels (or env {SentinelUserEnvironmentVariable}; default: none, the default user)" };
         var sentinelPassword = new Option<string?>("--sentinel-password") { Description = $"Password for the Sentinels, when they have requirepass or an ACL user (or --sentinel-password-file, or env {SentinelPasswordEnvironmentVariable}; default: none)" };
         var sentinelPasswordFile = new Option<string?>("--sentinel-password-file") { Description = "A file holding the Sentinels' password (its first line)" };
-        var timeout = new Option<string?>("--timeout") { Description = "Per-call timeout in milliseconds (default 2000)" };
+        var timeout = new Option<int>("--timeout")
+        {
+            Description = "Per-call timeout in milliseconds (default 2000)",
+            DefaultValueFactory = _ => 2000,
+            CustomParser = r => AtLeastOne("--timeout", "a number of milliseconds")(r),
+        };
         var tls = new Option<bool>("--tls") { Description = "Connect to every node and Sentinel over TLS" };
         var tlsCa = new Option<string?>("--tls-ca") { Description = "PEM file of a private CA that signed the servers' certificates (implies --tls)" };
         var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM client certificate, for servers with tls-auth-clients yes (implies --tls; with --tls-key)" };
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
+        MustExist(tlsCa, "TLS file");
+        MustExist(tlsCert, "TLS file");
+        MustExist(tlsKey, "TLS file");
         var format = FormatOption();
         var strict = StrictOption();
         var command = new Command("check", "Check a live Sentinel deployment (--sentinel ... --service NAME) or a Redis Cluster (--cluster HOST:PORT)")
         {
             sentinel, service, cluster, user, password, passwordFile, sentinelUser, sentinelPassword, sentinelPasswordFile, timeout, tls, tlsCa, tlsCert, tlsKey, format, strict,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
+        command.Validators.Add(r =>
+        {
+            var viaSentinel = !string.IsNullOrWhiteSpace(r.GetValue(sentinel));
+            var viaCluster = !string.IsNullOrWhiteSpace(r.GetValue(cluster));
+            if (viaSentinel == viaCluster)
+            {
+                r.AddError("give either --sentinel HOST:PORT[,HOST:PORT...] --service NAME, or --cluster HOST:PORT.");
+            }
+            else if (viaSentinel && string.IsNullOrWhiteSpace(r.GetValue(service)))
+            {
+                r.AddError("--sentinel needs --service NAME (the master name the Sentinels monitor).");
+            }
+        });
         command.SetAction(async (parse, ct) =>
         {
-            var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            if (!Usage(parse, error, out var fmt, format))
-            {
-                return 2;
-            }
-
-            var timeoutMs = 2000;
-            if (parse.GetValue(timeout) is { } t && (!int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out timeoutMs) || timeoutMs < 1))
-            {
-                error.WriteLine($"levee doctor check: --timeout must be a number of milliseconds ≥ 1, got '{t}'.");
-                return 2;
-            }
-
             if (!TryResolveSecret(parse.GetValue(password), parse.GetValue(passwordFile), PasswordEnvironmentVariable, "--password", error, out var dataPassword)
                 || !TryResolveSecret(parse.GetValue(sentinelPassword), parse.GetValue(sentinelPasswordFile), SentinelPasswordEnvironmentVariable, "--sentinel-password", error, out var sentinelSecret))
             {
@@ -165,45 +197,26 @@ internal static class DoctorCommand
                 TlsCaFile = parse.GetValue(tlsCa),
                 TlsCertFile = parse.GetValue(tlsCert),
                 TlsKeyFile = parse.GetValue(tlsKey),
-                Timeout = TimeSpan.FromMilliseconds(timeoutMs),
+                Timeout = TimeSpan.FromMilliseconds(parse.GetValue(timeout)),
             };
-            foreach (var file in new[] { options.TlsCaFile, options.TlsCertFile, options.TlsKeyFile })
-            {
-                if (file is not null && !File.Exists(file))
-                {
-                    error.WriteLine($"levee doctor check: TLS file '{file}' does not exist.");
-                    return 2;
-                }
-            }
             var sentinels = parse.GetValue(sentinel);
-            var clusterNode = parse.GetValue(cluster);
             DoctorReport report;
             string subject;
-            if (!string.IsNullOrWhiteSpace(sentinels) && string.IsNullOrWhiteSpace(clusterNode))
+            if (!string.IsNullOrWhiteSpace(sentinels))
             {
-                var name = parse.GetValue(service);
-                if (string.IsNullOrWhiteSpace(name))
-                {
-                    error.WriteLine("levee doctor check: --sentinel needs --service NAME (the master name the Sentinels monitor).");
-                    return 2;
-                }
-
+                var name = parse.GetValue(service)!;
                 var endpoints = sentinels.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 report = await SentinelLiveChecker.CheckAsync(endpoints, name, options, ct).ConfigureAwait(false);
                 subject = $"Sentinel service '{name}' via {endpoints.Length} Sentinel{(endpoints.Length == 1 ? string.Empty : "s")}";
             }
-            else if (!string.IsNullOrWhiteSpace(clusterNode) && string.IsNullOrWhiteSpace(sentinels))
-            {
-                report = await ClusterLiveChecker.CheckAsync(clusterNode.Trim(), options, ct).ConfigureAwait(false);
-                subject = $"Redis Cluster via {clusterNode.Trim()}";
-            }
             else
             {
-                error.WriteLine("levee doctor check: give either --sentinel HOST:PORT[,HOST:PORT...] --service NAME, or --cluster HOST:PORT.");
-                return 2;
+                var clusterNode = parse.GetValue(cluster)!.Trim();
+                report = await ClusterLiveChecker.CheckAsync(clusterNode, options, ct).ConfigureAwait(false);
+                subject = $"Redis Cluster via {clusterNode}";
             }
 
-            return Print(report, fmt, output, error, parse.GetValue(strict), subject);
+            return Print(report, parse.GetValue(format)!, parse.InvocationConfiguration, parse.GetValue(strict), subject);
         });
         return command;
     }
@@ -215,8 +228,7 @@ internal static class DoctorCommand
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var fmt = (parse.GetValue(format) ?? "text").ToLowerInvariant();
-            if (fmt == "json")
+            if (parse.GetValue(format) == "json")
             {
                 output.Write(System.Text.Json.JsonSerializer.Serialize(
                     Rules.All.Select(r => new { id = r.Id, severity = JsonReportWriter.SeverityName(r.Severity), title = r.Title, why = r.Why, fix = r.Fix, source = r.Source, help = r.HelpUri }),
@@ -266,26 +278,10 @@ internal static class DoctorCommand
         return true;
     }
 
-    private static bool Usage(ParseResult parse, TextWriter error, out string format, Option<string> formatOption)
+    private static int Print(DoctorReport report, string format, InvocationConfiguration invocation, bool strict, string subject)
     {
-        format = (parse.GetValue(formatOption) ?? "text").ToLowerInvariant();
-        if (parse.UnmatchedTokens.Count > 0 && parse.UnmatchedTokens.Any(t => t.StartsWith('-')))
-        {
-            error.WriteLine($"levee doctor: unknown option(s): {string.Join(' ', parse.UnmatchedTokens.Where(t => t.StartsWith('-')))}. See 'levee doctor --help'.");
-            return false;
-        }
-
-        if (format is not ("text" or "json" or "sarif"))
-        {
-            error.WriteLine($"levee doctor: --format must be text, json or sarif, got '{format}'.");
-            return false;
-        }
-
-        return true;
-    }
-
-    private static int Print(DoctorReport report, string format, TextWriter output, TextWriter error, bool strict, string subject)
-    {
+        var output = invocation.Output;
+        var error = invocation.Error;
         switch (format)
         {
             case "json":

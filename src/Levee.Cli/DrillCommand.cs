@@ -43,7 +43,7 @@ internal static class DrillCommand
                 foreach (var s in DrillRunner.Scenarios)
                 {
                     var note = s.Implemented ? string.Empty : $" [not implemented yet: {s.NotImplementedReason}]";
-                    Console.Out.WriteLine($"{s.Name,-22} {s.Description}{note}");
+                    parse.InvocationConfiguration.Output.WriteLine($"{s.Name,-22} {s.Description}{note}");
                 }
 
                 return 0;
@@ -72,7 +72,7 @@ internal static class DrillCommand
             var problems = options.Validate();
             if (problems.Count > 0)
             {
-                await Console.Error.WriteLineAsync("levee drill: " + string.Join("; ", problems)).ConfigureAwait(false);
+                await parse.InvocationConfiguration.Error.WriteLineAsync("levee drill: " + string.Join("; ", problems)).ConfigureAwait(false);
                 return 2;
             }
 

@@ -49,7 +49,7 @@ public static class DrillRunner
         ThreadPool.GetMinThreads(out var worker, out var io);
         ThreadPool.SetMinThreads(Math.Max(worker, 64), Math.Max(io, 64));
 
-        var startedAt = DateTimeOffset.UtcNow;
+        var startedAt = TimeProvider.System.GetUtcNow(); // the report's wall-clock stamp
         var shape = new CatalogShape(options.Products, options.Categories, options.Users, options.Seed);
         var zipf = new ZipfSampler(shape.KeysByPopularity.Count, options.ZipfExponent);
         var runs = new List<ClientRun>();

@@ -88,46 +88,10 @@ public static partial class DoctorLinter
             }
         }
 
-        // --- the arithmetic
-        var arithmetic = $"{real} Sentinels, quorum {quorum}, majority {topology.Majority}" + (voters > real ? $" of {voters} voters" : string.Empty);
-        if (assumed)
+        // --- the arithmetic (T001–T006; nothing when the count is assumed)
+        foreach (var f in SentinelCountRules.Evaluate(topology, q => $"'sentinel monitor {name} {first.Host} {first.PortText} {q}'"))
         {
-            // nothing to judge: the count is unknown
-        }
-        else if (quorum > real)
-        {
-            findings.Add(Make("T001", doc, line, $"Master '{name}': quorum {quorum} is larger than the {real} Sentinels: it can never be marked objectively down, so it is never failed over.",
-                real >= 3
-                    ? $"Set the quorum to {real / 2 + 1}, the majority of {real} Sentinels ('sentinel monitor {name} {first.Host} {first.PortText} {real / 2 + 1}')."
-                    : $"Run at least 3 Sentinels on independent hosts (quorum 2 for 3); {real} Sentinel{(real == 1 ? " cannot" : "s cannot")} reach quorum {quorum}."));
-        }
-        else if (topology.ToleratedSentinelFailures < 1)
-        {
-            findings.Add(Make("T002", doc, line,
-                $"Master '{name}': {arithmetic}: a failover needs {Math.Max(quorum, topology.Majority)} Sentinels, so it tolerates {topology.ToleratedSentinelFailures} Sentinel failures; losing any one Sentinel blocks failover.",
-                real >= 3 ? $"Set the quorum to {real / 2 + 1} ('sentinel monitor {name} {first.Host} {first.PortText} {real / 2 + 1}')" + (real % 2 == 0 ? " and use an odd number of Sentinels." : ".") : Rules.Get("T002").Fix));
-        }
-
-        if (!assumed && quorum > topology.Majority && quorum <= real)
-        {
-            findings.Add(Make("T003", doc, line, $"Master '{name}': quorum {quorum} is above the majority {topology.Majority} of {voters} Sentinels; the quorum, not the majority, limits failover.",
-                $"Set the quorum to {topology.Majority}."));
-        }
-
-        if (!assumed && quorum == 1 && real > 1)
-        {
-            findings.Add(Make("T004", doc, line, $"Master '{name}': quorum 1 with {real} Sentinels: one Sentinel's view is enough to declare the master down.",
-                $"Set the quorum to {real / 2 + 1}."));
-        }
-
-        if (!assumed && real > 0 && real % 2 == 0)
-        {
-            findings.Add(Make("T005", doc, line, $"Master '{name}': {real} Sentinels (even) tolerate no more failures than {real - 1}."));
-        }
-
-        if (!assumed && real < 3)
-        {
-            findings.Add(Make("T006", doc, line, $"Master '{name}' is monitored by {real} Sentinel{(real == 1 ? string.Empty : "s")}; at least 3 are needed to survive the loss of one."));
+            findings.Add(Make(f.RuleId, doc, line, f.Message, f.Fix));
         }
 
         CheckHosts(name, decls, topology, findings);

@@ -187,34 +187,9 @@ public static class SentinelLiveChecker
         masters.Add(topology);
         var need = Math.Max(quorum, topology.Majority);
         var at = first.Endpoint;
-        if (quorum > real)
+        foreach (var f in SentinelCountRules.Evaluate(topology, q => $"SENTINEL SET {service} quorum {q} on every Sentinel, and the same in their config files"))
         {
-            findings.Add(Live("T001", at, $"Master '{service}': quorum {quorum} is larger than the {real} Sentinels: it is never failed over."));
-        }
-        else if (topology.ToleratedSentinelFailures < 1)
-        {
-            findings.Add(Live("T002", at, $"Master '{service}': {real} Sentinels, quorum {quorum}, majority {topology.Majority}: a failover needs {need} Sentinels, so it tolerates 0 Sentinel failures (SENTINEL CKQUORUM does not report this while all are up).",
-                real >= 3 ? $"SENTINEL SET {service} quorum {real / 2 + 1} on every Sentinel, and the same in their config files." : null));
-        }
-
-        if (quorum > topology.Majority && quorum <= real)
-        {
-            findings.Add(Live("T003", at, $"Master '{service}': quorum {quorum} is above the majority {topology.Majority}."));
-        }
-
-        if (quorum == 1 && real > 1)
-        {
-            findings.Add(Live("T004", at, $"Master '{service}': quorum 1 with {real} Sentinels."));
-        }
-
-        if (real % 2 == 0)
-        {
-            findings.Add(Live("T005", at, $"Master '{service}': {real} Sentinels (even)."));
-        }
-
-        if (real < 3)
-        {
-            findings.Add(Live("T006", at, $"Master '{service}' is monitored by {real} Sentinel(s)."));
+            findings.Add(Live(f.RuleId, at, f.Message, f.Fix));
         }
 
         // T007: Sentinels per host (hosts from the addresses; loopback = one test machine, not judged).

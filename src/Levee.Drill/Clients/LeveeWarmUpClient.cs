@@ -76,21 +76,14 @@ internal sealed class LeveeWarmUpClientKind : IDrillClientKind, IDatabaseClientK
     /// <summary>The readiness probe: the checks tagged <c>ready</c>, until Healthy.</summary>
     private static async Task WaitUntilReadyAsync(HealthCheckService health, CancellationToken cancellationToken)
     {
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while (true)
+        var result = await Topology.Poll.TryUntilAsync("levee-warmup to be ready", async ct =>
         {
-            var report = await health.CheckHealthAsync(r => r.Tags.Contains("ready"), cancellationToken).ConfigureAwait(false);
-            if (report.Status == HealthStatus.Healthy)
-            {
-                return;
-            }
-
-            if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > ReadyTimeout)
-            {
-                throw new TimeoutException($"levee-warmup: not ready after {ReadyTimeout.TotalSeconds} s ({report.Status})");
-            }
-
-            await Task.Delay(ProbePeriod, cancellationToken).ConfigureAwait(false);
+            var report = await health.CheckHealthAsync(r => r.Tags.Contains("ready"), ct).ConfigureAwait(false);
+            return report.Status == HealthStatus.Healthy ? Topology.Probe<bool>.Ready(true) : Topology.Probe<bool>.NotYet(report.Status.ToString());
+        }, ReadyTimeout, TimeProvider.System, cancellationToken, Topology.PollInterval.Every(ProbePeriod)).ConfigureAwait(false);
+        if (!result.IsReady)
+        {
+            throw new TimeoutException(result.Failure);
         }
     }
 

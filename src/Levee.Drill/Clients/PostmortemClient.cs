@@ -61,7 +61,7 @@ internal sealed class PostmortemClient : IDrillClient
             }
             catch (RedisConnectionException) when (attempt < 5)
             {
-                await Task.Delay(200).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), time).ConfigureAwait(false);
             }
         }
     }

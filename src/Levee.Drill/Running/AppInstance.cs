@@ -74,7 +74,7 @@ internal sealed class AppInstance(int index, CatalogStore store, IDrillClient cl
         {
             while (Volatile.Read(ref old.Users) > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(started) < grace)
             {
-                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)

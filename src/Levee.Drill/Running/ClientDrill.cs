@@ -14,7 +14,7 @@ namespace Levee.Drill.Running;
 /// instances, the warm cache, then the open-loop load over baseline, fault and recovery with the fault
 /// and repair injected on time, and the per-second sampler. Every process it starts is stopped at the end.
 /// </summary>
-internal sealed class ClientDrill(
+internal sealed partial class ClientDrill(
     Scenario scenario,
     PhasePlan plan,
     IDrillClientKind kind,
@@ -63,7 +63,8 @@ internal sealed class ClientDrill(
 
             _epoch = _time.GetTimestamp();
             await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, _epoch).ConfigureAwait(false);
-            var run = await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
+            using var load = new LoadRun(this, topology, target, instances, counters, monitor);
+            var run = await load.RunAsync(listener, cancellationToken).ConfigureAwait(false);
             return run with { ChannelTransactions = await ChannelTransactionsAsync(channelMonitor, channelAtStart, cancellationToken).ConfigureAwait(false) };
         }
         finally
@@ -74,154 +75,6 @@ internal sealed class ClientDrill(
                 await instance.DisposeAsync().ConfigureAwait(false);
             }
         }
-    }
-
-    private async Task<ClientRun> RunLoadAsync(
-        DrillTopology topology,
-        RedisTarget target,
-        List<AppInstance> instances,
-        DbCounters counters,
-        DbServerMonitor monitor,
-        SentinelEventListener listener,
-        CancellationToken cancellationToken)
-    {
-        var recorder = new RequestRecorder(plan.TotalSeconds);
-        var versions = new VersionBook();
-        var floor = new FaultFloor(plan.FaultStart, plan.RecoveryStart);
-        using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
-        var context = new ScenarioContext(topology, Mark, Elapsed)
-        {
-            Seed = options.Seed,
-            FaultStart = TimeSpan.FromSeconds(plan.FaultStart),
-            FaultEnd = TimeSpan.FromSeconds(plan.RecoveryStart),
-            Deploy = new RollingDeploy(kind, target, instances, shape.KeysByPopularity, Mark, Elapsed),
-        };
-        TimeSpan? faultAt = null, repairAt = null;
-        string? faultFailure = null;
-
-        var sampler = Task.Run(
-            async () =>
-            {
-                for (var s = 1; s <= plan.TotalSeconds; s++)
-                {
-                    await DelayUntilAsync(TimeSpan.FromSeconds(s), stopSampling.Token).ConfigureAwait(false);
-                    var sample = await SampleAsync(instances, counters, monitor, stopSampling.Token).ConfigureAwait(false);
-                    var last = samples[^1];
-                    samples.Add(sample);
-                    var stats = recorder.Snapshot(Math.Min(s - 1, recorder.Seconds - 1));
-                    Report(plan.PhaseOf(s - 1), s, null, stats, sample.DbQueriesServer - last.DbQueriesServer ?? 0, sample.InFlight);
-                }
-            },
-            CancellationToken.None);
-
-        var faults = Task.Run(
-            async () =>
-            {
-                try
-                {
-                    await DelayUntilAsync(TimeSpan.FromSeconds(plan.FaultStart), cancellationToken).ConfigureAwait(false);
-                    faultAt = Elapsed();
-                    await scenario.InjectAsync(context, cancellationToken).ConfigureAwait(false);
-                    await DelayUntilAsync(TimeSpan.FromSeconds(plan.RecoveryStart), cancellationToken).ConfigureAwait(false);
-                    repairAt = Elapsed();
-                    Mark("repair starts");
-                    await scenario.RepairAsync(context, cancellationToken).ConfigureAwait(false);
-                    await RestartFixedEndpointClientsAsync(topology, context, target, instances, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is TopologyException or IOException or TimeoutException or InvalidOperationException or StackExchange.Redis.RedisException)
-                {
-                    faultFailure = ex.Message;
-                    Mark("fault/repair step failed: " + ex.Message);
-                }
-            },
-            CancellationToken.None);
-
-        var scheduler = new OpenLoopScheduler(options.Rate, options.Seed, _time);
-        var outstanding = 0L;
-        void Dispatch(long index, TimeSpan scheduled)
-        {
-            var instance = instances[(int)(index % instances.Count)];
-            if (!instance.TryEnter(options.InFlightLimit))
-            {
-                recorder.Record(scheduled, TimeSpan.Zero, RequestOutcome.Refused);
-                return;
-            }
-
-            Interlocked.Increment(ref outstanding);
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await ExecuteAsync(instance, index, scheduled, recorder, versions, floor, requestCts.Token).ConfigureAwait(false);
-                }
-                finally
-                {
-                    instance.Exit();
-                    Interlocked.Decrement(ref outstanding);
-                }
-            }, CancellationToken.None);
-        }
-
-        await scheduler.RunAsync(_epoch, TimeSpan.FromSeconds(plan.TotalSeconds), Dispatch, cancellationToken).ConfigureAwait(false);
-        if (cancellationToken.IsCancellationRequested)
-        {
-            // interrupted (the scheduler stops quietly): no drain, no report of a run cut short; the caller tears down
-            await requestCts.CancelAsync().ConfigureAwait(false);
-            await stopSampling.CancelAsync().ConfigureAwait(false);
-            foreach (var background in new[] { faults, sampler })
-            {
-                try
-                {
-                    await background.ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // ends with the token
-                }
-            }
-
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-
-        // let requests still in flight finish (they are part of the last seconds), then cut them off
-        var drainTimeout = TimeSpan.FromSeconds(Math.Clamp(plan.RecoverySeconds / 2, 2, 10));
-        var drainStart = _time.GetTimestamp();
-        while (Interlocked.Read(ref outstanding) > 0 && _time.GetElapsedTime(drainStart) < drainTimeout)
-        {
-            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        await requestCts.CancelAsync().ConfigureAwait(false);
-        await faults.ConfigureAwait(false);
-        await stopSampling.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await sampler.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // sampling ends with the load
-        }
-
-        var drainDeadline = _time.GetTimestamp();
-        while (Interlocked.Read(ref outstanding) > 0 && _time.GetElapsedTime(drainDeadline) < TimeSpan.FromSeconds(5))
-        {
-            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        foreach (var e in listener.Events)
-        {
-            _marks.Enqueue(new FaultStep(Math.Round(e.At.TotalSeconds, 1), $"sentinel {e.Channel} {e.Message}"));
-        }
-
-        var run = BuildRun(recorder, samples, listener, context, faultAt, repairAt, faultFailure);
-        return run with
-        {
-            FaultDbTransactions = run.Timeline!.Where(p => p.Second >= plan.FaultStart && p.Second < plan.RecoveryStart).Sum(p => p.DbQueries),
-            FaultFloorTransactions = floor.Transactions,
-        };
     }
 
     private async Task ExecuteAsync(AppInstance instance, long index, TimeSpan scheduled, RequestRecorder recorder, VersionBook versions, FaultFloor floor, CancellationToken cancellationToken)
@@ -284,7 +137,7 @@ internal sealed class ClientDrill(
         foreach (var instance in instances)
         {
             instance.Replace(await kind.CreateAsync(moved, instance.Index, cancellationToken).ConfigureAwait(false));
-            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(250), _time, cancellationToken).ConfigureAwait(false);
         }
 
         Mark("rolling restart done");
@@ -377,11 +230,11 @@ internal sealed class ClientDrill(
     }
 
     /// <summary>The channel database's transactions since the run started; null when unknown (a failed read).</summary>
-    private static async Task<long?> ChannelTransactionsAsync(DbServerMonitor channelMonitor, long atStart, CancellationToken cancellationToken)
+    private async Task<long?> ChannelTransactionsAsync(DbServerMonitor channelMonitor, long atStart, CancellationToken cancellationToken)
     {
         try
         {
-            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false); // PostgreSQL publishes its counters with up to ~1 s of delay
+            await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken).ConfigureAwait(false); // PostgreSQL publishes its counters with up to ~1 s of delay
             return await channelMonitor.ReadAsync(cancellationToken).ConfigureAwait(false) - atStart;
         }
         catch (Npgsql.NpgsqlException)

@@ -90,7 +90,7 @@ internal sealed class RollingDeploy(
             var wait = at - elapsed();
             if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(wait, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             }
 
             var instance = instances[i];

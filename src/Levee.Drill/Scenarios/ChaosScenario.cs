@@ -159,7 +159,7 @@ internal static class ChaosScenario
         var wait = at - ctx.Elapsed;
         if (wait > TimeSpan.Zero)
         {
-            await Task.Delay(wait, ct).ConfigureAwait(false);
+            await Task.Delay(wait, TimeProvider.System, ct).ConfigureAwait(false);
         }
     }
 

@@ -258,7 +258,7 @@ internal static class ScenarioCatalog
                 break;
             }
 
-            await Task.Delay(500, ct).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(500), TimeProvider.System, ct).ConfigureAwait(false);
         }
         while (Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(20));
 
@@ -286,7 +286,7 @@ internal static class ScenarioCatalog
                 var wait = TimeSpan.FromMilliseconds(300) - (ctx.Elapsed - started);
                 if (wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(wait, ct).ConfigureAwait(false);
+                    await Task.Delay(wait, TimeProvider.System, ct).ConfigureAwait(false);
                 }
             }
         }

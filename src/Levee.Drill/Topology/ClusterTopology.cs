@@ -115,25 +115,23 @@ public sealed class ClusterTopology : IAsyncDisposable
             throw new ArgumentException($"{formerMaster.Endpoint} had no replica when the cluster was created", nameof(formerMaster));
         }
 
-        var deadline = DateTime.UtcNow + timeout;
-        string why = "not checked";
-        while (DateTime.UtcNow < deadline)
+        return await Poll.UntilAsync($"a replica of {formerMaster.Endpoint} to be promoted", async ct =>
         {
+            var why = "no replica of it is running";
             foreach (var candidate in candidates.Where(c => c.IsRunning && !c.IsFrozen))
             {
                 try
                 {
-                    if (await candidate.RoleAsync(cancellationToken).ConfigureAwait(false) == "master")
-                    {
-                        why = await NotOkReasonAsync(cancellationToken).ConfigureAwait(false) ?? string.Empty;
-                        if (why.Length == 0)
-                        {
-                            return candidate;
-                        }
-                    }
-                    else
+                    if (await candidate.RoleAsync(ct).ConfigureAwait(false) != "master")
                     {
                         why = $"{candidate.Endpoint} is still a replica";
+                        continue;
+                    }
+
+                    why = await NotOkReasonAsync(ct).ConfigureAwait(false) ?? string.Empty;
+                    if (why.Length == 0)
+                    {
+                        return Probe<RedisNode>.Ready(candidate);
                     }
                 }
                 catch (Exception ex) when (ex is TimeoutException or IOException)
@@ -142,12 +140,9 @@ public sealed class ClusterTopology : IAsyncDisposable
                 }
             }
 
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new TopologyException(
-            $"no replica of {formerMaster.Endpoint} was promoted within {timeout.TotalSeconds:0.#} s ({why}). "
-            + string.Join("\n", candidates.Select(c => $"--- {c} ---\n{c.LogTail(12)}")));
+            return Probe<RedisNode>.NotYet(why);
+        }, timeout, TimeProvider.System, cancellationToken,
+            details: () => string.Join("\n", candidates.Select(c => $"--- {c} ---\n{c.LogTail(12)}"))).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -155,9 +150,11 @@ public sealed class ClusterTopology : IAsyncDisposable
     /// its live replicas connected (<c>master_link_status:up</c>).
     /// </summary>
     public Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        Readiness.WaitAsync(NotReadyReasonAsync, timeout,
-            why => $"cluster not ready within {timeout.TotalSeconds:0.#} s: {why}. Nodes: " + string.Join("; ", Nodes),
-            cancellationToken);
+        Poll.UntilAsync("the cluster to be ready", NotReadyProbeAsync, timeout, TimeProvider.System, cancellationToken,
+            details: () => "Nodes: " + string.Join("; ", Nodes));
+
+    private async Task<Probe<bool>> NotReadyProbeAsync(CancellationToken cancellationToken) =>
+        await NotReadyReasonAsync(cancellationToken).ConfigureAwait(false) is { Length: > 0 } why ? Probe<bool>.NotYet(why) : Probe<bool>.Ready(true);
 
     /// <summary>Stops every node (and the host when it created one).</summary>
     public async ValueTask DisposeAsync()

@@ -293,7 +293,7 @@ public sealed class LatencyProxy : IAsyncDisposable
                     var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
                     if (wait > TimeSpan.Zero)
                     {
-                        await Task.Delay(wait, token).ConfigureAwait(false);
+                        await Task.Delay(wait, TimeProvider.System, token).ConfigureAwait(false);
                     }
 
                     await proxy._open.Task.WaitAsync(token).ConfigureAwait(false);

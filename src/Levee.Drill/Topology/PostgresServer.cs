@@ -184,7 +184,7 @@ public sealed class PostgresServer : IAsyncDisposable
             MakeReachable(server.Directory, runAs);
         }
 
-        var deadline = DateTime.UtcNow + options.ReadyTimeout;
+        var readyFrom = TimeProvider.System.GetTimestamp();
         var init = host.Start(
             name + "-initdb",
             initdb,
@@ -210,7 +210,8 @@ public sealed class PostgresServer : IAsyncDisposable
             server.Port = PortAllocator.Next();
             await server.WriteConfigAsync(preload, cancellationToken).ConfigureAwait(false);
             server._process = host.Start(name, postgres, ["-D", server.DataDirectory], server.Directory, server.LogFile, runAs);
-            var failure = await server.WaitReadyAsync(deadline, cancellationToken).ConfigureAwait(false);
+            var left = options.ReadyTimeout - TimeProvider.System.GetElapsedTime(readyFrom);
+            var failure = await server.WaitReadyAsync(left, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
                 break;
@@ -218,7 +219,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
             server.Kill();
             var inUse = server.LogTail(30).Contains("already in use", StringComparison.OrdinalIgnoreCase);
-            if (attempt >= 4 || !inUse || DateTime.UtcNow >= deadline)
+            if (attempt >= 4 || !inUse || TimeProvider.System.GetElapsedTime(readyFrom) >= options.ReadyTimeout)
             {
                 throw new TopologyException($"PostgreSQL {name} failed to start on {server.Endpoint}: {failure}. Log {server.LogFile}, last lines:\n{server.LogTail()}");
             }
@@ -269,39 +270,35 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    private async Task<string?> WaitReadyAsync(DateTime deadline, CancellationToken cancellationToken)
+    private async Task<string?> WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var last = "no answer";
-        while (DateTime.UtcNow < deadline)
+        var result = await Poll.TryUntilAsync("an answer to SELECT 1 from our server", ProbeReadyAsync, timeout, TimeProvider.System,
+            cancellationToken, PollInterval.Every(TimeSpan.FromMilliseconds(50))).ConfigureAwait(false);
+        return result.IsReady ? null : result.Failure;
+    }
+
+    private async Task<Probe<bool>> ProbeReadyAsync(CancellationToken cancellationToken)
+    {
+        if (_process is null || _process.HasExited)
         {
-            if (_process is null || _process.HasExited)
-            {
-                return "postgres exited";
-            }
-
-            try
-            {
-                await using var connection = new NpgsqlConnection(ProbeConnectionString("postgres"));
-                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-                // SELECT 1, and make sure it is our server (not another one that won a port race)
-                await using var command = new NpgsqlCommand("SELECT current_setting('data_directory')", connection);
-                var dataDirectory = Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
-                if (dataDirectory == DataDirectory)
-                {
-                    return null;
-                }
-
-                last = $"port {Port} is answered by the server of {dataDirectory}, not {DataDirectory}";
-            }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException)
-            {
-                last = ex.Message;
-            }
-
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            return Probe<bool>.Failed("postgres exited");
         }
 
-        return "no answer to SELECT 1 in time (last: " + last + ")";
+        try
+        {
+            await using var connection = new NpgsqlConnection(ProbeConnectionString("postgres"));
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            // SELECT 1, and make sure it is our server (not another one that won a port race)
+            await using var command = new NpgsqlCommand("SELECT current_setting('data_directory')", connection);
+            var dataDirectory = Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            return dataDirectory == DataDirectory
+                ? Probe<bool>.Ready(true)
+                : Probe<bool>.NotYet($"port {Port} is answered by the server of {dataDirectory}, not {DataDirectory}");
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException)
+        {
+            return Probe<bool>.NotYet(ex.Message);
+        }
     }
 
     private async Task<NpgsqlConnection> OpenProbeAsync(CancellationToken cancellationToken)

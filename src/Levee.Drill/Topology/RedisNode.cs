@@ -111,7 +111,7 @@ public sealed class RedisNode
                 throw StartFailure("restart", failure);
             }
 
-            await Task.Delay(200 * attempt, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), TimeProvider.System, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -265,49 +265,40 @@ public sealed class RedisNode
     /// <summary>Polls PING until PONG; returns null when ready, else why not.</summary>
     private async Task<string?> WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        var delay = 10;
-        string last = "no answer";
-        while (DateTime.UtcNow < deadline)
+        var result = await Poll.TryUntilAsync("PONG from our process", ProbeReadyAsync, timeout, TimeProvider.System, cancellationToken,
+            new PollInterval(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(100))).ConfigureAwait(false);
+        return result.IsReady ? null : result.Failure;
+    }
+
+    private async Task<Probe<bool>> ProbeReadyAsync(CancellationToken cancellationToken)
+    {
+        if (_process is null || _process.HasExited)
         {
-            if (_process is null || _process.HasExited)
-            {
-                return "the process exited";
-            }
-
-            try
-            {
-                var replies = await RespClient.ExecuteBatchAsync(Port, TimeSpan.FromMilliseconds(500), [["PING"], ["INFO", "server"]], cancellationToken).ConfigureAwait(false);
-                var reply = replies[0];
-                if (reply.Text == "PONG")
-                {
-                    // another process' server on the same port (a cross-process port race) must not count as ours
-                    var pid = ParseInfo(replies[1]).GetValueOrDefault("process_id");
-                    if (pid == _process.Pid.ToString(CultureInfo.InvariantCulture))
-                    {
-                        return null;
-                    }
-
-                    last = $"port {Port} is answered by process {pid}, not by ours ({_process.Pid})";
-                    if (LogTail(40).Contains("Address already in use", StringComparison.OrdinalIgnoreCase))
-                    {
-                        return last;
-                    }
-                }
-                else
-                {
-                    last = "PING answered " + reply;
-                }
-            }
-            catch (Exception ex) when (ex is TimeoutException or IOException or System.Net.Sockets.SocketException)
-            {
-                last = ex.Message;
-            }
-
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay = Math.Min(delay * 2, 100);
+            return Probe<bool>.Failed("the process exited");
         }
 
-        return $"no PONG within {timeout.TotalSeconds:0} s (last: {last})";
+        try
+        {
+            var replies = await RespClient.ExecuteBatchAsync(Port, TimeSpan.FromMilliseconds(500), [["PING"], ["INFO", "server"]], cancellationToken).ConfigureAwait(false);
+            var reply = replies[0];
+            if (reply.Text != "PONG")
+            {
+                return Probe<bool>.NotYet("PING answered " + reply);
+            }
+
+            // another process' server on the same port (a cross-process port race) must not count as ours
+            var pid = ParseInfo(replies[1]).GetValueOrDefault("process_id");
+            if (pid == _process.Pid.ToString(CultureInfo.InvariantCulture))
+            {
+                return Probe<bool>.Ready(true);
+            }
+
+            var why = $"port {Port} is answered by process {pid}, not by ours ({_process.Pid})";
+            return AddressInUse() ? Probe<bool>.Failed(why) : Probe<bool>.NotYet(why);
+        }
+        catch (Exception ex) when (ex is TimeoutException or IOException or System.Net.Sockets.SocketException)
+        {
+            return Probe<bool>.NotYet(ex.Message);
+        }
     }
 }

@@ -122,23 +122,13 @@ public sealed class SentinelTopology : IAsyncDisposable
     /// </summary>
     public async Task<string?> WaitForMasterChangeAsync(string previousMasterEndpoint, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
+        var result = await Poll.TryUntilAsync($"a master other than {previousMasterEndpoint}", async ct =>
         {
-            var answers = await AskSentinelsAsync(cancellationToken).ConfigureAwait(false);
+            var answers = await AskSentinelsAsync(ct).ConfigureAwait(false);
             var changed = answers.Values.FirstOrDefault(a => a is not null && a != previousMasterEndpoint);
-            if (changed is not null)
-            {
-                return changed;
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                return null;
-            }
-
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
+            return changed is not null ? Probe<string>.Ready(changed) : Probe<string>.NotYet("every Sentinel answers the old master or nothing");
+        }, timeout, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+        return result.IsReady ? result.Value : null;
     }
 
     /// <summary>
@@ -206,10 +196,11 @@ public sealed class SentinelTopology : IAsyncDisposable
     /// again after a fault to wait for the topology to settle.
     /// </summary>
     public Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        Readiness.WaitAsync(NotReadyReasonAsync, timeout,
-            why => $"Sentinel topology not ready within {timeout.TotalSeconds:0.#} s: {why}. Nodes: "
-                + string.Join("; ", RedisNodes.Concat(Sentinels).Select(n => n.ToString())),
-            cancellationToken);
+        Poll.UntilAsync("the Sentinel topology to be ready", NotReadyProbeAsync, timeout, TimeProvider.System, cancellationToken,
+            details: () => "Nodes: " + string.Join("; ", RedisNodes.Concat(Sentinels).Select(n => n.ToString())));
+
+    private async Task<Probe<bool>> NotReadyProbeAsync(CancellationToken cancellationToken) =>
+        await NotReadyReasonAsync(cancellationToken).ConfigureAwait(false) is { Length: > 0 } why ? Probe<bool>.NotYet(why) : Probe<bool>.Ready(true);
 
     /// <summary>Stops every process of the topology (and its host when it created one).</summary>
     public async ValueTask DisposeAsync()

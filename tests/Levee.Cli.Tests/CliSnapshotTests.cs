@@ -1,0 +1,75 @@
+using System.CommandLine;
+
+// LeveeCommand runs in-process and the lint takes paths relative to the working directory, which these tests set
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace Levee.Cli.Tests;
+
+/// <summary>
+/// The text the <c>levee</c> tool prints, pinned by snapshot files in <c>Snapshots/</c> (exit code, stdout and stderr
+/// in one file): a change of wording, layout or exit code fails here. After a deliberate change, run once with
+/// <c>LEVEE_UPDATE_SNAPSHOTS=1</c> and review the diff of the snapshot files.
+/// </summary>
+public sealed class CliSnapshotTests
+{
+    [Theory]
+    [InlineData("doctor-lint-incident.txt", "doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident")]
+    [InlineData("doctor-lint-krgko.txt", "doctor", "lint", "tests/Levee.Doctor.Tests/Corpus/krgko-redis-sentinel")]
+    [InlineData("doctor-lint-bad-sentinels.txt", "doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident", "--sentinels", "zero")]
+    [InlineData("doctor-lint-unknown-option.txt", "doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident", "--bogus")]
+    [InlineData("drill-list.txt", "drill", "--list")]
+    [InlineData("drill-help.txt", "drill", "--help")]
+    [InlineData("drill-bad-instances.txt", "drill", "--instances", "abc")]
+    [InlineData("drill-instances-out-of-range.txt", "drill", "--instances", "0")]
+    [InlineData("drill-bad-format.txt", "drill", "--format", "xml")]
+    public async Task Output_MatchesSnapshot(string snapshot, params string[] args)
+    {
+        var (code, output, error) = await RunAsync(args);
+        var actual = $"$ levee {string.Join(' ', args)}\nexit code {code}\n--- stdout\n{output}--- stderr\n{error}";
+
+        var path = Path.Combine(Repo.Root, "tests", "Levee.Cli.Tests", "Snapshots", snapshot);
+        if (Environment.GetEnvironmentVariable("LEVEE_UPDATE_SNAPSHOTS") == "1")
+        {
+            await File.WriteAllTextAsync(path, actual);
+        }
+
+        Assert.True(File.Exists(path), $"Snapshot {path} is missing; run the tests once with LEVEE_UPDATE_SNAPSHOTS=1 and review it.");
+        Assert.Equal((await File.ReadAllTextAsync(path)).ReplaceLineEndings("\n"), actual);
+    }
+
+    [Theory]
+    [InlineData(0, "drill", "--list")]
+    [InlineData(1, "doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident")]
+    [InlineData(2, "doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident", "--format", "xml")]
+    [InlineData(2, "drill", "--instances", "abc")]
+    [InlineData(2, "drill", "--rate", "0")]
+    [InlineData(2, "nosuchcommand")]
+    public async Task ExitCodes(int expected, params string[] args)
+    {
+        // 1 is the doctor's "errors found": bad usage must never look like a finding
+        var (code, _, error) = await RunAsync(args);
+        Assert.True(expected == code, $"levee {string.Join(' ', args)}: exit {code}, expected {expected}; stderr:\n{error}");
+    }
+
+    /// <summary>Runs <c>levee ARGS</c> in-process from the repository root; output with \n line ends.</summary>
+    private static async Task<(int Code, string Output, string Error)> RunAsync(string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var previous = Environment.CurrentDirectory;
+        Environment.CurrentDirectory = Repo.Root;
+        try
+        {
+            var code = await LeveeCommand.RunAsync(args, new InvocationConfiguration { Output = output, Error = error });
+            return (code, Normalize(output.ToString()), Normalize(error.ToString()));
+        }
+        finally
+        {
+            Environment.CurrentDirectory = previous;
+        }
+    }
+
+    /// <summary>Line ends, and the root command's name: the executable's (testhost here, levee when installed).</summary>
+    private static string Normalize(string text) =>
+        text.ReplaceLineEndings("\n").Replace($"{RootCommand.ExecutableName} ", "levee ", StringComparison.Ordinal);
+}
