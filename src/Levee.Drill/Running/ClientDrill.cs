@@ -37,7 +37,7 @@ internal sealed class ClientDrill(
         Report("starting", 0, scenario.Topology.Kind == "cluster"
             ? "starting a Redis Cluster and a fresh database"
             : $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
-        await using var topology = await DrillTopology.StartAsync(scenario.Topology, cancellationToken).ConfigureAwait(false);
+        await using var topology = await DrillTopology.StartAsync(scenario.Topology, options.Tls, cancellationToken).ConfigureAwait(false);
         RecordPids(topology);
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_'), cancellationToken).ConfigureAwait(false);
         var counters = new DbCounters();
@@ -59,7 +59,7 @@ internal sealed class ClientDrill(
             await kind.WarmAsync(target, instances[0].Client, entries, cancellationToken).ConfigureAwait(false);
 
             epoch = time.GetTimestamp();
-            await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, epoch).ConfigureAwait(false);
+            await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, epoch, target.Tls).ConfigureAwait(false);
             return await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
         }
         finally
