@@ -6,7 +6,7 @@ namespace Levee.Cli;
 /// <summary>Prints drill progress as plain lines: every notable step, and a status line every 5 seconds of load.</summary>
 internal sealed class DrillProgressPrinter(TextWriter writer) : IProgress<DrillProgress>
 {
-    private readonly Lock gate = new();
+    private readonly Lock _gate = new();
 
     public void Report(DrillProgress value)
     {
@@ -26,7 +26,7 @@ internal sealed class DrillProgressPrinter(TextWriter writer) : IProgress<DrillP
             return;
         }
 
-        lock (gate)
+        lock (_gate)
         {
             writer.WriteLine(line);
         }

@@ -10,9 +10,9 @@ namespace Levee.Drill.Catalog;
 /// </summary>
 internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
 {
-    private readonly NpgsqlDataSource dataSource;
-    private readonly double costSeconds;
-    private readonly DbCounters counters;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly double _costSeconds;
+    private readonly DbCounters _counters;
 
     public CatalogStore(string connectionString, int maxPoolSize, TimeSpan queryCost, DbCounters counters, string applicationName)
     {
@@ -24,9 +24,9 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
             // no DISCARD ALL on reuse: PostgreSQL's transaction count then equals the queries the app ran
             NoResetOnClose = true,
         };
-        dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
-        costSeconds = queryCost.TotalSeconds;
-        this.counters = counters;
+        _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        _costSeconds = queryCost.TotalSeconds;
+        _counters = counters;
     }
 
     /// <summary>Reads one catalog row (the cache's loader).</summary>
@@ -42,7 +42,7 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
                 connection.Connection);
 #pragma warning restore CA2100
             command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = id });
-            command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = costSeconds });
+            command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = _costSeconds });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -53,7 +53,7 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
         }
         finally
         {
-            counters.QueryDone();
+            _counters.QueryDone();
         }
     }
 
@@ -70,33 +70,33 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
                 connection.Connection);
 #pragma warning restore CA2100
             command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = id });
-            command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = costSeconds });
+            command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = _costSeconds });
             var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
             return Convert.ToInt64(result, CultureInfo.InvariantCulture);
         }
         finally
         {
-            counters.QueryDone();
+            _counters.QueryDone();
         }
     }
 
-    public ValueTask DisposeAsync() => dataSource.DisposeAsync();
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     private async ValueTask<CountedConnection> OpenAsync(CancellationToken cancellationToken)
     {
-        counters.WaitStarted();
+        _counters.WaitStarted();
         NpgsqlConnection connection;
         try
         {
-            connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            counters.WaitEnded();
+            _counters.WaitEnded();
         }
 
-        counters.ConnectionTaken();
-        return new CountedConnection(connection, counters);
+        _counters.ConnectionTaken();
+        return new CountedConnection(connection, _counters);
     }
 
     /// <summary>A pooled connection that reports its return to the pool.</summary>
@@ -115,23 +115,23 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
 /// <summary>Database activity counted by the clients (shared by all instances of a run).</summary>
 internal sealed class DbCounters
 {
-    private long queries;
-    private int inUse;
-    private int waiting;
+    private long _queries;
+    private int _inUse;
+    private int _waiting;
 
-    public long Queries => Interlocked.Read(ref queries);
+    public long Queries => Interlocked.Read(ref _queries);
 
-    public int InUse => Volatile.Read(ref inUse);
+    public int InUse => Volatile.Read(ref _inUse);
 
-    public int Waiting => Volatile.Read(ref waiting);
+    public int Waiting => Volatile.Read(ref _waiting);
 
-    public void QueryDone() => Interlocked.Increment(ref queries);
+    public void QueryDone() => Interlocked.Increment(ref _queries);
 
-    public void WaitStarted() => Interlocked.Increment(ref waiting);
+    public void WaitStarted() => Interlocked.Increment(ref _waiting);
 
-    public void WaitEnded() => Interlocked.Decrement(ref waiting);
+    public void WaitEnded() => Interlocked.Decrement(ref _waiting);
 
-    public void ConnectionTaken() => Interlocked.Increment(ref inUse);
+    public void ConnectionTaken() => Interlocked.Increment(ref _inUse);
 
-    public void ConnectionReturned() => Interlocked.Decrement(ref inUse);
+    public void ConnectionReturned() => Interlocked.Decrement(ref _inUse);
 }

@@ -10,14 +10,14 @@ namespace Levee.Drill.Catalog;
 /// </summary>
 internal sealed class DbServerMonitor : IDbCountReader, IAsyncDisposable
 {
-    private readonly NpgsqlConnection connection;
-    private readonly string database;
-    private long ownReads;
+    private readonly NpgsqlConnection _connection;
+    private readonly string _database;
+    private long _ownReads;
 
     private DbServerMonitor(NpgsqlConnection connection, string database)
     {
-        this.connection = connection;
-        this.database = database;
+        _connection = connection;
+        _database = database;
     }
 
     public static async Task<DbServerMonitor> OpenAsync(string connectionString, CancellationToken cancellationToken)
@@ -32,14 +32,14 @@ internal sealed class DbServerMonitor : IDbCountReader, IAsyncDisposable
     public async Task<long> ReadAsync(CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", connection);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = database });
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", _connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _database });
         var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        var own = Interlocked.Increment(ref ownReads);
+        var own = Interlocked.Increment(ref _ownReads);
         return Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) - (own - 1);
     }
 
-    public ValueTask DisposeAsync() => connection.DisposeAsync();
+    public ValueTask DisposeAsync() => _connection.DisposeAsync();
 }
 
 /// <summary>Reads PostgreSQL's cumulative count for the run (the drill's sampler; a fake in tests).</summary>

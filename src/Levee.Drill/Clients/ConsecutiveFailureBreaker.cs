@@ -7,19 +7,19 @@ namespace Levee.Drill.Clients;
 /// </summary>
 internal sealed class ConsecutiveFailureBreaker(int failMax, TimeSpan openFor, TimeProvider time)
 {
-    private readonly Lock gate = new();
-    private int failures;
-    private long openedAt;
-    private bool open;
-    private bool trialInFlight;
+    private readonly Lock _gate = new();
+    private int _failures;
+    private long _openedAt;
+    private bool _open;
+    private bool _trialInFlight;
 
     public bool IsOpen
     {
         get
         {
-            lock (gate)
+            lock (_gate)
             {
-                return open;
+                return _open;
             }
         }
     }
@@ -27,17 +27,17 @@ internal sealed class ConsecutiveFailureBreaker(int failMax, TimeSpan openFor, T
     /// <summary>True when the call may go to Redis (closed, or the single half-open trial).</summary>
     public bool TryEnter(out bool isTrial)
     {
-        lock (gate)
+        lock (_gate)
         {
             isTrial = false;
-            if (!open)
+            if (!_open)
             {
                 return true;
             }
 
-            if (!trialInFlight && time.GetElapsedTime(openedAt) >= openFor)
+            if (!_trialInFlight && time.GetElapsedTime(_openedAt) >= openFor)
             {
-                trialInFlight = true;
+                _trialInFlight = true;
                 isTrial = true;
                 return true;
             }
@@ -48,37 +48,37 @@ internal sealed class ConsecutiveFailureBreaker(int failMax, TimeSpan openFor, T
 
     public void Success(bool isTrial)
     {
-        lock (gate)
+        lock (_gate)
         {
-            failures = 0;
-            if (isTrial || !open)
+            _failures = 0;
+            if (isTrial || !_open)
             {
-                open = false;
-                trialInFlight = false;
+                _open = false;
+                _trialInFlight = false;
             }
         }
     }
 
     public void Failure(bool isTrial)
     {
-        lock (gate)
+        lock (_gate)
         {
             if (isTrial)
             {
-                trialInFlight = false;
-                openedAt = time.GetTimestamp();
+                _trialInFlight = false;
+                _openedAt = time.GetTimestamp();
                 return;
             }
 
-            if (open)
+            if (_open)
             {
                 return;
             }
 
-            if (++failures >= failMax)
+            if (++_failures >= failMax)
             {
-                open = true;
-                openedAt = time.GetTimestamp();
+                _open = true;
+                _openedAt = time.GetTimestamp();
             }
         }
     }

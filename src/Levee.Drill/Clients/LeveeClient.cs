@@ -12,21 +12,21 @@ namespace Levee.Drill.Clients;
 /// </summary>
 internal sealed class LeveeClient : IDrillClient
 {
-    private readonly ServiceProvider services;
-    private readonly LeveeCache cache;
-    private List<Microsoft.Extensions.Hosting.IHostedService> started = [];
+    private readonly ServiceProvider _services;
+    private readonly LeveeCache _cache;
+    private List<Microsoft.Extensions.Hosting.IHostedService> _started = [];
 
     private LeveeClient(ServiceProvider services)
     {
-        this.services = services;
-        cache = services.GetRequiredService<LeveeCache>();
+        _services = services;
+        _cache = services.GetRequiredService<LeveeCache>();
     }
 
     /// <summary>The cache (the drill's deploy tests look at it).</summary>
-    internal LeveeCache Cache => cache;
+    internal LeveeCache Cache => _cache;
 
     /// <summary>The client's service provider (the warm-up variant resolves its readiness check from it).</summary>
-    internal IServiceProvider Services => services;
+    internal IServiceProvider Services => _services;
 
     /// <summary>
     /// A client on its own service provider built from <paramref name="configure"/> (after <c>AddLevee</c>), with its
@@ -38,10 +38,10 @@ internal sealed class LeveeClient : IDrillClient
         collection.AddLevee(o => Connect(o, target));
         configure(collection);
         var client = new LeveeClient(collection.BuildServiceProvider());
-        foreach (var hosted in client.services.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
+        foreach (var hosted in client._services.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
         {
             await hosted.StartAsync(cancellationToken).ConfigureAwait(false);
-            client.started.Add(hosted);
+            client._started.Add(hosted);
         }
 
         return client;
@@ -70,38 +70,38 @@ internal sealed class LeveeClient : IDrillClient
     }
 
     /// <summary>True when the cache sends and receives invalidations through PostgreSQL too.</summary>
-    internal bool UsesPostgresChannel => services.GetService<ILeveeInvalidationChannel>() is not null;
+    internal bool UsesPostgresChannel => _services.GetService<ILeveeInvalidationChannel>() is not null;
 
     public ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken) =>
-        cache.GetOrCreateAsync(
+        _cache.GetOrCreateAsync(
             key,
             (database, key),
             static (state, ct) => state.database.LoadAsync(state.key, ct),
             cancellationToken: cancellationToken);
 
-    public ValueTask InvalidateAsync(string key, CancellationToken cancellationToken) => cache.RemoveAsync(key, cancellationToken);
+    public ValueTask InvalidateAsync(string key, CancellationToken cancellationToken) => _cache.RemoveAsync(key, cancellationToken);
 
     /// <summary>Puts a value read in bulk into L1 and L2 (the drill's warm cache), without a database query.</summary>
     public ValueTask<CatalogEntry> WarmAsync(CatalogEntry entry, CancellationToken cancellationToken) =>
-        cache.GetOrCreateAsync(entry.Key, entry, static (e, _) => ValueTask.FromResult(e), cancellationToken: cancellationToken);
+        _cache.GetOrCreateAsync(entry.Key, entry, static (e, _) => ValueTask.FromResult(e), cancellationToken: cancellationToken);
 
     public ClientSnapshot Snapshot()
     {
-        var breaker = cache.L2BreakerState;
-        var l2 = !cache.HasL2 ? "none" : breaker == LeveeBreakerState.Open ? "breaker-open" : breaker == LeveeBreakerState.HalfOpen ? "half-open" : cache.IsL2Available ? "up" : "down";
+        var breaker = _cache.L2BreakerState;
+        var l2 = !_cache.HasL2 ? "none" : breaker == LeveeBreakerState.Open ? "breaker-open" : breaker == LeveeBreakerState.HalfOpen ? "half-open" : _cache.IsL2Available ? "up" : "down";
         return new ClientSnapshot(l2, breaker == LeveeBreakerState.Open, RedisErrors: 0, ReplicaReads: 0);
     }
 
     public async ValueTask DisposeAsync()
     {
-        var hosted = Interlocked.Exchange(ref started, []);
+        var hosted = Interlocked.Exchange(ref _started, []);
         for (var i = hosted.Count - 1; i >= 0; i--)
         {
             await hosted[i].StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
-        await cache.DisposeAsync().ConfigureAwait(false);
-        await services.DisposeAsync().ConfigureAwait(false);
+        await _cache.DisposeAsync().ConfigureAwait(false);
+        await _services.DisposeAsync().ConfigureAwait(false);
     }
 }
 

@@ -11,14 +11,14 @@ namespace Levee.Drill.Clients;
 /// </summary>
 internal sealed class NaiveClient : IDrillClient
 {
-    private readonly ConnectionMultiplexer mux;
-    private readonly IDatabase db;
-    private long redisErrors;
+    private readonly ConnectionMultiplexer _mux;
+    private readonly IDatabase _db;
+    private long _redisErrors;
 
     private NaiveClient(ConnectionMultiplexer mux)
     {
-        this.mux = mux;
-        db = mux.GetDatabase();
+        _mux = mux;
+        _db = mux.GetDatabase();
     }
 
     public static async Task<NaiveClient> ConnectAsync(RedisTarget target)
@@ -33,7 +33,7 @@ internal sealed class NaiveClient : IDrillClient
     {
         try
         {
-            var cached = await db.StringGetAsync(key).ConfigureAwait(false);
+            var cached = await _db.StringGetAsync(key).ConfigureAwait(false);
             if (cached.HasValue)
             {
                 return CatalogEntry.FromRedisValue(key, cached.ToString());
@@ -41,17 +41,17 @@ internal sealed class NaiveClient : IDrillClient
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or FormatException)
         {
-            Interlocked.Increment(ref redisErrors);
+            Interlocked.Increment(ref _redisErrors);
         }
 
         var entry = await database.LoadAsync(key, cancellationToken).ConfigureAwait(false);
         try
         {
-            await db.StringSetAsync(key, entry.ToRedisValue(), RawRedisWarmer.EntryTtl).ConfigureAwait(false);
+            await _db.StringSetAsync(key, entry.ToRedisValue(), RawRedisWarmer.EntryTtl).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            Interlocked.Increment(ref redisErrors);
+            Interlocked.Increment(ref _redisErrors);
         }
 
         return entry;
@@ -61,19 +61,19 @@ internal sealed class NaiveClient : IDrillClient
     {
         try
         {
-            await db.KeyDeleteAsync(key).ConfigureAwait(false);
+            await _db.KeyDeleteAsync(key).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // the row is written; the failed delete is logged and forgotten, as the app did
-            Interlocked.Increment(ref redisErrors);
+            Interlocked.Increment(ref _redisErrors);
         }
     }
 
     public ClientSnapshot Snapshot() =>
-        new(mux.IsConnected ? "up" : "down", BreakerOpen: false, Interlocked.Read(ref redisErrors), ReplicaReads: 0);
+        new(_mux.IsConnected ? "up" : "down", BreakerOpen: false, Interlocked.Read(ref _redisErrors), ReplicaReads: 0);
 
-    public ValueTask DisposeAsync() => mux.DisposeAsync();
+    public ValueTask DisposeAsync() => _mux.DisposeAsync();
 }
 
 /// <summary>The <c>naive</c> client kind.</summary>

@@ -12,17 +12,17 @@ namespace Levee.Drill.Clients;
 /// </summary>
 internal sealed class PostmortemClient : IDrillClient
 {
-    private readonly ConnectionMultiplexer mux;
-    private readonly IDatabase db;
-    private readonly ConsecutiveFailureBreaker breaker;
-    private long redisErrors;
-    private long replicaReads;
+    private readonly ConnectionMultiplexer _mux;
+    private readonly IDatabase _db;
+    private readonly ConsecutiveFailureBreaker _breaker;
+    private long _redisErrors;
+    private long _replicaReads;
 
     private PostmortemClient(ConnectionMultiplexer mux, TimeProvider time)
     {
-        this.mux = mux;
-        db = mux.GetDatabase();
-        breaker = new ConsecutiveFailureBreaker(5, TimeSpan.FromSeconds(30), time);
+        _mux = mux;
+        _db = mux.GetDatabase();
+        _breaker = new ConsecutiveFailureBreaker(5, TimeSpan.FromSeconds(30), time);
     }
 
     public static async Task<PostmortemClient> ConnectAsync(RedisTarget target, TimeProvider time)
@@ -71,12 +71,12 @@ internal sealed class PostmortemClient : IDrillClient
     public async ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken)
     {
         var masterFailed = true;
-        if (breaker.TryEnter(out var trial))
+        if (_breaker.TryEnter(out var trial))
         {
             try
             {
-                var cached = await db.StringGetAsync(key).ConfigureAwait(false);
-                breaker.Success(trial);
+                var cached = await _db.StringGetAsync(key).ConfigureAwait(false);
+                _breaker.Success(trial);
                 masterFailed = false;
                 if (cached.HasValue)
                 {
@@ -85,8 +85,8 @@ internal sealed class PostmortemClient : IDrillClient
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                Interlocked.Increment(ref redisErrors);
-                breaker.Failure(trial);
+                Interlocked.Increment(ref _redisErrors);
+                _breaker.Failure(trial);
             }
         }
 
@@ -95,31 +95,31 @@ internal sealed class PostmortemClient : IDrillClient
             // replica reads as fallback
             try
             {
-                var cached = await db.StringGetAsync(key, CommandFlags.DemandReplica).ConfigureAwait(false);
+                var cached = await _db.StringGetAsync(key, CommandFlags.DemandReplica).ConfigureAwait(false);
                 if (cached.HasValue)
                 {
-                    Interlocked.Increment(ref replicaReads);
+                    Interlocked.Increment(ref _replicaReads);
                     return CatalogEntry.FromRedisValue(key, cached.ToString());
                 }
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                Interlocked.Increment(ref redisErrors);
+                Interlocked.Increment(ref _redisErrors);
             }
         }
 
         var entry = await database.LoadAsync(key, cancellationToken).ConfigureAwait(false);
-        if (!masterFailed && breaker.TryEnter(out trial))
+        if (!masterFailed && _breaker.TryEnter(out trial))
         {
             try
             {
-                await db.StringSetAsync(key, entry.ToRedisValue(), RawRedisWarmer.EntryTtl).ConfigureAwait(false);
-                breaker.Success(trial);
+                await _db.StringSetAsync(key, entry.ToRedisValue(), RawRedisWarmer.EntryTtl).ConfigureAwait(false);
+                _breaker.Success(trial);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                Interlocked.Increment(ref redisErrors);
-                breaker.Failure(trial);
+                Interlocked.Increment(ref _redisErrors);
+                _breaker.Failure(trial);
             }
         }
 
@@ -128,31 +128,31 @@ internal sealed class PostmortemClient : IDrillClient
 
     public async ValueTask InvalidateAsync(string key, CancellationToken cancellationToken)
     {
-        if (!breaker.TryEnter(out var trial))
+        if (!_breaker.TryEnter(out var trial))
         {
             return; // breaker open: the delete is not attempted (and is lost)
         }
 
         try
         {
-            await db.KeyDeleteAsync(key).ConfigureAwait(false);
-            breaker.Success(trial);
+            await _db.KeyDeleteAsync(key).ConfigureAwait(false);
+            _breaker.Success(trial);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            Interlocked.Increment(ref redisErrors);
-            breaker.Failure(trial);
+            Interlocked.Increment(ref _redisErrors);
+            _breaker.Failure(trial);
         }
     }
 
     public ClientSnapshot Snapshot()
     {
-        var open = breaker.IsOpen;
-        var l2 = open ? "breaker-open" : mux.IsConnected ? "up" : "down";
-        return new ClientSnapshot(l2, open, Interlocked.Read(ref redisErrors), Interlocked.Read(ref replicaReads));
+        var open = _breaker.IsOpen;
+        var l2 = open ? "breaker-open" : _mux.IsConnected ? "up" : "down";
+        return new ClientSnapshot(l2, open, Interlocked.Read(ref _redisErrors), Interlocked.Read(ref _replicaReads));
     }
 
-    public ValueTask DisposeAsync() => mux.DisposeAsync();
+    public ValueTask DisposeAsync() => _mux.DisposeAsync();
 }
 
 /// <summary>The <c>postmortem</c> client kind.</summary>

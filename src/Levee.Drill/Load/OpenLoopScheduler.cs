@@ -9,17 +9,17 @@ namespace Levee.Drill.Load;
 internal sealed class OpenLoopScheduler
 {
     private static readonly TimeSpan MinimumWait = TimeSpan.FromMilliseconds(1);
-    private readonly double ratePerSecond;
-    private readonly ulong seed;
-    private readonly TimeProvider time;
+    private readonly double _ratePerSecond;
+    private readonly ulong _seed;
+    private readonly TimeProvider _time;
 
     public OpenLoopScheduler(double ratePerSecond, ulong seed, TimeProvider time)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ratePerSecond);
         ArgumentNullException.ThrowIfNull(time);
-        this.ratePerSecond = ratePerSecond;
-        this.seed = seed;
-        this.time = time;
+        _ratePerSecond = ratePerSecond;
+        _seed = seed;
+        _time = time;
     }
 
     /// <summary>The scheduled offsets of every arrival before <paramref name="duration"/>; depends only on rate and seed.</summary>
@@ -50,7 +50,7 @@ internal sealed class OpenLoopScheduler
         var next = Gap(0);
         while (next < end && !cancellationToken.IsCancellationRequested)
         {
-            var elapsed = time.GetElapsedTime(epochTimestamp).TotalSeconds;
+            var elapsed = _time.GetElapsedTime(epochTimestamp).TotalSeconds;
             while (next <= elapsed && next < end)
             {
                 dispatch((long)index, TimeSpan.FromSeconds(next));
@@ -66,7 +66,7 @@ internal sealed class OpenLoopScheduler
             var wait = TimeSpan.FromSeconds(next - elapsed);
             try
             {
-                await Task.Delay(wait < MinimumWait ? MinimumWait : wait, time, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(wait < MinimumWait ? MinimumWait : wait, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -80,7 +80,7 @@ internal sealed class OpenLoopScheduler
     private double Gap(ulong index)
     {
         // exponential inter-arrival time with mean 1/rate
-        var u = DeterministicRandom.Uniform(seed, 0xA771, index);
-        return -Math.Log(1.0 - u) / ratePerSecond;
+        var u = DeterministicRandom.Uniform(_seed, 0xA771, index);
+        return -Math.Log(1.0 - u) / _ratePerSecond;
     }
 }

@@ -25,19 +25,19 @@ internal sealed class RequestRecorder
     /// <summary>Where <see cref="SecondStats.LatencyFailuresCounted"/> puts a request that got no answer (an error or a refusal).</summary>
     internal const long NeverAnsweredMicros = HighestTrackableMicros;
 
-    private readonly SecondBucket[] buckets;
+    private readonly SecondBucket[] _buckets;
 
     public RequestRecorder(int seconds)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(seconds, 1);
-        buckets = new SecondBucket[seconds];
+        _buckets = new SecondBucket[seconds];
         for (var i = 0; i < seconds; i++)
         {
-            buckets[i] = new SecondBucket();
+            _buckets[i] = new SecondBucket();
         }
     }
 
-    public int Seconds => buckets.Length;
+    public int Seconds => _buckets.Length;
 
     public void Record(TimeSpan scheduled, TimeSpan latency, RequestOutcome outcome, bool isWrite = false)
     {
@@ -98,7 +98,7 @@ internal sealed class RequestRecorder
     /// <summary>A copy of one second's counts and latency histogram.</summary>
     public SecondStats Snapshot(int second)
     {
-        var bucket = buckets[second];
+        var bucket = _buckets[second];
         lock (bucket.Gate)
         {
             return new SecondStats(
@@ -118,8 +118,8 @@ internal sealed class RequestRecorder
 
     private SecondBucket BucketOf(TimeSpan scheduled)
     {
-        var index = Math.Clamp((int)Math.Floor(scheduled.TotalSeconds), 0, buckets.Length - 1);
-        return buckets[index];
+        var index = Math.Clamp((int)Math.Floor(scheduled.TotalSeconds), 0, _buckets.Length - 1);
+        return _buckets[index];
     }
 
     internal static LongHistogram NewHistogram() => new(HighestTrackableMicros, 2);

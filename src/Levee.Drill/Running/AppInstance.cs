@@ -11,39 +11,39 @@ namespace Levee.Drill.Running;
 /// </summary>
 internal sealed class AppInstance(int index, CatalogStore store, IDrillClient client) : IAsyncDisposable
 {
-    private readonly List<IDrillClient> retired = [];
-    private Slot current = new(client);
-    private int inFlight;
+    private readonly List<IDrillClient> _retired = [];
+    private Slot _current = new(client);
+    private int _inFlight;
 
     public int Index { get; } = index;
 
     public CatalogStore Store { get; } = store;
 
-    public IDrillClient Client => Volatile.Read(ref current).Client;
+    public IDrillClient Client => Volatile.Read(ref _current).Client;
 
-    public int InFlight => Volatile.Read(ref inFlight);
+    public int InFlight => Volatile.Read(ref _inFlight);
 
     public bool TryEnter(int limit)
     {
-        if (Interlocked.Increment(ref inFlight) <= limit)
+        if (Interlocked.Increment(ref _inFlight) <= limit)
         {
             return true;
         }
 
-        Interlocked.Decrement(ref inFlight);
+        Interlocked.Decrement(ref _inFlight);
         return false;
     }
 
-    public void Exit() => Interlocked.Decrement(ref inFlight);
+    public void Exit() => Interlocked.Decrement(ref _inFlight);
 
     /// <summary>The current client, held until the lease is disposed: a deploy does not dispose a client a request still uses.</summary>
     public Lease Acquire()
     {
         while (true)
         {
-            var slot = Volatile.Read(ref current);
+            var slot = Volatile.Read(ref _current);
             Interlocked.Increment(ref slot.Users);
-            if (ReferenceEquals(slot, Volatile.Read(ref current)))
+            if (ReferenceEquals(slot, Volatile.Read(ref _current)))
             {
                 return new Lease(slot);
             }
@@ -54,10 +54,10 @@ internal sealed class AppInstance(int index, CatalogStore store, IDrillClient cl
 
     public void Replace(IDrillClient next)
     {
-        var old = Interlocked.Exchange(ref current, new Slot(next));
-        lock (retired)
+        var old = Interlocked.Exchange(ref _current, new Slot(next));
+        lock (_retired)
         {
-            retired.Add(old.Client);
+            _retired.Add(old.Client);
         }
     }
 
@@ -68,7 +68,7 @@ internal sealed class AppInstance(int index, CatalogStore store, IDrillClient cl
     /// </summary>
     public async Task<int> ReplaceAndRetireAsync(IDrillClient next, TimeSpan grace, CancellationToken cancellationToken)
     {
-        var old = Interlocked.Exchange(ref current, new Slot(next));
+        var old = Interlocked.Exchange(ref _current, new Slot(next));
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
@@ -90,7 +90,7 @@ internal sealed class AppInstance(int index, CatalogStore store, IDrillClient cl
     public async ValueTask DisposeAsync()
     {
         await Client.DisposeAsync().ConfigureAwait(false);
-        foreach (var old in retired)
+        foreach (var old in _retired)
         {
             await old.DisposeAsync().ConfigureAwait(false);
         }
@@ -108,12 +108,12 @@ internal sealed class AppInstance(int index, CatalogStore store, IDrillClient cl
     /// <summary>A request's hold on the client it started with.</summary>
     public readonly struct Lease : IDisposable
     {
-        private readonly Slot slot;
+        private readonly Slot _slot;
 
-        internal Lease(Slot slot) => this.slot = slot;
+        internal Lease(Slot slot) => _slot = slot;
 
-        public IDrillClient Client => slot.Client;
+        public IDrillClient Client => _slot.Client;
 
-        public void Dispose() => Interlocked.Decrement(ref slot.Users);
+        public void Dispose() => Interlocked.Decrement(ref _slot.Users);
     }
 }

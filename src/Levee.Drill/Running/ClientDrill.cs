@@ -24,13 +24,13 @@ internal sealed class ClientDrill(
     string adminConnectionString,
     IProgress<DrillProgress>? progress)
 {
-    private readonly TimeProvider time = TimeProvider.System;
-    private readonly ConcurrentQueue<FaultStep> marks = new();
-    private readonly HashSet<int> startedPids = [];
-    private long epoch;
+    private readonly TimeProvider _time = TimeProvider.System;
+    private readonly ConcurrentQueue<FaultStep> _marks = new();
+    private readonly HashSet<int> _startedPids = [];
+    private long _epoch;
 
     /// <summary>Every process id this run started (Redis nodes, Sentinels, the host's watchdog), for the leftover check.</summary>
-    public IReadOnlyCollection<int> StartedProcessIds => startedPids;
+    public IReadOnlyCollection<int> StartedProcessIds => _startedPids;
 
     public async Task<ClientRun> RunAsync(CancellationToken cancellationToken)
     {
@@ -58,8 +58,8 @@ internal sealed class ClientDrill(
             Report("starting", 0, $"warming the cache with {entries.Count} entries");
             await kind.WarmAsync(target, instances[0].Client, entries, cancellationToken).ConfigureAwait(false);
 
-            epoch = time.GetTimestamp();
-            await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, epoch, target.Tls).ConfigureAwait(false);
+            _epoch = _time.GetTimestamp();
+            await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, _epoch, target.Tls).ConfigureAwait(false);
             return await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -133,7 +133,7 @@ internal sealed class ClientDrill(
             },
             CancellationToken.None);
 
-        var scheduler = new OpenLoopScheduler(options.Rate, options.Seed, time);
+        var scheduler = new OpenLoopScheduler(options.Rate, options.Seed, _time);
         var outstanding = 0L;
         void Dispatch(long index, TimeSpan scheduled)
         {
@@ -159,7 +159,7 @@ internal sealed class ClientDrill(
             }, CancellationToken.None);
         }
 
-        await scheduler.RunAsync(epoch, TimeSpan.FromSeconds(plan.TotalSeconds), Dispatch, cancellationToken).ConfigureAwait(false);
+        await scheduler.RunAsync(_epoch, TimeSpan.FromSeconds(plan.TotalSeconds), Dispatch, cancellationToken).ConfigureAwait(false);
         if (cancellationToken.IsCancellationRequested)
         {
             // interrupted (the scheduler stops quietly): no drain, no report of a run cut short; the caller tears down
@@ -182,8 +182,8 @@ internal sealed class ClientDrill(
 
         // let requests still in flight finish (they are part of the last seconds), then cut them off
         var drainTimeout = TimeSpan.FromSeconds(Math.Clamp(plan.RecoverySeconds / 2, 2, 10));
-        var drainStart = time.GetTimestamp();
-        while (Interlocked.Read(ref outstanding) > 0 && time.GetElapsedTime(drainStart) < drainTimeout)
+        var drainStart = _time.GetTimestamp();
+        while (Interlocked.Read(ref outstanding) > 0 && _time.GetElapsedTime(drainStart) < drainTimeout)
         {
             await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
         }
@@ -200,15 +200,15 @@ internal sealed class ClientDrill(
             // sampling ends with the load
         }
 
-        var drainDeadline = time.GetTimestamp();
-        while (Interlocked.Read(ref outstanding) > 0 && time.GetElapsedTime(drainDeadline) < TimeSpan.FromSeconds(5))
+        var drainDeadline = _time.GetTimestamp();
+        while (Interlocked.Read(ref outstanding) > 0 && _time.GetElapsedTime(drainDeadline) < TimeSpan.FromSeconds(5))
         {
             await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
         }
 
         foreach (var e in listener.Events)
         {
-            marks.Enqueue(new FaultStep(Math.Round(e.At.TotalSeconds, 1), $"sentinel {e.Channel} {e.Message}"));
+            _marks.Enqueue(new FaultStep(Math.Round(e.At.TotalSeconds, 1), $"sentinel {e.Channel} {e.Message}"));
         }
 
         return BuildRun(recorder, samples, listener, context, faultAt, repairAt, faultFailure);
@@ -325,7 +325,7 @@ internal sealed class ClientDrill(
             staleServed,
             staleAfter,
             TimelineAggregator.RecoverySeconds(timeline, plan.RecoveryStart, baseline.P95Ms),
-            marks.OrderBy(m => m.AtSecond).ToList(),
+            _marks.OrderBy(m => m.AtSecond).ToList(),
             timeline,
             staleLate)
         {
@@ -367,28 +367,28 @@ internal sealed class ClientDrill(
 
     private void RecordPids(DrillTopology topology)
     {
-        startedPids.Add(topology.Host.WatchdogPid);
+        _startedPids.Add(topology.Host.WatchdogPid);
         foreach (var process in topology.Host.Processes)
         {
-            startedPids.Add(process.Pid);
+            _startedPids.Add(process.Pid);
         }
     }
 
-    private TimeSpan Elapsed() => time.GetElapsedTime(epoch);
+    private TimeSpan Elapsed() => _time.GetElapsedTime(_epoch);
 
     private async Task DelayUntilAsync(TimeSpan offset, CancellationToken cancellationToken)
     {
         var wait = offset - Elapsed();
         if (wait > TimeSpan.Zero)
         {
-            await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
     private void Mark(string action)
     {
-        var at = epoch == 0 ? TimeSpan.Zero : Elapsed();
-        marks.Enqueue(new FaultStep(Math.Round(at.TotalSeconds, 1), action));
+        var at = _epoch == 0 ? TimeSpan.Zero : Elapsed();
+        _marks.Enqueue(new FaultStep(Math.Round(at.TotalSeconds, 1), action));
         Report(plan.PhaseOf((int)at.TotalSeconds), (int)at.TotalSeconds, action);
     }
 

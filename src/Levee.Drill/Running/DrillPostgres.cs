@@ -6,11 +6,11 @@ namespace Levee.Drill.Running;
 /// <summary>The drill's throw-away PostgreSQL (a <see cref="PostgresServer"/>), with the admin connection string the catalog needs.</summary>
 internal sealed class DrillPostgres : IAsyncDisposable
 {
-    private readonly PostgresServer server;
+    private readonly PostgresServer _server;
 
     private DrillPostgres(PostgresServer server)
     {
-        this.server = server;
+        _server = server;
         AdminConnectionString = new NpgsqlConnectionStringBuilder(server.ConnectionString) { Timeout = 15 }.ConnectionString;
         var bin = Path.GetDirectoryName(Binaries.Postgres("postgres"));
         Version = "PostgreSQL " + (Path.GetFileName(Path.GetDirectoryName(bin)) ?? "?");
@@ -21,7 +21,7 @@ internal sealed class DrillPostgres : IAsyncDisposable
     public string Version { get; }
 
     /// <summary>Processes started for it (for the leftover check).</summary>
-    public IReadOnlyList<int> ProcessIds => [server.Pid];
+    public IReadOnlyList<int> ProcessIds => [_server.Pid];
 
     public static async Task<DrillPostgres> StartAsync(CancellationToken cancellationToken)
     {
@@ -33,6 +33,6 @@ internal sealed class DrillPostgres : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
-        await server.DisposeAsync().ConfigureAwait(false);
+        await _server.DisposeAsync().ConfigureAwait(false);
     }
 }

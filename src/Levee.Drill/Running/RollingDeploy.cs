@@ -24,20 +24,20 @@ internal sealed class RollingDeploy(
     /// <summary>How long an old client may keep serving the requests it had when it was replaced.</summary>
     public static readonly TimeSpan Grace = TimeSpan.FromSeconds(10);
 
-    private readonly List<Task> retirements = [];
-    private readonly List<FirstSeconds> newClients = [];
-    private Task? loop;
-    private int replaced;
+    private readonly List<Task> _retirements = [];
+    private readonly List<FirstSeconds> _newClients = [];
+    private Task? _loop;
+    private int _replaced;
 
     /// <summary>App instances.</summary>
     public int Instances => instances.Count;
 
     /// <summary>Replacements that went live so far.</summary>
-    public int Replaced => Volatile.Read(ref replaced);
+    public int Replaced => Volatile.Read(ref _replaced);
 
     /// <summary>Starts replacing instances 0, 1, ... one every <paramref name="interval"/> until each was replaced once or <paramref name="end"/>.</summary>
     public void Start(TimeSpan interval, TimeSpan end, CancellationToken cancellationToken) =>
-        loop = Task.Run(() => RunAsync(interval, end, cancellationToken), CancellationToken.None);
+        _loop = Task.Run(() => RunAsync(interval, end, cancellationToken), CancellationToken.None);
 
     /// <summary>
     /// What the new clients did in their first <c>interval</c> after taking traffic, over all replacements: reads, how many
@@ -49,12 +49,12 @@ internal sealed class RollingDeploy(
         get
         {
             List<double> all;
-            lock (newClients)
+            lock (_newClients)
             {
-                all = [.. newClients.SelectMany(c => c.Durations)];
+                all = [.. _newClients.SelectMany(c => c.Durations)];
                 all.Sort();
                 var p95 = all.Count == 0 ? 0 : all[Math.Min(all.Count - 1, (int)Math.Ceiling(all.Count * 0.95) - 1)];
-                return (newClients.Sum(c => c.Reads), newClients.Sum(c => c.Loads), Math.Round(p95, 1), all.Count == 0 ? 0 : Math.Round(all[^1], 1));
+                return (_newClients.Sum(c => c.Reads), _newClients.Sum(c => c.Loads), Math.Round(p95, 1), all.Count == 0 ? 0 : Math.Round(all[^1], 1));
             }
         }
     }
@@ -62,15 +62,15 @@ internal sealed class RollingDeploy(
     /// <summary>Waits for the replacements and for every old client to be disposed.</summary>
     public async Task FinishAsync()
     {
-        if (loop is not null)
+        if (_loop is not null)
         {
-            await loop.ConfigureAwait(false);
+            await _loop.ConfigureAwait(false);
         }
 
         Task[] pending;
-        lock (retirements)
+        lock (_retirements)
         {
-            pending = [.. retirements];
+            pending = [.. _retirements];
         }
 
         await Task.WhenAll(pending).ConfigureAwait(false);
@@ -98,18 +98,18 @@ internal sealed class RollingDeploy(
             var created = await kind.CreateClientAsync(target, instance.Index, instance.Store, keysByPopularity, cancellationToken).ConfigureAwait(false);
             var ready = Stopwatch.GetElapsedTime(started);
             var next = new FirstSeconds(created, interval);
-            lock (newClients)
+            lock (_newClients)
             {
-                newClients.Add(next);
+                _newClients.Add(next);
             }
 
             var retirement = RetireAsync(instance, next, cancellationToken);
-            lock (retirements)
+            lock (_retirements)
             {
-                retirements.Add(retirement);
+                _retirements.Add(retirement);
             }
 
-            var count = Interlocked.Increment(ref replaced);
+            var count = Interlocked.Increment(ref _replaced);
             mark(string.Create(CultureInfo.InvariantCulture,
                 $"deploy: instance {instance.Index} replaced by a new client ({count} of {instances.Count}; created and ready in {ready.TotalSeconds:0.00} s)"));
         }
@@ -128,22 +128,22 @@ internal sealed class RollingDeploy(
     /// <summary>A new client, counting its reads and their database loads during its first <c>window</c>.</summary>
     private sealed class FirstSeconds(IDrillClient inner, TimeSpan window) : IDrillClient
     {
-        private readonly long started = Stopwatch.GetTimestamp();
-        private readonly List<double> durations = [];
-        private long reads, loads;
+        private readonly long _started = Stopwatch.GetTimestamp();
+        private readonly List<double> _durations = [];
+        private long _reads, _loads;
 
-        public long Reads => Interlocked.Read(ref reads);
+        public long Reads => Interlocked.Read(ref _reads);
 
-        public long Loads => Interlocked.Read(ref loads);
+        public long Loads => Interlocked.Read(ref _loads);
 
         public ValueTask<Catalog.CatalogEntry> GetAsync(string key, Catalog.ICatalogLoader database, CancellationToken cancellationToken)
         {
-            if (Stopwatch.GetElapsedTime(started) >= window)
+            if (Stopwatch.GetElapsedTime(_started) >= window)
             {
                 return inner.GetAsync(key, database, cancellationToken);
             }
 
-            Interlocked.Increment(ref reads);
+            Interlocked.Increment(ref _reads);
             return TimedAsync(key, database, cancellationToken);
         }
 
@@ -152,9 +152,9 @@ internal sealed class RollingDeploy(
         {
             get
             {
-                lock (durations)
+                lock (_durations)
                 {
-                    return [.. durations];
+                    return [.. _durations];
                 }
             }
         }
@@ -169,9 +169,9 @@ internal sealed class RollingDeploy(
             finally
             {
                 var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                lock (durations)
+                lock (_durations)
                 {
-                    durations.Add(ms);
+                    _durations.Add(ms);
                 }
             }
         }
@@ -186,7 +186,7 @@ internal sealed class RollingDeploy(
         {
             public ValueTask<Catalog.CatalogEntry> LoadAsync(string key, CancellationToken cancellationToken)
             {
-                Interlocked.Increment(ref owner.loads);
+                Interlocked.Increment(ref owner._loads);
                 return database.LoadAsync(key, cancellationToken);
             }
         }

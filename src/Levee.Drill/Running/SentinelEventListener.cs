@@ -12,11 +12,11 @@ namespace Levee.Drill.Running;
 internal sealed class SentinelEventListener : IAsyncDisposable
 {
     private static readonly string[] Interesting = ["+sdown", "-sdown", "+odown", "-odown", "+try-failover", "+elected-leader", "+failover-end", "+switch-master", "-failover-abort-no-good-slave", "+failover-state-select-slave"];
-    private readonly List<ConnectionMultiplexer> connections = [];
-    private readonly ConcurrentDictionary<string, SentinelEvent> seen = new(StringComparer.Ordinal);
-    private readonly long epoch;
+    private readonly List<ConnectionMultiplexer> _connections = [];
+    private readonly ConcurrentDictionary<string, SentinelEvent> _seen = new(StringComparer.Ordinal);
+    private readonly long _epoch;
 
-    private SentinelEventListener(long epoch) => this.epoch = epoch;
+    private SentinelEventListener(long epoch) => _epoch = epoch;
 
     public static async Task<SentinelEventListener> StartAsync(IEnumerable<string> sentinelEndpoints, long epochTimestamp, Topology.TlsCertificates? tls = null)
     {
@@ -34,7 +34,7 @@ internal sealed class SentinelEventListener : IAsyncDisposable
             };
             tls?.Configure(options);
             var mux = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
-            listener.connections.Add(mux);
+            listener._connections.Add(mux);
             var subscriber = mux.GetSubscriber();
             foreach (var channel in Interesting)
             {
@@ -46,7 +46,7 @@ internal sealed class SentinelEventListener : IAsyncDisposable
     }
 
     /// <summary>Events so far, in time order.</summary>
-    public IReadOnlyList<SentinelEvent> Events => seen.Values.OrderBy(e => e.At).ToList();
+    public IReadOnlyList<SentinelEvent> Events => _seen.Values.OrderBy(e => e.At).ToList();
 
     /// <summary>The first <c>+switch-master</c> at or after <paramref name="since"/>, if any.</summary>
     public SentinelEvent? FirstSwitchAfter(TimeSpan since) =>
@@ -54,7 +54,7 @@ internal sealed class SentinelEventListener : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var mux in connections)
+        foreach (var mux in _connections)
         {
             await mux.DisposeAsync().ConfigureAwait(false);
         }
@@ -68,8 +68,8 @@ internal sealed class SentinelEventListener : IAsyncDisposable
             return;
         }
 
-        var at = Stopwatch.GetElapsedTime(epoch);
-        seen.TryAdd(channel + " " + message, new SentinelEvent(at, channel, message));
+        var at = Stopwatch.GetElapsedTime(_epoch);
+        _seen.TryAdd(channel + " " + message, new SentinelEvent(at, channel, message));
     }
 }
 

@@ -9,16 +9,16 @@ namespace Levee.Drill.Running;
 /// </summary>
 internal sealed class VersionBook
 {
-    private readonly ConcurrentDictionary<string, long> committed = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (long Version, TimeSpan At)> invalidated = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _committed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Version, TimeSpan At)> _invalidated = new(StringComparer.Ordinal);
 
-    public long Committed(string key) => committed.TryGetValue(key, out var v) ? v : 1;
+    public long Committed(string key) => _committed.TryGetValue(key, out var v) ? v : 1;
 
     /// <summary>The latest version whose invalidation completed, and when (since the start of the load).</summary>
-    public (long Version, TimeSpan At) Invalidated(string key) => invalidated.TryGetValue(key, out var v) ? v : (1, TimeSpan.Zero);
+    public (long Version, TimeSpan At) Invalidated(string key) => _invalidated.TryGetValue(key, out var v) ? v : (1, TimeSpan.Zero);
 
-    public void RecordCommitted(string key, long version) => committed.AddOrUpdate(key, version, (_, old) => Math.Max(old, version));
+    public void RecordCommitted(string key, long version) => _committed.AddOrUpdate(key, version, (_, old) => Math.Max(old, version));
 
     public void RecordInvalidated(string key, long version, TimeSpan at) =>
-        invalidated.AddOrUpdate(key, (version, at), (_, old) => version > old.Version ? (version, at) : old);
+        _invalidated.AddOrUpdate(key, (version, at), (_, old) => version > old.Version ? (version, at) : old);
 }

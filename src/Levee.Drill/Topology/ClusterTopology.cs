@@ -8,15 +8,15 @@ namespace Levee.Drill.Topology;
 /// </summary>
 public sealed class ClusterTopology : IAsyncDisposable
 {
-    private readonly ProcessHost host;
-    private readonly bool ownsHost;
-    private readonly Dictionary<string, RedisNode> byId;
+    private readonly ProcessHost _host;
+    private readonly bool _ownsHost;
+    private readonly Dictionary<string, RedisNode> _byId;
 
     private ClusterTopology(ProcessHost host, bool ownsHost, ClusterTopologyOptions options, IReadOnlyList<RedisNode> nodes, Dictionary<string, RedisNode> byId)
     {
-        this.host = host;
-        this.ownsHost = ownsHost;
-        this.byId = byId;
+        _host = host;
+        _ownsHost = ownsHost;
+        _byId = byId;
         Options = options;
         Nodes = nodes;
         Masters = [];
@@ -42,7 +42,7 @@ public sealed class ClusterTopology : IAsyncDisposable
     public TimeSpan StartupTime { get; private set; }
 
     /// <summary>The process host (temp folder) holding the nodes.</summary>
-    public ProcessHost Host => host;
+    public ProcessHost Host => _host;
 
     /// <summary>StackExchange.Redis connection string listing every node (<c>127.0.0.1:p1,127.0.0.1:p2,...</c>).</summary>
     public string ConnectionString => string.Join(',', Nodes.Select(n => n.Endpoint));
@@ -71,13 +71,13 @@ public sealed class ClusterTopology : IAsyncDisposable
     }
 
     /// <summary>The node with cluster id <paramref name="nodeId"/>, or null.</summary>
-    public RedisNode? NodeById(string nodeId) => byId.GetValueOrDefault(nodeId);
+    public RedisNode? NodeById(string nodeId) => _byId.GetValueOrDefault(nodeId);
 
     /// <summary>The node listening on <paramref name="endpoint"/>, or null.</summary>
     public RedisNode? NodeByEndpoint(string endpoint) => Nodes.FirstOrDefault(n => n.Endpoint == endpoint);
 
     /// <summary>The cluster id of <paramref name="node"/>.</summary>
-    public string NodeId(RedisNode node) => byId.First(kv => kv.Value == node).Key;
+    public string NodeId(RedisNode node) => _byId.First(kv => kv.Value == node).Key;
 
     /// <summary>Reads <c>CLUSTER NODES</c> from the first answering node (not frozen, not dead).</summary>
     public async Task<ClusterLayout> GetLayoutAsync(CancellationToken cancellationToken = default)
@@ -162,9 +162,9 @@ public sealed class ClusterTopology : IAsyncDisposable
     /// <summary>Stops every node (and the host when it created one).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (ownsHost)
+        if (_ownsHost)
         {
-            await host.DisposeAsync().ConfigureAwait(false);
+            await _host.DisposeAsync().ConfigureAwait(false);
             return;
         }
 
@@ -236,7 +236,7 @@ public sealed class ClusterTopology : IAsyncDisposable
         {
             // <id> <ip:port@cport> <flags> <master-id|-> <ping> <pong> <epoch> <link> <slots...>
             var f = raw.Trim().Split(' ');
-            if (f.Length < 8 || !byId.TryGetValue(f[0], out var node))
+            if (f.Length < 8 || !_byId.TryGetValue(f[0], out var node))
             {
                 continue;
             }
@@ -252,7 +252,7 @@ public sealed class ClusterTopology : IAsyncDisposable
             {
                 masters.Add(node);
             }
-            else if (flags.Contains("slave") && byId.TryGetValue(f[3], out var master))
+            else if (flags.Contains("slave") && _byId.TryGetValue(f[3], out var master))
             {
                 replicaOf[node] = master;
             }

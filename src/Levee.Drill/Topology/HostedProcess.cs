@@ -8,13 +8,13 @@ namespace Levee.Drill.Topology;
 /// </summary>
 public sealed class HostedProcess
 {
-    private readonly Process process;
-    private volatile bool frozen;
+    private readonly Process _process;
+    private volatile bool _frozen;
 
     internal HostedProcess(string name, Process process, string logFile, string pidFile)
     {
         Name = name;
-        this.process = process;
+        _process = process;
         Pid = process.Id;
         LogFile = logFile;
         PidFile = pidFile;
@@ -33,26 +33,26 @@ public sealed class HostedProcess
     public string PidFile { get; }
 
     /// <summary>True once the process has exited (and was reaped).</summary>
-    public bool HasExited => process.HasExited;
+    public bool HasExited => _process.HasExited;
 
     /// <summary>The exit code once the process has exited (128 + signal for a killed one), else null.</summary>
-    public int? ExitCode => process.HasExited ? process.ExitCode : null;
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
 
     /// <summary>True after <see cref="Freeze"/> and before <see cref="Thaw"/> or exit.</summary>
-    public bool IsFrozen => frozen && !HasExited;
+    public bool IsFrozen => _frozen && !HasExited;
 
     /// <summary>Sends SIGKILL (also to a frozen process) and waits up to 10 s for it to exit.</summary>
     public void Kill()
     {
-        if (process.HasExited)
+        if (_process.HasExited)
         {
             return;
         }
 
         Signals.Send(Pid, Signals.SigKill);
         Signals.Send(Pid, Signals.SigCont);
-        frozen = false;
-        if (!process.WaitForExit(TimeSpan.FromSeconds(10)))
+        _frozen = false;
+        if (!_process.WaitForExit(TimeSpan.FromSeconds(10)))
         {
             throw new TopologyException($"{Name} (pid {Pid}) did not exit within 10 s of SIGKILL");
         }
@@ -63,7 +63,7 @@ public sealed class HostedProcess
     {
         ThrowIfExited();
         Signals.Send(Pid, Signals.SigStop);
-        frozen = true;
+        _frozen = true;
     }
 
     /// <summary>Sends SIGCONT to a frozen process.</summary>
@@ -71,7 +71,7 @@ public sealed class HostedProcess
     {
         ThrowIfExited();
         Signals.Send(Pid, Signals.SigCont);
-        frozen = false;
+        _frozen = false;
     }
 
     /// <summary>Waits until the process exits; false when <paramref name="timeout"/> passed first.</summary>
@@ -81,12 +81,12 @@ public sealed class HostedProcess
         cts.CancelAfter(timeout);
         try
         {
-            await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+            await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return process.HasExited;
+            return _process.HasExited;
         }
     }
 
@@ -95,7 +95,7 @@ public sealed class HostedProcess
 
     internal void ThrowIfExited()
     {
-        if (process.HasExited)
+        if (_process.HasExited)
         {
             throw new InvalidOperationException($"{Name} (pid {Pid}) has exited; see {LogFile}");
         }

@@ -18,28 +18,28 @@ public sealed class LatencyProxy : IAsyncDisposable
 {
     private const int ChunkSize = 16 * 1024;
     private const int MaxQueuedChunks = 256;
-    private readonly Socket listener;
-    private readonly IPEndPoint target;
-    private readonly CancellationTokenSource stopping = new();
-    private readonly ConcurrentDictionary<int, Connection> connections = new();
-    private readonly Task acceptLoop;
-    private readonly int maxConnections;
-    private long upstreamTicks;
-    private long downstreamTicks;
-    private volatile TaskCompletionSource open = NewOpenGate(opened: true);
-    private int nextId;
-    private long accepted;
-    private long refused;
+    private readonly Socket _listener;
+    private readonly IPEndPoint _target;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<int, Connection> _connections = new();
+    private readonly Task _acceptLoop;
+    private readonly int _maxConnections;
+    private long _upstreamTicks;
+    private long _downstreamTicks;
+    private volatile TaskCompletionSource _open = NewOpenGate(opened: true);
+    private int _nextId;
+    private long _accepted;
+    private long _refused;
 
     private LatencyProxy(int targetPort, int maxConnections)
     {
-        target = new IPEndPoint(IPAddress.Loopback, targetPort);
-        this.maxConnections = maxConnections;
-        listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(512);
-        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        acceptLoop = Task.Run(AcceptLoopAsync);
+        _target = new IPEndPoint(IPAddress.Loopback, targetPort);
+        _maxConnections = maxConnections;
+        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(512);
+        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
     /// <summary>The proxy's loopback port (connect clients here).</summary>
@@ -49,20 +49,20 @@ public sealed class LatencyProxy : IAsyncDisposable
     public string Endpoint => "127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The port the proxy forwards to.</summary>
-    public int TargetPort => target.Port;
+    public int TargetPort => _target.Port;
 
     /// <summary>Delay added to bytes going client → target. Default zero; settable at any time.</summary>
     public TimeSpan UpstreamDelay
     {
-        get => TimeSpan.FromTicks(Interlocked.Read(ref upstreamTicks));
-        set => Interlocked.Exchange(ref upstreamTicks, CheckDelay(value).Ticks);
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _upstreamTicks));
+        set => Interlocked.Exchange(ref _upstreamTicks, CheckDelay(value).Ticks);
     }
 
     /// <summary>Delay added to bytes going target → client. Default zero; settable at any time.</summary>
     public TimeSpan DownstreamDelay
     {
-        get => TimeSpan.FromTicks(Interlocked.Read(ref downstreamTicks));
-        set => Interlocked.Exchange(ref downstreamTicks, CheckDelay(value).Ticks);
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _downstreamTicks));
+        set => Interlocked.Exchange(ref _downstreamTicks, CheckDelay(value).Ticks);
     }
 
     /// <summary>
@@ -71,28 +71,28 @@ public sealed class LatencyProxy : IAsyncDisposable
     /// </summary>
     public bool Blackhole
     {
-        get => !open.Task.IsCompleted;
+        get => !_open.Task.IsCompleted;
         set
         {
-            if (value && open.Task.IsCompleted)
+            if (value && _open.Task.IsCompleted)
             {
-                open = NewOpenGate(opened: false);
+                _open = NewOpenGate(opened: false);
             }
             else if (!value)
             {
-                open.TrySetResult();
+                _open.TrySetResult();
             }
         }
     }
 
     /// <summary>Connections accepted so far.</summary>
-    public long AcceptedConnections => Interlocked.Read(ref accepted);
+    public long AcceptedConnections => Interlocked.Read(ref _accepted);
 
     /// <summary>Connections refused because <c>maxConnections</c> were open.</summary>
-    public long RefusedConnections => Interlocked.Read(ref refused);
+    public long RefusedConnections => Interlocked.Read(ref _refused);
 
     /// <summary>Connections open now.</summary>
-    public int ActiveConnections => connections.Count;
+    public int ActiveConnections => _connections.Count;
 
     /// <summary>Starts a proxy on a free loopback port forwarding to <c>127.0.0.1:targetPort</c>.</summary>
     /// <param name="targetPort">The port to forward to.</param>
@@ -115,7 +115,7 @@ public sealed class LatencyProxy : IAsyncDisposable
     /// <summary>Closes every open connection (clients see a reset), keeps listening.</summary>
     public void DropConnections()
     {
-        foreach (var connection in connections.Values)
+        foreach (var connection in _connections.Values)
         {
             connection.Abort();
         }
@@ -124,25 +124,25 @@ public sealed class LatencyProxy : IAsyncDisposable
     /// <summary>Stops listening and closes every connection.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (stopping.IsCancellationRequested)
+        if (_stopping.IsCancellationRequested)
         {
             return;
         }
 
-        await stopping.CancelAsync().ConfigureAwait(false);
-        listener.Dispose();
-        open.TrySetResult();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener.Dispose();
+        _open.TrySetResult();
         DropConnections();
         try
         {
-            await acceptLoop.ConfigureAwait(false);
+            await _acceptLoop.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
         }
 
-        await Task.WhenAll(connections.Values.Select(c => c.Completion)).ConfigureAwait(false);
-        stopping.Dispose();
+        await Task.WhenAll(_connections.Values.Select(c => c.Completion)).ConfigureAwait(false);
+        _stopping.Dispose();
     }
 
     private static TimeSpan CheckDelay(TimeSpan value) =>
@@ -163,29 +163,29 @@ public sealed class LatencyProxy : IAsyncDisposable
 
     private async Task AcceptLoopAsync()
     {
-        while (!stopping.IsCancellationRequested)
+        while (!_stopping.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await listener.AcceptAsync(stopping.Token).ConfigureAwait(false);
+                client = await _listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
             {
                 return;
             }
 
-            if (connections.Count >= maxConnections)
+            if (_connections.Count >= _maxConnections)
             {
-                Interlocked.Increment(ref refused);
+                Interlocked.Increment(ref _refused);
                 client.Dispose();
                 continue;
             }
 
-            Interlocked.Increment(ref accepted);
-            var id = Interlocked.Increment(ref nextId);
+            Interlocked.Increment(ref _accepted);
+            var id = Interlocked.Increment(ref _nextId);
             var connection = new Connection(this, client);
-            connections[id] = connection;
+            _connections[id] = connection;
             connection.Completion = RunAsync(id, connection);
         }
     }
@@ -198,14 +198,14 @@ public sealed class LatencyProxy : IAsyncDisposable
         }
         finally
         {
-            connections.TryRemove(id, out _);
+            _connections.TryRemove(id, out _);
         }
     }
 
     private sealed class Connection(LatencyProxy proxy, Socket client) : IDisposable
     {
-        private readonly Socket upstream = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        private readonly CancellationTokenSource cts = CancellationTokenSource.CreateLinkedTokenSource(proxy.stopping.Token);
+        private readonly Socket _upstream = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        private readonly CancellationTokenSource _cts = CancellationTokenSource.CreateLinkedTokenSource(proxy._stopping.Token);
 
         public Task Completion { get; set; } = Task.CompletedTask;
 
@@ -221,7 +221,7 @@ public sealed class LatencyProxy : IAsyncDisposable
 
             try
             {
-                cts.Cancel();
+                _cts.Cancel();
             }
             catch (ObjectDisposedException)
             {
@@ -233,11 +233,11 @@ public sealed class LatencyProxy : IAsyncDisposable
             client.NoDelay = true;
             try
             {
-                await upstream.ConnectAsync(proxy.target, cts.Token).ConfigureAwait(false);
-                var up = PumpAsync(client, upstream, () => proxy.UpstreamDelay);
-                var down = PumpAsync(upstream, client, () => proxy.DownstreamDelay);
+                await _upstream.ConnectAsync(proxy._target, _cts.Token).ConfigureAwait(false);
+                var up = PumpAsync(client, _upstream, () => proxy.UpstreamDelay);
+                var down = PumpAsync(_upstream, client, () => proxy.DownstreamDelay);
                 await Task.WhenAny(up, down).ConfigureAwait(false);
-                await cts.CancelAsync().ConfigureAwait(false);
+                await _cts.CancelAsync().ConfigureAwait(false);
                 await Task.WhenAll(up, down).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or IOException or ChannelClosedException)
@@ -253,14 +253,14 @@ public sealed class LatencyProxy : IAsyncDisposable
         public void Dispose()
         {
             client.Dispose();
-            upstream.Dispose();
-            cts.Dispose();
+            _upstream.Dispose();
+            _cts.Dispose();
         }
 
         private async Task PumpAsync(Socket from, Socket to, Func<TimeSpan> delay)
         {
             var queue = Channel.CreateBounded<(long Due, byte[] Data, int Length)>(new BoundedChannelOptions(MaxQueuedChunks) { SingleReader = true, SingleWriter = true });
-            var token = cts.Token;
+            var token = _cts.Token;
             var reader = Task.Run(
                 async () =>
                 {
@@ -296,7 +296,7 @@ public sealed class LatencyProxy : IAsyncDisposable
                         await Task.Delay(wait, token).ConfigureAwait(false);
                     }
 
-                    await proxy.open.Task.WaitAsync(token).ConfigureAwait(false);
+                    await proxy._open.Task.WaitAsync(token).ConfigureAwait(false);
                     var sent = 0;
                     while (sent < length)
                     {
@@ -308,7 +308,7 @@ public sealed class LatencyProxy : IAsyncDisposable
             }
             catch
             {
-                await cts.CancelAsync().ConfigureAwait(false);
+                await _cts.CancelAsync().ConfigureAwait(false);
                 throw;
             }
             finally

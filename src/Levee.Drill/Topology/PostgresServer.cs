@@ -12,16 +12,16 @@ namespace Levee.Drill.Topology;
 public sealed class PostgresServer : IAsyncDisposable
 {
     private const string SuperUser = "postgres";
-    private readonly ProcessHost host;
-    private readonly bool ownsHost;
-    private readonly string? runAs;
-    private HostedProcess? process;
+    private readonly ProcessHost _host;
+    private readonly bool _ownsHost;
+    private readonly string? _runAs;
+    private HostedProcess? _process;
 
     private PostgresServer(ProcessHost host, bool ownsHost, PostgresOptions options, string name, string directory, string? runAs)
     {
-        this.host = host;
-        this.ownsHost = ownsHost;
-        this.runAs = runAs;
+        _host = host;
+        _ownsHost = ownsHost;
+        _runAs = runAs;
         Options = options;
         Name = name;
         Directory = directory;
@@ -57,10 +57,10 @@ public sealed class PostgresServer : IAsyncDisposable
     public int Pid => Process.Pid;
 
     /// <summary>The postmaster process.</summary>
-    public HostedProcess Process => process ?? throw new InvalidOperationException($"{Name} was never started");
+    public HostedProcess Process => _process ?? throw new InvalidOperationException($"{Name} was never started");
 
     /// <summary>True while the postmaster exists (frozen counts as running).</summary>
-    public bool IsRunning => process is { HasExited: false };
+    public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>True when pg_stat_statements is loaded and its extension created in the target database.</summary>
     public bool HasPgStatStatements { get; private set; }
@@ -115,13 +115,13 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>SIGKILL to the postmaster and its backends (a crashed database host).</summary>
     public void Kill()
     {
-        if (process is null || process.HasExited)
+        if (_process is null || _process.HasExited)
         {
             return;
         }
 
-        var children = ChildrenOf(process.Pid);
-        process.Kill();
+        var children = ChildrenOf(_process.Pid);
+        _process.Kill();
         foreach (var child in children)
         {
             Signals.Send(child, Signals.SigKill);
@@ -156,9 +156,9 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>Stops the server (and its host when it created one).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (ownsHost)
+        if (_ownsHost)
         {
-            await host.DisposeAsync().ConfigureAwait(false);
+            await _host.DisposeAsync().ConfigureAwait(false);
             return;
         }
 
@@ -209,7 +209,7 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             server.Port = PortAllocator.Next();
             await server.WriteConfigAsync(preload, cancellationToken).ConfigureAwait(false);
-            server.process = host.Start(name, postgres, ["-D", server.DataDirectory], server.Directory, server.LogFile, runAs);
+            server._process = host.Start(name, postgres, ["-D", server.DataDirectory], server.Directory, server.LogFile, runAs);
             var failure = await server.WaitReadyAsync(deadline, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
@@ -263,9 +263,9 @@ public sealed class PostgresServer : IAsyncDisposable
         // postgresql.auto.conf is read last and owned by the server user; rewrite it for every (re)start
         var file = Path.Combine(DataDirectory, "postgresql.auto.conf");
         await File.WriteAllLinesAsync(file, lines, cancellationToken).ConfigureAwait(false);
-        if (runAs is not null)
+        if (_runAs is not null)
         {
-            Chown(file, runAs);
+            Chown(file, _runAs);
         }
     }
 
@@ -274,7 +274,7 @@ public sealed class PostgresServer : IAsyncDisposable
         var last = "no answer";
         while (DateTime.UtcNow < deadline)
         {
-            if (process is null || process.HasExited)
+            if (_process is null || _process.HasExited)
             {
                 return "postgres exited";
             }
@@ -324,23 +324,23 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private async ValueTask StopAsync()
     {
-        if (process is null || process.HasExited)
+        if (_process is null || _process.HasExited)
         {
             return;
         }
 
-        if (!process.IsFrozen)
+        if (!_process.IsFrozen)
         {
             try
             {
                 var stopName = Name + "-stop";
-                var stop = host.Start(
+                var stop = _host.Start(
                     stopName,
                     Binaries.Postgres("pg_ctl"),
                     ["stop", "-D", DataDirectory, "-m", "immediate", "-w", "-t", "10"],
                     Directory,
                     LogFile,
-                    runAs);
+                    _runAs);
                 await stop.WaitForExitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
                 if (!stop.HasExited)
                 {
@@ -353,7 +353,7 @@ public sealed class PostgresServer : IAsyncDisposable
             }
         }
 
-        await process.WaitForExitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        await _process.WaitForExitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         Kill();
     }
 

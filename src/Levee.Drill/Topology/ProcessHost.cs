@@ -33,12 +33,12 @@ public sealed class ProcessHost : IAsyncDisposable
 
     private const string ExecScript = """exec "$0" "$@" </dev/null >>"$LEVEE_LOG" 2>&1""";
 
-    private readonly ConcurrentDictionary<string, HostedProcess> processes = new(StringComparer.Ordinal);
-    private readonly List<Func<ValueTask>> cleanups = [];
-    private readonly Lock gate = new();
-    private readonly Process watchdog;
-    private readonly bool keepRoot;
-    private int disposed;
+    private readonly ConcurrentDictionary<string, HostedProcess> _processes = new(StringComparer.Ordinal);
+    private readonly List<Func<ValueTask>> _cleanups = [];
+    private readonly Lock _gate = new();
+    private readonly Process _watchdog;
+    private readonly bool _keepRoot;
+    private int _disposed;
 
     /// <summary>Creates the root folder and starts the orphan watchdog for the current process.</summary>
     public ProcessHost()
@@ -61,7 +61,7 @@ public sealed class ProcessHost : IAsyncDisposable
         Directory.CreateDirectory(baseDir);
         Root = Path.Combine(baseDir, "levee-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Root);
-        keepRoot = Environment.GetEnvironmentVariable(KeepVariable) == "1";
+        _keepRoot = Environment.GetEnvironmentVariable(KeepVariable) == "1";
         OwnerPid = ownerPid;
 
         // a script file rather than -c, so `ps` shows "/bin/sh <root>/_watchdog.sh <owner> <root>"
@@ -71,8 +71,8 @@ public sealed class ProcessHost : IAsyncDisposable
         psi.ArgumentList.Add(script);
         psi.ArgumentList.Add(ownerPid.ToString(CultureInfo.InvariantCulture));
         psi.ArgumentList.Add(Root);
-        watchdog = Process.Start(psi) ?? throw new TopologyException("could not start /bin/sh for the orphan watchdog");
-        File.WriteAllText(Path.Combine(Root, "_watchdog.pid"), watchdog.Id.ToString(CultureInfo.InvariantCulture));
+        _watchdog = Process.Start(psi) ?? throw new TopologyException("could not start /bin/sh for the orphan watchdog");
+        File.WriteAllText(Path.Combine(Root, "_watchdog.pid"), _watchdog.Id.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>The folder that holds every child's files, logs and PID files.</summary>
@@ -82,10 +82,10 @@ public sealed class ProcessHost : IAsyncDisposable
     public int OwnerPid { get; }
 
     /// <summary>The PID of the watchdog shell.</summary>
-    public int WatchdogPid => watchdog.Id;
+    public int WatchdogPid => _watchdog.Id;
 
     /// <summary>Every process started so far (latest start per name).</summary>
-    public IReadOnlyCollection<HostedProcess> Processes => processes.Values.ToList();
+    public IReadOnlyCollection<HostedProcess> Processes => _processes.Values.ToList();
 
     /// <summary>
     /// Certificates every Redis and Sentinel node started from now on listens with, on TLS only (see
@@ -135,8 +135,8 @@ public sealed class ProcessHost : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(arguments);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
-        if (processes.TryGetValue(name, out var existing) && !existing.HasExited)
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_processes.TryGetValue(name, out var existing) && !existing.HasExited)
         {
             throw new InvalidOperationException($"a process named '{name}' is already running (pid {existing.Pid})");
         }
@@ -169,7 +169,7 @@ public sealed class ProcessHost : IAsyncDisposable
 
         var pidFile = Path.Combine(Root, name + ".pid");
         Process process;
-        lock (gate)
+        lock (_gate)
         {
             process = Process.Start(psi) ?? throw new TopologyException($"could not start {fileName}");
             File.WriteAllText(pidFile, process.Id.ToString(CultureInfo.InvariantCulture));
@@ -178,7 +178,7 @@ public sealed class ProcessHost : IAsyncDisposable
         var hosted = new HostedProcess(name, process, logFile, pidFile);
         process.EnableRaisingEvents = true;
         process.Exited += (_, _) => ForgetPidFile(hosted);
-        processes[name] = hosted;
+        _processes[name] = hosted;
         if (process.HasExited)
         {
             ForgetPidFile(hosted);
@@ -222,12 +222,12 @@ public sealed class ProcessHost : IAsyncDisposable
     /// <summary>Returns <paramref name="prefix"/>-N for the first N not used yet.</summary>
     public string UniqueName(string prefix)
     {
-        lock (gate)
+        lock (_gate)
         {
             for (var i = 1; ; i++)
             {
                 var candidate = prefix + "-" + i.ToString(CultureInfo.InvariantCulture);
-                if (!processes.ContainsKey(candidate) && !Directory.Exists(Path.Combine(Root, candidate)))
+                if (!_processes.ContainsKey(candidate) && !Directory.Exists(Path.Combine(Root, candidate)))
                 {
                     Directory.CreateDirectory(Path.Combine(Root, candidate));
                     return candidate;
@@ -242,15 +242,15 @@ public sealed class ProcessHost : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
 
         List<Func<ValueTask>> toRun;
-        lock (gate)
+        lock (_gate)
         {
-            toRun = [.. cleanups];
+            toRun = [.. _cleanups];
             toRun.Reverse();
         }
 
@@ -267,7 +267,7 @@ public sealed class ProcessHost : IAsyncDisposable
         }
 
         var stuck = new List<string>();
-        foreach (var p in processes.Values)
+        foreach (var p in _processes.Values)
         {
             if (!p.HasExited)
             {
@@ -276,7 +276,7 @@ public sealed class ProcessHost : IAsyncDisposable
             }
         }
 
-        foreach (var p in processes.Values)
+        foreach (var p in _processes.Values)
         {
             if (!await p.WaitForExitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false))
             {
@@ -288,13 +288,13 @@ public sealed class ProcessHost : IAsyncDisposable
             }
         }
 
-        if (!watchdog.HasExited)
+        if (!_watchdog.HasExited)
         {
-            Signals.Send(watchdog.Id, Signals.SigKill);
+            Signals.Send(_watchdog.Id, Signals.SigKill);
         }
 
-        await watchdog.WaitForExitAsync().ConfigureAwait(false);
-        watchdog.Dispose();
+        await _watchdog.WaitForExitAsync().ConfigureAwait(false);
+        _watchdog.Dispose();
         TryDelete(Path.Combine(Root, "_watchdog.pid"));
 
         if (stuck.Count > 0)
@@ -302,7 +302,7 @@ public sealed class ProcessHost : IAsyncDisposable
             throw new TopologyException("processes did not exit after SIGKILL: " + string.Join("; ", stuck));
         }
 
-        if (!keepRoot)
+        if (!_keepRoot)
         {
             try
             {
@@ -317,9 +317,9 @@ public sealed class ProcessHost : IAsyncDisposable
 
     internal void AddCleanup(Func<ValueTask> cleanup)
     {
-        lock (gate)
+        lock (_gate)
         {
-            cleanups.Add(cleanup);
+            _cleanups.Add(cleanup);
         }
     }
 
@@ -343,7 +343,7 @@ public sealed class ProcessHost : IAsyncDisposable
 
     private void ForgetPidFile(HostedProcess p)
     {
-        lock (gate)
+        lock (_gate)
         {
             try
             {

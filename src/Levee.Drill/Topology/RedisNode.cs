@@ -27,14 +27,14 @@ public sealed class RedisNode
     /// <summary>Default timeout of <see cref="ExecuteAsync(string[])"/>.</summary>
     public static readonly TimeSpan DefaultCommandTimeout = TimeSpan.FromSeconds(2);
 
-    private readonly ProcessHost host;
-    private readonly Func<string, int, string> template;
-    private HostedProcess? process;
+    private readonly ProcessHost _host;
+    private readonly Func<string, int, string> _template;
+    private HostedProcess? _process;
 
     private RedisNode(ProcessHost host, string name, RedisNodeKind kind, string directory, Func<string, int, string> template)
     {
-        this.host = host;
-        this.template = template;
+        _host = host;
+        _template = template;
         Name = name;
         Kind = kind;
         Directory = directory;
@@ -76,16 +76,16 @@ public sealed class RedisNode
     public TimeSpan StartupTime { get; private set; }
 
     /// <summary>The current process.</summary>
-    public HostedProcess Process => process ?? throw new InvalidOperationException($"{Name} was never started");
+    public HostedProcess Process => _process ?? throw new InvalidOperationException($"{Name} was never started");
 
     /// <summary>True while the process exists (frozen counts as running).</summary>
-    public bool IsRunning => process is { HasExited: false };
+    public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>True while frozen by <see cref="Freeze"/>.</summary>
-    public bool IsFrozen => process is { IsFrozen: true };
+    public bool IsFrozen => _process is { IsFrozen: true };
 
     /// <summary>SIGKILL: the node vanishes with a TCP reset (a crashed process).</summary>
-    public void Kill() => process?.Kill();
+    public void Kill() => _process?.Kill();
 
     /// <summary>SIGSTOP: the node keeps its port open but answers nothing (a dead host without a TCP reset).</summary>
     public void Freeze() => Process.Freeze();
@@ -103,7 +103,7 @@ public sealed class RedisNode
         var started = System.Diagnostics.Stopwatch.StartNew();
         for (var attempt = 1; ; attempt++)
         {
-            process = LaunchProcess();
+            _process = LaunchProcess();
             var failure = await WaitReadyAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
@@ -247,7 +247,7 @@ public sealed class RedisNode
         {
             node.Port = PortAllocator.Next();
             await File.WriteAllTextAsync(node.ConfigFile, template(node.Directory, node.Port), cancellationToken).ConfigureAwait(false);
-            node.process = node.LaunchProcess();
+            node._process = node.LaunchProcess();
             var failure = await node.WaitReadyAsync(StartTimeout, cancellationToken).ConfigureAwait(false);
             if (failure is null)
             {
@@ -269,7 +269,7 @@ public sealed class RedisNode
     private HostedProcess LaunchProcess()
     {
         var binary = Kind == RedisNodeKind.Sentinel ? Binaries.RedisSentinel : Binaries.RedisServer;
-        return host.Start(Name, binary, [ConfigFile], Directory, LogFile);
+        return _host.Start(Name, binary, [ConfigFile], Directory, LogFile);
     }
 
     private bool AddressInUse() =>
@@ -283,7 +283,7 @@ public sealed class RedisNode
         string last = "no answer";
         while (DateTime.UtcNow < deadline)
         {
-            if (process is null || process.HasExited)
+            if (_process is null || _process.HasExited)
             {
                 return "the process exited";
             }
@@ -296,12 +296,12 @@ public sealed class RedisNode
                 {
                     // another process' server on the same port (a cross-process port race) must not count as ours
                     var pid = ParseInfo(replies[1]).GetValueOrDefault("process_id");
-                    if (pid == process.Pid.ToString(CultureInfo.InvariantCulture))
+                    if (pid == _process.Pid.ToString(CultureInfo.InvariantCulture))
                     {
                         return null;
                     }
 
-                    last = $"port {Port} is answered by process {pid}, not by ours ({process.Pid})";
+                    last = $"port {Port} is answered by process {pid}, not by ours ({_process.Pid})";
                     if (LogTail(40).Contains("Address already in use", StringComparison.OrdinalIgnoreCase))
                     {
                         return last;

@@ -77,9 +77,9 @@ internal static class RespClient
 
     private sealed class Reader(Stream stream)
     {
-        private readonly byte[] buffer = new byte[16 * 1024];
-        private int start;
-        private int end;
+        private readonly byte[] _buffer = new byte[16 * 1024];
+        private int _start;
+        private int _end;
 
         public async Task<RedisReply> ReadAsync(CancellationToken ct)
         {
@@ -137,18 +137,18 @@ internal static class RespClient
             var sb = new StringBuilder();
             while (true)
             {
-                for (var i = start; i < end; i++)
+                for (var i = _start; i < _end; i++)
                 {
-                    if (buffer[i] == (byte)'\n')
+                    if (_buffer[i] == (byte)'\n')
                     {
-                        sb.Append(Encoding.UTF8.GetString(buffer, start, i - start));
-                        start = i + 1;
+                        sb.Append(Encoding.UTF8.GetString(_buffer, _start, i - _start));
+                        _start = i + 1;
                         return sb.ToString().TrimEnd('\r');
                     }
                 }
 
-                sb.Append(Encoding.UTF8.GetString(buffer, start, end - start));
-                start = end = 0;
+                sb.Append(Encoding.UTF8.GetString(_buffer, _start, _end - _start));
+                _start = _end = 0;
                 await FillAsync(ct).ConfigureAwait(false);
             }
         }
@@ -159,15 +159,15 @@ internal static class RespClient
             var copied = 0;
             while (copied < count)
             {
-                if (start == end)
+                if (_start == _end)
                 {
-                    start = end = 0;
+                    _start = _end = 0;
                     await FillAsync(ct).ConfigureAwait(false);
                 }
 
-                var n = Math.Min(count - copied, end - start);
-                Buffer.BlockCopy(buffer, start, result, copied, n);
-                start += n;
+                var n = Math.Min(count - copied, _end - _start);
+                Buffer.BlockCopy(_buffer, _start, result, copied, n);
+                _start += n;
                 copied += n;
             }
 
@@ -176,13 +176,13 @@ internal static class RespClient
 
         private async Task FillAsync(CancellationToken ct)
         {
-            var n = await stream.ReadAsync(buffer.AsMemory(end), ct).ConfigureAwait(false);
+            var n = await stream.ReadAsync(_buffer.AsMemory(_end), ct).ConfigureAwait(false);
             if (n == 0)
             {
                 throw new IOException("connection closed by the server");
             }
 
-            end += n;
+            _end += n;
         }
     }
 }

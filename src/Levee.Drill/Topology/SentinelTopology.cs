@@ -10,13 +10,13 @@ namespace Levee.Drill.Topology;
 public sealed class SentinelTopology : IAsyncDisposable
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromMilliseconds(500);
-    private readonly ProcessHost host;
-    private readonly bool ownsHost;
+    private readonly ProcessHost _host;
+    private readonly bool _ownsHost;
 
     private SentinelTopology(ProcessHost host, bool ownsHost, SentinelTopologyOptions options, RedisNode master, IReadOnlyList<RedisNode> replicas, IReadOnlyList<RedisNode> sentinels)
     {
-        this.host = host;
-        this.ownsHost = ownsHost;
+        _host = host;
+        _ownsHost = ownsHost;
         Options = options;
         Master = master;
         Replicas = replicas;
@@ -46,7 +46,7 @@ public sealed class SentinelTopology : IAsyncDisposable
     public string ServiceName => Options.ServiceName;
 
     /// <summary>The process host (temp folder) holding the nodes.</summary>
-    public ProcessHost Host => host;
+    public ProcessHost Host => _host;
 
     /// <summary>
     /// StackExchange.Redis connection string for Sentinel mode:
@@ -214,9 +214,9 @@ public sealed class SentinelTopology : IAsyncDisposable
     /// <summary>Stops every process of the topology (and its host when it created one).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (ownsHost)
+        if (_ownsHost)
         {
-            await host.DisposeAsync().ConfigureAwait(false);
+            await _host.DisposeAsync().ConfigureAwait(false);
             return;
         }
 
