@@ -145,6 +145,16 @@ public sealed class CliTests : IDisposable
         Assert.Contains("T002  error    Losing one Sentinel blocks failover", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task DrillTls_IsAnOption_TheDrillsOwnValidationRuns()
+    {
+        // an unknown option is the parser's "levee: ..."; with --tls known, the drill's own validation answers
+        var (code, _, err) = await CliRunner.RunToolAsync("drill", "--tls", "--instances", "0");
+        Assert.Equal(2, code);
+        Assert.StartsWith("levee drill: ", err, StringComparison.Ordinal);
+        Assert.Contains("instances=0", err, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("lnt", "x.conf")]
     [InlineData("lint", "x.conf", "--sentinels")]
