@@ -17,7 +17,7 @@ internal sealed class L2PathAnatomy
     private readonly IDatabase _database;
     private readonly RedisKey[] _keys;
     private readonly L2Guard _guard;
-    private readonly L2Budget _budget = new(TimeSpan.FromMilliseconds(50), TimeProvider.System);
+    private readonly L2Budget _budget = new(LeveeOptionBounds.L2Timeout.Default, TimeProvider.System);
     private readonly Polly.ResiliencePipeline _breaker;
     private readonly string[] _stringKeys;
     private int _next;
@@ -57,7 +57,7 @@ internal sealed class L2PathAnatomy
 
     public async Task<int> GetWithBudgetAsync()
     {
-        var bytes = await ((Task<byte[]?>)GetBytesAsync(_keys[Next()])).WaitAsync(TimeSpan.FromMilliseconds(50), TimeProvider.System, CancellationToken.None);
+        var bytes = await ((Task<byte[]?>)GetBytesAsync(_keys[Next()])).WaitAsync(LeveeOptionBounds.L2Timeout.Default, TimeProvider.System, CancellationToken.None);
         return bytes!.Length;
     }
 

@@ -16,10 +16,12 @@ namespace Levee.Benchmarks;
 [Config(typeof(LongOpConfig))]
 public class ThroughputBenchmarks
 {
-    private const int KeySpace = 10_000;
-    private const int Threads = 2;
-    private const int OpsPerThread = 10_000;
-    private const double RemoveShare = 0.01;
+    // the workload, also read by ThroughputBreakdown
+    internal const int KeySpace = 10_000;
+    internal const int Threads = 2;
+    internal const int OpsPerThread = 10_000;
+    internal const double RemoveShare = 0.01;
+    internal const double ZipfExponent = 1.0;
 
     private static readonly Func<int, CancellationToken, ValueTask<Product>> Load = static (id, _) => new ValueTask<Product>(Product.For(id));
     private static readonly Func<FusionCacheFactoryExecutionContext<Product>, CancellationToken, Task<Product>> FusionLoad =
@@ -42,7 +44,7 @@ public class ThroughputBenchmarks
             _keys[i] = "product:" + i.ToString(CultureInfo.InvariantCulture);
         }
 
-        var zipf = new Zipf(KeySpace, 1.0);
+        var zipf = new Zipf(KeySpace, ZipfExponent);
         for (var t = 0; t < Threads; t++)
         {
 #pragma warning disable CA5394 // a seeded workload generator, not security

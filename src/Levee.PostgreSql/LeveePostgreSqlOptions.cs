@@ -14,19 +14,23 @@ public sealed class LeveePostgreSqlOptions
     /// keyed cache gets <c>levee_{name}</c> by default.</summary>
     public string Channel { get; set; } = DefaultChannel;
 
-    /// <summary>The first wait before the listening connection is opened again after it failed; doubled per failure.</summary>
+    /// <summary>The first wait before the listening connection is opened again after it failed; doubled per failure. Default: 100 ms. Bounds: more than 0.</summary>
     public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>The longest wait between two attempts to open the listening connection.</summary>
+    /// <summary>The longest wait between two attempts to open the listening connection. Default: 5 seconds. Bounds: at least <see cref="ReconnectMinDelay"/>.</summary>
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long the listening connection may stay silent before it is checked with a query (a dead peer that
-    /// sends no reset is found within this plus <see cref="CommandTimeout"/>).</summary>
+    /// sends no reset is found within this plus <see cref="CommandTimeout"/>). Default: 5 seconds. Bounds: more than 0.</summary>
     public TimeSpan IdleCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The time budget of one NOTIFY and of the listening connection's checks (whole seconds, at least 1).</summary>
+    /// <summary>The time budget of one NOTIFY and of the listening connection's checks (whole seconds: rounded up). Default: 2 seconds. Bounds: at least 1 second.</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The clock of the reconnect backoff; tests pass a fake. Default: <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Throws when an option is out of its bounds, naming every such option, its value and its bounds in one message.</summary>
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(ConnectionString))
@@ -35,9 +39,35 @@ public sealed class LeveePostgreSqlOptions
         }
 
         NotifyPayload.ValidateChannel(Channel);
-        if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay || IdleCheckInterval <= TimeSpan.Zero || CommandTimeout < TimeSpan.FromSeconds(1))
+        var problems = new List<string>();
+        if (TimeProvider is null)
         {
-            throw new InvalidOperationException("LeveePostgreSqlOptions: delays must be positive, ReconnectMaxDelay >= ReconnectMinDelay, CommandTimeout >= 1 s.");
+            problems.Add("TimeProvider must not be null");
+        }
+
+        if (ReconnectMinDelay <= TimeSpan.Zero)
+        {
+            problems.Add($"ReconnectMinDelay is {ReconnectMinDelay}; it must be more than 0");
+        }
+
+        if (ReconnectMaxDelay < ReconnectMinDelay)
+        {
+            problems.Add($"ReconnectMaxDelay is {ReconnectMaxDelay}; it must be at least ReconnectMinDelay ({ReconnectMinDelay})");
+        }
+
+        if (IdleCheckInterval <= TimeSpan.Zero)
+        {
+            problems.Add($"IdleCheckInterval is {IdleCheckInterval}; it must be more than 0");
+        }
+
+        if (CommandTimeout < TimeSpan.FromSeconds(1))
+        {
+            problems.Add($"CommandTimeout is {CommandTimeout}; it must be at least 00:00:01");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException("LeveePostgreSqlOptions: " + string.Join("; ", problems) + ".");
         }
     }
 }

@@ -204,7 +204,7 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
             try
             {
                 // jitter: instances that lost the database together do not come back in one burst
-                await Task.Delay(delay * (0.5 + (Random.Shared.NextDouble() / 2)), token).ConfigureAwait(false);
+                await Task.Delay(delay * (0.5 + (Random.Shared.NextDouble() / 2)), _options.TimeProvider, token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -275,18 +275,18 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
         }
     }
 
-    [LoggerMessage(1, LogLevel.Information, "Levee PostgreSQL channel '{Channel}': listening (backend pid {Pid}).")]
+    [LoggerMessage(PostgreSqlEventIds.Listening, LogLevel.Information, "Levee PostgreSQL channel '{Channel}': listening (backend pid {Pid}).")]
     private static partial void LogListening(ILogger logger, string channel, int pid);
 
-    [LoggerMessage(2, LogLevel.Warning, "Levee PostgreSQL channel '{Channel}': the listening connection failed ({Kind}); opening it again in about {DelayMs} ms.")]
+    [LoggerMessage(PostgreSqlEventIds.ListenFailed, LogLevel.Warning, "Levee PostgreSQL channel '{Channel}': the listening connection failed ({Kind}); opening it again in about {DelayMs} ms.")]
     private static partial void LogListenFailed(ILogger logger, string channel, string kind, double delayMs, Exception exception);
 
-    [LoggerMessage(3, LogLevel.Warning, "Levee PostgreSQL channel '{Channel}': NOTIFY failed ({Kind}); the invalidation went through Redis or its journal only.")]
+    [LoggerMessage(PostgreSqlEventIds.NotifyFailed, LogLevel.Warning, "Levee PostgreSQL channel '{Channel}': NOTIFY failed ({Kind}); the invalidation went through Redis or its journal only.")]
     private static partial void LogNotifyFailed(ILogger logger, string channel, string kind, Exception exception);
 
-    [LoggerMessage(4, LogLevel.Error, "Levee PostgreSQL channel '{Channel}': a {Kind} invalidation is 8,000 bytes or more once encoded (NOTIFY's limit); sent as a clear-all instead.")]
+    [LoggerMessage(PostgreSqlEventIds.Oversized, LogLevel.Error, "Levee PostgreSQL channel '{Channel}': a {Kind} invalidation is 8,000 bytes or more once encoded (NOTIFY's limit); sent as a clear-all instead.")]
     private static partial void LogOversized(ILogger logger, string channel, string kind);
 
-    [LoggerMessage(5, LogLevel.Warning, "Levee PostgreSQL channel '{Channel}': a notification that is not a Levee invalidation was ignored.")]
+    [LoggerMessage(PostgreSqlEventIds.BadPayload, LogLevel.Warning, "Levee PostgreSQL channel '{Channel}': a notification that is not a Levee invalidation was ignored.")]
     private static partial void LogBadPayload(ILogger logger, string channel);
 }

@@ -8,7 +8,6 @@ namespace Levee;
 /// </summary>
 public sealed class LeveeEntryOptions
 {
-    private static readonly TimeSpan OneMs = TimeSpan.FromMilliseconds(1);
     private readonly TimeSpan? _expiration;
     private readonly TimeSpan? _localCacheExpiration;
     private readonly TimeSpan? _failSafeMaxDuration;
@@ -16,19 +15,19 @@ public sealed class LeveeEntryOptions
     private readonly TimeSpan? _factoryHardTimeout;
 
     /// <summary>Logical expiration (fresh until). Default: <see cref="LeveeOptions.DefaultExpiration"/>.</summary>
-    public TimeSpan? Expiration { get => _expiration; init => _expiration = Checked(value, nameof(Expiration), OneMs, TimeSpan.FromDays(365)); }
+    public TimeSpan? Expiration { get => _expiration; init => _expiration = Checked(value, nameof(Expiration), LeveeOptionBounds.DefaultExpiration); }
 
     /// <summary>Expiration in L1 when it should be shorter than in Redis. Default: same as <see cref="Expiration"/>.</summary>
-    public TimeSpan? LocalCacheExpiration { get => _localCacheExpiration; init => _localCacheExpiration = Checked(value, nameof(LocalCacheExpiration), OneMs, TimeSpan.FromDays(365)); }
+    public TimeSpan? LocalCacheExpiration { get => _localCacheExpiration; init => _localCacheExpiration = Checked(value, nameof(LocalCacheExpiration), LeveeOptionBounds.DefaultExpiration); }
 
     /// <summary>Fail-safe window for this entry. Default: <see cref="LeveeOptions.FailSafeMaxDuration"/>.</summary>
-    public TimeSpan? FailSafeMaxDuration { get => _failSafeMaxDuration; init => _failSafeMaxDuration = Checked(value, nameof(FailSafeMaxDuration), TimeSpan.Zero, TimeSpan.FromDays(30)); }
+    public TimeSpan? FailSafeMaxDuration { get => _failSafeMaxDuration; init => _failSafeMaxDuration = Checked(value, nameof(FailSafeMaxDuration), LeveeOptionBounds.FailSafeMaxDuration); }
 
     /// <summary>Soft factory timeout for this entry. Default: <see cref="LeveeOptions.FactorySoftTimeout"/>.</summary>
-    public TimeSpan? FactorySoftTimeout { get => _factorySoftTimeout; init => _factorySoftTimeout = Checked(value, nameof(FactorySoftTimeout), OneMs, TimeSpan.FromHours(1), infiniteAllowed: true); }
+    public TimeSpan? FactorySoftTimeout { get => _factorySoftTimeout; init => _factorySoftTimeout = Checked(value, nameof(FactorySoftTimeout), LeveeOptionBounds.FactorySoftTimeout); }
 
     /// <summary>Hard factory timeout for this entry. Default: <see cref="LeveeOptions.FactoryHardTimeout"/>.</summary>
-    public TimeSpan? FactoryHardTimeout { get => _factoryHardTimeout; init => _factoryHardTimeout = Checked(value, nameof(FactoryHardTimeout), OneMs, TimeSpan.FromHours(1), infiniteAllowed: true); }
+    public TimeSpan? FactoryHardTimeout { get => _factoryHardTimeout; init => _factoryHardTimeout = Checked(value, nameof(FactoryHardTimeout), LeveeOptionBounds.FactoryHardTimeout); }
 
     /// <summary>HybridCache flags (disable L1/L2 reads or writes, or the factory). Default: none.</summary>
     public HybridCacheEntryFlags Flags { get; init; }
@@ -48,16 +47,15 @@ public sealed class LeveeEntryOptions
     /// </summary>
     internal bool LocalOutlivesExpiration { get; init; }
 
-    /// <summary>The same ranges as the cache-wide options (<see cref="LeveeOptions"/>), checked when the value is set.</summary>
-    private static TimeSpan? Checked(TimeSpan? value, string name, TimeSpan min, TimeSpan max, bool infiniteAllowed = false)
+    /// <summary>The same bounds as the cache-wide options (<see cref="LeveeOptionBounds"/>), checked when the value is set.</summary>
+    private static TimeSpan? Checked(TimeSpan? value, string name, OptionBound<TimeSpan> bound)
     {
-        if (value is not { } v || (infiniteAllowed && v == Timeout.InfiniteTimeSpan) || (v >= min && v <= max))
+        if (value is not { } v || bound.Allows(v))
         {
             return value;
         }
 
-        throw new ArgumentOutOfRangeException(name, v, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"LeveeEntryOptions.{name} is {v}; it must be between {min} and {max}{(infiniteAllowed ? " or Timeout.InfiniteTimeSpan" : "")}."));
+        throw new ArgumentOutOfRangeException(name, v, bound.Problem("LeveeEntryOptions." + name, v));
     }
 
     internal static LeveeEntryOptions FromHybrid(HybridCacheEntryOptions? options)

@@ -34,47 +34,48 @@ public sealed class LeveeOptions
     /// <summary>Prefix of every key Levee writes to Redis, so several applications can share one Redis. Default: <c>levee:</c>.</summary>
     public string KeyPrefix { get; set; } = "levee:";
 
-    /// <summary>Logical expiration of an entry when the call gives none (fresh until then). Default: 5 minutes. Bounds: &gt; 0.</summary>
-    public TimeSpan DefaultExpiration { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Logical expiration of an entry when the call gives none (fresh until then). Default: 5 minutes. Bounds: 1 ms to 365 days.</summary>
+    public TimeSpan DefaultExpiration { get; set; } = LeveeOptionBounds.DefaultExpiration.Default;
 
     /// <summary>
     /// Fail-safe window: how long after its logical expiration an entry may still be served as stale when the
     /// factory fails, times out, or the database is shed. The physical TTL in Redis is expiration + this window.
-    /// Default: 1 hour. Bounds: 0 (fail-safe off) to 30 days.
+    /// Default: 1 hour. Bounds: 0 to 30 days (0: fail-safe off).
     /// </summary>
-    public TimeSpan FailSafeMaxDuration { get; set; } = TimeSpan.FromHours(1);
+    public TimeSpan FailSafeMaxDuration { get; set; } = LeveeOptionBounds.FailSafeMaxDuration.Default;
 
     /// <summary>
     /// After a stale value was served because the factory failed, the stale value is treated as fresh for this
     /// long, so a failing database is asked again at most once per key per interval; values read from a replica while
-    /// the master is unreachable stay in L1 no longer than this. Default: 5 seconds; at least 1 ms.
+    /// the master is unreachable stay in L1 no longer than this. Default: 5 seconds. Bounds: 1 ms to 1 hour.
     /// </summary>
-    public TimeSpan FailSafeThrottleDuration { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan FailSafeThrottleDuration { get; set; } = LeveeOptionBounds.FailSafeThrottleDuration.Default;
 
     /// <summary>
     /// Soft factory timeout: when a stale value exists and the factory has not answered within this time, the stale
     /// value is returned and the factory completes in the background (and updates the cache). Default: 1 second.
-    /// <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+    /// Bounds: 1 ms to 1 hour, or <see cref="Timeout.InfiniteTimeSpan"/> (disables it).
     /// </summary>
-    public TimeSpan FactorySoftTimeout { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan FactorySoftTimeout { get; set; } = LeveeOptionBounds.FactorySoftTimeout.Default;
 
     /// <summary>
     /// Hard factory timeout: the factory is cancelled after this time; the caller gets a stale value if one exists,
-    /// otherwise a <see cref="TimeoutException"/>. Default: 30 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+    /// otherwise a <see cref="TimeoutException"/>. Default: 30 seconds.
+    /// Bounds: 1 ms to 1 hour, or <see cref="Timeout.InfiniteTimeSpan"/> (disables it).
     /// </summary>
-    public TimeSpan FactoryHardTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan FactoryHardTimeout { get; set; } = LeveeOptionBounds.FactoryHardTimeout.Default;
 
     /// <summary>
     /// Expiration jitter: each entry's expiration is shortened by a random fraction in [0, JitterFraction) so hot keys
     /// written together don't expire together. Default: 0.1. Bounds: 0 to 0.5.
     /// </summary>
-    public double JitterFraction { get; set; } = 0.1;
+    public double JitterFraction { get; set; } = LeveeOptionBounds.JitterFraction.Default;
 
     /// <summary>
     /// Early refresh: once an entry has lived this fraction of its expiration, the next hit returns it and refreshes it
     /// in the background (one refresh per key). Default: 0.8. Bounds: 0.1 to 1 (1 disables it).
     /// </summary>
-    public double EarlyRefreshRatio { get; set; } = 0.8;
+    public double EarlyRefreshRatio { get; set; } = LeveeOptionBounds.EarlyRefreshRatio.Default;
 
     /// <summary>
     /// Whether a value of a mutable type is copied for each read, as Microsoft's HybridCache does: L1 keeps its serialized
@@ -95,20 +96,20 @@ public sealed class LeveeOptions
     public Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryOptions? DefaultEntryOptions { get; set; }
 
     /// <summary>Maximum number of entries in the in-process L1. Default: 100,000. Bounds: 16 to 100,000,000.</summary>
-    public int L1MaxEntries { get; set; } = 100_000;
+    public int L1MaxEntries { get; set; } = LeveeOptionBounds.L1MaxEntries.Default;
 
-    /// <summary>Maximum key length in characters; longer keys are rejected with an <see cref="ArgumentException"/>. Default: 1024.</summary>
-    public int MaximumKeyLength { get; set; } = 1024;
+    /// <summary>Maximum key length in characters; longer keys are rejected with an <see cref="ArgumentException"/>. Default: 1,024. Bounds: 1 to 65,536.</summary>
+    public int MaximumKeyLength { get; set; } = LeveeOptionBounds.MaximumKeyLength.Default;
 
-    /// <summary>Maximum serialized value size written to Redis; larger values stay in L1 only (logged). Default: 1 MiB.</summary>
-    public int MaximumPayloadBytes { get; set; } = 1024 * 1024;
+    /// <summary>Maximum serialized value size written to Redis; larger values stay in L1 only (logged). Default: 1,048,576 (1 MiB). Bounds: 1 to 536,870,912 (512 MiB).</summary>
+    public int MaximumPayloadBytes { get; set; } = LeveeOptionBounds.MaximumPayloadBytes.Default;
 
     /// <summary>
     /// Time budget of every L2 (Redis) call. A call that takes longer is abandoned and counted as a failure: callers never
     /// wait on a sick Redis for StackExchange.Redis' own multi-second timeouts. The budget is checked every fifth of it, so
-    /// a call gives up between 1.0x and 1.2x this value. Default: 50 ms. Bounds: 1 ms to 10 s.
+    /// a call gives up between 1.0x and 1.2x this value. Default: 50 ms. Bounds: 1 ms to 10 seconds.
     /// </summary>
-    public TimeSpan L2Timeout { get; set; } = TimeSpan.FromMilliseconds(50);
+    public TimeSpan L2Timeout { get; set; } = LeveeOptionBounds.L2Timeout.Default;
 
     /// <summary>
     /// How long the calls that reach a new cache before its first Redis connection wait for it: once, not per call. A new
@@ -116,22 +117,22 @@ public sealed class LeveeOptions
     /// guarded path before its callers use Redis, so start-up costs (connect, handshake, first use of the read path) are
     /// never paid against <see cref="L2Timeout"/> and never turn an L2 hit into a factory call. If Redis is down at start,
     /// those calls wait until the first connection attempt has failed (the connect timeout, 2 s by default) or this long,
-    /// whichever comes first, then go on without Redis while the cache keeps connecting in the background. Default: 3
-    /// seconds. Bounds: 0 (never wait) to 1 minute.
+    /// whichever comes first, then go on without Redis while the cache keeps connecting in the background.
+    /// Default: 3 seconds. Bounds: 0 to 1 minute (0: never wait).
     /// </summary>
-    public TimeSpan L2StartupWait { get; set; } = TimeSpan.FromSeconds(3);
+    public TimeSpan L2StartupWait { get; set; } = LeveeOptionBounds.L2StartupWait.Default;
 
-    /// <summary>Circuit breaker around L2: failure ratio (0..1] over <see cref="BreakerSamplingDuration"/> that opens it. Default: 0.5.</summary>
-    public double BreakerFailureRatio { get; set; } = 0.5;
+    /// <summary>Circuit breaker around L2: failure ratio over <see cref="BreakerSamplingDuration"/> that opens it. Default: 0.5. Bounds: 0.01 to 1.</summary>
+    public double BreakerFailureRatio { get; set; } = LeveeOptionBounds.BreakerFailureRatio.Default;
 
-    /// <summary>Minimum number of L2 calls in the sampling window before the breaker may open. Default: 10.</summary>
-    public int BreakerMinimumThroughput { get; set; } = 10;
+    /// <summary>Minimum number of L2 calls in the sampling window before the breaker may open. Default: 10. Bounds: 2 to 1,000,000.</summary>
+    public int BreakerMinimumThroughput { get; set; } = LeveeOptionBounds.BreakerMinimumThroughput.Default;
 
-    /// <summary>Sampling window of the breaker. Default: 2 seconds. Must exceed <see cref="L2Timeout"/>.</summary>
-    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>Sampling window of the breaker. Default: 2 seconds. Bounds: 500 ms to 1 day, and more than <see cref="L2Timeout"/>.</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = LeveeOptionBounds.BreakerSamplingDuration.Default;
 
-    /// <summary>How long the breaker stays open (L2 skipped entirely) before one probe call is let through. Default: 1 second.</summary>
-    public TimeSpan BreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>How long the breaker stays open (L2 skipped entirely) before one probe call is let through. Default: 1 second. Bounds: 500 ms to 1 day.</summary>
+    public TimeSpan BreakerBreakDuration { get; set; } = LeveeOptionBounds.BreakerBreakDuration.Default;
 
     /// <summary>
     /// Degraded mode: while L2 is unavailable, an entry past its expiration (inside the fail-safe window) is served stale
@@ -147,7 +148,7 @@ public sealed class LeveeOptions
     /// bound, their refreshes all reach the database in the same minute. While values are shared through the replicas, a
     /// refresh made on one instance serves every instance. Default: 2 per second (bursts of 2). Bounds: 0.01 to 100,000.
     /// </summary>
-    public double DegradedRefreshesPerSecond { get; set; } = 2;
+    public double DegradedRefreshesPerSecond { get; set; } = LeveeOptionBounds.DegradedRefreshesPerSecond.Default;
 
     /// <summary>
     /// Whether removals and writes are published to the other instances (Redis pub/sub on <c>{KeyPrefix}backplane</c>) so
@@ -157,14 +158,14 @@ public sealed class LeveeOptions
     /// </summary>
     public bool Backplane { get; set; } = true;
 
-    /// <summary>Maximum invalidations kept while Redis is unreachable; past it, recovery bumps the generation (every older L2 entry becomes invisible). Default: 10,000.</summary>
-    public int InvalidationJournalCapacity { get; set; } = 10_000;
+    /// <summary>Maximum invalidations kept while Redis is unreachable; past it, recovery bumps the generation (every older L2 entry becomes invisible). Default: 10,000. Bounds: 1 to 10,000,000.</summary>
+    public int InvalidationJournalCapacity { get; set; } = LeveeOptionBounds.InvalidationJournalCapacity.Default;
 
     /// <summary>How often the cache re-reads the shared generation and replays journaled invalidations. Default: 500 ms. Bounds: 10 ms to 1 minute.</summary>
-    public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan MaintenanceInterval { get; set; } = LeveeOptionBounds.MaintenanceInterval.Default;
 
-    /// <summary>How long a tag's invalidation time read from Redis is trusted before it is read again for an L2 entry. Default: 1 second.</summary>
-    public TimeSpan TagCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>How long a tag's invalidation time read from Redis is trusted before it is read again for an L2 entry. Default: 1 second. Bounds: 0 to 1 hour.</summary>
+    public TimeSpan TagCheckInterval { get; set; } = LeveeOptionBounds.TagCheckInterval.Default;
 
     private JsonSerializerOptions _jsonSerializerOptions = new(JsonSerializerDefaults.Web);
 

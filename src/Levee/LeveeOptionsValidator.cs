@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.Options;
 
 namespace Levee;
@@ -25,28 +24,16 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
     internal static List<string> Collect(LeveeOptions o)
     {
         var errors = new List<string>();
-        void Range(string name, TimeSpan value, TimeSpan min, TimeSpan max, bool infiniteAllowed = false)
+        void Check<T>(OptionBound<T> bound, T value, string? path = null)
+            where T : struct, IComparable<T>, IFormattable
         {
-            if (infiniteAllowed && value == Timeout.InfiniteTimeSpan)
+            if (!bound.Allows(value))
             {
-                return;
-            }
-
-            if (value < min || value > max)
-            {
-                errors.Add(string.Create(CultureInfo.InvariantCulture, $"LeveeOptions.{name} is {value}; it must be between {min} and {max}{(infiniteAllowed ? " (or Timeout.InfiniteTimeSpan)" : "")}."));
+                errors.Add(bound.Problem("LeveeOptions." + (path ?? bound.Name), value));
             }
         }
 
-        void Number(string name, double value, double min, double max)
-        {
-            if (double.IsNaN(value) || value < min || value > max)
-            {
-                errors.Add(string.Create(CultureInfo.InvariantCulture, $"LeveeOptions.{name} is {value}; it must be between {min} and {max}."));
-            }
-        }
-
-        Range(nameof(o.DefaultExpiration), o.DefaultExpiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+        Check(LeveeOptionBounds.DefaultExpiration, o.DefaultExpiration);
         if (!string.IsNullOrWhiteSpace(o.ConnectionName) && string.IsNullOrWhiteSpace(o.Redis))
         {
             errors.Add($"LeveeOptions.ConnectionName is '{o.ConnectionName}' but the configuration has no connection string ConnectionStrings:{o.ConnectionName} (and LeveeOptions.Redis is not set).");
@@ -56,34 +43,34 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         {
             if (defaults.Expiration is { } expiration)
             {
-                Range("DefaultEntryOptions.Expiration", expiration, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+                Check(LeveeOptionBounds.DefaultExpiration, expiration, "DefaultEntryOptions.Expiration");
             }
 
             if (defaults.LocalCacheExpiration is { } local)
             {
-                Range("DefaultEntryOptions.LocalCacheExpiration", local, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(365));
+                Check(LeveeOptionBounds.DefaultExpiration, local, "DefaultEntryOptions.LocalCacheExpiration");
             }
         }
 
-        Range(nameof(o.FailSafeMaxDuration), o.FailSafeMaxDuration, TimeSpan.Zero, TimeSpan.FromDays(30));
-        Range(nameof(o.FailSafeThrottleDuration), o.FailSafeThrottleDuration, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1));
-        Range(nameof(o.FactorySoftTimeout), o.FactorySoftTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);
-        Range(nameof(o.FactoryHardTimeout), o.FactoryHardTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1), infiniteAllowed: true);
-        Number(nameof(o.JitterFraction), o.JitterFraction, 0, 0.5);
-        Number(nameof(o.DegradedRefreshesPerSecond), o.DegradedRefreshesPerSecond, 0.01, 100_000);
-        Number(nameof(o.EarlyRefreshRatio), o.EarlyRefreshRatio, 0.1, 1);
-        Number(nameof(o.L1MaxEntries), o.L1MaxEntries, 16, 100_000_000);
-        Number(nameof(o.MaximumKeyLength), o.MaximumKeyLength, 1, 64 * 1024);
-        Number(nameof(o.MaximumPayloadBytes), o.MaximumPayloadBytes, 1, 512 * 1024 * 1024);
-        Range(nameof(o.L2Timeout), o.L2Timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
-        Range(nameof(o.L2StartupWait), o.L2StartupWait, TimeSpan.Zero, TimeSpan.FromMinutes(1));
-        Number(nameof(o.BreakerFailureRatio), o.BreakerFailureRatio, 0.01, 1);
-        Number(nameof(o.BreakerMinimumThroughput), o.BreakerMinimumThroughput, 2, 1_000_000);
-        Range(nameof(o.BreakerSamplingDuration), o.BreakerSamplingDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1));
-        Range(nameof(o.BreakerBreakDuration), o.BreakerBreakDuration, TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1));
-        Number(nameof(o.InvalidationJournalCapacity), o.InvalidationJournalCapacity, 1, 10_000_000);
-        Range(nameof(o.MaintenanceInterval), o.MaintenanceInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
-        Range(nameof(o.TagCheckInterval), o.TagCheckInterval, TimeSpan.Zero, TimeSpan.FromHours(1));
+        Check(LeveeOptionBounds.FailSafeMaxDuration, o.FailSafeMaxDuration);
+        Check(LeveeOptionBounds.FailSafeThrottleDuration, o.FailSafeThrottleDuration);
+        Check(LeveeOptionBounds.FactorySoftTimeout, o.FactorySoftTimeout);
+        Check(LeveeOptionBounds.FactoryHardTimeout, o.FactoryHardTimeout);
+        Check(LeveeOptionBounds.JitterFraction, o.JitterFraction);
+        Check(LeveeOptionBounds.DegradedRefreshesPerSecond, o.DegradedRefreshesPerSecond);
+        Check(LeveeOptionBounds.EarlyRefreshRatio, o.EarlyRefreshRatio);
+        Check(LeveeOptionBounds.L1MaxEntries, o.L1MaxEntries);
+        Check(LeveeOptionBounds.MaximumKeyLength, o.MaximumKeyLength);
+        Check(LeveeOptionBounds.MaximumPayloadBytes, o.MaximumPayloadBytes);
+        Check(LeveeOptionBounds.L2Timeout, o.L2Timeout);
+        Check(LeveeOptionBounds.L2StartupWait, o.L2StartupWait);
+        Check(LeveeOptionBounds.BreakerFailureRatio, o.BreakerFailureRatio);
+        Check(LeveeOptionBounds.BreakerMinimumThroughput, o.BreakerMinimumThroughput);
+        Check(LeveeOptionBounds.BreakerSamplingDuration, o.BreakerSamplingDuration);
+        Check(LeveeOptionBounds.BreakerBreakDuration, o.BreakerBreakDuration);
+        Check(LeveeOptionBounds.InvalidationJournalCapacity, o.InvalidationJournalCapacity);
+        Check(LeveeOptionBounds.MaintenanceInterval, o.MaintenanceInterval);
+        Check(LeveeOptionBounds.TagCheckInterval, o.TagCheckInterval);
 
         if (o.Gate is null)
         {
@@ -120,10 +107,10 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         }
         else
         {
-            Range("WarmUp.ReadinessDeadline", o.WarmUp.ReadinessDeadline, TimeSpan.Zero, TimeSpan.FromHours(1));
-            Number("WarmUp.MaxParallelism", o.WarmUp.MaxParallelism, 1, 256);
-            Range("WarmUp.EmptyL2CheckInterval", o.WarmUp.EmptyL2CheckInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
-            Range("WarmUp.L2ConnectTimeout", o.WarmUp.L2ConnectTimeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
+            Check(LeveeOptionBounds.WarmUpReadinessDeadline, o.WarmUp.ReadinessDeadline);
+            Check(LeveeOptionBounds.WarmUpMaxParallelism, o.WarmUp.MaxParallelism);
+            Check(LeveeOptionBounds.WarmUpEmptyL2CheckInterval, o.WarmUp.EmptyL2CheckInterval);
+            Check(LeveeOptionBounds.WarmUpL2ConnectTimeout, o.WarmUp.L2ConnectTimeout);
         }
 
         if (o.Snapshot is null)
@@ -132,9 +119,9 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         }
         else if (!string.IsNullOrWhiteSpace(o.Snapshot.Path))
         {
-            Number("Snapshot.MaxEntries", o.Snapshot.MaxEntries, 1, 10_000_000);
-            Number("Snapshot.MaxBytes", o.Snapshot.MaxBytes, 1024, Array.MaxLength); // the file is read into one array at start-up
-            Range("Snapshot.WriteInterval", o.Snapshot.WriteInterval, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1));
+            Check(LeveeOptionBounds.SnapshotMaxEntries, o.Snapshot.MaxEntries);
+            Check(LeveeOptionBounds.SnapshotMaxBytes, o.Snapshot.MaxBytes);
+            Check(LeveeOptionBounds.SnapshotWriteInterval, o.Snapshot.WriteInterval);
         }
 
         // cross-field rules
@@ -186,37 +173,30 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
 
     private static void CollectGate(List<string> errors, string path, LeveeGateOptions g)
     {
-        void Number(string name, double value, double min, double max)
+        void Check<T>(OptionBound<T> bound, T value)
+            where T : struct, IComparable<T>, IFormattable
         {
-            if (double.IsNaN(value) || value < min || value > max)
+            if (!bound.Allows(value))
             {
-                errors.Add(string.Create(CultureInfo.InvariantCulture, $"LeveeOptions.{path}.{name} is {value}; it must be between {min} and {max}."));
+                errors.Add(bound.Problem($"LeveeOptions.{path}.{bound.Name}", value));
             }
         }
 
-        void Range(string name, TimeSpan value, TimeSpan min, TimeSpan max)
-        {
-            if (value < min || value > max)
-            {
-                errors.Add(string.Create(CultureInfo.InvariantCulture, $"LeveeOptions.{path}.{name} is {value}; it must be between {min} and {max}."));
-            }
-        }
-
-        Number(nameof(g.InitialLimit), g.InitialLimit, 1, 10_000);
-        Number(nameof(g.MinLimit), g.MinLimit, 1, 10_000);
-        Number(nameof(g.MaxLimit), g.MaxLimit, 1, 10_000);
-        Number(nameof(g.QueueLimit), g.QueueLimit, 0, 100_000);
-        Range(nameof(g.QueueTimeout), g.QueueTimeout, TimeSpan.Zero, TimeSpan.FromMinutes(5));
-        Number(nameof(g.LowPriorityShare), g.LowPriorityShare, 0.01, 1);
+        Check(LeveeOptionBounds.GateInitialLimit, g.InitialLimit);
+        Check(LeveeOptionBounds.GateMinLimit, g.MinLimit);
+        Check(LeveeOptionBounds.GateMaxLimit, g.MaxLimit);
+        Check(LeveeOptionBounds.GateQueueLimit, g.QueueLimit);
+        Check(LeveeOptionBounds.GateQueueTimeout, g.QueueTimeout);
+        Check(LeveeOptionBounds.GateLowPriorityShare, g.LowPriorityShare);
         if (g.RatePerSecond is { } rate)
         {
-            Number(nameof(g.RatePerSecond), rate, 0.01, 1_000_000);
+            Check(LeveeOptionBounds.GateRatePerSecond, rate);
         }
 
-        Number(nameof(g.RateBurst), g.RateBurst, 1, 1_000_000);
-        Range(nameof(g.AdaptiveWindow), g.AdaptiveWindow, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1));
-        Number(nameof(g.AdaptiveWindowMinSamples), g.AdaptiveWindowMinSamples, 1, 10_000);
-        Number(nameof(g.AdaptiveSmoothing), g.AdaptiveSmoothing, 0.01, 1);
+        Check(LeveeOptionBounds.GateRateBurst, g.RateBurst);
+        Check(LeveeOptionBounds.GateAdaptiveWindow, g.AdaptiveWindow);
+        Check(LeveeOptionBounds.GateAdaptiveWindowMinSamples, g.AdaptiveWindowMinSamples);
+        Check(LeveeOptionBounds.GateAdaptiveSmoothing, g.AdaptiveSmoothing);
         if (g.MinLimit > g.MaxLimit)
         {
             errors.Add($"LeveeOptions.{path}.MinLimit ({g.MinLimit}) must not exceed MaxLimit ({g.MaxLimit}).");

@@ -205,8 +205,7 @@ public static class LeveeServiceCollectionExtensions
         return cache;
     }
 
-    private const int HybridCacheDefaultKeyLength = 1024; // HybridCacheOptions' defaults, which are also Levee's
-    private const long HybridCacheDefaultPayloadBytes = 1024 * 1024;
+    private static readonly HybridCacheOptions HybridCacheDefaults = new(); // its defaults are also Levee's
 
     /// <summary>
     /// The options an app gave <c>AddHybridCache(o =&gt; ...)</c> (or <c>Configure&lt;HybridCacheOptions&gt;</c>) still hold when
@@ -220,12 +219,12 @@ public static class LeveeServiceCollectionExtensions
             return options;
         }
 
-        if (hybrid.MaximumKeyLength != HybridCacheDefaultKeyLength && options.MaximumKeyLength == HybridCacheDefaultKeyLength)
+        if (hybrid.MaximumKeyLength != HybridCacheDefaults.MaximumKeyLength && options.MaximumKeyLength == LeveeOptionBounds.MaximumKeyLength.Default)
         {
             options.MaximumKeyLength = hybrid.MaximumKeyLength;
         }
 
-        if (hybrid.MaximumPayloadBytes != HybridCacheDefaultPayloadBytes && options.MaximumPayloadBytes == HybridCacheDefaultPayloadBytes)
+        if (hybrid.MaximumPayloadBytes != HybridCacheDefaults.MaximumPayloadBytes && options.MaximumPayloadBytes == LeveeOptionBounds.MaximumPayloadBytes.Default)
         {
             options.MaximumPayloadBytes = (int)Math.Clamp(hybrid.MaximumPayloadBytes, 0, int.MaxValue); // out of range: the validator says so
         }
@@ -234,9 +233,13 @@ public static class LeveeServiceCollectionExtensions
         return options;
     }
 
+    /// <summary>
+    /// Builds the cache. The options were validated when they were first read (<c>ValidateOnStart</c>: at host start); the
+    /// cache's constructor validates them again as it gets them, after <see cref="WithHybridCacheOptions"/> (so a value
+    /// taken from <c>HybridCacheOptions</c> is checked too, and a cache built without DI is checked at all).
+    /// </summary>
     private static LeveeCache Create(IServiceProvider services, LeveeOptions options)
     {
-        LeveeOptionsValidator.ThrowIfInvalid(options);
         if (ReferenceEquals(options.TimeProvider, TimeProvider.System) && services.GetService<TimeProvider>() is { } registered)
         {
             options.TimeProvider = registered; // the container's clock, unless the options name one

@@ -15,7 +15,7 @@ internal sealed class AdmissionGate
     private readonly TimeProvider _time;
     private readonly GateTelemetry _telemetry;
     private readonly string _cache;
-    private int _fixedLimit;
+    private readonly int _fixedLimit;
     private int _inFlight;
     private int _lowInFlight;
     private int _peakInFlight;

@@ -11,11 +11,11 @@ public sealed class LeveeSnapshotOptions
     public string? Path { get; set; }
 
     /// <summary>Most entries written. Default: 10,000. Bounds: 1 to 10,000,000.</summary>
-    public int MaxEntries { get; set; } = 10_000;
+    public int MaxEntries { get; set; } = LeveeOptionBounds.SnapshotMaxEntries.Default;
 
-    /// <summary>Most bytes written (keys and serialized values). Default: 64 MiB. Bounds: 1 KiB to just under 2 GiB (<see cref="Array.MaxLength"/>: the file is read in one piece at start-up).</summary>
-    public long MaxBytes { get; set; } = 64L * 1024 * 1024;
+    /// <summary>Most bytes written (keys and serialized values). Default: 67,108,864 (64 MiB). Bounds: 1,024 to 2,147,483,591 (<see cref="Array.MaxLength"/>, just under 2 GiB: the file is read in one piece at start-up).</summary>
+    public long MaxBytes { get; set; } = LeveeOptionBounds.SnapshotMaxBytes.Default;
 
     /// <summary>How often the snapshot is written (also at shutdown). Default: 1 minute. Bounds: 1 second to 1 day.</summary>
-    public TimeSpan WriteInterval { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan WriteInterval { get; set; } = LeveeOptionBounds.SnapshotWriteInterval.Default;
 }

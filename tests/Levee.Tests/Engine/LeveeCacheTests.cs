@@ -103,7 +103,7 @@ public class LeveeCacheTests
         time.Advance(TimeSpan.FromMinutes(2)); // expired, inside the 1 h fail-safe window
         var value = await cache.GetOrCreateAsync<int, string>("k", 0, (_, _) => throw new InvalidOperationException("db down"), OneMinute);
         Assert.Equal("v1", value);
-        Assert.True(logger.Has(5));
+        Assert.True(logger.Has(LeveeEventIds.StaleServed));
     }
 
     [Fact]
@@ -274,7 +274,7 @@ public class LeveeCacheTests
         Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult(1), OneMinute));
         time.Advance(TimeSpan.FromSeconds(31)); // past half its life: a hit refreshes it in the background
         Assert.Equal(1, await cache.GetOrCreateAsync<int, int>("k", 0, (_, _) => throw new InvalidOperationException("db down"), OneMinute));
-        await WaitUntil(() => Task.FromResult(logger.Has(5))); // the refresh failed (stale served, logged)
+        await WaitUntil(() => Task.FromResult(logger.Has(LeveeEventIds.StaleServed))); // the refresh failed (stale served, logged)
 
         time.Advance(TimeSpan.FromSeconds(6)); // t = 37 s: fresh until 60 s (it used to be cut to 36 s, the throttle)
         var calls = 0;

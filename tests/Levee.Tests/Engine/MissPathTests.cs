@@ -278,14 +278,28 @@ public class MissPathTests
             string? cacheName = null, level = null;
             foreach (var t in tags)
             {
-                if (t.Key == "cache") cacheName = t.Value as string;
-                if (t.Key == "level") level = t.Value as string;
+                if (t.Key == "cache")
+                {
+                    cacheName = t.Value as string;
+                }
+
+                if (t.Key == "level")
+                {
+                    level = t.Value as string;
+                }
             }
 
             if (cacheName == "hits-test")
             {
-                if (level == "l1") l1 = v;
-                if (level == "l2") l2Hits = v;
+                if (level == "l1")
+                {
+                    l1 = v;
+                }
+
+                if (level == "l2")
+                {
+                    l2Hits = v;
+                }
             }
         });
         listener.Start();

@@ -33,7 +33,7 @@ public class UnreliableL2Tests
         await using var cache = await TestCache.Ready(TestCache.Create(time, l2, logger: logger));
         l2.Redis.Data["levee:d:0:k"] = garbage;
         Assert.Equal("fresh", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("fresh"), OneMinute));
-        Assert.True(logger.Has(2));
+        Assert.True(logger.Has(LeveeEventIds.L2Corrupt));
         Assert.NotEqual(garbage, l2.Redis.Data["levee:d:0:k"]); // replaced by a valid envelope
     }
 
@@ -281,7 +281,7 @@ public class UnreliableL2Tests
         await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.MaximumPayloadBytes = 100, logger));
         await cache.SetAsync("big", new string('x', 1000), OneMinute);
         Assert.Empty(l2.Redis.Data);
-        Assert.True(logger.Has(6));
+        Assert.True(logger.Has(LeveeEventIds.PayloadTooLarge));
         Assert.True((await cache.TryGetAsync<string>("big")).Found);
     }
 
@@ -296,7 +296,7 @@ public class UnreliableL2Tests
         cyclic.Next = cyclic; // System.Text.Json throws on cycles
         Assert.Same(cyclic, await cache.GetOrCreateAsync("c", cyclic, (n, _) => ValueTask.FromResult(n), OneMinute));
         Assert.Empty(l2.Redis.Data);
-        Assert.True(logger.Has(7));
+        Assert.True(logger.Has(LeveeEventIds.SerializeFailed));
     }
 
     [Fact]

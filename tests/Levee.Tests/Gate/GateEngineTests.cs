@@ -163,7 +163,7 @@ public class GateEngineTests
         time.Advance(TimeSpan.FromSeconds(40)); // past the early-refresh point, still fresh
         var refreshCalls = 0;
         Assert.Equal(1, await cache.GetOrCreateAsync("hot", 0, (_, _) => { Interlocked.Increment(ref refreshCalls); return ValueTask.FromResult(2); }, options));
-        await WaitUntil(() => logger.Has(100)); // the refresh found no low-priority slot and was skipped
+        await WaitUntil(() => logger.Has(LeveeEventIds.RefreshSkipped)); // the refresh found no low-priority slot and was skipped
         Assert.Equal(0, refreshCalls);
         Assert.Equal(1, cache.GetGateStatus()[0].InFlight);
         release.SetResult();

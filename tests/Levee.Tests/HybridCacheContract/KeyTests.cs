@@ -37,12 +37,12 @@ public class KeyTests
         if (cached)
         {
             Assert.Same(expected, actual); // from L1
-            Assert.False(logger.Has(19));
+            Assert.False(logger.Has(LeveeEventIds.KeyNotCacheable));
         }
         else
         {
             Assert.NotEqual(expected, actual); // the factory ran again
-            Assert.Equal(2, logger.Entries.Count(e => e.Id.Id == 19 && e.Level == LogLevel.Warning));
+            Assert.Equal(2, logger.Entries.Count(e => e.Id.Id == LeveeEventIds.KeyNotCacheable && e.Level == LogLevel.Warning));
             Assert.Equal(0, provider.GetRequiredService<LeveeCache>().L1Count);
         }
     }

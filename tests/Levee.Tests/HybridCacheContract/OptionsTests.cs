@@ -38,7 +38,7 @@ public class OptionsTests
         var cache = app.GetRequiredService<HybridCache>();
         Assert.Equal("a", await cache.GetOrCreateAsync("abc", _ => ValueTask.FromResult("a")));
         Assert.Equal("b", await cache.GetOrCreateAsync("abc", _ => ValueTask.FromResult("b"))); // not cached: the key is too long
-        Assert.True(logger.Has(19));
+        Assert.True(logger.Has(LeveeEventIds.KeyNotCacheable));
     }
 
     [Fact]

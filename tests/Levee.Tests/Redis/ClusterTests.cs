@@ -78,7 +78,7 @@ public sealed class ClusterTests
             var master = await AnyMasterAsync(cluster);
             master.Kill();
             await Eventually.TrueAsync(() => ((Levee.Redis.RedisL2Store)cache.L2Store!).Current!.Primary.GetServers()
-                .Where(x => Levee.Redis.SentinelMonitor.Format(x.EndPoint) == master.Endpoint).All(x => !x.IsConnected),
+                .Where(x => Levee.Redis.RedisNodes.Format(x.EndPoint) == master.Endpoint).All(x => !x.IsConnected),
                 TimeSpan.FromSeconds(10), "StackExchange.Redis never saw the killed master gone"); // inside the 2 s node timeout: no failover
             await master.RestartAsync();
             for (var i = 0; i < 100 && !switches.Any(e => e.Kind == LeveeL2EventKind.Connected); i++)

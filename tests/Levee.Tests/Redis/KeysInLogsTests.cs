@@ -17,7 +17,7 @@ public sealed class KeysInLogsTests : RedisServerTest
     [Fact]
     public void EveryConfigurationLeveeDerives_HasNoDetailInExceptions()
     {
-        var configuration = Levee.Redis.RedisL2Store.CreateConfiguration("127.0.0.1:1,serviceName=m");
+        var configuration = Levee.Redis.RedisConfiguration.Create("127.0.0.1:1,serviceName=m");
         Assert.False(configuration.IncludeDetailInExceptions);
         Assert.False(configuration.Clone().IncludeDetailInExceptions); // the Sentinel monitor's data connections are clones
     }

@@ -344,12 +344,12 @@ public sealed class RealRedisTests : RedisServerTest
         await LeveeCacheTestsWait(() => store.IsConnected);
         var old = store.Current!;
         store.Subscribe("ch", _ => { });
-        var next = new Levee.Redis.RedisL2Store.Connection(await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(Redis.Endpoint), null);
-        var install = store.InstallAsync(next, "switch");
+        var next = new Levee.Redis.ConnectionGeneration(await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(Redis.Endpoint), null);
+        var install = store.Connection.InstallAsync(next, "switch");
         Assert.False(install.IsCompleted, "the backplane's subscription on the new connection should still be in flight");
         // what DisposeAsync does in Sentinel mode: cancel, wait for the monitor (here: the install), then close what is current
-        var stopping = (CancellationTokenSource)typeof(Levee.Redis.RedisL2Store)
-            .GetField("_stopping", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(store)!;
+        var stopping = (CancellationTokenSource)typeof(Levee.Redis.RedisConnection)
+            .GetField("_stopping", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(store.Connection)!;
         await stopping.CancelAsync();
         await install;
         await store.DisposeAsync();

@@ -151,8 +151,8 @@ public sealed class RedisAclTests : RedisServerTest
             Assert.Equal(price, await Eventually(() => b.GetOrCreateAsync(key, 0, load, OneMinute), price));
         }
 
-        Assert.Single(logger.Entries, e => e.Id.Id == 17); // said once, then the fallback is the way
-        Assert.Equal(0, logger.Entries.Count(e => e.Id.Id == 8)); // never journaled
+        Assert.Single(logger.Entries, e => e.Id.Id == LeveeEventIds.ScriptingRefused); // said once, then the fallback is the way
+        Assert.Equal(0, logger.Entries.Count(e => e.Id.Id == LeveeEventIds.InvalidationJournaled)); // never journaled
     }
 
     private static async Task<int> Eventually(Func<ValueTask<int>> read, int expected)

@@ -286,7 +286,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         var attached = false;
         for (var i = 0; i < 400 && !attached; i++)
         {
-            attached = store.Current?.ReplicaEndpoints.Any(e => Levee.Redis.SentinelMonitor.Format(e) == oldMaster.Endpoint) ?? false;
+            attached = store.Current?.ReplicaEndpoints.Any(e => Levee.Redis.RedisNodes.Format(e) == oldMaster.Endpoint) ?? false;
             if (!attached)
             {
                 await Task.Delay(100);
@@ -294,7 +294,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         }
 
         Assert.True(attached, $"{oldMaster.Endpoint} (demoted, now a replica) never joined Levee's replicas' connection: "
-            + string.Join(", ", store.Current?.ReplicaEndpoints.Select(Levee.Redis.SentinelMonitor.Format) ?? []));
+            + string.Join(", ", store.Current?.ReplicaEndpoints.Select(Levee.Redis.RedisNodes.Format) ?? []));
     }
 
     [Fact]

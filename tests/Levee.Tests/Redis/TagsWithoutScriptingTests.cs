@@ -64,7 +64,7 @@ public sealed class TagsWithoutScriptingTests : RedisServerTest
         await using var appC = NewApp();
         var c = await RealRedisTests.ConnectedCache(appC);
         Assert.Equal(2, await c.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(2), OneMinute, ["prices"]));
-        Assert.Single(logger.Entries, e => e.Id.Id == 17); // the refusal is said once
+        Assert.Single(logger.Entries, e => e.Id.Id == LeveeEventIds.ScriptingRefused); // the refusal is said once
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public sealed class TlsTests : IAsyncLifetime
         // the replica (named by the Sentinel at its TLS port) gets the replicas' connection, over TLS too
         var store = (Levee.Redis.RedisL2Store)cache.L2Store!;
         await Eventually.TrueAsync(() => store.IsReplicaConnected && store.Current?.Replicas is not null, TimeSpan.FromSeconds(20), "no TLS connection to the replica");
-        Assert.Contains(store.Current!.ReplicaEndpoints, e => Levee.Redis.SentinelMonitor.Format(e) == $"127.0.0.1:{replicaTls}");
+        Assert.Contains(store.Current!.ReplicaEndpoints, e => Levee.Redis.RedisNodes.Format(e) == $"127.0.0.1:{replicaTls}");
     }
 
     [Fact]

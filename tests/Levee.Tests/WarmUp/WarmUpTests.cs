@@ -122,7 +122,7 @@ public class WarmUpTests
         var result = await readiness.CheckHealthAsync(Context(readiness));
         Assert.Equal(HealthStatus.Healthy, result.Status);
         Assert.Contains("still warming", result.Description, StringComparison.Ordinal);
-        Assert.True(logger.Has(113));
+        Assert.True(logger.Has(LeveeEventIds.WarmUpDeadlinePassed));
         Assert.True(warmUp.IsRunning);
         release.SetResult();
         await GateEngineTests.WaitUntil(() => warmUp.LastResult is { FromFactory: 3 });
@@ -154,7 +154,7 @@ public class WarmUpTests
             return l2.Redis.Data.Count == 6;
         });
         Assert.Equal(10, calls);
-        Assert.True(logger.Has(114));
+        Assert.True(logger.Has(LeveeEventIds.L2FoundEmpty));
         Assert.Equal("l2_empty", warmUp.LastResult!.Trigger);
     }
 
@@ -222,7 +222,7 @@ public class WarmUpTests
         await warmUp.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(3, warmUp.LastResult!.FromFactory);
         Assert.Equal(1, warmUp.LastResult.Failed);
-        Assert.True(logger.Has(112));
+        Assert.True(logger.Has(LeveeEventIds.WarmUpEntryFailed));
         Assert.Equal(LeveeWarmUpState.Ready, warmUp.State);
     }
 }
