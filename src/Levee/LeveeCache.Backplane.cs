@@ -143,7 +143,7 @@ public sealed partial class LeveeCache
                     // there first; one sent through the replicas was journaled by its sender, and the replicas (the master
                     // too, once back) still hold the removed value until it is replayed
                     MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue,
-                        parts[1][0] != (char)BackplaneMessageKind.Remove ? RemovalState.None : viaReplicas ? RemovalState.Journaled : RemovalState.Done);
+                        parts[1][0] != (char)BackplaneMessageKind.Remove ? Coherence.RemovalState.None : viaReplicas ? Coherence.RemovalState.Journaled : Coherence.RemovalState.Done);
                     _l1.TryRemove(subject);
                 }
 
@@ -151,7 +151,7 @@ public sealed partial class LeveeCache
             case BackplaneMessageKind.RemoveTag:
                 if (subject.Length > 0)
                 {
-                    RecordTagInvalidation(subject, wall, checkedNow: false);
+                    _coherence.RecordTagInvalidation(subject, wall, checkedNow: false);
                 }
 
                 break;

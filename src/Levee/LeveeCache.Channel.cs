@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Levee.Internal;
 
 namespace Levee;
 
@@ -29,7 +30,7 @@ public sealed partial class LeveeCache
         {
             if (confirmed)
             {
-                ConfirmRemoval(key, wall);
+                _coherence.ConfirmRemoval(key, wall);
             }
 
             return true;
@@ -107,7 +108,7 @@ public sealed partial class LeveeCache
                     break; // already received through Redis
                 }
 
-                MarkChanged(subject, wall, confirmed ? RemovalState.Done : RemovalState.Journaled);
+                MarkChanged(subject, wall, confirmed ? Coherence.RemovalState.Done : Coherence.RemovalState.Journaled);
                 _l1.TryRemove(subject);
                 if (!confirmed && _guard!.Store.IsConnected)
                 {
@@ -120,7 +121,7 @@ public sealed partial class LeveeCache
                 _l1.TryRemove(subject);
                 break;
             case LeveeInvalidationKind.RemoveTag when !string.IsNullOrEmpty(subject):
-                RecordTagInvalidation(subject, wall, checkedNow: false);
+                _coherence.RecordTagInvalidation(subject, wall, checkedNow: false);
                 break;
             case LeveeInvalidationKind.Clear:
                 RaiseAllInvalidated(wall);

@@ -108,7 +108,7 @@ public sealed partial class LeveeCache
         }
 
         if (envelope.Length > SharedValueMaxBytes || !Envelope.TryRead(envelope, out var read)
-            || read.CreatedWall <= Volatile.Read(ref _allInvalidatedWall) || PredatesKnownRemoval(key, read.CreatedWall))
+            || _coherence.RemovedBeforeCreation(key, read.CreatedWall))
         {
             return;
         }

@@ -6,22 +6,11 @@ namespace Levee;
 
 public sealed partial class LeveeCache
 {
-    // tag -> wall time (Unix ms) of its latest invalidation known to this instance, and when it was last read from L2
-    private readonly ConcurrentDictionary<string, TagState> _tags = new(StringComparer.Ordinal);
-    private long _allInvalidatedWall; // RemoveByTagAsync("*")
-
-    /// <summary>
-    /// The sequence position of the latest tag invalidation or L1 drop (clear-all, failover): a load that began before it may
-    /// return a value that is invalid now, so a caller that comes later does not join it (it waits for it, then reads again).
-    /// </summary>
-    private long _broadInvalidationSeq;
-    private long _tagHorizonWall; // the latest tag invalidation forgotten by PruneLocalState: tagged entries created before it count as invalidated
-
     /// <summary>The L1 hit path: no allocation, no lock.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryGetFresh<T>(string key, out T? value, out CacheEntry entry)
     {
-        if (_l1.TryGet(key, out entry!) && entry.FreshUntilMono > _clock.MonoMs && IsValid(entry) && TryUnwrap(entry.Value, out value))
+        if (_l1.TryGet(key, out entry!) && entry.FreshUntilMono > _clock.MonoMs && _coherence.IsValid(entry) && TryUnwrap(entry.Value, out value))
         {
             _metrics.HitL1();
             return true;
@@ -34,20 +23,7 @@ public sealed partial class LeveeCache
     /// <summary>The non-generic part of a hit: a fresh, valid entry or null (no metric counted).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private CacheEntry? TryGetFreshEntry(string key, long nowMono) =>
-        _l1.TryGet(key, out var entry) && entry.FreshUntilMono > nowMono && IsValid(entry) ? entry : null;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsValid(CacheEntry entry) =>
-        entry.Epoch == Volatile.Read(ref _epoch)
-        && (entry.CreatedWall > Volatile.Read(ref _allInvalidatedWall) || ClearedBefore(entry))
-        && (entry.Tags is null || !IsTagInvalidated(entry.Tags, entry.CreatedWall, entry.CreatedSeq));
-
-    /// <summary>
-    /// An entry this instance loaded in the same millisecond as the last clear-all: valid when its load began after the
-    /// clear. Every clear-all drops this instance's L1 (a new epoch) after raising the time, so a load of the current epoch
-    /// began after it (<see cref="IsValid"/> checks the epoch first).
-    /// </summary>
-    private bool ClearedBefore(CacheEntry entry) => entry.CreatedSeq >= 0 && entry.CreatedWall == Volatile.Read(ref _allInvalidatedWall);
+        _l1.TryGet(key, out var entry) && entry.FreshUntilMono > nowMono && _coherence.IsValid(entry) ? entry : null;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryUnwrap<T>(object? stored, out T? value)
@@ -128,59 +104,15 @@ public sealed partial class LeveeCache
         }
     }
 
-    /// <summary>
-    /// Whether a tag of an entry created at <paramref name="createdWall"/> was invalidated since. Within one millisecond the
-    /// order is this instance's sequence of changes: an invalidation recorded (made here, received, or read from Redis)
-    /// before the entry's load began (<paramref name="createdSeq"/>) does not invalidate it; without a sequence (an entry
-    /// from Redis) a tie counts as invalidated.
-    /// </summary>
-    private bool IsTagInvalidated(string[] tags, long createdWall, long createdSeq)
-    {
-        if (tags.Length > 0 && createdWall <= Volatile.Read(ref _tagHorizonWall))
-        {
-            return true; // one of its tags may have been invalidated after it was created; that record is forgotten
-        }
-
-        foreach (var tag in tags)
-        {
-            if (_tags.TryGetValue(tag, out var state) && (state.InvalidatedWall > createdWall
-                || (state.InvalidatedWall == createdWall && (createdSeq < 0 || state.Seq > createdSeq))))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     /// <summary>An L1 entry that is past its freshness but inside its fail-safe window (and not invalidated).</summary>
     private CacheEntry? GetStale(string key)
     {
-        if (_l1.TryGet(key, out var entry) && entry.StaleUntilMono > _clock.MonoMs && IsValid(entry))
+        if (_l1.TryGet(key, out var entry) && entry.StaleUntilMono > _clock.MonoMs && _coherence.IsValid(entry))
         {
             return entry;
         }
 
         return null;
-    }
-
-    private void RecordTagInvalidation(string tag, long wall, bool checkedNow)
-    {
-        var nowMono = _clock.MonoMs;
-
-        // the invalidation happened before this record: a load that begins after it (a later sequence position) read newer data
-        var seq = Interlocked.Increment(ref _invalidationSeq);
-        var known = _tags.TryGetValue(tag, out var before) ? before.InvalidatedWall : 0;
-        if (!checkedNow || wall > known)
-        {
-            Atomic.Max(ref _broadInvalidationSeq, seq); // a new invalidation (not a re-read of a known one): loads running now may predate it
-        }
-
-        _tags.AddOrUpdate(tag,
-            static (_, a) => new TagState(a.wall, a.checkedNow ? a.nowMono : long.MinValue, a.seq),
-            static (_, old, a) => new TagState(Math.Max(old.InvalidatedWall, a.wall), a.checkedNow ? a.nowMono : old.CheckedMono,
-                a.wall >= old.InvalidatedWall ? a.seq : old.Seq),
-            (wall, checkedNow, nowMono, seq));
     }
 
     /// <summary>
@@ -232,9 +164,5 @@ public sealed partial class LeveeCache
     internal int L1Count => _l1.Count;
 
     /// <summary>Change marks and tag records this instance holds (for tests: they must stay bounded).</summary>
-    internal int LocalStateCount => _removals.Count + _tags.Count;
-
-    /// <summary>A tag's latest invalidation known here (Unix ms), when it was last read from Redis, and the position in this
-    /// instance's sequence of changes when that invalidation was recorded (orders it against loads in the same millisecond).</summary>
-    private readonly record struct TagState(long InvalidatedWall, long CheckedMono, long Seq);
+    internal int LocalStateCount => _coherence.Count;
 }

@@ -1,4 +1,7 @@
+// A little over ~400 lines: the guarded read, its decoding and tag check, the write and the generation belong together
+// (what a value looks like in Redis); the connection's lifecycle is in LeveeCache.Lifecycle.cs.
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Levee.Internal;
 using Microsoft.Extensions.Caching.Hybrid;
 using StackExchange.Redis;
@@ -9,8 +12,6 @@ public sealed partial class LeveeCache
 {
     private readonly L2Guard? _guard;
     private readonly L2Guard? _replicaGuard;
-    private long _generation;
-    private volatile bool _generationKnown;
 
     private readonly struct L2Read
     {
@@ -28,7 +29,7 @@ public sealed partial class LeveeCache
 
     private string DataKey(string key)
     {
-        var generation = Volatile.Read(ref _generation);
+        var generation = _coherence.Generation;
         var prefix = Volatile.Read(ref _dataKeyPrefix);
         if (prefix is null || prefix.Generation != generation)
         {
@@ -44,18 +45,74 @@ public sealed partial class LeveeCache
     private string GenerationKey => _options.KeyPrefix + "generation";
 
     /// <summary>
-    /// Reads and validates an L2 entry. Not usable (treated as unavailable, never as data): the generation is not known yet,
-    /// an invalidation of this key or its tags is still journaled, or a tag's invalidation time could not be read.
-    /// Corrupt or foreign bytes are a miss (counted and logged), never an exception.
+    /// The guarded L2 read, the only one (a miss, <see cref="TryGetAsync"/>, warm-up): reads and validates the key's
+    /// entry. Not usable (treated as unavailable, never as data): the generation is not known yet, an invalidation of
+    /// this key or its tags is still journaled, or a tag's invalidation time could not be read. Corrupt or foreign bytes
+    /// are a miss (counted and logged), never an exception. A master that fails goes on to the replicas.
     /// </summary>
-    private async ValueTask<L2Read> ReadL2Async<T>(string key, LeveeEntryOptions options, long epoch)
+    /// <remarks>
+    /// Not an async method: in the normal case (generation known, nothing of the key journaled, breaker closed) the GET
+    /// is started here and, if Redis has answered already, decoded at once without an async frame; a reply still on its
+    /// way is awaited by <see cref="AwaitL2ReadAsync"/>, whose frame is pooled. Every other case goes to
+    /// <see cref="ReadL2SlowAsync"/>.
+    /// </remarks>
+    private ValueTask<L2Read> ReadL2Async<T>(string key, LeveeEntryOptions options, long epoch)
     {
         if (_guard is null || (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) != 0)
         {
             return default;
         }
 
-        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        if (!_coherence.GenerationKnown || Journaled(key)
+            || !_guard.TryStart("get", static (store, k) => store.GetAsync(k), DataKey(key), out var pending, out var call))
+        {
+            return ReadL2SlowAsync<T>(key, options, epoch);
+        }
+
+        if (!pending.IsCompleted)
+        {
+            return AwaitL2ReadAsync<T>(key, pending, call, options, epoch);
+        }
+
+        RedisValue reply;
+        try
+        {
+            reply = pending.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            _guard.Failed(call, ex);
+            return ReadReplicaAsync<T>(key, options, epoch);
+        }
+
+        _guard.Succeeded(call);
+        return DecodeL2Async<T>(key, reply, options, epoch, fromReplica: false);
+    }
+
+    /// <summary>The GET <see cref="ReadL2Async"/> started, still on its way: awaited, reported to the guard (exactly once), decoded.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<L2Read> AwaitL2ReadAsync<T>(string key, ValueTask<RedisValue> pending, L2Call call, LeveeEntryOptions options, long epoch)
+    {
+        RedisValue reply;
+        try
+        {
+            reply = await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _guard!.Failed(call, ex);
+            return await ReadReplicaAsync<T>(key, options, epoch).ConfigureAwait(false);
+        }
+
+        _guard!.Succeeded(call);
+        return await DecodeL2Async<T>(key, reply, options, epoch, fromReplica: false).ConfigureAwait(false);
+    }
+
+    /// <summary><see cref="ReadL2Async"/> outside the normal case: the generation still to be read, the key journaled, or
+    /// the breaker not closed (the guard's pipeline decides whether the call may run).</summary>
+    private async ValueTask<L2Read> ReadL2SlowAsync<T>(string key, LeveeEntryOptions options, long epoch)
+    {
+        if (!_coherence.GenerationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
             return new L2Read { Unavailable = true };
         }
@@ -68,7 +125,7 @@ public sealed partial class LeveeCache
             return shared.Fresh is not null ? shared : new L2Read { Unavailable = true };
         }
 
-        var outcome = await _guard.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
+        var outcome = await _guard!.TryAsync("get", static (store, k) => store.GetAsync(k), DataKey(key)).ConfigureAwait(false);
         return outcome.Success
             ? await DecodeL2Async<T>(key, outcome.Value, options, epoch, fromReplica: false).ConfigureAwait(false)
             : await ReadReplicaAsync<T>(key, options, epoch).ConfigureAwait(false);
@@ -76,23 +133,6 @@ public sealed partial class LeveeCache
 
     /// <summary>An invalidation of the key (or an overflow of the journal) waits to reach Redis: L2 can't be trusted for it.</summary>
     private bool Journaled(string key) => _journal.Overflowed || _journal.ContainsKey(key);
-
-    /// <summary>
-    /// The L2 hit path's read, started without an async frame of its own: true (with <paramref name="pending"/> to await and
-    /// report to the guard) when the generation is known, nothing of the key is journaled and the master's guard is closed.
-    /// False: <see cref="ReadL2Async"/> does the read, with every other case.
-    /// </summary>
-    private bool TryStartL2Read(string key, out ValueTask<RedisValue> pending, out L2Call call)
-    {
-        if (_generationKnown && !Journaled(key))
-        {
-            return _guard!.TryStart("get", static (store, k) => store.GetAsync(k), DataKey(key), out pending, out call);
-        }
-
-        pending = default;
-        call = default;
-        return false;
-    }
 
     /// <summary>The master is unreachable (or its breaker is open): the replicas usually still hold the whole cache.</summary>
     private async ValueTask<L2Read> ReadReplicaAsync<T>(string key, LeveeEntryOptions options, long epoch)
@@ -127,7 +167,7 @@ public sealed partial class LeveeCache
         {
             if (!fromReplica)
             {
-                ConfirmRemoval(key, long.MaxValue); // the master holds nothing of the key: no removed value left there
+                _coherence.ConfirmRemoval(key, long.MaxValue); // the master holds nothing of the key: no removed value left there
             }
 
             return default;
@@ -142,7 +182,7 @@ public sealed partial class LeveeCache
             return default;
         }
 
-        if (envelope.CreatedWall <= Volatile.Read(ref _allInvalidatedWall) || PredatesKnownRemoval(key, envelope.CreatedWall))
+        if (_coherence.RemovedBeforeCreation(key, envelope.CreatedWall))
         {
             return default;
         }
@@ -214,7 +254,7 @@ public sealed partial class LeveeCache
         List<string>? toRead = null;
         foreach (var tag in tags)
         {
-            if (!_tags.TryGetValue(tag, out var state) || state.CheckedMono == long.MinValue || nowMono - state.CheckedMono >= interval)
+            if (_coherence.TagNeedsRead(tag, nowMono, interval))
             {
                 (toRead ??= []).Add(tag);
             }
@@ -241,11 +281,11 @@ public sealed partial class LeveeCache
 
             for (var i = 0; i < keys.Length; i++)
             {
-                RecordTagInvalidation(toRead[i], outcome.Value[i] ?? 0, checkedNow: true);
+                _coherence.RecordTagInvalidation(toRead[i], outcome.Value[i] ?? 0, checkedNow: true);
             }
         }
 
-        return !IsTagInvalidated(tags, createdWall, createdSeq: -1);
+        return !_coherence.IsTagInvalidated(tags, createdWall, createdSeq: -1);
     }
 
     /// <summary>
@@ -255,7 +295,7 @@ public sealed partial class LeveeCache
     /// </summary>
     private async Task<bool> WriteL2Async<T>(string key, T value, CacheEntry entry, LeveeEntryOptions options, bool shareIfUnreachable = false)
     {
-        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        if (!_coherence.GenerationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
             return false;
         }
@@ -277,7 +317,7 @@ public sealed partial class LeveeCache
         var written = await _guard!.TryAsync("set", static (store, a) => store.SetAsync(a.key, a.payload, a.ttl), (key: DataKey(key), payload, ttl)).ConfigureAwait(false);
         if (written.Success)
         {
-            ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
+            _coherence.ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
         }
 
         if (shareIfUnreachable && (TakeAnnounced(key) || !written.Success))
@@ -332,7 +372,7 @@ public sealed partial class LeveeCache
         if (!_l2Started.Task.IsCompleted)
         {
             await _l2Started.Task.ConfigureAwait(false); // a new cache: its first connection, once (bounded by L2StartupWait)
-            if (_generationKnown)
+            if (_coherence.GenerationKnown)
             {
                 return true;
             }
@@ -350,11 +390,11 @@ public sealed partial class LeveeCache
         }
 
         var read = outcome.Value[0] ?? 0;
-        if (_generationKnown && read < Volatile.Read(ref _generation))
+        if (_coherence.GenerationKnown && read < _coherence.Generation)
         {
             // The generation went back (its key evicted by an allkeys-* policy, or a failover lost the latest bump): the
             // entries of an older generation must not become visible again. The known one is kept and written back.
-            var known = Volatile.Read(ref _generation);
+            var known = _coherence.Generation;
             await _guard.TryAsync("generation", static async (store, a) =>
             {
                 await store.SetMaxAsync(a.key, a.known, TimeSpan.Zero).ConfigureAwait(false);
@@ -368,98 +408,9 @@ public sealed partial class LeveeCache
         return true;
     }
 
-    /// <summary>Completes when this cache's start-up with Redis has ended: connected and ready, failed, or out of time.</summary>
-    private readonly TaskCompletionSource _l2Started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private ITimer? _l2StartupTimer;
-    private int _l2StartupRunning;
-
-    private bool IsL2StartupRunning => Volatile.Read(ref _l2StartupRunning) == 1;
-
-    /// <summary>Starts the bounded wait for the first connection (<see cref="LeveeOptions.L2StartupWait"/>).</summary>
-    private void BeginL2Startup(IL2Store l2)
-    {
-        if (_options.L2StartupWait <= TimeSpan.Zero)
-        {
-            _l2Started.TrySetResult();
-            return;
-        }
-
-        _l2StartupTimer = NoFlow.Timer(_options.TimeProvider, static s => ((LeveeCache)s!).EndL2Startup(), this, _options.L2StartupWait, Timeout.InfiniteTimeSpan);
-        if (l2.IsConnected)
-        {
-            RunL2Startup(); // connected before this cache listened to the store's events
-        }
-    }
-
-    private void EndL2Startup()
-    {
-        _l2Started.TrySetResult();
-        _l2StartupTimer?.Dispose();
-    }
-
-    /// <summary>The store (re)connected: if the start-up is still waiting, prepares Redis for the callers, then lets them in.</summary>
-    private void RunL2Startup()
-    {
-        if (!_l2Started.Task.IsCompleted && Interlocked.Exchange(ref _l2StartupRunning, 1) == 0)
-        {
-            _ = RunL2StartupAsync();
-        }
-    }
-
-    /// <summary>
-    /// What a new cache does before its callers use Redis, with the whole start-up wait as its time limit, not the per-call
-    /// budget: reads the shared generation (the first command on the new connection), then runs one read through the
-    /// guarded path callers use (its first use costs more than the budget on a busy machine). Never throws.
-    /// </summary>
-    private async Task RunL2StartupAsync()
-    {
-        try
-        {
-            var numbers = await _guard!.Store.GetNumbersAsync([GenerationKey]).WaitAsync(_options.L2StartupWait, _clock.Provider).ConfigureAwait(false);
-            if (!_generationKnown && !_l2Started.Task.IsCompleted)
-            {
-                ApplyGeneration(numbers[0] ?? 0); // not once the wait is over: a caller's read may have applied a newer one
-            }
-
-            for (var attempt = 0; attempt < 2; attempt++)
-            {
-                if (!_guard.TryStart("get", static (store, k) => store.GetAsync(k), DataKey("levee-startup"), out var pending, out var call))
-                {
-                    break;
-                }
-
-                try
-                {
-                    _ = await pending.ConfigureAwait(false);
-                    _guard.Succeeded(call);
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    _guard.Failed(call, ex);
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            Log.L2CallFailed(_logger, _name, "startup", ex.GetType().Name, ex);
-        }
-        finally
-        {
-            Volatile.Write(ref _l2StartupRunning, 0);
-            if (_guard!.Store.IsConnected)
-            {
-                EndL2Startup();
-            }
-        }
-    }
-
     private void ApplyGeneration(long generation)
     {
-        var known = _generationKnown;
-        var previous = Interlocked.Exchange(ref _generation, generation);
-        _generationKnown = true;
-        if (known && previous != generation)
+        if (_coherence.ApplyGeneration(generation))
         {
             ClearLocal();
             Log.GenerationChanged(_logger, _name, generation);

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using Levee.Gate;
 using Levee.Internal;
 using Microsoft.Extensions.Caching.Hybrid;
-using StackExchange.Redis;
 
 namespace Levee;
 
@@ -152,7 +151,7 @@ public sealed partial class LeveeCache
 
         if (existing is Flight<T> joined)
         {
-            if ((_removals.TryGetValue(key, out var change) && change.BeginSeq > joined.StartSeq) || Volatile.Read(ref _broadInvalidationSeq) > joined.StartSeq)
+            if (_coherence.ChangedSince(key, joined.StartSeq))
             {
                 // The key changed (removed, set, or told by the backplane), or a tag or everything was invalidated, after this
                 // load started: its value may predate the change, and a caller that comes after the change must not get it.
@@ -170,7 +169,7 @@ public sealed partial class LeveeCache
         }
 
         // A load of the same key with another value type is in flight (or one nobody waits for): load without sharing.
-        return WaitOwned(LoadAsync(key, state, factory, options, tagArray, background: false, gateToken: CancellationToken.None), null, cancellationToken);
+        return WaitOwned(LoadAsync(Load<TState, T>.ForCallers(this, key, state, factory, options, tagArray, flight: null)), null, cancellationToken);
 
         static ValueTask<T> Wait(Task<T> task, Flight? flight, CancellationToken cancellationToken) =>
             task.IsCompletedSuccessfully ? new ValueTask<T>(task.Result)
@@ -244,49 +243,17 @@ public sealed partial class LeveeCache
         {
             // An L2 hit is answered here, before the load's (much larger) state machine is entered: one async frame and
             // its allocation less on the L2 hit path. Anything else goes to LoadAsync with what L2 said.
+            var load = Load<TState, T>.ForCallers(this, key, state, factory, options, tags, flight);
             if (ReadsL2(options))
             {
-                var readSeq = CurrentSeq; // before L2 is read: its value goes into L1 only if the key did not change since
-                var epoch = Volatile.Read(ref _epoch);
-                L2Read l2;
-                if (TryStartL2Read(key, out var pending, out var call))
-                {
-                    // The normal case, awaited here rather than through ReadL2Async and the guard's TryAsync: one suspended
-                    // frame instead of three on the L2 hit path. Any failure goes on to the replicas, as in ReadL2Async.
-                    RedisValue reply = default;
-                    var failed = false;
-                    try
-                    {
-                        reply = await pending.ConfigureAwait(false);
-                    }
-                    catch (Exception ex)
-                    {
-                        failed = true;
-                        _guard!.Failed(call, ex);
-                    }
-
-                    if (failed)
-                    {
-                        l2 = await ReadReplicaAsync<T>(key, options, epoch).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        _guard!.Succeeded(call);
-                        l2 = await DecodeL2Async<T>(key, reply, options, epoch, fromReplica: false).ConfigureAwait(false);
-                    }
-                }
-                else
-                {
-                    l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
-                }
-
+                var l2 = await ReadL2Async<T>(key, options, load.Epoch).ConfigureAwait(false);
                 value = l2.Fresh is { } fresh
-                    ? TakeL2Hit<T>(key, fresh, options, readSeq, flight)
-                    : await LoadAsync(key, state, factory, options, tags, background: false, flight: flight, preRead: l2, preReadSeq: readSeq).ConfigureAwait(false);
+                    ? TakeL2Hit<T>(key, fresh, options, load.ReadSeq, flight)
+                    : await LoadAsync(load, l2).ConfigureAwait(false);
             }
             else
             {
-                value = await LoadAsync(key, state, factory, options, tags, background: false, flight: flight).ConfigureAwait(false);
+                value = await LoadAsync(load).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -307,14 +274,6 @@ public sealed partial class LeveeCache
         return value;
     }
 
-    /// <summary>
-    /// True when this instance dropped its L1 (a clear-all here or on another instance, a failover) or everything was
-    /// invalidated since a load began: its value may predate that, and must go neither into L1 nor into L2, where it would
-    /// land in the new generation and other instances would take it.
-    /// </summary>
-    private bool ClearedSince(long epoch, long startedWall) =>
-        epoch != Volatile.Read(ref _epoch) || startedWall < Volatile.Read(ref _allInvalidatedWall); // same ms: the epoch orders them
-
     /// <summary>Factory calls running in this process (for tests).</summary>
     internal int RunningFactories => _runningFactories.Count;
 
@@ -326,295 +285,6 @@ public sealed partial class LeveeCache
         // L1 is written before the flight is removed: a later caller finds either the flight or the value.
         _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
         flight.Done();
-    }
-
-    /// <summary>
-    /// L2, then the factory through the admission gate, with fail-safe and timeouts. Writes L1 (and L2) on success.
-    /// <paramref name="priority"/> defaults to Refresh for background loads and Interactive otherwise;
-    /// <paramref name="gateToken"/> cancels a warm-up's wait for a gate slot.
-    /// </summary>
-    private async Task<T> LoadAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
-        LeveeEntryOptions options, string[]? tags, bool background, GatePriority? priority = null, Flight<T>? flight = null,
-        L2Read? preRead = null, long preReadSeq = -1, CancellationToken gateToken = default)
-    {
-        var epoch = Volatile.Read(ref _epoch);
-        var startedWall = _clock.WallMs;
-
-        // before L1 or L2 is read (with preRead: when RunFlightAsync began its read): a value read from L2 goes into L1,
-        // also as a stale value served by the fail-safe, only if the key did not change since
-        var readSeq = preRead is null ? CurrentSeq : preReadSeq;
-        var stale = GetStale(key);
-        var staleOk = stale is not null && Holds<T>(stale.Value);
-        if (!staleOk)
-        {
-            stale = null;
-        }
-
-        // an instance restarted during a Redis outage: its L1 snapshot from disk serves as stale values (never as fresh)
-        stale ??= TakeSnapshotEntry<T>(key, options);
-
-        var l2Down = false;
-        if (ReadsL2(options) && !background)
-        {
-            var l2 = preRead ?? await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false); // preRead: RunFlightAsync read it (not a hit)
-            if (l2.Fresh is { } fresh)
-            {
-                return TakeL2Hit<T>(key, fresh, options, readSeq, flight);
-            }
-
-            l2Down = l2.Unavailable;
-            if (!l2Down)
-            {
-                _metrics.Miss("l2");
-            }
-
-            if (l2.Stale is { } l2Stale && (stale is null || l2Stale.CreatedWall > stale.CreatedWall))
-            {
-                stale = l2Stale;
-            }
-        }
-
-        if ((options.Flags & HybridCacheEntryFlags.DisableUnderlyingData) != 0)
-        {
-            return default!;
-        }
-
-        // Degraded mode: L2 is unavailable and a stale value exists. Serve it now and refresh in the background,
-        // at most once per key per FailSafeThrottleDuration, so a Redis outage doesn't turn every expiry into a query.
-        if (stale is not null && !background && _options.ServeStaleWhileL2Unavailable && (l2Down || (_guard is not null && !_guard.IsUsable)))
-        {
-            var result = ServeStale<T>(key, stale, readSeq, "l2_unavailable", null);
-            if (TryTakeDegradedRefresh())
-            {
-                _ = RefreshInBackgroundAsync(key, state, factory, options, tags, DegradedRefreshDelay(), stale.CreatedWall);
-            }
-
-            return result;
-        }
-
-        // Degraded mode: another instance announced it is loading this key (through the replicas): its value is awaited,
-        // for a short while, instead of a query of this instance's own.
-        if (!background && await TryAwaitLoadElsewhereAsync<T>(key, options, epoch).ConfigureAwait(false) is { } elsewhere)
-        {
-            return TakeL2Hit<T>(key, elsewhere, options, readSeq, flight);
-        }
-
-        // Admission gate: every factory call takes a slot. When the gate is full, an interactive caller with a stale value
-        // gets it at once (reason "gate"); without one it waits in the bounded queue or fails with LeveeOverloadedException.
-        // A refresh never waits (the current value stays); warm-up waits behind interactive callers, within its share.
-        var gate = ResolveGate(options);
-        var effective = priority ?? (background ? GatePriority.Refresh : GatePriority.Interactive);
-        if (!gate.TryEnter(effective, out var lease))
-        {
-            if (effective == GatePriority.Refresh)
-            {
-                GateLog.RefreshSkipped(_logger, _name, gate.Name);
-                return stale is not null ? Take<T>(stale.Value) : throw new LeveeOverloadedException(_name, gate.Name, "refresh_skipped", gate.Limit, gate.InFlight, gate.Queued, TimeSpan.Zero);
-            }
-
-            if (stale is not null && effective == GatePriority.Interactive)
-            {
-                gate.RecordServedStale();
-                return ServeStale<T>(key, stale, readSeq, "gate", null);
-            }
-
-            lease = await gate.EnterAsync(effective, flight?.Abandon?.Token ?? gateToken).ConfigureAwait(false); // a queued load nobody waits for leaves the queue
-        }
-
-        var soft = options.FactorySoftTimeout ?? _options.FactorySoftTimeout;
-        var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
-        var factorySeq = CurrentSeq; // what the factory reads includes every change that began before this point
-        var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
-        AnnounceLoad(key);
-        // every caller gone (each cancelled by its own token): the factory's token is cancelled, as HybridCache does
-        var abandoned = flight?.Abandon is { } abandon ? abandon.Token.UnsafeRegister(static c => CancelQuietly((CancellationTokenSource)c!), hardCts) : default;
-        var factoryTask = RunFactoryAsync(lease, state, factory, factorySeq, hardCts.Token);
-        var ownsCts = true;
-        try
-        {
-            T value;
-            try
-            {
-                if (stale is not null && soft != Timeout.InfiniteTimeSpan && (hard == Timeout.InfiniteTimeSpan || soft < hard))
-                {
-                    try
-                    {
-                        value = await factoryTask.WaitAsync(soft, _clock.Provider, CancellationToken.None).ConfigureAwait(false);
-                    }
-                    catch (TimeoutException) when (!factoryTask.IsCompleted)
-                    {
-                        // Soft timeout: the caller gets the stale value; the factory finishes in the background and updates the cache.
-                        ownsCts = false;
-                        abandoned.Dispose(); // the background completion owns the load now: nobody's leaving cancels it
-                        _ = CompleteInBackgroundAsync(factoryTask, hardCts, key, options, tags, epoch, startedWall, factorySeq);
-                        return ServeStale<T>(key, stale, readSeq, "factory_timeout", null);
-                    }
-                }
-                else if (hard != Timeout.InfiniteTimeSpan)
-                {
-                    value = await factoryTask.WaitAsync(hard, _clock.Provider, CancellationToken.None).ConfigureAwait(false);
-                }
-                else
-                {
-                    value = await factoryTask.ConfigureAwait(false);
-                }
-            }
-            catch (TimeoutException ex) when (!factoryTask.IsCompleted || hardCts.IsCancellationRequested)
-            {
-                Faults.Observe(factoryTask); // abandoned: a factory that ignores its token may still fail later
-                await hardCts.CancelAsync().ConfigureAwait(false);
-                if (stale is not null)
-                {
-                    return ServeStale<T>(key, stale, readSeq, "factory_timeout", ex);
-                }
-
-                throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
-            }
-            catch (OperationCanceledException) when (flight?.Abandon?.IsCancellationRequested == true)
-            {
-                throw; // nobody waits for this load any more: no stale value to serve, no timeout to report
-            }
-            catch (OperationCanceledException ex) when (hardCts.IsCancellationRequested)
-            {
-                if (stale is not null)
-                {
-                    return ServeStale<T>(key, stale, readSeq, "factory_timeout", ex);
-                }
-
-                throw new TimeoutException($"The factory did not complete within the hard timeout ({hard.TotalMilliseconds:0} ms) and no stale value exists.", ex);
-            }
-            catch (Exception ex) when (stale is not null)
-            {
-                return ServeStale<T>(key, stale, readSeq, "factory_error", ex);
-            }
-
-            await StoreAsync(key, value, options, tags, epoch, startedWall, factorySeq, flight).ConfigureAwait(false);
-            return value;
-        }
-        finally
-        {
-            EndAnnouncedLoad(key); // announced and nothing shared (failed, not stored, not shareable): the others stop waiting
-            abandoned.Dispose();
-            if (ownsCts)
-            {
-                hardCts.Dispose();
-            }
-        }
-    }
-
-    private static void CancelQuietly(CancellationTokenSource source)
-    {
-        try
-        {
-            source.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // the load has ended meanwhile
-        }
-        catch (AggregateException)
-        {
-            // a callback of the factory's token threw: the factory's own business
-        }
-    }
-
-    private bool ReadsL2(LeveeEntryOptions options) => _guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0;
-
-    /// <summary>A fresh L2 value: counted, kept in L1 unless the key changed since <paramref name="readSeq"/> (the read may have overlapped a removal).</summary>
-    private T TakeL2Hit<T>(string key, CacheEntry fresh, LeveeEntryOptions options, long readSeq, Flight<T>? flight)
-    {
-        flight?.Copy = fresh.Value as MutableCopy<T>;
-        _metrics.HitL2();
-        if (!ChangedDuring(key, readSeq))
-        {
-            WriteL1(key, fresh, options);
-        }
-
-        return Take<T>(fresh.Value);
-    }
-
-    /// <summary>Runs the factory holding a gate slot; the slot is given back when the factory really ends (also after a soft timeout).</summary>
-    private async Task<T> RunFactoryAsync<TState, T>(GateLease lease, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, long factorySeq,
-        CancellationToken cancellationToken)
-    {
-        var run = Interlocked.Increment(ref _factoryRuns);
-        _runningFactories[run] = factorySeq; // the change marks its value is checked against are kept while it runs
-        _metrics.FactoryCall();
-        lease.Gate.Amplification.Record();
-        var started = Stopwatch.GetTimestamp();
-        var sample = false;
-        try
-        {
-            var value = await factory(state, cancellationToken).ConfigureAwait(false);
-            sample = true;
-            return value;
-        }
-        catch (Exception ex)
-        {
-            // a timed-out call is a latency signal for the adaptive limit; a fast failure (e.g. connection refused) is not
-            sample = ex is TimeoutException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested);
-            _metrics.FactoryError();
-            throw;
-        }
-        finally
-        {
-            _metrics.FactoryDuration(Stopwatch.GetElapsedTime(started).TotalSeconds);
-            lease.Gate.Release(lease, sample);
-            _runningFactories.TryRemove(run, out _);
-        }
-    }
-
-    private async Task CompleteInBackgroundAsync<T>(Task<T> factoryTask, CancellationTokenSource hardCts, string key, LeveeEntryOptions options,
-        string[]? tags, long epoch, long startedWall, long factorySeq)
-    {
-        try
-        {
-            var value = await factoryTask.ConfigureAwait(false);
-            await StoreAsync(key, value, options, tags, epoch, startedWall, factorySeq).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            Log.BackgroundRefreshFailed(_logger, _name, ex);
-        }
-        finally
-        {
-            hardCts.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// Serves <paramref name="stale"/> (the load that started at <paramref name="readSeq"/> failed, timed out or was
-    /// refused) and keeps it in L1 for the throttle duration, so the failing backend is asked again at most once per key
-    /// per interval. A value that is still fresh (a failed early refresh) keeps its lifetime; only its next refresh waits
-    /// for the throttle. Nothing goes back into L1 if the key changed since the load started: the value may be the one
-    /// the change removed (the caller, whose request began before the change, still gets it).
-    /// </summary>
-    private T ServeStale<T>(string key, CacheEntry stale, long readSeq, string reason, Exception? exception)
-    {
-        var nowMono = _clock.MonoMs;
-        var throttle = (long)_options.FailSafeThrottleDuration.TotalMilliseconds;
-        var throttled = stale.FreshUntilMono > nowMono
-            ? new CacheEntry(stale.Value, stale.CreatedWall, stale.FreshUntilMono, stale.StaleUntilMono,
-                nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq)
-            : new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
-                stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq);
-        if (stale.Epoch == Volatile.Read(ref _epoch) && !ChangedDuring(key, readSeq))
-        {
-            _l1.AddOrUpdate(key, throttled);
-            Interlocked.MemoryBarrier(); // pairs with RemoveAsync: it marks the change, then empties L1
-            if (ChangedDuring(key, readSeq))
-            {
-                _l1.TryRemove(key); // the key changed while the value was being put back
-            }
-        }
-
-        _metrics.StaleServed(reason);
-        if (exception is not null)
-        {
-            Log.StaleServed(_logger, _name, reason, exception);
-        }
-
-        return Take<T>(stale.Value);
     }
 
     private void StartEarlyRefresh<TState, T>(CacheEntry entry, string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
@@ -660,18 +330,20 @@ public sealed partial class LeveeCache
                     Interlocked.Decrement(ref _degradedRefreshesWaiting);
                 }
 
-                var readSeq = CurrentSeq;
-                var epoch = Volatile.Read(ref _epoch);
-                var shared = await ReadSharedAsync<T>(key, options, epoch).ConfigureAwait(false);
-                var fresh = shared.Fresh ?? await TryAwaitLoadElsewhereAsync<T>(key, options, epoch).ConfigureAwait(false); // one that is on its way
+                var waited = Load<TState, T>.ForRefresh(this, key, state, factory, options, tags);
+                var shared = await ReadSharedAsync<T>(key, options, waited.Epoch).ConfigureAwait(false);
+                var fresh = shared.Fresh ?? await TryAwaitLoadElsewhereAsync<T>(key, options, waited.Epoch).ConfigureAwait(false); // one that is on its way
                 if (fresh is not null && fresh.CreatedWall > replacedCreatedWall)
                 {
-                    _ = TakeL2Hit<T>(key, fresh, options, readSeq, flight: null);
+                    _ = TakeL2Hit<T>(key, fresh, options, waited.ReadSeq, flight: null);
                     return;
                 }
+
+                _ = await LoadAsync(waited).ConfigureAwait(false);
+                return;
             }
 
-            _ = await LoadAsync(key, state, factory, options, tags, background: true).ConfigureAwait(false);
+            _ = await LoadAsync(Load<TState, T>.ForRefresh(this, key, state, factory, options, tags)).ConfigureAwait(false);
         }
         catch (LeveeOverloadedException)
         {
@@ -691,49 +363,6 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>
-    /// Writes a loaded value to L1 and L2. Its creation time is when the load STARTED, so an invalidation (of the key or
-    /// of a tag) issued while the load ran makes it invisible: a load never resurrects data invalidated under it.
-    /// </summary>
-    /// <remarks>
-    /// The L2 write is awaited (under the L2 budget): when a load returns, its value is in Redis, so another instance
-    /// that reads the key after that finds it (issue 17; a write left running was not there yet, or was skipped when the
-    /// cache's L1 was dropped meanwhile). A removal of the key in this process that began after the factory started discards the
-    /// value (checked before and after the L1 write); one that comes after the write was decided waits for it
-    /// (<see cref="Flight.Writing"/>), so its DEL is never overtaken by this SET. A removal that began before the factory
-    /// started does not discard it: the factory read the changed data.
-    /// </remarks>
-    private async Task StoreAsync<T>(string key, T value, LeveeEntryOptions options, string[]? tags, long epoch, long startedWall, long factorySeq,
-        Flight<T>? flight = null)
-    {
-        if (ChangedAfter(key, factorySeq) || ClearedSince(epoch, startedWall))
-        {
-            return;
-        }
-
-        var freshUntilWall = ComputeFreshUntilWall(options, startedWall);
-        var entry = CreateEntry(Hold(value), options, tags, startedWall, freshUntilWall, epoch, createdSeq: factorySeq);
-        flight?.Copy = entry.Value as MutableCopy<T>;
-        WriteL1(key, entry, options);
-        if (flight is not null)
-        {
-            Interlocked.Exchange(ref flight.Writing, 1);
-        }
-
-        if (ChangedAfter(key, factorySeq))
-        {
-            _l1.TryRemove(key); // removed while this value was being written to L1
-            return;
-        }
-
-        if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0 && !ClearedSince(epoch, startedWall))
-        {
-            // awaited: when the load returns, its value is in Redis (or the write failed: counted, logged, and L2 keeps
-            // what it had, which every reader checks against the key's removals; the next miss anywhere loads it again)
-            await WriteL2Async(key, value, entry, options, shareIfUnreachable: true).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
     /// SetAsync: L1, L2 and the backplane. When the value cannot be written to L2 (unreachable, too large, not
     /// serializable), the key's older L2 entry is removed instead, or the removal journaled: other instances must never
     /// go on reading the value this write replaced.
@@ -743,6 +372,17 @@ public sealed partial class LeveeCache
         cancellationToken.ThrowIfCancellationRequested();
         var createdWall = _clock.WallMs;
         MarkChanged(key, createdWall); // a load that started before this write must not overwrite it
+        if (_guard is not null)
+        {
+            // as RemoveAsync does: a load of the key whose value is on its way to Redis is waited for, so its SET can't
+            // land after this one (other instances would then read the replaced value; found by the soak test)
+            Interlocked.MemoryBarrier(); // pairs with StoreAsync: it sets Writing, then reads the marks (Coherence's remarks, pair 1)
+            if (_flights.TryGetValue(key, out var flight) && Volatile.Read(ref flight.Writing) == 1)
+            {
+                await flight.Ended.ConfigureAwait(false); // bounded: the write runs under the L2 time budget
+            }
+        }
+
         var entry = CreateEntry(Hold(value), options, tags, createdWall, ComputeFreshUntilWall(options, createdWall), epoch, createdSeq: CurrentSeq);
         WriteL1(key, entry, options);
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) == 0

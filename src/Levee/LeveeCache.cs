@@ -38,7 +38,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     private readonly TimeSpan _defaultExpiration; // LeveeOptions.DefaultEntryOptions.Expiration, else DefaultExpiration
     private readonly HybridCacheEntryFlags _defaultFlags; // LeveeOptions.DefaultEntryOptions.Flags
     private readonly LeveeEntryOptions _hybridDefault; // a HybridCache call without options
-    private long _epoch;
+    private readonly Coherence _coherence;
     private int _disposed;
 
     internal LeveeCache(LeveeOptions options, IL2Store? l2, SerializerRegistry serializers, ILogger? logger, System.Diagnostics.Metrics.IMeterFactory? meterFactory)
@@ -47,6 +47,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         _options = options;
         _name = options.Name;
         _clock = new LeveeClock(options.TimeProvider);
+        _coherence = new Coherence(_clock);
         _l1 = new FastConcurrentLru<string, CacheEntry>(Environment.ProcessorCount, options.L1MaxEntries, StringComparer.Ordinal);
         _serializers = serializers;
         _logger = logger ?? NullLogger.Instance;
@@ -96,11 +97,12 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
     {
         // Kept thin: through the HybridCache abstraction this is shared generic code for reference types, so the hit
         // reads the clock once, finds the entry without generics and does a single type test; the rest is out of line.
+        CacheEntry? entry = null;
         if (key is not null && (uint)(key.Length - 1) < (uint)_maxKeyLength
             && ((options?.Flags ?? _defaultFlags) & HybridCacheEntryFlags.DisableLocalCacheRead) == 0)
         {
             var now = _clock.MonoMs;
-            var entry = TryGetFreshEntry(key, now);
+            entry = TryGetFreshEntry(key, now);
             if (entry is not null && !entry.HoldsCopy && entry.Value is T value && entry.RefreshAtMono > now)
             {
                 _metrics.HitL1();
@@ -108,11 +110,15 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             }
         }
 
-        return GetOrCreateHybridCold(key!, state, factory, options, tags, cancellationToken);
+        return GetOrCreateHybridCold(key!, entry, state, factory, options, tags, cancellationToken);
     }
 
+    /// <summary>
+    /// The HybridCache overload past its inline hit: <paramref name="entry"/> is what it found in L1 (fresh and valid:
+    /// a copy to take, a value to refresh, or another type), null for a miss (L1 is not looked up again).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+    private ValueTask<T> GetOrCreateHybridCold<TState, T>(string key, CacheEntry? entry, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options, IEnumerable<string>? tags, CancellationToken cancellationToken)
     {
         var flags = options?.Flags ?? _defaultFlags;
@@ -121,8 +127,9 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return RunUncached(state, factory, flags, cancellationToken);
         }
 
-        if ((flags & HybridCacheEntryFlags.DisableLocalCacheRead) == 0 && TryGetFresh(key, out T? value, out var entry))
+        if (entry is not null && TryUnwrap(entry.Value, out T? value))
         {
+            _metrics.HitL1();
             if (entry.RefreshAtMono <= _clock.MonoMs)
             {
                 StartEarlyRefresh(entry, key, state, factory, FromHybrid(options), tags);
@@ -184,7 +191,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var l2 = await ReadL2Async<T>(key, LeveeEntryOptions.Default, _epoch).ConfigureAwait(false);
+        var l2 = await ReadL2Async<T>(key, LeveeEntryOptions.Default, _coherence.Epoch).ConfigureAwait(false);
         return l2.Fresh is { } fresh ? (true, Take<T>(fresh.Value)) : (false, default);
     }
 
@@ -196,7 +203,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return;
         }
 
-        await SetCoreAsync(key, value, FromHybrid(options), ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
+        await SetCoreAsync(key, value, FromHybrid(options), ToArray(tags), _coherence.Epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Writes a value to L1 and L2 (and tells other instances to drop their L1 copy).</summary>
@@ -207,14 +214,13 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
             return;
         }
 
-        await SetCoreAsync(key, value, options ?? LeveeEntryOptions.Default, ToArray(tags), _epoch, cancellationToken).ConfigureAwait(false);
+        await SetCoreAsync(key, value, options ?? LeveeEntryOptions.Default, ToArray(tags), _coherence.Epoch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Removes every L1 entry of this instance (L2 and other instances are not touched).</summary>
     public void ClearLocal()
     {
-        Interlocked.Increment(ref _epoch);
-        Atomic.Max(ref _broadInvalidationSeq, Interlocked.Increment(ref _invalidationSeq));
+        _coherence.DropLocal();
     }
 
     /// <summary>

@@ -46,7 +46,7 @@ public sealed partial class LeveeCache
                     break;
                 }
 
-                if (entry.Value is null || entry.StaleUntilMono <= nowMono || !IsValid(entry))
+                if (entry.Value is null || entry.StaleUntilMono <= nowMono || !_coherence.IsValid(entry))
                 {
                     continue;
                 }
@@ -154,8 +154,8 @@ public sealed partial class LeveeCache
         var nowWall = _clock.WallMs;
         var failSafe = (long)(options.FailSafeMaxDuration ?? _options.FailSafeMaxDuration).TotalMilliseconds;
         var staleUntilMono = nowMono + (envelope.FreshUntilWall + failSafe - nowWall);
-        var entry = new CacheEntry(Hold(value, envelope.Payload), envelope.CreatedWall, nowMono, staleUntilMono, long.MaxValue, envelope.FreshUntilWall, envelope.Tags, Volatile.Read(ref _epoch));
-        return staleUntilMono > nowMono && IsValid(entry) ? entry : null;
+        var entry = new CacheEntry(Hold(value, envelope.Payload), envelope.CreatedWall, nowMono, staleUntilMono, long.MaxValue, envelope.FreshUntilWall, envelope.Tags, _coherence.Epoch);
+        return staleUntilMono > nowMono && _coherence.IsValid(entry) ? entry : null;
     }
 
     private bool TrySerializeForSnapshot(object value, ArrayBufferWriter<byte> buffer)

@@ -26,14 +26,14 @@ public sealed partial class LeveeCache
 
         tags = ToArray(tags); // checked as a read's tags are
         cancellationToken.ThrowIfCancellationRequested();
-        var epoch = Volatile.Read(ref _epoch);
+        var epoch = _coherence.Epoch;
         if (_guard is not null && (options.Flags & HybridCacheEntryFlags.DisableDistributedCacheRead) == 0)
         {
             var readSeq = CurrentSeq; // as on a read: a value a removal overlapped does not go into L1
             var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
             if (l2.Fresh is { } fresh)
             {
-                if (!ChangedDuring(key, readSeq))
+                if (!_coherence.ChangedDuring(key, readSeq))
                 {
                     WriteL1(key, fresh, options);
                 }
@@ -42,7 +42,7 @@ public sealed partial class LeveeCache
             }
         }
 
-        _ = await LoadAsync(key, factory, static (f, ct) => f(ct), options, tags, background: true, GatePriority.WarmUp, gateToken: cancellationToken).ConfigureAwait(false);
+        _ = await LoadAsync(Load<Func<CancellationToken, ValueTask<T>>, T>.ForWarmUp(this, key, factory, static (f, ct) => f(ct), options, tags, cancellationToken)).ConfigureAwait(false);
         return WarmUpOutcome.FromFactory;
     }
 
@@ -54,7 +54,7 @@ public sealed partial class LeveeCache
             return null;
         }
 
-        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        if (!_coherence.GenerationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
             return null;
         }
@@ -71,7 +71,7 @@ public sealed partial class LeveeCache
             return false;
         }
 
-        if (!_generationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
+        if (!_coherence.GenerationKnown && !await RefreshGenerationAsync().ConfigureAwait(false))
         {
             return false;
         }
