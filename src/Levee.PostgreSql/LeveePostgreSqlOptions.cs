@@ -27,6 +27,19 @@ public sealed class LeveePostgreSqlOptions
     /// <summary>The time budget of one NOTIFY and of the listening connection's checks (whole seconds: rounded up). Default: 2 seconds. Bounds: at least 1 second.</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The largest value (bytes, as the cache would write it to Redis) sent through the channel while every Redis
+    /// node is gone, so that a key is loaded from the database by one instance, not by each: one NOTIFY per such load,
+    /// delivered to every listening instance (docs/scale.md has its cost). Default 4,096; at most
+    /// <see cref="MaxShareValuesMaxBytes"/> (NOTIFY's 8,000-byte payload, base64, key and header); 0 shares nothing.</summary>
+    public int ShareValuesMaxBytes { get; set; } = DefaultShareValuesMaxBytes;
+
+    /// <summary>The default of <see cref="ShareValuesMaxBytes"/>.</summary>
+    public const int DefaultShareValuesMaxBytes = 4096;
+
+    /// <summary>The largest <see cref="ShareValuesMaxBytes"/> accepted: its base64 (6,668 characters) leaves room for the
+    /// header and a key of about 1,200 bytes in NOTIFY's 8,000-byte payload (a longer key's value is not sent).</summary>
+    public const int MaxShareValuesMaxBytes = 5000;
+
     /// <summary>The clock of the reconnect backoff; tests pass a fake. Default: <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -63,6 +76,11 @@ public sealed class LeveePostgreSqlOptions
         if (CommandTimeout < TimeSpan.FromSeconds(1))
         {
             problems.Add($"CommandTimeout is {CommandTimeout}; it must be at least 00:00:01");
+        }
+
+        if (ShareValuesMaxBytes is < 0 or > MaxShareValuesMaxBytes)
+        {
+            problems.Add($"ShareValuesMaxBytes is {ShareValuesMaxBytes}; it must be 0..{MaxShareValuesMaxBytes} bytes (0 shares no values)");
         }
 
         if (problems.Count > 0)

@@ -6,7 +6,8 @@ namespace Levee.PostgreSql;
 /// <summary>
 /// The NOTIFY payload of one invalidation: <c>1|kind|applied|wall|sender|subject</c> (kind R S T C, applied 1 or 0,
 /// wall Unix ms or empty for "when received", sender empty when no cache sent it). The subject comes last and may hold
-/// any character. PostgreSQL refuses payloads of 8,000 bytes or more.
+/// any character. A shared value (kind V) carries the base64 of its bytes where the others carry "applied" (empty: an
+/// announced load ended without a value); a load announcement is kind L. PostgreSQL refuses payloads of 8,000 bytes or more.
 /// </summary>
 internal static class NotifyPayload
 {
@@ -21,10 +22,14 @@ internal static class NotifyPayload
             LeveeInvalidationKind.Set => 'S',
             LeveeInvalidationKind.RemoveTag => 'T',
             LeveeInvalidationKind.Clear => 'C',
+            LeveeInvalidationKind.Loading => 'L',
+            LeveeInvalidationKind.Value => 'V',
             _ => throw new ArgumentOutOfRangeException(nameof(invalidation), invalidation.Kind, "Unknown invalidation kind."),
         };
         var wall = invalidation.WallMs is { } w ? w.ToString(CultureInfo.InvariantCulture) : "";
-        var applied = invalidation.AppliedToRedis ? '1' : '0';
+        var applied = invalidation.Kind == LeveeInvalidationKind.Value
+            ? Convert.ToBase64String(invalidation.Value.Span)
+            : invalidation.AppliedToRedis ? "1" : "0";
         if (invalidation.Sender is { } sender && sender.Contains('|', StringComparison.Ordinal))
         {
             throw new ArgumentException("A sender id must not contain '|'.", nameof(invalidation));
@@ -39,7 +44,7 @@ internal static class NotifyPayload
     {
         invalidation = default;
         var parts = payload.Split('|', 6);
-        if (parts.Length != 6 || parts[0] != "1" || parts[1].Length != 1 || parts[2].Length != 1)
+        if (parts.Length != 6 || parts[0] != "1" || parts[1].Length != 1 || (parts[2].Length != 1 && parts[1] != "V"))
         {
             return false;
         }
@@ -51,7 +56,22 @@ internal static class NotifyPayload
             case 'S': kind = LeveeInvalidationKind.Set; break;
             case 'T': kind = LeveeInvalidationKind.RemoveTag; break;
             case 'C': kind = LeveeInvalidationKind.Clear; break;
+            case 'L': kind = LeveeInvalidationKind.Loading; break;
+            case 'V': kind = LeveeInvalidationKind.Value; break;
             default: return false;
+        }
+
+        ReadOnlyMemory<byte> value = default;
+        if (kind == LeveeInvalidationKind.Value && parts[2].Length > 0)
+        {
+            try
+            {
+                value = Convert.FromBase64String(parts[2]);
+            }
+            catch (FormatException)
+            {
+                return false;
+            }
         }
 
         long? wall = null;
@@ -68,7 +88,8 @@ internal static class NotifyPayload
         invalidation = new LeveeInvalidation
         {
             Kind = kind,
-            AppliedToRedis = parts[2][0] == '1',
+            AppliedToRedis = kind != LeveeInvalidationKind.Value && parts[2][0] == '1',
+            Value = value,
             WallMs = wall,
             Sender = parts[4].Length > 0 ? parts[4] : null,
             Subject = kind == LeveeInvalidationKind.Clear || parts[5].Length == 0 ? null : parts[5],

@@ -18,6 +18,8 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
     private readonly LeveePostgreSqlOptions _options;
     private readonly ILogger _logger;
     private readonly NpgsqlDataSource _notifySource;
+    private readonly NpgsqlDataSource _valueSource;
+    private readonly SemaphoreSlim _valueSlots = new(ValueConnections, ValueConnections);
     private readonly string _listenConnectionString;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
@@ -26,6 +28,8 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
     private readonly Counter<long> _failed;
     private readonly Counter<long> _received;
     private readonly Counter<long> _reconnects;
+    private readonly Counter<long> _valuesSent;
+    private readonly Counter<long> _valuesDropped;
     private Action<LeveeInvalidation>[] _subscribers = [];
     private Task? _listenLoop;
     private int _listening;
@@ -47,6 +51,15 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
             CommandTimeout = timeout,
             Timeout = Math.Max(timeout, 2), // opening a connection is bounded too: a removal awaits its NOTIFY
             NoResetOnClose = true, // only pg_notify runs on these: no DISCARD ALL per NOTIFY (the drill counted 2 transactions per removal)
+            MaxPoolSize = InvalidationConnections, // never Npgsql's 100 per instance: 8 instances would take the server's every connection
+        }.ConnectionString).Build();
+        _valueSource = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(options.ConnectionString)
+        {
+            ApplicationName = "levee-share",
+            CommandTimeout = timeout,
+            Timeout = Math.Max(timeout, 2),
+            NoResetOnClose = true,
+            MaxPoolSize = ValueConnections, // shared values never queue invalidations behind them: a pool of their own
         }.ConnectionString).Build();
         _listenConnectionString = new NpgsqlConnectionStringBuilder(options.ConnectionString)
         {
@@ -61,6 +74,8 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
         _sent = meter.CreateCounter<long>("levee.postgresql.notify.sent", description: "Invalidations sent with NOTIFY.");
         _failed = meter.CreateCounter<long>("levee.postgresql.notify.failed", description: "Invalidations NOTIFY could not send.");
         _received = meter.CreateCounter<long>("levee.postgresql.received", description: "Invalidations received through LISTEN.");
+        _valuesSent = meter.CreateCounter<long>("levee.postgresql.values.sent", description: "Shared values and load announcements sent with NOTIFY (every Redis node gone).");
+        _valuesDropped = meter.CreateCounter<long>("levee.postgresql.values.dropped", description: "Shared values and load announcements not sent: the value connection was busy or failed.");
         _reconnects = meter.CreateCounter<long>("levee.postgresql.listen.reconnects", description: "Times the listening connection was opened again after a failure.");
         meter.CreateObservableGauge("levee.postgresql.listening", () => new Measurement<int>(Volatile.Read(ref _listening), channelTag),
             description: "1 while the listening connection is open and LISTENing, else 0.");
@@ -82,10 +97,32 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
     /// <summary>The listening session's server process id (pg_stat_activity.pid), 0 while not listening: for tests.</summary>
     internal int ListenerProcessId => _listenerPid;
 
+    /// <summary>Connections per instance that send invalidations (NOTIFY): a removal awaits one.</summary>
+    internal const int InvalidationConnections = 4;
+
+    /// <summary>Connections per instance that send shared values and load announcements. A value that finds them busy
+    /// for <see cref="ValueSlotWait"/> (an announcement: at all) is not sent (counted as <c>levee.postgresql.values.dropped</c>): each instance then loads it itself, and a
+    /// database under load is not sent more.</summary>
+    internal const int ValueConnections = 2;
+
+    /// <inheritdoc />
+    public int MaxSharedValueBytes => _options.ShareValuesMaxBytes;
+
     /// <inheritdoc />
     public async ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default)
     {
         var payload = NotifyPayload.Format(invalidation);
+        if (invalidation.Kind is LeveeInvalidationKind.Value or LeveeInvalidationKind.Loading
+            && (_options.ShareValuesMaxBytes == 0 || invalidation.Value.Length > _options.ShareValuesMaxBytes || !NotifyPayload.Fits(payload)))
+        {
+            return false; // not an invalidation: a value not shared is loaded by each instance itself, nothing is lost
+        }
+
+        if (invalidation.Kind is LeveeInvalidationKind.Value or LeveeInvalidationKind.Loading)
+        {
+            return await PublishValueAsync(payload, invalidation.Kind == LeveeInvalidationKind.Value ? ValueSlotWait : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        }
+
         if (!NotifyPayload.Fits(payload))
         {
             // never dropped: an invalidation too long for NOTIFY goes out as a clear-all (everything older is refused)
@@ -121,6 +158,45 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
                 LogNotifyFailed(_logger, _options.Channel, ex.GetType().Name, ex);
                 return false;
             }
+        }
+    }
+
+    /// <summary>How long a shared value waits for a value connection before it is dropped (a load announcement does not wait).</summary>
+    internal static readonly TimeSpan ValueSlotWait = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A shared value or announcement: sent only when a value connection is free within <paramref name="wait"/>,
+    /// never retried (the drill saw a 5-minute outage's NOTIFY backlog turn into seconds of latency and the server's
+    /// connections run out when values queued on an unbounded pool).</summary>
+    private async ValueTask<bool> PublishValueAsync(string payload, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        if (!(wait == TimeSpan.Zero ? _valueSlots.Wait(0, CancellationToken.None) : await _valueSlots.WaitAsync(wait, cancellationToken).ConfigureAwait(false)))
+        {
+            _valuesDropped.Add(1);
+            return false;
+        }
+
+        try
+        {
+            await using var command = _valueSource.CreateCommand("SELECT pg_notify($1, $2)");
+            command.Parameters.Add(new NpgsqlParameter { Value = _options.Channel });
+            command.Parameters.Add(new NpgsqlParameter { Value = payload });
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            _valuesSent.Add(1);
+            return true;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException or System.Net.Sockets.SocketException or IOException)
+        {
+            _valuesDropped.Add(1);
+            if (ex is NpgsqlException { IsTransient: true } or PostgresException { SqlState: "57P01" or "57P02" or "57P03" })
+            {
+                _valueSource.Clear();
+            }
+
+            return false;
+        }
+        finally
+        {
+            _valueSlots.Release();
         }
     }
 
@@ -258,6 +334,8 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
         }
 
         await _notifySource.DisposeAsync().ConfigureAwait(false);
+        await _valueSource.DisposeAsync().ConfigureAwait(false);
+        _valueSlots.Dispose();
         _stop.Dispose();
         _ownMeter?.Dispose();
     }

@@ -14,6 +14,23 @@ public enum LeveeInvalidationKind
 
     /// <summary>Everything was removed (<c>RemoveByTagAsync("*")</c>).</summary>
     Clear = 3,
+
+    /// <summary>
+    /// Not an invalidation: the sender started loading the key (<see cref="LeveeInvalidation.Subject"/>) from its backend
+    /// while no Redis node could take or carry the value; a receiver's callers of the key may wait briefly for its
+    /// <see cref="Value"/> instead of loading it too. Sent only to channels whose
+    /// <see cref="ILeveeInvalidationChannel.MaxSharedValueBytes"/> is above zero.
+    /// </summary>
+    Loading = 4,
+
+    /// <summary>
+    /// Not an invalidation: a value the sender loaded while no Redis node could store or carry it
+    /// (<see cref="LeveeInvalidation.Value"/>: the entry as it would have been written to Redis; empty when an announced
+    /// load ended without a value to share). A receiver keeps it as it would keep a Redis entry: every removal, tag
+    /// removal and clear-all it knows of applies. Sent only to channels whose
+    /// <see cref="ILeveeInvalidationChannel.MaxSharedValueBytes"/> is above zero, and never larger than that.
+    /// </summary>
+    Value = 5,
 }
 
 /// <summary>
@@ -43,6 +60,10 @@ public readonly record struct LeveeInvalidation
     /// Redis entries of the key until the master is checked, and deletes such an entry itself once the master answers.
     /// </summary>
     public bool AppliedToRedis { get; init; }
+
+    /// <summary>The loaded value's bytes, exactly as the cache would have written them to Redis (opaque to a channel),
+    /// for <see cref="LeveeInvalidationKind.Value"/>; empty otherwise.</summary>
+    public ReadOnlyMemory<byte> Value { get; init; }
 }
 
 /// <summary>
@@ -68,4 +89,12 @@ public interface ILeveeInvalidationChannel
     /// <summary>Starts delivering received invalidations to <paramref name="onReceived"/> (called on the channel's own
     /// thread; it returns quickly and does not throw). Disposing the result stops the delivery.</summary>
     IDisposable Subscribe(Action<LeveeInvalidation> onReceived);
+
+    /// <summary>
+    /// The largest loaded value (<see cref="LeveeInvalidation.Value"/>, in bytes) this channel carries between instances
+    /// while no Redis node can (every node down: a value loaded on one instance then reaches the others, so a key is
+    /// loaded from the backend once, not once per instance). 0, the default: the channel carries invalidations only and
+    /// is never sent <see cref="LeveeInvalidationKind.Loading"/> or <see cref="LeveeInvalidationKind.Value"/>.
+    /// </summary>
+    int MaxSharedValueBytes => 0;
 }

@@ -58,7 +58,12 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>Sends an invalidation through the second channel, if any (after the Redis attempt, whatever its outcome).</summary>
-    private async ValueTask PublishToChannelAsync(LeveeInvalidationKind kind, string? subject, long wall, bool appliedToRedis)
+    private ValueTask PublishToChannelAsync(LeveeInvalidationKind kind, string? subject, long wall, bool appliedToRedis) =>
+        PublishToChannelAsync(new LeveeInvalidation { Kind = kind, Subject = subject, WallMs = wall, AppliedToRedis = appliedToRedis }, "sent_channel");
+
+    /// <summary>Sends a message through the second channel, if any, as this instance; counted as <paramref name="sentMetric"/>
+    /// (or <c>channel_failed</c>). Never throws.</summary>
+    private async ValueTask PublishToChannelAsync(LeveeInvalidation message, string sentMetric)
     {
         if (_channel is not { } channel)
         {
@@ -68,10 +73,7 @@ public sealed partial class LeveeCache
         bool sent;
         try
         {
-            sent = await channel.PublishAsync(new LeveeInvalidation
-            {
-                Kind = kind, Subject = subject, Sender = _instanceId, WallMs = wall, AppliedToRedis = appliedToRedis,
-            }).ConfigureAwait(false);
+            sent = await channel.PublishAsync(message with { Sender = _instanceId }).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -79,7 +81,7 @@ public sealed partial class LeveeCache
             sent = false;
         }
 
-        _metrics.Backplane(sent ? "sent_channel" : "channel_failed");
+        _metrics.Backplane(sent ? sentMetric : "channel_failed");
     }
 
     /// <summary>
@@ -127,6 +129,13 @@ public sealed partial class LeveeCache
                 RaiseAllInvalidated(wall);
                 ClearLocal();
                 RunMaintenance();
+                break;
+            case LeveeInvalidationKind.Loading when !string.IsNullOrEmpty(subject) && _channel is { MaxSharedValueBytes: > 0 }:
+                OnLoadElsewhereOf(subject);
+                break;
+            case LeveeInvalidationKind.Value when !string.IsNullOrEmpty(subject) && _channel is { MaxSharedValueBytes: > 0 } channel:
+                // checked like a value shared through the replicas (removals, clear-all, its own lifetime): Keep
+                OnSharedValue(subject, invalidation.Value.Length is > 0 and var n && n <= channel.MaxSharedValueBytes ? invalidation.Value.ToArray() : null);
                 break;
         }
     }

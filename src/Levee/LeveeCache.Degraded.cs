@@ -52,17 +52,47 @@ public sealed partial class LeveeCache
     /// <summary>Shared values kept (for tests).</summary>
     internal int SharedCount => _shared.Count;
 
-    /// <summary>After a load's L2 write failed: its envelope goes to the other instances through the replicas.</summary>
-    private ValueTask ShareLoadedValueAsync(string key, byte[] envelope)
+    /// <summary>
+    /// After a load's L2 write failed: its envelope goes to the other instances through the replicas, or, when no replica
+    /// is connected either (every Redis node gone), through the second channel if it carries values
+    /// (<see cref="ILeveeInvalidationChannel.MaxSharedValueBytes"/>).
+    /// </summary>
+    /// <remarks>A load this instance announced (<paramref name="announced"/>) whose value cannot be shared (too large for
+    /// the way that is open) tells the others that it ended, so their callers stop waiting for it.</remarks>
+    private ValueTask ShareLoadedValueAsync(string key, byte[] envelope, bool announced)
     {
-        if (!_options.Backplane || _guard is null || envelope.Length > SharedValueMaxBytes || !_guard.Store.IsReplicaConnected)
+        if (_guard is null)
         {
             return default;
         }
 
-        _metrics.Backplane("value_sent");
-        return PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, string.Concat(Convert.ToBase64String(envelope), "|", WireKey.Encode(key))));
+        if (ReplicasCarryValues && envelope.Length <= SharedValueMaxBytes)
+        {
+            _metrics.Backplane("value_sent");
+            return PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, string.Concat(Convert.ToBase64String(envelope), "|", WireKey.Encode(key))));
+        }
+
+        if (!ReplicasCarryValues && _channel is { } channel && envelope.Length <= Math.Min(channel.MaxSharedValueBytes, SharedValueMaxBytes))
+        {
+            // not awaited: the load has its value; sharing it must not add the channel's round trip (or its backlog) to
+            // the caller's wait. Order does not matter: a receiver refuses a value older than a removal it knows of.
+            _ = PublishToChannelAsync(new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = key, Value = envelope }, "value_sent_channel").AsTask();
+            return default;
+        }
+
+        if (announced)
+        {
+            PublishLoadEnded(key);
+        }
+
+        return default;
     }
+
+    /// <summary>True while the replicas' pub/sub can carry shared values and load announcements.</summary>
+    private bool ReplicasCarryValues => _options.Backplane && _guard is not null && _guard.Store.IsReplicaConnected;
+
+    /// <summary>True when the second channel carries shared values (used when no replica is connected).</summary>
+    private bool ChannelCarriesValues => _channel is { MaxSharedValueBytes: > 0 };
 
     /// <summary>
     /// A value message: "&lt;base64 envelope&gt;|&lt;key&gt;", kept unless it is invalid here already; an empty envelope
@@ -77,9 +107,31 @@ public sealed partial class LeveeCache
             return;
         }
 
+        byte[]? envelope = null;
+        if (bar > 0)
+        {
+            try
+            {
+                envelope = Convert.FromBase64String(subject[..bar]);
+            }
+            catch (FormatException)
+            {
+                // woken below all the same: its waiters load themselves
+            }
+        }
+
+        OnSharedValue(key, envelope);
+    }
+
+    /// <summary>A value another instance shared (null or empty: its announced load ended without one), from either channel.</summary>
+    private void OnSharedValue(string key, byte[]? envelope)
+    {
         try
         {
-            Keep(key, subject.AsSpan(0, bar));
+            if (envelope is { Length: > 0 })
+            {
+                Keep(key, envelope);
+            }
         }
         finally
         {
@@ -90,23 +142,8 @@ public sealed partial class LeveeCache
         }
     }
 
-    private void Keep(string key, ReadOnlySpan<char> base64)
+    private void Keep(string key, byte[] envelope)
     {
-        if (base64.IsEmpty)
-        {
-            return; // an announced load that has nothing to share
-        }
-
-        byte[] envelope;
-        try
-        {
-            envelope = Convert.FromBase64String(base64.ToString());
-        }
-        catch (FormatException)
-        {
-            return;
-        }
-
         if (envelope.Length > SharedValueMaxBytes || !Envelope.TryRead(envelope, out var read)
             || _coherence.RemovedBeforeCreation(key, read.CreatedWall))
         {
@@ -266,8 +303,9 @@ public sealed partial class LeveeCache
     /// <summary>Announced loads of other instances not arrived yet (for tests).</summary>
     internal int PendingLoadsElsewhere => _loadsElsewhere.Count;
 
-    /// <summary>True while values can be shared: the master is not usable, the replicas' channel is.</summary>
-    private bool SharingValues => _options.Backplane && _guard is not null && !_guard.IsUsable && _guard.Store.IsReplicaConnected;
+    /// <summary>True while values can be shared: the master is not usable, and the replicas' channel is, or (every Redis
+    /// node gone) the second channel carries values.</summary>
+    private bool SharingValues => _guard is not null && !_guard.IsUsable && (ReplicasCarryValues || ChannelCarriesValues);
 
     /// <summary>
     /// Before this instance queries the database for <paramref name="key"/> while values are shared: tells the others, so
@@ -279,7 +317,9 @@ public sealed partial class LeveeCache
         if (SharingValues && (_announced.Count < LoadsElsewhereMax || _announced.ContainsKey(key)))
         {
             _announced[key] = 0;
-            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Loading, WireKey.Encode(key))).AsTask();
+            _ = ReplicasCarryValues
+                ? PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Loading, WireKey.Encode(key))).AsTask()
+                : PublishToChannelAsync(new LeveeInvalidation { Kind = LeveeInvalidationKind.Loading, Subject = key }, "loading_sent_channel").AsTask();
         }
     }
 
@@ -299,13 +339,28 @@ public sealed partial class LeveeCache
     {
         if (TakeAnnounced(key))
         {
-            _ = PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, "|" + WireKey.Encode(key))).AsTask();
+            PublishLoadEnded(key);
         }
     }
 
+    /// <summary>Tells the others that this instance's announced load of <paramref name="key"/> ended without a value to share.</summary>
+    private void PublishLoadEnded(string key) =>
+        _ = ReplicasCarryValues
+            ? PublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.Value, "|" + WireKey.Encode(key))).AsTask()
+            : PublishToChannelAsync(new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = key }, "value_sent_channel").AsTask();
+
     private void OnLoadElsewhere(string subject)
     {
-        if (WireKey.Decode(subject) is not { Length: > 0 } key || (_loadsElsewhere.Count >= LoadsElsewhereMax && !_loadsElsewhere.ContainsKey(key)))
+        if (WireKey.Decode(subject) is { Length: > 0 } key)
+        {
+            OnLoadElsewhereOf(key);
+        }
+    }
+
+    /// <summary>Another instance announced a load of <paramref name="key"/> (through either channel).</summary>
+    private void OnLoadElsewhereOf(string key)
+    {
+        if (_loadsElsewhere.Count >= LoadsElsewhereMax && !_loadsElsewhere.ContainsKey(key))
         {
             return;
         }
@@ -380,7 +435,7 @@ public sealed partial class LeveeCache
     /// the first to finish shares its value and the others skip their query), else none.
     /// </summary>
     private TimeSpan DegradedRefreshDelay() =>
-        _options.Backplane && _guard is not null && _guard.Store.IsReplicaConnected
+        _guard is not null && (ReplicasCarryValues || ChannelCarriesValues)
             ? TimeSpan.FromMilliseconds(DegradedDelayFraction() * _options.FailSafeThrottleDuration.TotalMilliseconds / 2)
             : TimeSpan.Zero;
 

@@ -320,9 +320,9 @@ public sealed partial class LeveeCache
             _coherence.ConfirmRemoval(key, entry.CreatedWall); // the entry a removal before it left behind is overwritten
         }
 
-        if (shareIfUnreachable && (TakeAnnounced(key) || !written.Success))
+        if (shareIfUnreachable && (TakeAnnounced(key) is var announced && (announced || !written.Success)))
         {
-            await ShareLoadedValueAsync(key, payload).ConfigureAwait(false);
+            await ShareLoadedValueAsync(key, payload, announced).ConfigureAwait(false);
         }
 
         return written.Success;

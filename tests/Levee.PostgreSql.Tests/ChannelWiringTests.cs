@@ -133,4 +133,24 @@ public sealed class ChannelWiringTests
 
         Assert.Empty(channel.Subscribers);
     }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(5001)]
+    public void ShareValuesMaxBytes_OutOfBounds_IsRefusedNamingTheOptionAndItsBounds(int value)
+    {
+        var options = new LeveePostgreSqlOptions { ConnectionString = "Host=127.0.0.1", ShareValuesMaxBytes = value };
+        var ex = Assert.Throws<InvalidOperationException>(() => new PostgreSqlInvalidationChannel(options));
+        Assert.Contains($"ShareValuesMaxBytes is {value}; it must be 0..5000", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheChannelSaysHowLargeAValueItCarries_ZeroWhenSharingIsOff()
+    {
+        await using var on = new PostgreSqlInvalidationChannel(new LeveePostgreSqlOptions { ConnectionString = "Host=127.0.0.1" });
+        await using var off = new PostgreSqlInvalidationChannel(new LeveePostgreSqlOptions { ConnectionString = "Host=127.0.0.1", ShareValuesMaxBytes = 0 });
+        Assert.Equal(4096, ((ILeveeInvalidationChannel)on).MaxSharedValueBytes);
+        Assert.Equal(0, ((ILeveeInvalidationChannel)off).MaxSharedValueBytes);
+        Assert.False(await off.PublishAsync(new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = "k", Value = new byte[] { 1 } })); // refused before any connection
+    }
 }

@@ -18,6 +18,36 @@ public sealed class NotifyPayloadTests
     }
 
     [Theory]
+    [InlineData(new byte[] { 1, 2, 3, 0, 255 }, "product:1|with|bars")]
+    [InlineData(new byte[0], "k")] // an announced load that ended without a value
+    public void SharedValues_RoundTrip(byte[] value, string key)
+    {
+        var sent = new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = key, Sender = "abc", WallMs = 9, Value = value };
+
+        Assert.True(NotifyPayload.TryParse(NotifyPayload.Format(sent), out var received));
+        Assert.Equal(LeveeInvalidationKind.Value, received.Kind);
+        Assert.Equal(key, received.Subject);
+        Assert.Equal(value, received.Value.ToArray());
+        Assert.False(received.AppliedToRedis);
+
+        var loading = new LeveeInvalidation { Kind = LeveeInvalidationKind.Loading, Subject = key, Sender = "abc", WallMs = 9 };
+        Assert.True(NotifyPayload.TryParse(NotifyPayload.Format(loading), out var announced));
+        Assert.Equal(loading, announced);
+    }
+
+    [Fact]
+    public void TheLargestSharedValue_FitsNotifysPayload_WithAKeyOf1000Bytes()
+    {
+        var sent = new LeveeInvalidation
+        {
+            Kind = LeveeInvalidationKind.Value, Subject = new string('k', 1000), Sender = Guid.NewGuid().ToString("N"), WallMs = long.MaxValue,
+            Value = new byte[LeveePostgreSqlOptions.MaxShareValuesMaxBytes],
+        };
+        Assert.True(NotifyPayload.Fits(NotifyPayload.Format(sent)));
+    }
+
+    [Theory]
+    [InlineData("1|V|not base64!|5|a|k")]
     [InlineData("")]
     [InlineData("hello")]
     [InlineData("2|R|0||a|k")]

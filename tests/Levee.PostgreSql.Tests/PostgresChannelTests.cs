@@ -49,6 +49,69 @@ public sealed class PostgresChannelTests(PostgresFixture pg) : IClassFixture<Pos
         Assert.True(appB.GetRequiredService<PostgreSqlInvalidationChannel>().IsListening);
     }
 
+    /// <summary>
+    /// Issue 20 item 3: every Redis node killed, A loads a key: its value reaches B through PostgreSQL and B serves it
+    /// without a query of its own. The control (<c>ShareValuesMaxBytes = 0</c>) shows each instance querying itself.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task EveryRedisNodeKilled_AValueLoadedOnA_IsServedByBWithoutAQuery_ThroughPostgreSql(bool shareValues)
+    {
+        await using var host = new ProcessHost();
+        var redis = await host.StartRedisAsync();
+        var channel = Instances.NewChannel();
+        Action<LeveePostgreSqlOptions> configure = o => o.ShareValuesMaxBytes = shareValues ? LeveePostgreSqlOptions.DefaultShareValuesMaxBytes : 0;
+        await using var appA = Instances.Start(redis.Endpoint, Pg, channel, configure);
+        await using var appB = Instances.Start(redis.Endpoint, Pg, channel, configure);
+        var a = await Instances.ReadyAsync(appA);
+        var b = await Instances.ReadyAsync(appB);
+
+        // B's cache subscribed to its channel first: when this later subscriber sees a message, B's cache has applied it
+        var marker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var valuesSeenAtB = 0;
+        using var watch = appB.GetRequiredService<PostgreSqlInvalidationChannel>().Subscribe(m =>
+        {
+            if (m.Kind == LeveeInvalidationKind.Value && m.Subject == "product:7" && m.Value.Length > 0)
+            {
+                Interlocked.Increment(ref valuesSeenAtB);
+            }
+            else if (m.Kind == LeveeInvalidationKind.Remove && m.Subject == "marker")
+            {
+                marker.TrySetResult();
+            }
+        });
+
+        redis.Kill();
+        await Instances.Until(() => !a.IsL2Available && !b.IsL2Available, "the caches did not notice that Redis is gone");
+        var loads = 0;
+        Assert.Equal("from-a", await a.GetOrCreateAsync("product:7", 0, (_, _) => { Interlocked.Increment(ref loads); return ValueTask.FromResult("from-a"); }, Instances.Minute));
+        if (shareValues)
+        {
+            // the value goes out after the load returns (not awaited, on a connection of its own)
+            await Instances.Until(() => Volatile.Read(ref valuesSeenAtB) > 0, "A's value never reached B");
+        }
+        else
+        {
+            await a.RemoveAsync("marker"); // once B has it, B has what A sent before: no value came
+            await marker.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+
+        var atB = await b.GetOrCreateAsync("product:7", 0, (_, _) => { Interlocked.Increment(ref loads); return ValueTask.FromResult("from-b"); }, Instances.Minute);
+        if (shareValues)
+        {
+            Assert.Equal(1, valuesSeenAtB);
+            Assert.Equal("from-a", atB);
+            Assert.Equal(1, loads);
+        }
+        else
+        {
+            Assert.Equal(0, valuesSeenAtB);
+            Assert.Equal("from-b", atB);
+            Assert.Equal(2, loads);
+        }
+    }
+
     [Fact]
     public async Task ListenConnectionTerminated_ItReconnects_AndNoRemovalSentAfterwardsIsLost()
     {

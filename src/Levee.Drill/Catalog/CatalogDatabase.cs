@@ -41,6 +41,14 @@ internal static class CatalogDatabase
         return WithDatabase(adminConnectionString, name);
     }
 
+    /// <summary>Creates an empty database (dropped first if it exists) and returns its connection string.</summary>
+    public static async Task<string> CreateEmptyDatabaseAsync(string adminConnectionString, string name, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(adminConnectionString, $"DROP DATABASE IF EXISTS {name}", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(adminConnectionString, $"CREATE DATABASE {name}", cancellationToken).ConfigureAwait(false);
+        return WithDatabase(adminConnectionString, name);
+    }
+
     /// <summary>Every row as a cache entry, in one query (used to warm the cache before the baseline).</summary>
     public static async Task<IReadOnlyList<CatalogEntry>> ReadAllAsync(string connectionString, CancellationToken cancellationToken)
     {

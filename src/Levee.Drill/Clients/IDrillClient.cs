@@ -93,6 +93,14 @@ public sealed record RedisTarget(
     /// client may use it as a second invalidation channel. Null outside a run.
     /// </summary>
     public string? Database { get; init; }
+
+    /// <summary>
+    /// The connection string of a second database on the same PostgreSQL server, for a client's invalidation channel
+    /// (LISTEN/NOTIFY): its transactions then stay out of <see cref="Database"/>'s count, which the drill reports as the
+    /// database's load (a NOTIFY costs far less than a catalog query; the report counts the channel's transactions on their
+    /// own). Null outside a run.
+    /// </summary>
+    public string? ChannelDatabase { get; init; }
 }
 
 /// <summary>

@@ -53,7 +53,7 @@ internal sealed class LeveeClient : IDrillClient
         collection.AddLevee(o => Connect(o, target));
         if (postgresChannel && target.Database is { } database)
         {
-            collection.AddPostgreSqlBackplane(database);
+            collection.AddPostgreSqlBackplane(target.ChannelDatabase ?? database);
         }
 
         return new LeveeClient(collection.BuildServiceProvider());

@@ -85,6 +85,18 @@ internal sealed record ClientRun(
     /// <summary>The clients' own count of their database queries over the run (reads and writes).</summary>
     public long DbQueriesClient { get; init; }
 
+    /// <summary>PostgreSQL's transactions (run database) in the fault phase's seconds.</summary>
+    public long? FaultDbTransactions { get; init; }
+
+    /// <summary>The fault phase's unavoidable transactions for a cache whose instances share every load but hold only what
+    /// they read (<see cref="Measurement.FaultFloor"/>): the floor <see cref="FaultDbTransactions"/> is to be compared with.</summary>
+    public long? FaultFloorTransactions { get; init; }
+
+    /// <summary>Transactions of the clients' invalidation channel (NOTIFY, LISTEN checks) over the run, counted in its own
+    /// database on the same server (<see cref="Clients.RedisTarget.ChannelDatabase"/>) and so not in the DB figures; null
+    /// when no client used it.</summary>
+    public long? ChannelTransactions { get; init; }
+
     /// <summary>Set when the two counts disagree by more than 10 % (and 50 queries): the DB figures are then suspect.</summary>
     public string? DbCountWarning { get; init; }
 

@@ -76,6 +76,12 @@ internal static class SummaryWriter
         foreach (var run in ran)
         {
             sb.Append(CultureInfo.InvariantCulture, $"DB count, {run.Client}: PostgreSQL {Count(run.DbQueriesServer)} transactions, the clients {Count(run.DbQueriesClient)} queries");
+            sb.Append(run.FaultDbTransactions is { } inFault && run.FaultFloorTransactions is { } floor
+                ? string.Create(CultureInfo.InvariantCulture, $"; in the fault {Count(inFault)} transactions, floor {Count(floor)} (the fault's writes and first reads of a key's version by any instance)")
+                : string.Empty);
+            sb.Append(run.ChannelTransactions is > 0 and var channel
+                ? string.Create(CultureInfo.InvariantCulture, $"; the invalidation channel {Count(channel)} transactions in its own database (NOTIFY, not in the DB figures)")
+                : string.Empty);
             sb.Append(run.DbCountWarning is { } warning ? ". WARNING: " + warning : string.Empty);
             sb.Append("  \n");
         }

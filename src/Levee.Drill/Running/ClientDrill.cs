@@ -40,9 +40,12 @@ internal sealed class ClientDrill(
         await using var topology = await DrillTopology.StartAsync(scenario.Topology, options.Tls, cancellationToken).ConfigureAwait(false);
         RecordPids(topology);
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_'), cancellationToken).ConfigureAwait(false);
+        var channelDatabase = await CatalogDatabase.CreateEmptyDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_') + "_channel", cancellationToken).ConfigureAwait(false);
         var counters = new DbCounters();
         await using var monitor = await DbServerMonitor.OpenAsync(database, cancellationToken).ConfigureAwait(false);
-        var target = topology.Target with { Database = database };
+        await using var channelMonitor = await DbServerMonitor.OpenAsync(channelDatabase, cancellationToken).ConfigureAwait(false);
+        var channelAtStart = await channelMonitor.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var target = topology.Target with { Database = database, ChannelDatabase = channelDatabase };
 
         var instances = new List<AppInstance>(options.Instances);
         try
@@ -60,7 +63,8 @@ internal sealed class ClientDrill(
 
             _epoch = _time.GetTimestamp();
             await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, _epoch, target.Tls).ConfigureAwait(false);
-            return await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
+            var run = await RunLoadAsync(topology, target, instances, counters, monitor, listener, cancellationToken).ConfigureAwait(false);
+            return run with { ChannelTransactions = await ChannelTransactionsAsync(channelMonitor, channelAtStart, cancellationToken).ConfigureAwait(false) };
         }
         finally
         {
@@ -83,6 +87,7 @@ internal sealed class ClientDrill(
     {
         var recorder = new RequestRecorder(plan.TotalSeconds);
         var versions = new VersionBook();
+        var floor = new FaultFloor(plan.FaultStart, plan.RecoveryStart);
         using var requestCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var samples = new List<GaugeSample> { await SampleAsync(instances, counters, monitor, cancellationToken).ConfigureAwait(false) };
@@ -149,7 +154,7 @@ internal sealed class ClientDrill(
             {
                 try
                 {
-                    await ExecuteAsync(instance, index, scheduled, recorder, versions, requestCts.Token).ConfigureAwait(false);
+                    await ExecuteAsync(instance, index, scheduled, recorder, versions, floor, requestCts.Token).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -211,14 +216,20 @@ internal sealed class ClientDrill(
             _marks.Enqueue(new FaultStep(Math.Round(e.At.TotalSeconds, 1), $"sentinel {e.Channel} {e.Message}"));
         }
 
-        return BuildRun(recorder, samples, listener, context, faultAt, repairAt, faultFailure);
+        var run = BuildRun(recorder, samples, listener, context, faultAt, repairAt, faultFailure);
+        return run with
+        {
+            FaultDbTransactions = run.Timeline!.Where(p => p.Second >= plan.FaultStart && p.Second < plan.RecoveryStart).Sum(p => p.DbQueries),
+            FaultFloorTransactions = floor.Transactions,
+        };
     }
 
-    private async Task ExecuteAsync(AppInstance instance, long index, TimeSpan scheduled, RequestRecorder recorder, VersionBook versions, CancellationToken cancellationToken)
+    private async Task ExecuteAsync(AppInstance instance, long index, TimeSpan scheduled, RequestRecorder recorder, VersionBook versions, FaultFloor floor, CancellationToken cancellationToken)
     {
         var seed = options.Seed;
         var key = shape.KeysByPopularity[zipf.Sample(DeterministicRandom.Uniform(seed, 2, (ulong)index))];
         var isWrite = DeterministicRandom.Uniform(seed, 1, (ulong)index) < options.WriteRatio;
+        floor.Observe(key, isWrite, scheduled);
         var outcome = RequestOutcome.Ok;
         bool stale = false, staleAfterInvalidation = false, late = false;
         try
@@ -363,6 +374,20 @@ internal sealed class ClientDrill(
             ? states.Keys.First()
             : string.Join(", ", states.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}"));
         return new GaugeSample(server, counters.Queries, counters.InUse, counters.Waiting, inFlight, breakerOpen, l2);
+    }
+
+    /// <summary>The channel database's transactions since the run started; null when unknown (a failed read).</summary>
+    private static async Task<long?> ChannelTransactionsAsync(DbServerMonitor channelMonitor, long atStart, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false); // PostgreSQL publishes its counters with up to ~1 s of delay
+            return await channelMonitor.ReadAsync(cancellationToken).ConfigureAwait(false) - atStart;
+        }
+        catch (Npgsql.NpgsqlException)
+        {
+            return null;
+        }
     }
 
     private void RecordPids(DrillTopology topology)

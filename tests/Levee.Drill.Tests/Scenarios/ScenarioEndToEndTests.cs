@@ -36,6 +36,13 @@ public sealed partial class ScenarioEndToEndTests(ITestOutputHelper output) : ID
         var levee = report.Runs[1];
         Assert.DoesNotContain(levee.Events!, e => e.Action.Contains("rolling restart", StringComparison.Ordinal)); // it follows Sentinel
         Assert.Contains(levee.Timeline!, p => p.L2 != "none"); // the library was given Redis and reports its L2 state
+
+        // levee's PostgreSQL channel NOTIFYs in its own database: counted on their own, not as catalog queries (the run
+        // database's count then matches what the clients counted; before, every removal added a transaction)
+        // (the channel database's count has a few transactions of its own: the monitor's connection, statistics)
+        Assert.True(naive.ChannelTransactions <= 10 && levee.ChannelTransactions > naive.ChannelTransactions + 20,
+            $"channel transactions: levee {levee.ChannelTransactions}, naive (no channel) {naive.ChannelTransactions}");
+        Assert.Null(levee.DbCountWarning);
         AssertProcessesGone(result);
     }
 
