@@ -30,10 +30,11 @@ internal static class DrillCommand
         var inFlight = new Option<int>("--in-flight-limit") { Description = "Requests in flight per instance before refusing", DefaultValueFactory = _ => 128 };
         var dbPool = new Option<int>("--db-pool") { Description = "PostgreSQL pool size per instance", DefaultValueFactory = _ => 3 };
         var dbCost = new Option<double>("--db-cost-ms") { Description = "Cost of every DB query (pg_sleep), ms", DefaultValueFactory = _ => 100 };
+        var tls = new Option<bool>("--tls") { Description = "Redis and Sentinel listen on TLS only (certificates made with openssl in the run's temp folder, client certificates required); every client connects with TLS" };
 
         var command = new Command("drill", "Reproduce Redis failures against real processes and measure what users and the database saw")
         {
-            scenario, list, clients, instances, rate, users, duration, baseline, recovery, seed, output, format, inFlight, dbPool, dbCost,
+            scenario, list, clients, instances, rate, users, duration, baseline, recovery, seed, output, format, inFlight, dbPool, dbCost, tls,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -62,6 +63,7 @@ internal static class DrillCommand
                 InFlightLimit = parse.GetValue(inFlight),
                 DbPoolSize = parse.GetValue(dbPool),
                 DbQueryCostMs = parse.GetValue(dbCost),
+                Tls = parse.GetValue(tls),
             };
             options.Clients.Clear();
             foreach (var c in parse.GetValue(clients)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

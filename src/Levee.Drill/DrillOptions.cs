@@ -60,6 +60,13 @@ public sealed class DrillOptions
     /// <summary>Zipf exponent of key popularity. Default 1.0; 0 to 3.</summary>
     public double ZipfExponent { get; set; } = 1.0;
 
+    /// <summary>
+    /// Every Redis and Sentinel process listens on TLS only (<c>--tls</c>): a private CA, server and client certificates
+    /// made with openssl in the run's temp folder, client certificates required, replication and the Cluster bus over
+    /// TLS; every client and the drill's own connections use TLS with the client certificate. Default false.
+    /// </summary>
+    public bool Tls { get; set; }
+
     /// <summary>Catalog size: products. Default 20000 (users 5000, categories 200, one settings row).</summary>
     public int Products { get; set; } = 20_000;
 

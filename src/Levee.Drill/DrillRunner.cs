@@ -128,7 +128,7 @@ public static class DrillRunner
                 new FaultStep(plan.FaultStart, "fault: " + scenario.FaultSummary),
                 new FaultStep(plan.RecoveryStart, "repair: " + scenario.RepairSummary),
             ],
-            runs);
+            runs) { Tls = options.Tls };
 
         return ReportFiles.Write(report, options.OutputDirectory) with { StartedProcessIds = [.. pids] };
     }

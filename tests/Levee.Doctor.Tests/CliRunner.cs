@@ -8,7 +8,13 @@ internal static class CliRunner
     public static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
 
     /// <summary>As <see cref="RunAsync(string[])"/>, with these environment variables set for the tool.</summary>
-    public static async Task<(int Code, string Out, string Err)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<(int Code, string Out, string Err)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunToolAsync(environment, ["doctor", .. args]);
+
+    /// <summary>Runs <c>dotnet levee.dll ARGS</c> (any command, not only <c>doctor</c>).</summary>
+    public static Task<(int Code, string Out, string Err)> RunToolAsync(params string[] args) => RunToolAsync(new Dictionary<string, string>(), args);
+
+    private static async Task<(int Code, string Out, string Err)> RunToolAsync(IReadOnlyDictionary<string, string> environment, string[] args)
     {
         // .../tests/Levee.Doctor.Tests/bin/<Configuration>/net10.0/ → src/Levee.Cli/bin/<Configuration>/net10.0/levee.dll
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
@@ -23,7 +29,6 @@ internal static class CliRunner
             UseShellExecute = false,
         };
         psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add("doctor");
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -50,7 +55,7 @@ internal static class CliRunner
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"levee doctor {string.Join(' ', args)} did not exit within 60 s");
+            Assert.Fail($"levee {string.Join(' ', args)} did not exit within 60 s");
         }
 
         return (process.ExitCode, await stdout, await stderr);

@@ -62,9 +62,31 @@ public sealed record RedisTarget(
     /// <c>+switch-master</c>), or every node of a cluster. Pass it to anything that takes a StackExchange.Redis
     /// configuration (e.g. <c>RedisCacheOptions.Configuration</c>).
     /// </summary>
-    public string Configuration => IsCluster
+    /// <remarks>
+    /// With <see cref="Tls"/> it ends in <c>ssl=true</c>, which is not enough: the servers' certificates come from a
+    /// private CA and the servers require a client certificate; apply <see cref="ConfigureTls"/> to the parsed options.
+    /// </remarks>
+    public string Configuration => (IsCluster
         ? string.Join(',', DataEndpoints)
-        : string.Join(',', SentinelEndpoints) + ",serviceName=" + ServiceName;
+        : string.Join(',', SentinelEndpoints) + ",serviceName=" + ServiceName) + (Tls is null ? string.Empty : ",ssl=true");
+
+    /// <summary>
+    /// The certificates when every Redis and Sentinel process of the run listens on TLS only (<c>levee drill --tls</c>):
+    /// a private CA, and a client certificate the servers require. Null: plain TCP.
+    /// </summary>
+    public Topology.TlsCertificates? Tls { get; init; }
+
+    /// <summary>
+    /// Sets <paramref name="options"/> up for the run's TLS (on, the private CA trusted, the client certificate
+    /// presented) when <see cref="Tls"/> is set; does nothing otherwise. Every client's connections need it under
+    /// <c>--tls</c>: the servers have no plain port.
+    /// </summary>
+    public StackExchange.Redis.ConfigurationOptions ConfigureTls(StackExchange.Redis.ConfigurationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Tls?.Configure(options);
+        return options;
+    }
 
     /// <summary>
     /// The connection string of the run's database (the app's own PostgreSQL, which stays up when Redis fails): a

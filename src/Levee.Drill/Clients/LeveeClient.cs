@@ -34,9 +34,8 @@ internal sealed class LeveeClient : IDrillClient
     /// </summary>
     internal static async Task<LeveeClient> StartAsync(RedisTarget target, Action<IServiceCollection> configure, CancellationToken cancellationToken)
     {
-        var redis = target.Configuration;
         var collection = new ServiceCollection();
-        collection.AddLevee(o => o.Redis = redis);
+        collection.AddLevee(o => Connect(o, target));
         configure(collection);
         var client = new LeveeClient(collection.BuildServiceProvider());
         foreach (var hosted in client._services.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
@@ -50,15 +49,24 @@ internal sealed class LeveeClient : IDrillClient
 
     public static LeveeClient Create(RedisTarget target, bool postgresChannel)
     {
-        var redis = target.Configuration;
         var collection = new ServiceCollection();
-        collection.AddLevee(o => o.Redis = redis);
+        collection.AddLevee(o => Connect(o, target));
         if (postgresChannel && target.Database is { } database)
         {
             collection.AddPostgreSqlBackplane(target.ChannelDatabase ?? database);
         }
 
         return new LeveeClient(collection.BuildServiceProvider());
+    }
+
+    /// <summary>The run's Redis, and its TLS settings under <c>--tls</c> (carried by Levee to every connection it makes).</summary>
+    private static void Connect(LeveeOptions options, RedisTarget target)
+    {
+        options.Redis = target.Configuration;
+        if (target.Tls is not null)
+        {
+            options.ConfigureRedis = c => target.ConfigureTls(c);
+        }
     }
 
     /// <summary>True when the cache sends and receives invalidations through PostgreSQL too.</summary>

@@ -25,7 +25,7 @@ internal sealed class NaiveClient : IDrillClient
     {
         // the app's configuration: one fixed endpoint (the master at deploy time), defaults otherwise
         var endpoints = target.IsCluster ? string.Join(',', target.DataEndpoints) : target.MasterEndpoint;
-        var mux = await ConnectionMultiplexer.ConnectAsync($"{endpoints},abortConnect=false").ConfigureAwait(false);
+        var mux = await ConnectionMultiplexer.ConnectAsync(target.ConfigureTls(ConfigurationOptions.Parse($"{endpoints},abortConnect=false"))).ConfigureAwait(false);
         return new NaiveClient(mux);
     }
 

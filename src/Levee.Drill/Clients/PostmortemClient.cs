@@ -51,6 +51,8 @@ internal sealed class PostmortemClient : IDrillClient
             options.ServiceName = target.ServiceName;
         }
 
+        target.ConfigureTls(options);
+
         // a 0.5 s connect timeout is what the postmortem asked for; a start-up blip is retried a few times
         for (var attempt = 1; ; attempt++)
         {

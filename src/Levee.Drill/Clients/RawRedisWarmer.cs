@@ -11,7 +11,7 @@ internal static class RawRedisWarmer
     public static async Task WarmAsync(RedisTarget target, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken)
     {
         var endpoints = target.IsCluster ? string.Join(',', target.DataEndpoints) : target.MasterEndpoint;
-        await using var mux = await ConnectionMultiplexer.ConnectAsync($"{endpoints},connectTimeout=5000,syncTimeout=10000,asyncTimeout=10000").ConfigureAwait(false);
+        await using var mux = await ConnectionMultiplexer.ConnectAsync(target.ConfigureTls(ConfigurationOptions.Parse($"{endpoints},connectTimeout=5000,syncTimeout=10000,asyncTimeout=10000"))).ConfigureAwait(false);
         var db = mux.GetDatabase();
         const int Batch = 1000;
         for (var i = 0; i < entries.Count; i += Batch)

@@ -23,6 +23,9 @@ internal sealed record DrillReport(
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    /// <summary>True when every Redis and Sentinel process listened on TLS only (<c>--tls</c>).</summary>
+    public bool Tls { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
     public static DrillReport FromJson(string json) =>

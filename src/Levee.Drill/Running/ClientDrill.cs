@@ -37,7 +37,7 @@ internal sealed partial class ClientDrill(
         Report("starting", 0, scenario.Topology.Kind == "cluster"
             ? "starting a Redis Cluster and a fresh database"
             : $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
-        await using var topology = await DrillTopology.StartAsync(scenario.Topology, cancellationToken).ConfigureAwait(false);
+        await using var topology = await DrillTopology.StartAsync(scenario.Topology, options.Tls, cancellationToken).ConfigureAwait(false);
         RecordPids(topology);
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_'), cancellationToken).ConfigureAwait(false);
         var channelDatabase = await CatalogDatabase.CreateEmptyDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_') + "_channel", cancellationToken).ConfigureAwait(false);
@@ -62,7 +62,7 @@ internal sealed partial class ClientDrill(
             await kind.WarmAsync(target, instances[0].Client, entries, cancellationToken).ConfigureAwait(false);
 
             _epoch = _time.GetTimestamp();
-            await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, _epoch).ConfigureAwait(false);
+            await using var listener = await SentinelEventListener.StartAsync(target.SentinelEndpoints, _epoch, target.Tls).ConfigureAwait(false);
             using var load = new LoadRun(this, topology, target, instances, counters, monitor);
             var run = await load.RunAsync(listener, cancellationToken).ConfigureAwait(false);
             return run with { ChannelTransactions = await ChannelTransactionsAsync(channelMonitor, channelAtStart, cancellationToken).ConfigureAwait(false) };

@@ -21,11 +21,11 @@ internal sealed class DrillTopology : IAsyncDisposable
                 sentinel.Master.Endpoint,
                 sentinel.Sentinels.Select(s => s.Endpoint).ToList(),
                 sentinel.ServiceName,
-                sentinel.RedisNodes.Select(n => n.Endpoint).ToList());
+                sentinel.RedisNodes.Select(n => n.Endpoint).ToList()) { Tls = sentinel.Host.Tls };
         }
         else
         {
-            Target = new RedisTarget("cluster", null, [], null, cluster!.Nodes.Select(n => n.Endpoint).ToList());
+            Target = new RedisTarget("cluster", null, [], null, cluster!.Nodes.Select(n => n.Endpoint).ToList()) { Tls = cluster.Host.Tls };
         }
     }
 
@@ -37,15 +37,18 @@ internal sealed class DrillTopology : IAsyncDisposable
 
     public ProcessHost Host => Sentinel?.Host ?? Cluster!.Host;
 
-    public static async Task<DrillTopology> StartAsync(ScenarioTopology spec, CancellationToken cancellationToken)
+    /// <summary>Starts the deployment; with <paramref name="tls"/> every process listens on TLS only (certificates in the run's folder).</summary>
+    public static async Task<DrillTopology> StartAsync(ScenarioTopology spec, bool tls, CancellationToken cancellationToken)
     {
         if (spec.Kind == "cluster")
         {
-            var options = new ClusterTopologyOptions { Masters = 3, ReplicasPerMaster = 1, NodeTimeoutMilliseconds = spec.DownAfterMs };
+            var options = new ClusterTopologyOptions { Masters = 3, ReplicasPerMaster = 1, NodeTimeoutMilliseconds = spec.DownAfterMs, Tls = tls };
             return new DrillTopology(null, await ClusterTopology.StartAsync(options, cancellationToken).ConfigureAwait(false));
         }
 
-        return new DrillTopology(await SentinelTopology.StartAsync(spec.ToSentinelOptions(), cancellationToken).ConfigureAwait(false), null);
+        var sentinel = spec.ToSentinelOptions();
+        sentinel.Tls = tls;
+        return new DrillTopology(await SentinelTopology.StartAsync(sentinel, cancellationToken).ConfigureAwait(false), null);
     }
 
     public async ValueTask DisposeAsync()

@@ -18,7 +18,7 @@ internal sealed class SentinelEventListener : IAsyncDisposable
 
     private SentinelEventListener(long epoch) => _epoch = epoch;
 
-    public static async Task<SentinelEventListener> StartAsync(IEnumerable<string> sentinelEndpoints, long epochTimestamp)
+    public static async Task<SentinelEventListener> StartAsync(IEnumerable<string> sentinelEndpoints, long epochTimestamp, Topology.TlsCertificates? tls = null)
     {
         var listener = new SentinelEventListener(epochTimestamp);
         foreach (var endpoint in sentinelEndpoints)
@@ -32,6 +32,7 @@ internal sealed class SentinelEventListener : IAsyncDisposable
                 AsyncTimeout = 2000,
                 EndPoints = { endpoint },
             };
+            tls?.Configure(options);
             var mux = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
             listener._connections.Add(mux);
             var subscriber = mux.GetSubscriber();

@@ -176,6 +176,11 @@ public sealed class ClusterTopology : IAsyncDisposable
         options ??= new ClusterTopologyOptions();
         options.Validate();
         var started = System.Diagnostics.Stopwatch.StartNew();
+        if (options.Tls)
+        {
+            await host.UseTlsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var cli = Binaries.RedisCli;
         var extra = options.RedisConfig.ToArray();
         var count = options.Masters * (1 + options.ReplicasPerMaster);
@@ -197,7 +202,7 @@ public sealed class ClusterTopology : IAsyncDisposable
         var createName = host.UniqueName("cluster-create");
         var createDir = host.CreateDirectory(createName);
         var createLog = Path.Combine(createDir, createName + ".log");
-        string[] args = ["--cluster", "create", .. nodes.Select(n => n.Endpoint), "--cluster-replicas", options.ReplicasPerMaster.ToString(CultureInfo.InvariantCulture), "--cluster-yes"];
+        string[] args = ["--cluster", "create", .. nodes.Select(n => n.Endpoint), "--cluster-replicas", options.ReplicasPerMaster.ToString(CultureInfo.InvariantCulture), "--cluster-yes", .. host.Tls?.RedisCliArguments() ?? []];
         var create = host.Start(createName, cli, args, createDir, createLog);
         if (!await create.WaitForExitAsync(options.ReadyTimeout, cancellationToken).ConfigureAwait(false))
         {

@@ -12,6 +12,12 @@ public sealed class ClusterTopologyOptions
     /// <summary><c>cluster-node-timeout</c>. Default 2000 ms (tests); at least 100.</summary>
     public int NodeTimeoutMilliseconds { get; set; } = 2000;
 
+    /// <summary>
+    /// TLS only: every node listens on TLS (<c>port 0</c>, <c>tls-cluster yes</c>, <c>tls-replication yes</c>), with
+    /// certificates made by openssl in the host's folder (<see cref="ProcessHost.UseTlsAsync"/>). Default false.
+    /// </summary>
+    public bool Tls { get; set; }
+
     /// <summary>Extra <c>redis.conf</c> lines for every node.</summary>
     public IList<string> RedisConfig { get; } = [];
 

@@ -87,6 +87,28 @@ public sealed class ProcessHost : IAsyncDisposable
     /// <summary>Every process started so far (latest start per name).</summary>
     public IReadOnlyCollection<HostedProcess> Processes => _processes.Values.ToList();
 
+    /// <summary>
+    /// Certificates every Redis and Sentinel node started from now on listens with, on TLS only (see
+    /// <see cref="UseTlsAsync"/>); null: plain TCP.
+    /// </summary>
+    public TlsCertificates? Tls { get; private set; }
+
+    /// <summary>
+    /// Makes a private CA, a server and a client certificate with openssl in <c>Root/tls-N</c> (once) and starts every
+    /// later Redis and Sentinel node on TLS only (<c>port 0</c>, its port is its TLS port, client certificates
+    /// required, replication and the Cluster bus over TLS); the launcher's own commands use TLS too.
+    /// </summary>
+    public async Task<TlsCertificates> UseTlsAsync(CancellationToken cancellationToken = default)
+    {
+        if (Tls is null)
+        {
+            var certificates = await TlsCertificates.CreateAsync(CreateDirectory(UniqueName("tls")), cancellationToken).ConfigureAwait(false);
+            Tls ??= certificates;
+        }
+
+        return Tls;
+    }
+
     /// <summary>Creates (if needed) and returns the folder <c>Root/name</c>.</summary>
     public string CreateDirectory(string name)
     {

@@ -51,6 +51,12 @@ public sealed class RedisNode
     /// <summary>The node's folder (config, log, cluster state).</summary>
     public string Directory { get; }
 
+    /// <summary>
+    /// The certificates when the node listens on TLS only (its <see cref="Port"/> is then its TLS port, its plain port
+    /// is off); taken from <see cref="ProcessHost.Tls"/> when the node was started. Null: plain TCP.
+    /// </summary>
+    public TlsCertificates? Tls { get; private init; }
+
     /// <summary>The loopback TCP port; stays the same across <see cref="RestartAsync"/>.</summary>
     public int Port { get; private set; }
 
@@ -125,7 +131,7 @@ public sealed class RedisNode
     {
         try
         {
-            return await RespClient.ExecuteAsync(Port, timeout, args, cancellationToken).ConfigureAwait(false);
+            return await RespClient.ExecuteAsync(Port, timeout, args, cancellationToken, Tls).ConfigureAwait(false);
         }
         catch (System.Net.Sockets.SocketException ex)
         {
@@ -141,7 +147,7 @@ public sealed class RedisNode
     {
         try
         {
-            return await RespClient.ExecuteBatchAsync(Port, timeout, commands, cancellationToken).ConfigureAwait(false);
+            return await RespClient.ExecuteBatchAsync(Port, timeout, commands, cancellationToken, Tls).ConfigureAwait(false);
         }
         catch (System.Net.Sockets.SocketException ex)
         {
@@ -228,7 +234,14 @@ public sealed class RedisNode
     {
         // validate the binary before allocating anything
         _ = kind == RedisNodeKind.Sentinel ? Binaries.RedisSentinel : Binaries.RedisServer;
-        var node = new RedisNode(host, name, kind, host.CreateDirectory(name), template);
+        var tls = host.Tls;
+        if (tls is not null)
+        {
+            var plain = template;
+            template = (dir, port) => plain(dir, port) + string.Join('\n', tls.TlsOnlyConfig(port, kind == RedisNodeKind.ClusterNode)) + "\n";
+        }
+
+        var node = new RedisNode(host, name, kind, host.CreateDirectory(name), template) { Tls = tls };
         var started = System.Diagnostics.Stopwatch.StartNew();
         for (var attempt = 1; ; attempt++)
         {
@@ -279,7 +292,7 @@ public sealed class RedisNode
 
         try
         {
-            var replies = await RespClient.ExecuteBatchAsync(Port, TimeSpan.FromMilliseconds(500), [["PING"], ["INFO", "server"]], cancellationToken).ConfigureAwait(false);
+            var replies = await RespClient.ExecuteBatchAsync(Port, TimeSpan.FromMilliseconds(500), [["PING"], ["INFO", "server"]], cancellationToken, Tls).ConfigureAwait(false);
             var reply = replies[0];
             if (reply.Text != "PONG")
             {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 
@@ -7,18 +8,19 @@ namespace Levee.Drill.Topology;
 
 /// <summary>
 /// A minimal RESP2 client for the launcher's own readiness polls and fault checks: one short-lived
-/// connection per command, a hard timeout on connect + write + read, so a frozen node can never hang it.
+/// connection per command, a hard timeout on connect + write + read (and the TLS handshake), so a frozen node can never
+/// hang it. With <see cref="TlsCertificates"/> it speaks TLS and presents the client certificate.
 /// </summary>
 internal static class RespClient
 {
-    public static async Task<RedisReply> ExecuteAsync(int port, TimeSpan timeout, IReadOnlyList<string> args, CancellationToken cancellationToken)
+    public static async Task<RedisReply> ExecuteAsync(int port, TimeSpan timeout, IReadOnlyList<string> args, CancellationToken cancellationToken, TlsCertificates? tls = null)
     {
-        var replies = await ExecuteBatchAsync(port, timeout, [args], cancellationToken).ConfigureAwait(false);
+        var replies = await ExecuteBatchAsync(port, timeout, [args], cancellationToken, tls).ConfigureAwait(false);
         return replies[0];
     }
 
     /// <summary>Runs <paramref name="commands"/> in order on one connection (so WAIT, READONLY, MULTI apply).</summary>
-    public static async Task<IReadOnlyList<RedisReply>> ExecuteBatchAsync(int port, TimeSpan timeout, IReadOnlyList<IReadOnlyList<string>> commands, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<RedisReply>> ExecuteBatchAsync(int port, TimeSpan timeout, IReadOnlyList<IReadOnlyList<string>> commands, CancellationToken cancellationToken, TlsCertificates? tls = null)
     {
         ArgumentOutOfRangeException.ThrowIfZero(commands.Count);
         foreach (var command in commands)
@@ -32,7 +34,15 @@ internal static class RespClient
         try
         {
             await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token).ConfigureAwait(false);
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await using var network = new NetworkStream(socket, ownsSocket: false);
+            Stream stream = network;
+            await using var ssl = tls is null ? null : new SslStream(network, leaveInnerStreamOpen: true);
+            if (ssl is not null)
+            {
+                await ssl.AuthenticateAsClientAsync(tls!.ClientAuthentication(), cts.Token).ConfigureAwait(false);
+                stream = ssl;
+            }
+
             var reader = new Reader(stream);
             var replies = new List<RedisReply>(commands.Count);
             foreach (var command in commands)
@@ -42,6 +52,10 @@ internal static class RespClient
             }
 
             return replies;
+        }
+        catch (System.Security.Authentication.AuthenticationException ex)
+        {
+            throw new IOException($"127.0.0.1:{port}: TLS handshake failed: {ex.Message}", ex); // callers treat it as a failed connection
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -61,7 +75,7 @@ internal static class RespClient
         return Encoding.UTF8.GetBytes(sb.ToString());
     }
 
-    private sealed class Reader(NetworkStream stream)
+    private sealed class Reader(Stream stream)
     {
         private readonly byte[] _buffer = new byte[16 * 1024];
         private int _start;

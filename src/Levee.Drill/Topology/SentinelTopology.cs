@@ -222,6 +222,11 @@ public sealed class SentinelTopology : IAsyncDisposable
         options ??= new SentinelTopologyOptions();
         options.Validate();
         var started = System.Diagnostics.Stopwatch.StartNew();
+        if (options.Tls)
+        {
+            await host.UseTlsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var extra = options.RedisConfig.ToArray();
         var master = await RedisNode.StartAsync(host, host.UniqueName("master"), RedisNodeKind.Server, (dir, port) => ConfigTemplates.RedisServer(dir, port, extra), cancellationToken).ConfigureAwait(false);
         var replicaTasks = Enumerable.Range(0, options.Replicas).Select(_ =>

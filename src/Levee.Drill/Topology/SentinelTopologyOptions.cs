@@ -21,6 +21,12 @@ public sealed class SentinelTopologyOptions
     /// <summary>The monitored service name. Default <c>mymaster</c>.</summary>
     public string ServiceName { get; set; } = "mymaster";
 
+    /// <summary>
+    /// TLS only: master, replicas and Sentinels listen on TLS (<c>port 0</c>, <c>tls-replication yes</c>), with
+    /// certificates made by openssl in the host's folder (<see cref="ProcessHost.UseTlsAsync"/>). Default false.
+    /// </summary>
+    public bool Tls { get; set; }
+
     /// <summary>Extra <c>redis.conf</c> lines for master and replicas (e.g. <c>maxmemory 64mb</c>).</summary>
     public IList<string> RedisConfig { get; } = [];
 

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Levee.Drill.Topology;
 
@@ -29,6 +31,74 @@ public sealed record TlsCertificates(string Ca, string ServerCert, string Server
     [
         $"tls-port {tlsPort}", $"tls-cert-file {ServerCert}", $"tls-key-file {ServerKey}", $"tls-ca-cert-file {Ca}", "tls-auth-clients yes",
     ];
+
+    /// <summary>
+    /// redis.conf / sentinel.conf lines for a node that listens on TLS only: <c>port 0</c>, TLS on
+    /// <paramref name="tlsPort"/>, client certificates required, replication (and a Sentinel's links to the nodes and the
+    /// other Sentinels) over TLS, and with <paramref name="cluster"/> the Cluster bus over TLS too (the nodes then
+    /// announce their TLS port in <c>CLUSTER SLOTS</c>/<c>CLUSTER NODES</c> and in redirections).
+    /// </summary>
+    public IReadOnlyList<string> TlsOnlyConfig(int tlsPort, bool cluster) =>
+    [
+        "port 0", .. ServerConfig(tlsPort), "tls-replication yes", .. cluster ? new[] { "tls-cluster yes" } : [],
+    ];
+
+    /// <summary>redis-cli arguments for a TLS connection with the client certificate (<c>--tls --cacert --cert --key</c>).</summary>
+    public IReadOnlyList<string> RedisCliArguments() => ["--tls", "--cacert", Ca, "--cert", ClientCert, "--key", ClientKey];
+
+    /// <summary>
+    /// Sets <paramref name="options"/> up for these certificates: TLS on, the private CA trusted (and only it), the
+    /// client certificate presented.
+    /// </summary>
+    public void Configure(StackExchange.Redis.ConfigurationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Ssl = true;
+        options.TrustIssuer(Ca);
+        options.SetUserPemCertificate(ClientCert, ClientKey);
+    }
+
+    /// <summary>Client-side TLS options for a raw connection to a node (the launcher's own commands).</summary>
+    internal SslClientAuthenticationOptions ClientAuthentication()
+    {
+        var (ca, client) = Loaded();
+        return new SslClientAuthenticationOptions
+        {
+            TargetHost = "127.0.0.1",
+            ClientCertificates = [client],
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) => IsIssuedByCa(certificate, errors, ca),
+        };
+    }
+
+    private (X509Certificate2 Ca, X509Certificate2 Client) Loaded()
+    {
+        lock (LoadedCertificates)
+        {
+            if (!LoadedCertificates.TryGetValue(Ca, out var loaded))
+            {
+                loaded = (X509CertificateLoader.LoadCertificateFromFile(Ca), X509Certificate2.CreateFromPemFile(ClientCert, ClientKey));
+                LoadedCertificates[Ca] = loaded;
+            }
+
+            return loaded;
+        }
+    }
+
+    private static readonly Dictionary<string, (X509Certificate2 Ca, X509Certificate2 Client)> LoadedCertificates = new(StringComparer.Ordinal);
+
+    private static bool IsIssuedByCa(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 ca)
+    {
+        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+        {
+            return false; // no certificate, or a name mismatch
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    }
 
     private static async Task OpenSslAsync(string dir, CancellationToken cancellationToken, params string[] args)
     {

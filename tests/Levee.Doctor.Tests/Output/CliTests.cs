@@ -145,17 +145,38 @@ public sealed class CliTests : IDisposable
         Assert.Contains("T002  error    Losing one Sentinel blocks failover", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task DrillTls_IsAnOption_TheDrillsOwnValidationRuns()
+    {
+        // an unknown option is the parser's "levee: ..."; with --tls known, the drill's own validation answers
+        var (code, _, err) = await CliRunner.RunToolAsync("drill", "--tls", "--instances", "0");
+        Assert.Equal(2, code);
+        Assert.StartsWith("levee drill: ", err, StringComparison.Ordinal);
+        Assert.Contains("instances=0", err, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("lnt", "x.conf")]
     [InlineData("lint", "x.conf", "--sentinels")]
-    [InlineData("drill", "--instances", "abc")]
-    [InlineData("drill", "--format", "xml")]
     public async Task CommandLineTheParserRefuses_ExitsTwo_NotOne(params string[] args)
     {
         // exit 1 means "errors found" for the doctor: a typo on the command line must not look like a finding
         var (code, _, err) = await Run(args);
         Assert.Equal(2, code);
         Assert.Contains("levee: ", err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--instances", "abc")]
+    [InlineData("--format", "xml")]
+    public async Task DrillCommandLineTheParserRefuses_ExitsTwo_NamingTheValue(params string[] args)
+    {
+        // levee drill itself (these cases ran as "levee doctor drill ...", refused as an unknown doctor command)
+        var (code, _, err) = await CliRunner.RunToolAsync(["drill", .. args]);
+        Assert.Equal(2, code);
+        Assert.StartsWith("levee: ", err, StringComparison.Ordinal);
+        Assert.Contains($"'{args[1]}'", err, StringComparison.Ordinal); // the value refused, quoted
+        Assert.DoesNotContain("Unrecognized command", err, StringComparison.Ordinal); // the drill command knows the option
     }
 
     [Theory]

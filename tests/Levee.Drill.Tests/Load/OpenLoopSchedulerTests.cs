@@ -56,13 +56,26 @@ public sealed class OpenLoopSchedulerTests
         var time = new FakeTimeProvider();
         var scheduler = new OpenLoopScheduler(100, 1, time);
         using var cts = new CancellationTokenSource();
+        var firstSecond = scheduler.Arrivals(TimeSpan.FromSeconds(1)).Count(); // Poisson: about 100
         var count = 0;
-        var run = scheduler.RunAsync(time.GetTimestamp(), TimeSpan.FromSeconds(100), (_, _) => count++, cts.Token);
+        var run = scheduler.RunAsync(time.GetTimestamp(), TimeSpan.FromSeconds(100), (_, _) => Interlocked.Increment(ref count), cts.Token);
         time.Advance(TimeSpan.FromSeconds(1));
-        await Task.Delay(10);
+
+        // the first second's requests dispatched (a state, polled with a deadline; a nap used to stand for it)
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (Volatile.Read(ref count) < firstSecond)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"only {Volatile.Read(ref count)} of the first second's {firstSecond} requests were dispatched");
+            await Task.Delay(1);
+        }
+
         await cts.CancelAsync();
+        var stopped = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20))); // a guard against a hang, not a timing assertion
+        Assert.True(stopped == run, "the run did not stop when cancelled");
         var dispatched = await run;
-        Assert.Equal(count, dispatched);
-        Assert.True(dispatched < 1000);
+        Assert.Equal(Volatile.Read(ref count), dispatched);
+        time.Advance(TimeSpan.FromSeconds(10)); // after the cancellation, the clock moving on dispatches nothing
+        Assert.Equal(dispatched, Volatile.Read(ref count));
+        Assert.Equal(firstSecond, dispatched); // the first second's requests, not the 100 s run's 10,000
     }
 }

@@ -150,6 +150,37 @@ public sealed partial class ScenarioEndToEndTests(ITestOutputHelper output) : ID
         AssertProcessesGone(result);
     }
 
+    [Fact]
+    public async Task Tls_EveryBuiltInClient_GetsItsAnswersFromRedisOverTls()
+    {
+        // every Redis and Sentinel process listens on TLS only (port 0, client certificates required): a client that
+        // did not connect with TLS and the run's client certificate would see no Redis at all (errors or every read
+        // from the database), and the drill's own commands (readiness, faults, the Sentinels' events) would fail
+        var options = Options("master-crash", "naive", "postmortem", "levee", "levee-redis-only", "levee-warmup");
+        options.Tls = true;
+        var result = await DrillRunner.RunAsync(options);
+        output.WriteLine(result.SummaryMarkdown);
+        var report = DrillReport.FromJson(result.Json);
+        Assert.True(report.Tls);
+        Assert.Contains("--tls", result.SummaryMarkdown, StringComparison.Ordinal);
+        Assert.Equal(5, report.Runs.Count);
+        foreach (var run in report.Runs)
+        {
+            AssertStructure(report, run);
+            Assert.Equal(0, run.Baseline!.Errors);
+            // the baseline's last sample is taken as the master is killed: the seconds before it
+            Assert.All(run.Timeline!.Where(p => p.Second < report.Load.BaselineSeconds - 1), p => Assert.True(p.L2 == "up", $"{run.Client} at {p.Second} s: L2 {p.L2}"));
+
+            // cache hits in the baseline: the warm cache (in Redis) answers most reads; the database sees the writes
+            // (5 %) and the few misses, far fewer queries than requests
+            var baselineDbQueries = run.Timeline!.Where(p => p.Phase == "baseline").Sum(p => p.DbQueriesClient);
+            Assert.True(baselineDbQueries * 2 < run.Baseline.Requests, $"{run.Client}: {baselineDbQueries} database queries for {run.Baseline.Requests} baseline requests");
+            Assert.True(run.Failover!.Happened, $"{run.Client}: the Sentinels (over TLS) must fail over after the master is killed");
+        }
+
+        AssertProcessesGone(result);
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(outDir))

@@ -149,10 +149,7 @@ public sealed class RealRedisTests : RedisServerTest
         await using var app = services.BuildServiceProvider();
         var main = await ConnectedCache(app);
         var sessions = app.GetRequiredKeyedService<LeveeCache>("sessions");
-        for (var i = 0; i < 500 && !sessions.IsL2Available; i++)
-        {
-            await Task.Delay(10);
-        }
+        await Eventually.TrueAsync(() => sessions.IsL2Available, TimeSpan.FromSeconds(5), "the keyed cache did not connect to Redis");
 
         await sessions.RunMaintenanceAsync();
         await main.SetAsync("k", "main", OneMinute);

@@ -163,10 +163,8 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
 
         await using var app = NewApp(topology, o => o.BreakerMinimumThroughput = 5);
         var cache = await RealRedisTests.ConnectedCache(app);
-        for (var i = 0; i < 100 && (await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:k19")).IsNull; i++)
-        {
-            await Task.Delay(20);
-        }
+        await Eventually.TrueAsync(async () => !(await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:k19")).IsNull,
+            TimeSpan.FromSeconds(10), "the writes never reached the replica"); // else the replica reads below could not be tested
 
         var oldMaster = topology.Master.Endpoint;
         topology.Master.Freeze(); // a silent host: no TCP reset
@@ -307,11 +305,10 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         var first = real.Master;
         Assert.Equal("OK", (await real.Sentinels[0].ExecuteAsync("SENTINEL", "FAILOVER", real.ServiceName)).Text);
         var promoted = await real.WaitForFailoverAsync(first.Endpoint, TimeSpan.FromSeconds(30));
-        for (var i = 0; i < 100 && await real.Sentinels[0].ExecuteAsync("SENTINEL", "GET-MASTER-ADDR-BY-NAME", real.ServiceName) is var addr
-            && !(addr.Items.Count == 2 && $"{addr.Items[0].Text}:{addr.Items[1].Text}" == promoted.Endpoint); i++)
-        {
-            await Task.Delay(100);
-        }
+        await Eventually.TrueAsync(
+            async () => await real.Sentinels[0].ExecuteAsync("SENTINEL", "GET-MASTER-ADDR-BY-NAME", real.ServiceName) is var addr
+                && addr.Items.Count == 2 && $"{addr.Items[0].Text}:{addr.Items[1].Text}" == promoted.Endpoint,
+            TimeSpan.FromSeconds(10), "the remaining Sentinel never named the promoted master"); // the up-to-date side must know it
 
         real.Sentinels[1].Kill();
         real.Sentinels[2].Kill();
@@ -467,10 +464,8 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         var (topology, a, b) = (incident.Topology, incident.A, incident.B);
 
         await a.SetAsync("price", 10, OneMinute);
-        for (var i = 0; i < 100 && (await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:price")).IsNull; i++)
-        {
-            await Task.Delay(20);
-        }
+        await Eventually.TrueAsync(async () => !(await topology.Replicas[0].ExecuteAsync("GET", "levee:d:0:price")).IsNull,
+            TimeSpan.FromSeconds(10), "the value never reached the replica");
 
         Assert.Equal(10, await b.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(-1), OneMinute)); // in B's L1 now
 

@@ -77,6 +77,69 @@ public sealed class TlsTests : IAsyncLifetime
         Assert.Contains(store.Current!.ReplicaEndpoints, e => Levee.Redis.RedisNodes.Format(e) == $"127.0.0.1:{replicaTls}");
     }
 
+    [Fact]
+    public async Task Cluster_TlsOnly_EveryMasterIsReadAndWrittenOverTls_TheOthersFoundThroughTheFirst()
+    {
+        // three masters (and a replica each) listening on TLS only: port 0, tls-cluster yes (the bus, and the ports the
+        // nodes announce in CLUSTER NODES and MOVED are the TLS ones), tls-replication yes
+        await using var host = new ProcessHost();
+        await using var cluster = await ClusterTopology.StartAsync(host, new ClusterTopologyOptions { Tls = true });
+        var certs = host.Tls!;
+        Assert.Equal(3, cluster.Masters.Count);
+
+        // Levee is told one master only: it reaches the others at the ports the Cluster announces, with the same TLS
+        // settings (ConfigureRedis), or not at all (no plain port to fall back on)
+        var seed = cluster.Masters[0].Endpoint + ",ssl=true";
+        await using var app = NewApp(seed, c => Configure(certs, c));
+        var cache = await RealRedisTests.ConnectedCache(app);
+        const int keys = 30;
+        for (var i = 0; i < keys; i++)
+        {
+            await cache.SetAsync("k" + i, "v" + i, new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) }); // awaits its SET
+        }
+
+        var perMaster = new List<int>();
+        foreach (var master in cluster.Masters)
+        {
+            perMaster.Add((await master.ExecuteAsync("KEYS", "levee:d:0:k*")).Items.Count);
+        }
+
+        Assert.True(perMaster.All(n => n > 0), "every master holds some of the keys: " + string.Join(", ", perMaster));
+        Assert.Equal(keys, perMaster.Sum());
+
+        // a second instance, which never saw the keys, reads every one from Redis (L1 empty), so from every master
+        await using var readerApp = NewApp(seed, c => Configure(certs, c));
+        var reader = await RealRedisTests.ConnectedCache(readerApp);
+        for (var i = 0; i < keys; i++)
+        {
+            Assert.Equal("v" + i, await reader.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult("factory"), new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) }));
+        }
+    }
+
+    [Fact]
+    public async Task Cluster_TlsOnly_AClientWithoutThePrivateCa_IsServedByTheFactory_AndTheLogSaysWhy()
+    {
+        await using var host = new ProcessHost();
+        await using var cluster = await ClusterTopology.StartAsync(host, new ClusterTopologyOptions { Tls = true, ReplicasPerMaster = 0 });
+        var certs = host.Tls!;
+
+        // the client certificate is presented, but the server's certificate (of the private CA) is not trusted
+        var logger = new CollectingLogger();
+        await using var app = NewApp(cluster.Masters[0].Endpoint + ",ssl=true", c => c.SetUserPemCertificate(certs.ClientCert, certs.ClientKey), logger);
+        var cache = app.GetRequiredService<LeveeCache>();
+        Assert.Equal("db", await cache.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) }));
+
+        // what the log says depends on where the handshake failed: a failed connect attempt logs StackExchange.Redis's
+        // exception ("The remote certificate was rejected ..."); a connection lost before that says only
+        // "AuthenticationFailure" (the failure type of a refused TLS handshake)
+        await Eventually.TrueAsync(
+            () => logger.Rendered.Any(e => e.Contains("certificate", StringComparison.OrdinalIgnoreCase) || e.Contains("AuthenticationFailure", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(20),
+            "nothing logged says the TLS handshake was refused");
+        Assert.False(cache.IsL2Available);
+        Assert.Equal(0L, (await cluster.Masters[0].ExecuteAsync("DBSIZE")).Number); // nothing reached Redis
+    }
+
     private static ServiceProvider NewApp(string redis, Action<StackExchange.Redis.ConfigurationOptions>? configure, CollectingLogger? logger = null)
     {
         var services = new ServiceCollection();
