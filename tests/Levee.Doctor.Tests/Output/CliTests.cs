@@ -174,7 +174,7 @@ public sealed class CliTests : IDisposable
         // levee drill itself (these cases ran as "levee doctor drill ...", refused as an unknown doctor command)
         var (code, _, err) = await CliRunner.RunToolAsync(["drill", .. args]);
         Assert.Equal(2, code);
-        Assert.StartsWith("levee: ", err, StringComparison.Ordinal);
+        Assert.StartsWith("levee drill: ", err, StringComparison.Ordinal); // the drill command names itself (tests/Levee.Cli.Tests has the whole message)
         Assert.Contains($"'{args[1]}'", err, StringComparison.Ordinal); // the value refused, quoted
         Assert.DoesNotContain("Unrecognized command", err, StringComparison.Ordinal); // the drill command knows the option
     }
