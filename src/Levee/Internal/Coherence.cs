@@ -255,8 +255,10 @@ internal sealed class Coherence
 
         _tags.AddOrUpdate(tag,
             static (_, a) => new TagState(a.wall, a.checkedNow ? a.nowMono : long.MinValue, a.seq),
+            // the position never goes back: a record of the same time made concurrently took its position earlier and may
+            // land later (the soak test saw entries created between the two positions come back as valid)
             static (_, old, a) => new TagState(Math.Max(old.InvalidatedWall, a.wall), a.checkedNow ? a.nowMono : old.CheckedMono,
-                a.wall >= old.InvalidatedWall ? a.seq : old.Seq),
+                a.wall > old.InvalidatedWall ? a.seq : a.wall == old.InvalidatedWall ? Math.Max(old.Seq, a.seq) : old.Seq),
             (wall, checkedNow, nowMono, seq));
     }
 
