@@ -43,7 +43,7 @@ public sealed partial class LeveeCache : HybridCache, IAsyncDisposable, IDisposa
 
     internal LeveeCache(LeveeOptions options, IL2Store? l2, SerializerRegistry serializers, ILogger? logger, System.Diagnostics.Metrics.IMeterFactory? meterFactory)
     {
-        LeveeOptionsValidator.ThrowIfInvalid(options);
+        // validated once, by the options validator (the DI registration's ValidateOnStart); not again here
         _options = options;
         _name = options.Name;
         _clock = new LeveeClock(options.TimeProvider);

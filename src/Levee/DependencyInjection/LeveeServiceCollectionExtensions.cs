@@ -41,11 +41,15 @@ public static class LeveeServiceCollectionExtensions
             builder.Configure(configure);
         }
 
-        builder.PostConfigure<IServiceProvider>(static (o, sp) => ResolveConnectionName(o, sp, null));
+        builder.PostConfigure<IServiceProvider>(static (o, sp) =>
+        {
+            ResolveConnectionName(o, sp, null);
+            WithHybridCacheOptions(o, sp); // before the validator runs, so a value taken from HybridCacheOptions is checked too
+        });
         builder.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LeveeOptions>, LeveeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(static sp => Attach(Create(sp, WithHybridCacheOptions(sp.GetRequiredService<IOptions<LeveeOptions>>().Value, sp)), sp.GetService<ILeveeInvalidationChannel>()));
+        services.TryAddSingleton(static sp => Attach(Create(sp, sp.GetRequiredService<IOptions<LeveeOptions>>().Value), sp.GetService<ILeveeInvalidationChannel>()));
         // Levee is the HybridCache, also when AddHybridCache() ran first (it registers Microsoft's with TryAdd, as Levee did)
         services.RemoveAll<HybridCache>();
         services.AddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
@@ -212,11 +216,11 @@ public static class LeveeServiceCollectionExtensions
     /// Levee replaces that registration: <c>MaximumKeyLength</c>, <c>MaximumPayloadBytes</c> and <c>DefaultEntryOptions</c> are
     /// taken where <see cref="LeveeOptions"/> keep their defaults (a value set on LeveeOptions wins).
     /// </summary>
-    private static LeveeOptions WithHybridCacheOptions(LeveeOptions options, IServiceProvider services)
+    private static void WithHybridCacheOptions(LeveeOptions options, IServiceProvider services)
     {
         if (services.GetService<IOptions<HybridCacheOptions>>()?.Value is not { } hybrid)
         {
-            return options;
+            return;
         }
 
         if (hybrid.MaximumKeyLength != HybridCacheDefaults.MaximumKeyLength && options.MaximumKeyLength == LeveeOptionBounds.MaximumKeyLength.Default)
@@ -230,13 +234,12 @@ public static class LeveeServiceCollectionExtensions
         }
 
         options.DefaultEntryOptions ??= hybrid.DefaultEntryOptions;
-        return options;
     }
 
     /// <summary>
-    /// Builds the cache. The options were validated when they were first read (<c>ValidateOnStart</c>: at host start); the
-    /// cache's constructor validates them again as it gets them, after <see cref="WithHybridCacheOptions"/> (so a value
-    /// taken from <c>HybridCacheOptions</c> is checked too, and a cache built without DI is checked at all).
+    /// Builds the cache. The options are validated once, by <see cref="LeveeOptionsValidator"/> when they are first read
+    /// (<c>ValidateOnStart</c>: at host start), after every <c>Configure</c> and <c>PostConfigure</c> (the connection name
+    /// and the <c>HybridCacheOptions</c> taken over are resolved there); the cache's constructor takes them as they are.
     /// </summary>
     private static LeveeCache Create(IServiceProvider services, LeveeOptions options)
     {

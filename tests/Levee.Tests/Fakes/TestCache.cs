@@ -58,6 +58,7 @@ internal static class TestCache
             L2StartupWait = TimeSpan.Zero, // a fake store is there from the start (and fake time would never end the wait); StartupTests cover it
         };
         configure?.Invoke(options);
+        LeveeOptionsValidator.ThrowIfInvalid(options); // as the DI registration's validator would at start
         return new LeveeCache(options, l2, new SerializerRegistry(null, null, options.JsonSerializerOptions), logger, null);
     }
 }

@@ -55,6 +55,18 @@ public class OptionsTests
         Assert.Equal(100, app.GetRequiredService<LeveeCache>().Options.MaximumPayloadBytes);
     }
 
+    // Options are validated once, by the options validator, after the values taken over from AddHybridCache: a value out of
+    // Levee's bounds that came from HybridCacheOptions is reported there (the cache's constructor no longer checks again).
+    [Fact]
+    public async Task AnOutOfBoundsValue_FromAddHybridCache_IsReportedByTheOptionsValidator()
+    {
+        await using var app = NewApp(TestCache.NewTime(), o => o.MaximumKeyLength = 100_000);
+        var ex = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            app.GetRequiredService<Microsoft.Extensions.Options.IOptions<LeveeOptions>>().Value);
+        Assert.Contains("MaximumKeyLength", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => app.GetRequiredService<LeveeCache>());
+    }
+
     // upstream: ExpirationTests.ValidateCacheExpiration-style: DefaultEntryOptions' Expiration and LocalCacheExpiration
     [Fact]
     public async Task DefaultEntryOptions_FromAddHybridCache_AreTheDefaultsOfCallsWithoutOptions()
