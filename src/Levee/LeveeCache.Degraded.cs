@@ -1,3 +1,6 @@
+// A little over ~400 lines on purpose: degraded mode's three mechanisms (values shared while the master is away, loads
+// announced so other instances wait instead of loading too, refreshes throttled while L2 can't be written) share the
+// rules that order them against removals; they follow one another below, and splitting them would put those rules in two files.
 using System.Collections.Concurrent;
 using Levee.Internal;
 
