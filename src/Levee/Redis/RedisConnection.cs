@@ -17,7 +17,7 @@ namespace Levee.Redis;
 /// is unreachable.</item>
 /// </list>
 /// </summary>
-internal sealed class RedisConnection : IAsyncDisposable
+internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
 {
     /// <summary>The first delay of the direct connect loop; doubled after each failure up to <see cref="MaxConnectDelay"/>.</summary>
     private static readonly TimeSpan FirstConnectDelay = TimeSpan.FromMilliseconds(250);
@@ -131,7 +131,7 @@ internal sealed class RedisConnection : IAsyncDisposable
     private void Failover(string detail) => Raise(L2StoreEventKind.Failover, detail);
 
     /// <summary>Makes <paramref name="connection"/> the current one, subscribes the backplane on it, and retires the previous one.</summary>
-    internal async Task InstallAsync(ConnectionGeneration connection, string reason)
+    public async Task InstallAsync(ConnectionGeneration connection, string reason)
     {
         if (_stopping.IsCancellationRequested)
         {
@@ -242,7 +242,7 @@ internal sealed class RedisConnection : IAsyncDisposable
     /// <see cref="RedisL2Store.PublishToReplicasAsync"/> publishes on all of them, so every instance hears every message.
     /// False (the caller disposes the multiplexer) when the connection was retired meanwhile.
     /// </summary>
-    internal async Task<bool> AttachReplicasAsync(ConnectionGeneration connection, ConnectionMultiplexer replicas, IReadOnlyList<EndPoint> endpoints,
+    public async Task<bool> AttachReplicasAsync(ConnectionGeneration connection, ConnectionMultiplexer replicas, IReadOnlyList<EndPoint> endpoints,
         ConnectionMultiplexer? replacing = null)
     {
         var subscribed = await SubscribeReplicasFromAsync(replicas, 0).ConfigureAwait(false);

@@ -18,7 +18,7 @@ namespace Levee.Redis;
 /// loses against the higher epoch.</item>
 /// </list>
 /// Unlike the other watches it also makes the connection to the master it chose, and installs it in the
-/// <see cref="RedisConnection"/> (which raises the failover), then attaches the master's replicas.
+/// the <see cref="ISentinelTarget"/> it serves (<see cref="RedisConnection"/>, which raises the failover), then attaches the master's replicas.
 /// </summary>
 internal sealed class SentinelWatch : FailoverWatch
 {
@@ -39,7 +39,7 @@ internal sealed class SentinelWatch : FailoverWatch
     private const int ReplicaRefreshChecks = 10;
 
     private readonly ConfigurationOptions _configuration;
-    private readonly RedisConnection _store;
+    private readonly ISentinelTarget _store;
     private readonly SentinelClients _sentinels;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -51,7 +51,7 @@ internal sealed class SentinelWatch : FailoverWatch
     private int _attaching;
     private int _checksSinceReplicaRefresh;
 
-    public SentinelWatch(ConfigurationOptions configuration, RedisConnection store, TimeProvider time, ILogger logger, string cache)
+    public SentinelWatch(ConfigurationOptions configuration, ISentinelTarget store, TimeProvider time, ILogger logger, string cache)
     {
         _configuration = configuration;
         _store = store;
