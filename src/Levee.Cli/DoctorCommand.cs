@@ -21,7 +21,8 @@ internal static class DoctorCommand
     /// <summary>Widest paragraph of <c>explain</c>'s text (narrower on a narrower terminal).</summary>
     private const int MarkdownWidth = 100;
 
-    private static readonly System.Text.Json.JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+    /// <summary>As the lint report's JSON: indented, and text (', `, &lt;, +, ⌊) as written, not as \u escapes.</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions IndentedJson = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static Command Create()
     {
