@@ -7,7 +7,8 @@ using Levee.Doctor;
 namespace Levee.Cli;
 
 /// <summary>
-/// <c>levee doctor lint FILE...</c> and <c>levee doctor check ...</c>: parse, call Levee.Doctor, print.
+/// <c>levee doctor lint FILE...</c>, <c>levee doctor check ...</c>, <c>levee doctor rules</c> and
+/// <c>levee doctor explain RULE</c>: parse, call Levee.Doctor, print.
 /// Exit codes: 0 no errors (warnings allowed unless --strict), 1 at least one error, 2 unusable input / nothing reachable / bad usage.
 /// </summary>
 internal static class DoctorCommand
@@ -17,7 +18,11 @@ internal static class DoctorCommand
     public const string SentinelPasswordEnvironmentVariable = "LEVEE_SENTINEL_PASSWORD";
     public const string SentinelUserEnvironmentVariable = "LEVEE_SENTINEL_USER";
 
-    private static readonly System.Text.Json.JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+    /// <summary>Widest paragraph of <c>explain</c>'s text (narrower on a narrower terminal).</summary>
+    private const int MarkdownWidth = 100;
+
+    /// <summary>As the lint report's JSON: indented, and text (', `, &lt;, +, ⌊) as written, not as \u escapes.</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions IndentedJson = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static Command Create()
     {
@@ -25,6 +30,7 @@ internal static class DoctorCommand
         command.Subcommands.Add(CreateLint());
         command.Subcommands.Add(CreateCheck());
         command.Subcommands.Add(CreateRules());
+        command.Subcommands.Add(CreateExplain());
         return command;
     }
 
@@ -44,6 +50,24 @@ internal static class DoctorCommand
             if (format is not ("text" or "json" or "sarif"))
             {
                 r.AddError($"--format must be text, json or sarif, got '{text}'.");
+            }
+
+            return format;
+        },
+    };
+
+    /// <summary><c>--format</c> of the commands that print rules: text or json (any case); the value is lower case.</summary>
+    private static Option<string> TextOrJsonOption() => new("--format", "-f")
+    {
+        Description = "Output format: text or json",
+        DefaultValueFactory = _ => "text",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "text";
+            var format = text.ToLowerInvariant();
+            if (format is not ("text" or "json"))
+            {
+                r.AddError($"--format must be text or json, got '{text}'.");
             }
 
             return format;
@@ -223,8 +247,8 @@ internal static class DoctorCommand
 
     private static Command CreateRules()
     {
-        var format = FormatOption();
-        var command = new Command("rules", "List every rule: id, default severity, title (details in docs/doctor.md)") { format };
+        var format = TextOrJsonOption();
+        var command = new Command("rules", "List every rule: id, default severity, title (details: levee doctor explain RULE)") { format };
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -245,6 +269,72 @@ internal static class DoctorCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>levee doctor explain RULE</c>: the rule's id, title, default severity, URL and its section of docs/doctor.md
+    /// (embedded in Levee.Doctor) as plain text; an unknown id is a usage error (exit 2) that says where the ids are.
+    /// </summary>
+    private static Command CreateExplain()
+    {
+        var rule = new Argument<Rule>("rule")
+        {
+            Description = "A rule id, e.g. S001 or t002 (levee doctor rules lists them)",
+            CustomParser = r =>
+            {
+                var id = r.Tokens.Count > 0 ? r.Tokens[^1].Value : string.Empty;
+                if (Rules.All.FirstOrDefault(x => x.Id.Equals(id, StringComparison.OrdinalIgnoreCase)) is { } known)
+                {
+                    return known;
+                }
+
+                r.AddError($"no rule '{id}'. 'levee doctor rules' lists every rule id.");
+                return null!;
+            },
+        };
+        var format = TextOrJsonOption();
+        var command = new Command("explain", "Explain a rule: why it matters, how to fix it (the rule's section of docs/doctor.md, offline)") { rule, format };
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var r = parse.GetValue(rule)!;
+            var width = IsTerminal(output) ? Math.Clamp(ConsoleWidth() - 1, 40, MarkdownWidth) : MarkdownWidth;
+            if (!RuleDocs.TryGetSection(r.Id, out _, out var markdown) || RuleDocs.PlainText(r.Id, width) is not { } text)
+            {
+                // never shipped: a test fails for every rule without a section
+                parse.InvocationConfiguration.Error.WriteLine($"levee doctor explain: {r.Id} has no section in this build's docs/doctor.md; see {r.HelpUri}");
+                return 2;
+            }
+
+            if (parse.GetValue(format) == "json")
+            {
+                output.Write(System.Text.Json.JsonSerializer.Serialize(
+                    new { id = r.Id, severity = JsonReportWriter.SeverityName(r.Severity), title = r.Title, help = r.HelpUri, text, markdown },
+                    IndentedJson));
+                output.WriteLine();
+                return 0;
+            }
+
+            output.WriteLine($"{r.Id}: {r.Title}");
+            output.WriteLine($"Default severity: {JsonReportWriter.SeverityName(r.Severity)}");
+            output.WriteLine($"Online: {r.HelpUri}");
+            output.WriteLine();
+            output.Write(text);
+            return 0;
+        });
+        return command;
+    }
+
+    private static int ConsoleWidth()
+    {
+        try
+        {
+            return Console.WindowWidth > 0 ? Console.WindowWidth : MarkdownWidth + 1;
+        }
+        catch (IOException)
+        {
+            return MarkdownWidth + 1;
+        }
     }
 
     /// <summary>

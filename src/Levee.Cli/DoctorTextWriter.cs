@@ -63,11 +63,18 @@ internal static class DoctorTextWriter
                     new Rows(
                         new Markup("[bold]" + Markup.Escape(f.Location) + "[/]"),
                         new Text(f.Message),
-                        new Markup("[dim]fix:[/] " + Markup.Escape(f.Fix)),
-                        new Markup("[dim]" + Markup.Escape(f.HelpUri) + "[/]")));
+                        new Markup("[dim]fix:[/] " + Markup.Escape(f.Fix))));
             }
 
             console.Write(table);
+
+            // One pointer per rule, not per finding: offline (the docs are in the tool) and on the web.
+            console.MarkupLine("[dim]Read about a rule:[/]");
+            foreach (var rule in report.Findings.Select(f => f.RuleId).Distinct(StringComparer.Ordinal))
+            {
+                var url = Markup.Escape(Rules.Get(rule).HelpUri);
+                console.MarkupLine($"  levee doctor explain {Markup.Escape(rule)}   [link={url}]{url}[/]");
+            }
         }
 
         var errors = report.Count(Severity.Error);

@@ -9,6 +9,9 @@ namespace Levee.Doctor;
 /// <param name="Source">Where the behaviour is defined (file and function in Redis' source, or its docs).</param>
 public sealed record Rule(string Id, Severity Severity, string Title, string Why, string Fix, string Source)
 {
-    /// <summary>The rule's anchor in <c>docs/doctor.md</c>.</summary>
-    public string HelpUri => "docs/doctor.md#" + Id.ToLowerInvariant();
+    /// <summary>
+    /// The rule's section of <c>docs/doctor.md</c> on the web, an absolute and stable URL (for example
+    /// <c>https://github.com/levee-cache/levee/blob/main/docs/doctor.md#s001</c>); offline: <c>levee doctor explain S001</c>.
+    /// </summary>
+    public string HelpUri => RuleDocs.Url(Id);
 }

@@ -17,6 +17,8 @@ public sealed class CliSnapshotTests
     [InlineData("doctor-lint-krgko.txt", "doctor", "lint", "tests/Levee.Doctor.Tests/Corpus/krgko-redis-sentinel")]
     [InlineData("doctor-lint-bad-sentinels.txt", "doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident", "--sentinels", "zero")]
     [InlineData("doctor-lint-unknown-option.txt", "doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident", "--bogus")]
+    [InlineData("doctor-explain-s001.txt", "doctor", "explain", "S001")]
+    [InlineData("doctor-explain-unknown.txt", "doctor", "explain", "X999")]
     [InlineData("drill-list.txt", "drill", "--list")]
     [InlineData("drill-help.txt", "drill", "--help")]
     [InlineData("drill-bad-instances.txt", "drill", "--instances", "abc")]
@@ -44,11 +46,61 @@ public sealed class CliSnapshotTests
     [InlineData(2, "drill", "--instances", "abc")]
     [InlineData(2, "drill", "--rate", "0")]
     [InlineData(2, "nosuchcommand")]
+    [InlineData(0, "doctor", "explain", "t002")]
+    [InlineData(2, "doctor", "explain", "X999")]
+    [InlineData(2, "doctor", "explain")]
+    [InlineData(2, "doctor", "explain", "S001", "--format", "sarif")]
     public async Task ExitCodes(int expected, params string[] args)
     {
         // 1 is the doctor's "errors found": bad usage must never look like a finding
         var (code, _, error) = await RunAsync(args);
         Assert.True(expected == code, $"levee {string.Join(' ', args)}: exit {code}, expected {expected}; stderr:\n{error}");
+    }
+
+    [Fact]
+    public async Task Explain_EveryRuleThatRulesLists_PrintsItsDocsSection()
+    {
+        var (code, list, _) = await RunAsync(["doctor", "rules"]);
+        Assert.Equal(0, code);
+        var ids = list.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]).ToList();
+        Assert.True(ids.Count >= 70, list);
+        foreach (var id in ids)
+        {
+            var (explainCode, text, error) = await RunAsync(["doctor", "explain", id.ToLowerInvariant()]);
+            Assert.True(explainCode == 0, $"levee doctor explain {id}: exit {explainCode}\n{error}");
+            var lines = text.Split('\n');
+            Assert.StartsWith($"{id}: ", lines[0], StringComparison.Ordinal);
+            Assert.StartsWith("Default severity: ", lines[1], StringComparison.Ordinal);
+            Assert.Equal($"Online: https://github.com/levee-cache/levee/blob/main/docs/doctor.md#{id.ToLowerInvariant()}", lines[2]);
+            Assert.Contains("\n- Why: ", text, StringComparison.Ordinal);
+            Assert.Contains("\n- Fix: ", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Explain_Json_HasTheRuleAndItsSection()
+    {
+        var (code, output, _) = await RunAsync(["doctor", "explain", "T002", "--format", "json"]);
+        Assert.Equal(0, code);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal("T002", root.GetProperty("id").GetString());
+        Assert.Equal("error", root.GetProperty("severity").GetString());
+        Assert.Equal("Losing one Sentinel blocks failover", root.GetProperty("title").GetString());
+        Assert.Equal("https://github.com/levee-cache/levee/blob/main/docs/doctor.md#t002", root.GetProperty("help").GetString());
+        Assert.Contains("**Why:** A failover needs max(quorum", root.GetProperty("markdown").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("- Why: A failover needs max(quorum", root.GetProperty("text").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Lint_PointsAtEachRuleOnce_OfflineAndOnline()
+    {
+        // the incident has S001 three times: one pointer for it
+        var (_, output, _) = await RunAsync(["doctor", "lint", "tests/Levee.Doctor.Tests/Fixtures/incident"]);
+        Assert.Equal(3, output.Split('\n').Count(l => l.Contains("S001", StringComparison.Ordinal) && l.Contains('│')));
+        Assert.Single(output.Split('\n'), l => l.Contains("levee doctor explain S001", StringComparison.Ordinal));
+        Assert.Contains("levee doctor explain S001   https://github.com/levee-cache/levee/blob/main/docs/doctor.md#s001", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(" docs/doctor.md#", output, StringComparison.Ordinal);
     }
 
     /// <summary>Runs <c>levee ARGS</c> in-process from the repository root; output with \n line ends.</summary>

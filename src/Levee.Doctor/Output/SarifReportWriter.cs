@@ -34,7 +34,7 @@ public static class SarifReportWriter
             w.WriteStartObject("driver");
             w.WriteString("name", "levee-doctor");
             w.WriteString("version", toolVersion);
-            w.WriteString("informationUri", "https://github.com/levee-cache/levee/blob/main/docs/doctor.md");
+            w.WriteString("informationUri", RuleDocs.DocumentUrl);
             w.WriteStartArray("rules");
             foreach (var rule in Rules.All)
             {
@@ -50,7 +50,7 @@ public static class SarifReportWriter
                 w.WriteStartObject("help");
                 w.WriteString("text", $"{rule.Fix} Source: {rule.Source}.");
                 w.WriteEndObject();
-                w.WriteString("helpUri", "https://github.com/levee-cache/levee/blob/main/" + rule.HelpUri);
+                w.WriteString("helpUri", rule.HelpUri);
                 w.WriteStartObject("defaultConfiguration");
                 w.WriteString("level", Level(rule.Severity));
                 w.WriteEndObject();
