@@ -3,7 +3,8 @@
 // N subscribers on the replica, each its own ConnectionMultiplexer feeding its own LeveeCache.
 // dotnet run -c Release --project benchmarks/Levee.NotifyCost -- pubsub-fanout
 //   [--subscribers 1,8,16,32,64] [--sizes announce,200,1024,4096,16384] [--rate 200] [--seconds 6] [--no-levee-receiver]
-//   [--stalled-seconds 30]   (0: skip the last phase, a subscriber that stops reading until Redis drops it)
+//   [--stalled-seconds 30]   (0: skip the phase of a subscriber that stops reading until Redis drops it)
+//   [--spread 16]            (0: skip the phase that checks which of two replicas the subscriptions land on)
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -36,6 +37,7 @@ internal static class PubSubFanout
         var seconds = 6;
         var leveeReceiver = true;
         var stalledSeconds = 30;
+        var spread = 16;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -57,6 +59,9 @@ internal static class PubSubFanout
                     break;
                 case "--stalled-seconds":
                     stalledSeconds = int.Parse(args[++i]);
+                    break;
+                case "--spread":
+                    spread = int.Parse(args[++i]);
                     break;
                 default:
                     Console.Error.WriteLine($"pubsub-fanout: unknown argument {args[i]}");
@@ -133,6 +138,10 @@ internal static class PubSubFanout
             }
 
             await publisherMux.DisposeAsync();
+            if (spread > 0)
+            {
+                notes.Add(await SpreadAsync(host, master, replica, channel, spread));
+            }
         }
         finally
         {
@@ -304,6 +313,69 @@ internal static class PubSubFanout
                 $"disconnected by Redis after {after:F1} s and {sent} messages ({bytes:F1} MiB published to it; largest output buffer seen {peak / (1024.0 * 1024):F1} MiB, the rest in socket buffers)")
             : what + string.Create(CultureInfo.InvariantCulture,
                 $"still connected after {seconds} s and {sent} messages ({bytes:F1} MiB published to it); largest output buffer seen {peak / (1024.0 * 1024):F1} MiB");
+    }
+
+    /// <summary>
+    /// Where the instances' subscriptions land with two replicas: a second replica is started (the master thawed for its
+    /// sync, then frozen again), <paramref name="count"/> multiplexers are given both replicas' endpoints (as Levee's
+    /// replicas' connection is, SentinelWatch.DataOptions) and subscribe; PUBSUB NUMSUB on each replica says which one
+    /// each subscription went to. Then one message is published on both (as RedisL2Store.PublishToReplicasAsync does).
+    /// </summary>
+    private static async Task<string> SpreadAsync(ProcessHost host, RedisNode master, RedisNode first, string channel, int count)
+    {
+        master.Thaw();
+        var second = await host.StartRedisAsync("replica-2", [$"replicaof 127.0.0.1 {master.Port}"]);
+        await WaitForLinkAsync(second);
+        master.Freeze();
+        var muxes = new List<ConnectionMultiplexer>();
+        var received = 0;
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var options = new ConfigurationOptions
+                {
+                    EndPoints = { first.Endpoint, second.Endpoint }, AbortOnConnectFail = false, ClientName = "levee-fanout-spread-" + i.ToString(CultureInfo.InvariantCulture),
+                };
+                var mux = await ConnectionMultiplexer.ConnectAsync(options);
+                muxes.Add(mux);
+                await mux.GetSubscriber().SubscribeAsync(RedisChannel.Literal(channel), (_, _) => Interlocked.Increment(ref received));
+            }
+
+            var onFirst = await CountSubscribersAsync(first, channel);
+            var onSecond = await CountSubscribersAsync(second, channel);
+            var publisher = muxes[0];
+            long answered = 0;
+            foreach (var server in publisher.GetServers().Where(s => s.IsConnected))
+            {
+                answered += (long)await server.ExecuteAsync("PUBLISH", channel, "spread-check");
+            }
+
+            var deadline = Stopwatch.StartNew();
+            while (Volatile.Read(ref received) < count && deadline.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                await Task.Delay(20);
+            }
+
+            return string.Create(CultureInfo.InvariantCulture,
+                $"two replicas, {count} multiplexers given both endpoints: {onFirst} subscriptions on {first.Name} ({first.Endpoint}), {onSecond} on {second.Name} ({second.Endpoint}); "
+                + $"one message published on both reached {Volatile.Read(ref received)} of {count} subscribers (PUBLISH answered {answered} receivers in all)");
+        }
+        finally
+        {
+            foreach (var mux in muxes)
+            {
+                await mux.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Subscribers of <paramref name="channel"/> on one node (PUBSUB NUMSUB: every StackExchange.Redis connection
+    /// is a pub/sub client anyway, subscribed to its own configuration channel).</summary>
+    private static async Task<long> CountSubscribersAsync(RedisNode node, string channel)
+    {
+        var reply = await node.ExecuteAsync(MonitorTimeout, ["PUBSUB", "NUMSUB", channel], CancellationToken.None);
+        return reply.Items.Count == 2 ? reply.Items[1].Number : -1;
     }
 
     private static async Task PublishAsync(IServer server, string channel, string message, Cell cell, int i, long sent)
