@@ -1,9 +1,16 @@
 // NOTIFY's cost with N listening instances, on a throw-away loopback PostgreSQL (docs/scale.md).
 // dotnet run -c Release --project benchmarks/Levee.NotifyCost -- [listeners...]   (default: 8 64)
+// dotnet run -c Release --project benchmarks/Levee.NotifyCost -- pubsub-fanout [...]   the replicas' pub/sub instead (PubSubFanout.cs)
 using System.Diagnostics;
 using Levee;
 using Levee.Drill.Topology;
+using Levee.NotifyCost;
 using Levee.PostgreSql;
+
+if (args.Length > 0 && args[0] == "pubsub-fanout")
+{
+    return await PubSubFanout.RunAsync(args[1..]);
+}
 
 var listenerCounts = args.Length > 0 ? args.Select(int.Parse).ToArray() : [8, 64];
 const int Sequential = 3000;
@@ -80,6 +87,8 @@ foreach (var n in listenerCounts)
         await l.DisposeAsync();
     }
 }
+
+return 0;
 
 static double P(double[] sorted, double q) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
 
