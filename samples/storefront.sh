@@ -70,6 +70,9 @@ if [ -z "$app_dll" ]; then
   app_dll="$out/Levee.Sample.Storefront.dll"
 fi
 if [ -n "${LEVEE_CLI_DLL:-}" ]; then levee=(dotnet "$LEVEE_CLI_DLL"); else levee=("$root/levee"); fi
+# the sandbox and the storefront get SIGTERM when this script dies without running its trap (SIGKILL): PR_SET_PDEATHSIG
+guard=()
+case "$(setpriv --help 2>&1 || true)" in *--pdeathsig*) guard=(setpriv --pdeathsig TERM) ;; esac
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/levee-storefront.XXXXXX")"
 sandbox_pid=""
@@ -89,8 +92,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# the sandbox: its KEY=value lines to a file, its messages (for people) to our stderr; it also stops if we are SIGKILLed
-"${levee[@]}" sandbox --database storefront --sql "$root/samples/Levee.Sample.Storefront/catalog.sql" --owner-pid $$ >"$work/sandbox.env" &
+# the sandbox: its KEY=value lines to a file, its messages (for people) to our stderr; --owner-pid: a second guard
+"${guard[@]}" "${levee[@]}" sandbox --database storefront --sql "$root/samples/Levee.Sample.Storefront/catalog.sql" --owner-pid $$ >"$work/sandbox.env" &
 sandbox_pid=$!
 for ((i = 0; ; i++)); do
   grep -q '^LEVEE_SANDBOX_READY=1$' "$work/sandbox.env" && break
@@ -108,7 +111,7 @@ value() { sed -n "s/^$1=//p" "$work/sandbox.env" | head -1; }
 postgres=$(value LEVEE_SANDBOX_POSTGRES)
 redis=$(value LEVEE_SANDBOX_REDIS)
 
-dotnet "$app_dll" --urls "http://127.0.0.1:$port" "--ConnectionStrings:Postgres=$postgres" "--Redis=$redis" "${app_args[@]}" >"$work/storefront.log" 2>&1 &
+"${guard[@]}" dotnet "$app_dll" --urls "http://127.0.0.1:$port" "--ConnectionStrings:Postgres=$postgres" "--Redis=$redis" "${app_args[@]}" >"$work/storefront.log" 2>&1 &
 app_pid=$!
 url=""
 for ((i = 0; i < 1200; i++)); do
