@@ -14,19 +14,8 @@ public sealed class Catalog(NpgsqlDataSource db, IMeterFactory meters)
 {
     private readonly Counter<long> _queries = meters.Create("Storefront").CreateCounter<long>("storefront.db.queries", "{query}", "Database queries run by the storefront.");
 
-    public const string Schema = """
-        CREATE TABLE IF NOT EXISTS categories (id int PRIMARY KEY, name text NOT NULL, active bool NOT NULL);
-        CREATE TABLE IF NOT EXISTS products (id int PRIMARY KEY, name text NOT NULL, price numeric NOT NULL, featured bool NOT NULL, version int NOT NULL DEFAULT 1);
-        CREATE TABLE IF NOT EXISTS users (id int PRIMARY KEY, name text NOT NULL, email text NOT NULL);
-        CREATE TABLE IF NOT EXISTS site_settings (key text PRIMARY KEY, value text NOT NULL);
-        """;
-
-    public const string Seed = """
-        INSERT INTO categories SELECT g, 'Category ' || g, g % 3 <> 0 FROM generate_series(1, 30) g ON CONFLICT DO NOTHING;
-        INSERT INTO products SELECT g, 'Product ' || g, (g % 97) + 0.99, g % 50 = 0, 1 FROM generate_series(1, 5000) g ON CONFLICT DO NOTHING;
-        INSERT INTO users SELECT g, 'User ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g ON CONFLICT DO NOTHING;
-        INSERT INTO site_settings VALUES ('title', 'Levee storefront'), ('currency', 'EUR') ON CONFLICT DO NOTHING;
-        """;
+    /// <summary>The schema and seed rows (<c>catalog.sql</c> next to this file, embedded): idempotent, run once against the database.</summary>
+    public static string Sql { get; } = ReadSql();
 
     public long Queries { get; private set; }
 
@@ -70,6 +59,14 @@ public sealed class Catalog(NpgsqlDataSource db, IMeterFactory meters)
         cmd.Parameters.AddWithValue(id);
         cmd.Parameters.AddWithValue(price);
         return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    private static string ReadSql()
+    {
+        using var stream = typeof(Catalog).Assembly.GetManifestResourceStream("catalog.sql")
+            ?? throw new InvalidOperationException("catalog.sql is not embedded in " + typeof(Catalog).Assembly.GetName().Name);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
     }
 
     private static async ValueTask<List<T>> ReadAsync<T>(NpgsqlCommand cmd, Func<NpgsqlDataReader, T> map, CancellationToken ct)

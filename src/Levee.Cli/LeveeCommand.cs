@@ -11,12 +11,13 @@ namespace Levee.Cli;
 /// </summary>
 internal static class LeveeCommand
 {
-    /// <summary>The root command with <c>doctor</c> and <c>drill</c>.</summary>
+    /// <summary>The root command with <c>doctor</c>, <c>drill</c> and <c>sandbox</c>.</summary>
     public static RootCommand Create()
     {
         var root = new RootCommand("levee: Redis HA doctor and failure drills for services that cache in Redis");
         root.Subcommands.Add(DoctorCommand.Create());
         root.Subcommands.Add(DrillCommand.Create());
+        root.Subcommands.Add(SandboxCommand.Create());
         return root;
     }
 

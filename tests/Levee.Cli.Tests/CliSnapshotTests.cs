@@ -24,6 +24,9 @@ public sealed class CliSnapshotTests
     [InlineData("drill-bad-instances.txt", "drill", "--instances", "abc")]
     [InlineData("drill-instances-out-of-range.txt", "drill", "--instances", "0")]
     [InlineData("drill-bad-format.txt", "drill", "--format", "xml")]
+    [InlineData("sandbox-help.txt", "sandbox", "--help")]
+    [InlineData("sandbox-bad-quorum.txt", "sandbox", "--quorum", "4")]
+    [InlineData("sandbox-missing-sql.txt", "sandbox", "--sql", "no/such/catalog.sql")]
     public async Task Output_MatchesSnapshot(string snapshot, params string[] args)
     {
         var (code, output, error) = await RunAsync(args);
@@ -50,6 +53,8 @@ public sealed class CliSnapshotTests
     [InlineData(2, "doctor", "explain", "X999")]
     [InlineData(2, "doctor", "explain")]
     [InlineData(2, "doctor", "explain", "S001", "--format", "sarif")]
+    [InlineData(2, "sandbox", "--sql", "no/such/catalog.sql")]
+    [InlineData(2, "sandbox", "--sentinels", "0")]
     public async Task ExitCodes(int expected, params string[] args)
     {
         // 1 is the doctor's "errors found": bad usage must never look like a finding

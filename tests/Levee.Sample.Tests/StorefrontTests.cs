@@ -22,7 +22,7 @@ public sealed class StorefrontTests : IAsyncLifetime
     {
         _host = new ProcessHost();
         _postgres = await PostgresServer.StartAsync(_host);
-        await _postgres.ExecuteAsync(Catalog.Schema + Catalog.Seed);
+        await _postgres.ExecuteAsync(Catalog.Sql);
         _redis = await _host.StartRedisAsync();
         _app = StorefrontApp.Build([
             "--urls", "http://127.0.0.1:0",

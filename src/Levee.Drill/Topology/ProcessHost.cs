@@ -109,6 +109,9 @@ public sealed class ProcessHost : IAsyncDisposable
         return Tls;
     }
 
+    /// <summary>True when <paramref name="pid"/> exists and is not a zombie (for checks that a stopped process is gone).</summary>
+    public static bool IsAlive(int pid) => Signals.IsAlive(pid);
+
     /// <summary>Creates (if needed) and returns the folder <c>Root/name</c>.</summary>
     public string CreateDirectory(string name)
     {
