@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Compression;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -9,7 +10,8 @@ namespace Levee.Cli.Tests;
 /// The release path as a new user meets it: <c>scripts/pack.sh</c> packs every package into a temp folder, <c>dotnet tool
 /// install</c> installs <c>Levee.Cli</c> from that folder alone (a NuGet.config that clears every other source, an empty
 /// package cache) into a temp tool path, and the installed <c>levee</c> prints its version and the commit it was built
-/// from, and lints the incident's configuration. Takes about a minute and a half on a busy 2-core machine (docs/release.md).
+/// from, and lints the incident's configuration; the symbol packages map the sources to the repository at HEAD (SourceLink).
+/// About 70 s on a busy 2-core machine (docs/release.md).
 /// </summary>
 public sealed class ToolPackageTests
 {
@@ -36,7 +38,19 @@ public sealed class ToolPackageTests
             foreach (var name in new[] { "Levee", "Levee.PostgreSql" })
             {
                 Assert.True(File.Exists(Path.Combine(feed, $"{name}.{version}.nupkg")), $"{name}.{version}.nupkg missing:\n{pack.Output}");
-                Assert.True(File.Exists(Path.Combine(feed, $"{name}.{version}.snupkg")), $"{name}.{version}.snupkg missing:\n{pack.Output}");
+                var symbols = Path.Combine(feed, $"{name}.{version}.snupkg");
+                Assert.True(File.Exists(symbols), $"{name}.{version}.snupkg missing:\n{pack.Output}");
+
+                // SourceLink: the PDB maps the sources to the repository at this commit (also where origin is no GitHub URL)
+                using var zip = ZipFile.OpenRead(symbols);
+                var pdb = zip.GetEntry($"lib/net10.0/{name}.pdb") ?? throw new InvalidOperationException($"no {name}.pdb in {symbols}");
+                using var stream = new MemoryStream();
+                using (var entry = pdb.Open())
+                {
+                    await entry.CopyToAsync(stream);
+                }
+
+                Assert.Contains($"https://raw.githubusercontent.com/levee-cache/levee/{head}/*", Encoding.UTF8.GetString(stream.ToArray()), StringComparison.Ordinal);
             }
 
             var pointer = new FileInfo(Path.Combine(feed, $"Levee.Cli.{version}.nupkg"));
