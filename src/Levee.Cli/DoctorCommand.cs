@@ -293,7 +293,7 @@ internal static class DoctorCommand
             },
         };
         var format = TextOrJsonOption();
-        var command = new Command("explain", "Explain a rule: why it matters, how to fix it (the rule's section of docs/doctor.md, offline)") { rule, format };
+        var command = new Command("explain", "Explain a rule: why it matters, how to fix it (the documentation built into the tool: works offline)") { rule, format };
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
