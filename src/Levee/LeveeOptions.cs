@@ -202,7 +202,7 @@ public sealed class LeveeOptions
     /// <summary>
     /// The cache's default admission gate (named <c>default</c>): every factory call of an entry that names no other gate
     /// passes it. Defaults: adaptive limit 16 (2 to 64), queue of 100 for at most 1 second, a quarter of the limit for
-    /// warm-up and background refresh. See docs/gate.md.
+    /// warm-up and background refresh. See <see href="https://github.com/levee-cache/levee/blob/main/docs/gate.md"/>.
     /// </summary>
     public LeveeGateOptions Gate { get; set; } = new();
 

@@ -4,7 +4,7 @@ namespace Levee;
 /// Settings of one admission gate: the gate every factory (database) call passes. A gate limits how many factory calls
 /// run at once (adaptive by default), optionally how many start per second, and what happens when it is full: a caller
 /// with a stale value gets it at once, others wait in a bounded queue for a bounded time and then fail fast with
-/// <see cref="LeveeOverloadedException"/>. See docs/gate.md.
+/// <see cref="LeveeOverloadedException"/>. See <see href="https://github.com/levee-cache/levee/blob/main/docs/gate.md"/>.
 /// </summary>
 public sealed class LeveeGateOptions
 {
