@@ -54,6 +54,12 @@ public static class LeveeServiceCollectionExtensions
         services.RemoveAll<HybridCache>();
         services.AddSingleton<HybridCache>(static sp => sp.GetRequiredService<LeveeCache>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Levee.Snapshot.LeveeSnapshotHostedService>()); // no-op without Snapshot.Path
+        if (!services.Any(static d => d.ServiceType == typeof(LeveeStartMarker)))
+        {
+            services.AddSingleton<LeveeStartMarker>();
+            services.AddSingleton<IHostedService>(static sp => new LeveeStartService(sp, null)); // connects at host start
+        }
+
         return services;
     }
 
@@ -131,6 +137,7 @@ public static class LeveeServiceCollectionExtensions
         services.AddKeyedSingleton(name, static (sp, key) => Attach(Create(sp, sp.GetRequiredService<IOptionsMonitor<LeveeOptions>>().Get((string)key!)),
             sp.GetKeyedService<ILeveeInvalidationChannel>(key)));
         services.AddKeyedSingleton<HybridCache>(name, static (sp, key) => sp.GetRequiredKeyedService<LeveeCache>(key));
+        services.AddSingleton<IHostedService>(sp => new LeveeStartService(sp, name)); // connects at host start
         return services;
     }
 
@@ -255,4 +262,7 @@ public static class LeveeServiceCollectionExtensions
         IL2Store? l2 = string.IsNullOrWhiteSpace(options.Redis) ? null : new RedisL2Store(options.Redis, options.Name, options.TimeProvider, logger, options.ConfigureRedis);
         return new LeveeCache(options, l2, serializers, logger, services.GetService<IMeterFactory>());
     }
+
+    /// <summary>Marks that <see cref="LeveeStartService"/> is registered for the unkeyed cache (AddLevee called twice registers it once).</summary>
+    private sealed class LeveeStartMarker;
 }
