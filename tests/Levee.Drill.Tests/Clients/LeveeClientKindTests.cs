@@ -11,14 +11,17 @@ public sealed class LeveeClientKindTests
     };
 
     [Theory]
-    [InlineData("levee", true)]
-    [InlineData("levee-redis-only", false)]
-    public async Task LeveeUsesTheRunsDatabaseAsSecondChannel_RedisOnlyDoesNot(string name, bool expected)
+    [InlineData("levee", true, 4096)]
+    [InlineData("levee-no-share", true, 0)]
+    [InlineData("levee-redis-only", false, 0)]
+    public async Task LeveeUsesTheRunsDatabaseAsSecondChannel_NoShareSharesNoValues_RedisOnlyHasNoChannel(string name, bool channel, int sharedValueMaxBytes)
     {
         var kind = ClientKinds.Create(name, []);
         Assert.Equal(name, kind.Name);
+        Assert.Contains(name, ClientKinds.BuiltIn);
         await using var client = (LeveeClient)await kind.CreateAsync(Target, 0, CancellationToken.None);
 
-        Assert.Equal(expected, client.UsesPostgresChannel);
+        Assert.Equal(channel, client.UsesPostgresChannel);
+        Assert.Equal(sharedValueMaxBytes, client.SharedValueMaxBytes);
     }
 }
