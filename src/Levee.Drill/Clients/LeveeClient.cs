@@ -11,17 +11,32 @@ namespace Levee.Drill.Clients;
 /// second invalidation channel); <c>levee-no-share</c> adds it with <c>ShareValuesMaxBytes = 0</c> (removals only, no
 /// loaded values through PostgreSQL); <c>levee-redis-only</c> does not add it.
 /// </summary>
-internal sealed class LeveeClient : IDrillClient
+internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
 {
     private readonly ServiceProvider _services;
     private readonly LeveeCache _cache;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _removalsReceived = new(StringComparer.Ordinal);
+    private readonly IDisposable? _receipts;
     private List<Microsoft.Extensions.Hosting.IHostedService> _started = [];
 
     private LeveeClient(ServiceProvider services)
     {
         _services = services;
         _cache = services.GetRequiredService<LeveeCache>();
+
+        // after the cache's own subscription (made when the cache was resolved, above): a channel calls its subscribers in
+        // order, so a removal recorded here has been applied by the cache
+        _receipts = services.GetService<ILeveeInvalidationChannel>()?.Subscribe(m =>
+        {
+            if (m.Kind == LeveeInvalidationKind.Remove && m.Subject is { } key)
+            {
+                _removalsReceived[key] = TimeProvider.System.GetTimestamp();
+            }
+        });
     }
+
+    /// <inheritdoc />
+    public long? LastRemovalReceived(string key) => _removalsReceived.TryGetValue(key, out var at) ? at : null;
 
     /// <summary>The cache (the drill's deploy tests look at it).</summary>
     internal LeveeCache Cache => _cache;
@@ -110,6 +125,7 @@ internal sealed class LeveeClient : IDrillClient
             await hosted[i].StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
+        _receipts?.Dispose();
         await _cache.DisposeAsync().ConfigureAwait(false);
         await _services.DisposeAsync().ConfigureAwait(false);
     }
