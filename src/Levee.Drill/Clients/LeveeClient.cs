@@ -15,7 +15,7 @@ internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
 {
     private readonly ServiceProvider _services;
     private readonly LeveeCache _cache;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _removalsReceived = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Queue<long>> _removalsReceived = new(StringComparer.Ordinal);
     private readonly IDisposable? _receipts;
     private List<Microsoft.Extensions.Hosting.IHostedService> _started = [];
 
@@ -30,13 +30,42 @@ internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
         {
             if (m.Kind == LeveeInvalidationKind.Remove && m.Subject is { } key)
             {
-                _removalsReceived[key] = TimeProvider.System.GetTimestamp();
+                var at = TimeProvider.System.GetTimestamp();
+                var receipts = _removalsReceived.GetOrAdd(key, static _ => new Queue<long>());
+                lock (receipts)
+                {
+                    if (receipts.Count == IRemovalReceipts.ReceiptsKept)
+                    {
+                        receipts.Dequeue();
+                    }
+
+                    receipts.Enqueue(at);
+                }
             }
         });
     }
 
     /// <inheritdoc />
-    public long? LastRemovalReceived(string key) => _removalsReceived.TryGetValue(key, out var at) ? at : null;
+    public long? RemovalReceivedSince(string key, long sinceTimestamp)
+    {
+        if (!_removalsReceived.TryGetValue(key, out var receipts))
+        {
+            return null;
+        }
+
+        lock (receipts)
+        {
+            foreach (var at in receipts)
+            {
+                if (at >= sinceTimestamp)
+                {
+                    return at;
+                }
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The cache (the drill's deploy tests look at it).</summary>
     internal LeveeCache Cache => _cache;

@@ -14,19 +14,25 @@ internal sealed class StaleReadLog
     /// <summary>Reads kept per run (a client that serves thousands of stale reads is explained by the first ones).</summary>
     internal const int MaxKept = 200;
 
-    private readonly ConcurrentQueue<StaleRead> _reads = new();
+    private readonly ConcurrentQueue<(StaleRead Read, Func<double?>? Arrival)> _reads = new();
     private int _count;
 
-    public void Add(StaleRead read)
+    /// <summary>
+    /// Keeps <paramref name="read"/> (one of the first <see cref="MaxKept"/>). <paramref name="arrival"/>, when the client
+    /// reports receipts: asked at <see cref="Snapshot"/> (after the run) when the removal reached the reading instance, in
+    /// ms since the load began (null: it never did); it fills <see cref="StaleRead.RemovalReceivedMs"/>.
+    /// </summary>
+    public void Add(StaleRead read, Func<double?>? arrival = null)
     {
         if (Interlocked.Increment(ref _count) <= MaxKept)
         {
-            _reads.Enqueue(read);
+            _reads.Enqueue((read, arrival));
         }
     }
 
-    /// <summary>The kept reads by the time they began.</summary>
-    public IReadOnlyList<StaleRead> Snapshot() => [.. _reads.OrderBy(r => r.ReadStartedMs)];
+    /// <summary>The kept reads by the time they began, each with when its removal reached the reading instance when known.</summary>
+    public IReadOnlyList<StaleRead> Snapshot() =>
+        [.. _reads.Select(r => r.Arrival is null ? r.Read : r.Read with { RemovalReceivedMs = r.Arrival() }).OrderBy(r => r.ReadStartedMs)];
 
     /// <summary>
     /// One line on <paramref name="reads"/> (null when there are none): how long after their invalidation the reads began,
@@ -56,7 +62,7 @@ internal sealed class StaleReadLog
         {
             (StaleRead.BeforeArrival, "began before the removal reached the reading instance"),
             (StaleRead.AfterArrival, "began after it had arrived there"),
-            (StaleRead.NotReceived, "found no removal received there by the end of the read"),
+            (StaleRead.NotReceived, "had no removal of the key reach the reading instance through the second channel (or no trace of it)"),
             (StaleRead.WritersInstance, "were on the writer's own instance"),
         })
         {

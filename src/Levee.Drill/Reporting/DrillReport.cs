@@ -121,9 +121,10 @@ internal sealed record ErrorCause(string Cause, long Count, int FirstSecond, int
 
 /// <summary>
 /// One stale-after-invalidation read. Times are milliseconds since the start of the load. <see cref="RemovalReceivedMs"/>:
-/// when the reading instance last received a removal of the key through its second invalidation channel, if at or after
-/// <see cref="InvalidationStartedMs"/> (the removal of this write, or a later one) and before the end of the read; null
-/// when the client does not report it or none had arrived. Redis' backplane is not traced.
+/// when the reading instance received the first removal of the key through its second invalidation channel at or after
+/// <see cref="InvalidationStartedMs"/> (the removal of this write, unless a later write's came first), looked up after the
+/// run, so it may be after the read; null when the client does not report receipts or none arrived. Redis' backplane is
+/// not traced.
 /// </summary>
 /// <param name="Second">The second of the run the read was scheduled in.</param>
 /// <param name="Key">The key read.</param>
@@ -155,7 +156,8 @@ internal sealed record StaleRead(
     /// <summary>The read began after the removal had reached (and been applied by) the reading instance.</summary>
     public const string AfterArrival = "after-arrival";
 
-    /// <summary>No removal of the key had reached the reading instance through the second channel by the end of the read.</summary>
+    /// <summary>No removal of the key reached the reading instance through the second channel after the invalidation was
+    /// called (or the client does not report receipts, as without a second channel).</summary>
     public const string NotReceived = "not-received";
 
     /// <summary>The reading instance made the write and the invalidation itself.</summary>

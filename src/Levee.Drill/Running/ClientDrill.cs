@@ -109,7 +109,8 @@ internal sealed partial class ClientDrill(
                 late = staleAfterInvalidation && started - invalidated.At > TimeSpan.FromSeconds(1);
                 if (staleAfterInvalidation)
                 {
-                    recorder.StaleReads.Add(DescribeStaleRead(scheduled, key, instance.Index, client, entry.Version, invalidated, started, Elapsed()));
+                    var (read, arrival) = DescribeStaleRead(scheduled, key, instance.Index, client, entry.Version, invalidated, started, Elapsed());
+                    recorder.StaleReads.Add(read, arrival);
                 }
             }
         }
@@ -125,19 +126,24 @@ internal sealed partial class ClientDrill(
         recorder.RecordStale(scheduled, stale, staleAfterInvalidation, late);
     }
 
-    /// <summary>A stale-after-invalidation read with its timings; the removal's arrival at the reader when its client reports it.</summary>
-    private StaleRead DescribeStaleRead(TimeSpan scheduled, string key, int reader, IDrillClient client, long returned, VersionBook.Invalidation invalidated, TimeSpan started, TimeSpan ended)
+    /// <summary>
+    /// A stale-after-invalidation read with its timings, and (when its client reports receipts) a way to find, after the
+    /// run, when the removal of that invalidation reached the reading instance (the first receipt since the invalidation
+    /// was called: it may come after the read).
+    /// </summary>
+    private (StaleRead Read, Func<double?>? Arrival) DescribeStaleRead(TimeSpan scheduled, string key, int reader, IDrillClient client, long returned, VersionBook.Invalidation invalidated, TimeSpan started, TimeSpan ended)
     {
-        double? received = null;
-        if (client is IRemovalReceipts receipts && receipts.LastRemovalReceived(key) is { } at)
+        Func<double?>? arrival = null;
+        if (client is IRemovalReceipts receipts)
         {
-            var since = _time.GetElapsedTime(_epoch, at);
-            received = since >= invalidated.StartedAt && since <= ended ? Math.Round(since.TotalMilliseconds, 1) : null;
+            var since = _epoch + (long)(invalidated.StartedAt.TotalSeconds * _time.TimestampFrequency);
+            arrival = () => receipts.RemovalReceivedSince(key, since) is { } at ? Math.Round(_time.GetElapsedTime(_epoch, at).TotalMilliseconds, 1) : null;
         }
 
-        return new StaleRead((int)scheduled.TotalSeconds, key, reader, invalidated.Writer, returned, invalidated.Version,
+        var read = new StaleRead((int)scheduled.TotalSeconds, key, reader, invalidated.Writer, returned, invalidated.Version,
             Math.Round(invalidated.StartedAt.TotalMilliseconds, 1), Math.Round(invalidated.At.TotalMilliseconds, 1),
-            Math.Round(started.TotalMilliseconds, 1), Math.Round(ended.TotalMilliseconds, 1), received);
+            Math.Round(started.TotalMilliseconds, 1), Math.Round(ended.TotalMilliseconds, 1), null);
+        return (read, arrival);
     }
 
     private async Task RestartFixedEndpointClientsAsync(DrillTopology topology, ScenarioContext context, RedisTarget target, List<AppInstance> instances, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using Levee.Drill;
 using Levee.Drill.Clients;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Levee.Drill.Tests.Clients;
 
@@ -23,5 +24,50 @@ public sealed class LeveeClientKindTests
 
         Assert.Equal(channel, client.UsesPostgresChannel);
         Assert.Equal(sharedValueMaxBytes, client.SharedValueMaxBytes);
+    }
+
+    [Fact]
+    public async Task ARemovalReceivedThroughTheChannel_IsFoundByTheTimeItArrived_AfterTheCacheAppliedIt()
+    {
+        var channel = new FakeChannel();
+        await using var client = await LeveeClient.StartAsync(Target with { Database = null }, s => s.AddSingleton<ILeveeInvalidationChannel>(channel), CancellationToken.None);
+        Assert.Equal(2, channel.Subscribers.Count); // the cache's, then the client's receipts
+
+        var before = TimeProvider.System.GetTimestamp();
+        channel.Deliver(new LeveeInvalidation { Kind = LeveeInvalidationKind.Remove, Subject = "product:1", Sender = "other", WallMs = 1 });
+        channel.Deliver(new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = "product:2", Sender = "other" }); // not a removal
+        var after = TimeProvider.System.GetTimestamp();
+
+        var received = client.RemovalReceivedSince("product:1", before);
+        Assert.NotNull(received);
+        Assert.InRange(received.Value, before, after);
+        Assert.Null(client.RemovalReceivedSince("product:1", after + 1)); // none since
+        Assert.Null(client.RemovalReceivedSince("product:2", before));
+    }
+
+    private sealed class FakeChannel : ILeveeInvalidationChannel
+    {
+        public List<Action<LeveeInvalidation>> Subscribers { get; } = [];
+
+        public ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default) => ValueTask.FromResult(true);
+
+        public IDisposable Subscribe(Action<LeveeInvalidation> onReceived)
+        {
+            Subscribers.Add(onReceived);
+            return new Unsubscribe(() => Subscribers.Remove(onReceived));
+        }
+
+        public void Deliver(LeveeInvalidation invalidation)
+        {
+            foreach (var subscriber in Subscribers.ToList())
+            {
+                subscriber(invalidation);
+            }
+        }
+
+        private sealed class Unsubscribe(Action action) : IDisposable
+        {
+            public void Dispose() => action();
+        }
     }
 }

@@ -35,6 +35,23 @@ public sealed class StaleReadLogTests
     }
 
     [Fact]
+    public void Log_AsksWhenTheRemovalArrived_AtTheSnapshot_NotWhenTheReadWasAdded()
+    {
+        var log = new StaleReadLog();
+        double? arrived = null; // not yet when the read ends
+        log.Add(Read(5, started: 1010, received: null), () => arrived);
+        log.Add(Read(6, started: 1020, received: null)); // a client without receipts
+
+        arrived = 1013.5; // after the read: its delivery delay
+        var kept = log.Snapshot();
+
+        Assert.Equal(1013.5, kept[0].RemovalReceivedMs);
+        Assert.Equal(StaleRead.BeforeArrival, kept[0].Arrival);
+        Assert.Null(kept[1].RemovalReceivedMs);
+        Assert.Equal(StaleRead.NotReceived, kept[1].Arrival);
+    }
+
+    [Fact]
     public void Log_KeepsTheFirstReads_InTheOrderTheyBegan()
     {
         var log = new StaleReadLog();
