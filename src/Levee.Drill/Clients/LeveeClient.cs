@@ -15,7 +15,7 @@ internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
 {
     private readonly ServiceProvider _services;
     private readonly LeveeCache _cache;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Queue<long>> _removalsReceived = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, List<long>> _removalsReceived = new(StringComparer.Ordinal);
     private readonly IDisposable? _receipts;
     private List<Microsoft.Extensions.Hosting.IHostedService> _started = [];
 
@@ -31,15 +31,13 @@ internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
             if (m.Kind == LeveeInvalidationKind.Remove && m.Subject is { } key)
             {
                 var at = TimeProvider.System.GetTimestamp();
-                var receipts = _removalsReceived.GetOrAdd(key, static _ => new Queue<long>());
+                var receipts = _removalsReceived.GetOrAdd(key, static _ => []);
                 lock (receipts)
                 {
-                    if (receipts.Count == IRemovalReceipts.ReceiptsKept)
+                    if (receipts.Count < IRemovalReceipts.ReceiptsKept)
                     {
-                        receipts.Dequeue();
+                        receipts.Add(at); // in time order: one listening connection delivers them one after the other
                     }
-
-                    receipts.Enqueue(at);
                 }
             }
         });
@@ -55,16 +53,10 @@ internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
 
         lock (receipts)
         {
-            foreach (var at in receipts)
-            {
-                if (at >= sinceTimestamp)
-                {
-                    return at;
-                }
-            }
+            var i = receipts.BinarySearch(sinceTimestamp);
+            i = i >= 0 ? i : ~i; // the first at or after it
+            return i < receipts.Count ? receipts[i] : null;
         }
-
-        return null;
     }
 
     /// <summary>The cache (the drill's deploy tests look at it).</summary>

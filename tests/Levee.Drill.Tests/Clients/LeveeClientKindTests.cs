@@ -43,6 +43,16 @@ public sealed class LeveeClientKindTests
         Assert.InRange(received.Value, before, after);
         Assert.Null(client.RemovalReceivedSince("product:1", after + 1)); // none since
         Assert.Null(client.RemovalReceivedSince("product:2", before));
+
+        // many later removals of the key: the first receipt since a time is still that one (the 5-minute drill found one
+        // minutes late when only the last 64 were kept)
+        for (var i = 0; i < 200; i++)
+        {
+            channel.Deliver(new LeveeInvalidation { Kind = LeveeInvalidationKind.Remove, Subject = "product:1", Sender = "other", WallMs = 2 + i });
+        }
+
+        Assert.Equal(received, client.RemovalReceivedSince("product:1", before));
+        Assert.InRange(client.RemovalReceivedSince("product:1", after + 1)!.Value, after + 1, TimeProvider.System.GetTimestamp());
     }
 
     private sealed class FakeChannel : ILeveeInvalidationChannel
