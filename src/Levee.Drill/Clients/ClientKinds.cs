@@ -6,7 +6,7 @@ namespace Levee.Drill.Clients;
 internal static partial class ClientKinds
 {
     /// <summary>The built-in kinds, in their default order.</summary>
-    public static readonly IReadOnlyList<string> BuiltIn = ["naive", "postmortem", "levee", "levee-redis-only", "levee-warmup"];
+    public static readonly IReadOnlyList<string> BuiltIn = ["naive", "postmortem", "levee", "levee-no-share", "levee-redis-only", "levee-warmup"];
 
     /// <summary>Every name <see cref="Create"/> accepts: the built-in ones, then the registered ones.</summary>
     public static IReadOnlyList<string> Known(IEnumerable<IDrillClientKind?> registered) =>
@@ -20,6 +20,9 @@ internal static partial class ClientKinds
         "levee" => LeveeLoadProblem() is { } problem
             ? new PendingClientKind("levee", "the Levee library with its defaults", problem)
             : new LeveeClientKind(postgresChannel: true),
+        "levee-no-share" => LeveeLoadProblem() is { } problem
+            ? new PendingClientKind("levee-no-share", "the Levee library with the PostgreSQL channel, values not shared", problem)
+            : new LeveeClientKind(postgresChannel: true, shareValues: false),
         "levee-redis-only" => LeveeLoadProblem() is { } problem
             ? new PendingClientKind("levee-redis-only", "the Levee library with Redis only", problem)
             : new LeveeClientKind(postgresChannel: false),

@@ -8,18 +8,55 @@ namespace Levee.Drill.Clients;
 /// with the Sentinel connection string, one <see cref="LeveeCache"/> per app instance (its own service
 /// provider, as a separate server has), reads through <c>GetOrCreateAsync</c>, invalidation through
 /// <c>RemoveAsync</c>. The <c>levee</c> kind adds <c>.AddPostgreSqlBackplane(database)</c> (the run's database as the
-/// second invalidation channel); <c>levee-redis-only</c> does not.
+/// second invalidation channel); <c>levee-no-share</c> adds it with <c>ShareValuesMaxBytes = 0</c> (removals only, no
+/// loaded values through PostgreSQL); <c>levee-redis-only</c> does not add it.
 /// </summary>
-internal sealed class LeveeClient : IDrillClient
+internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
 {
     private readonly ServiceProvider _services;
     private readonly LeveeCache _cache;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, List<long>> _removalsReceived = new(StringComparer.Ordinal);
+    private readonly IDisposable? _receipts;
     private List<Microsoft.Extensions.Hosting.IHostedService> _started = [];
 
     private LeveeClient(ServiceProvider services)
     {
         _services = services;
         _cache = services.GetRequiredService<LeveeCache>();
+
+        // after the cache's own subscription (made when the cache was resolved, above): a channel calls its subscribers in
+        // order, so a removal recorded here has been applied by the cache
+        _receipts = services.GetService<ILeveeInvalidationChannel>()?.Subscribe(m =>
+        {
+            if (m.Kind == LeveeInvalidationKind.Remove && m.Subject is { } key)
+            {
+                var at = TimeProvider.System.GetTimestamp();
+                var receipts = _removalsReceived.GetOrAdd(key, static _ => []);
+                lock (receipts)
+                {
+                    if (receipts.Count < IRemovalReceipts.ReceiptsKept)
+                    {
+                        receipts.Add(at); // in time order: one listening connection delivers them one after the other
+                    }
+                }
+            }
+        });
+    }
+
+    /// <inheritdoc />
+    public long? RemovalReceivedSince(string key, long sinceTimestamp)
+    {
+        if (!_removalsReceived.TryGetValue(key, out var receipts))
+        {
+            return null;
+        }
+
+        lock (receipts)
+        {
+            var i = receipts.BinarySearch(sinceTimestamp);
+            i = i >= 0 ? i : ~i; // the first at or after it
+            return i < receipts.Count ? receipts[i] : null;
+        }
     }
 
     /// <summary>The cache (the drill's deploy tests look at it).</summary>
@@ -47,13 +84,19 @@ internal sealed class LeveeClient : IDrillClient
         return client;
     }
 
-    public static LeveeClient Create(RedisTarget target, bool postgresChannel)
+    public static LeveeClient Create(RedisTarget target, bool postgresChannel, bool shareValues = true)
     {
         var collection = new ServiceCollection();
         collection.AddLevee(o => Connect(o, target));
         if (postgresChannel && target.Database is { } database)
         {
-            collection.AddPostgreSqlBackplane(target.ChannelDatabase ?? database);
+            collection.AddPostgreSqlBackplane(target.ChannelDatabase ?? database, o =>
+            {
+                if (!shareValues)
+                {
+                    o.ShareValuesMaxBytes = 0; // removals only: every instance loads what it misses itself
+                }
+            });
         }
 
         return new LeveeClient(collection.BuildServiceProvider());
@@ -71,6 +114,9 @@ internal sealed class LeveeClient : IDrillClient
 
     /// <summary>True when the cache sends and receives invalidations through PostgreSQL too.</summary>
     internal bool UsesPostgresChannel => _services.GetService<ILeveeInvalidationChannel>() is not null;
+
+    /// <summary>The largest value the PostgreSQL channel shares (0: none, or no channel).</summary>
+    internal int SharedValueMaxBytes => _services.GetService<ILeveeInvalidationChannel>()?.MaxSharedValueBytes ?? 0;
 
     public ValueTask<CatalogEntry> GetAsync(string key, ICatalogLoader database, CancellationToken cancellationToken) =>
         _cache.GetOrCreateAsync(
@@ -100,26 +146,29 @@ internal sealed class LeveeClient : IDrillClient
             await hosted[i].StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
+        _receipts?.Dispose();
         await _cache.DisposeAsync().ConfigureAwait(false);
         await _services.DisposeAsync().ConfigureAwait(false);
     }
 }
 
-/// <summary>The <c>levee</c> client kind.</summary>
-internal sealed class LeveeClientKind(bool postgresChannel) : IDrillClientKind
+/// <summary>The <c>levee</c>, <c>levee-no-share</c> and <c>levee-redis-only</c> client kinds.</summary>
+internal sealed class LeveeClientKind(bool postgresChannel, bool shareValues = true) : IDrillClientKind
 {
-    public string Name => postgresChannel ? "levee" : "levee-redis-only";
+    public string Name => !postgresChannel ? "levee-redis-only" : shareValues ? "levee" : "levee-no-share";
 
-    public string Description => postgresChannel
-        ? "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync) and the run's PostgreSQL as second invalidation channel (AddPostgreSqlBackplane)"
-        : "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync), Redis only";
+    public string Description => !postgresChannel
+        ? "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync), Redis only"
+        : shareValues
+            ? "the Levee library with its defaults (Sentinel connection string, AddLevee, GetOrCreateAsync / RemoveAsync) and the run's PostgreSQL as second invalidation channel (AddPostgreSqlBackplane)"
+            : "the Levee library with its defaults and the run's PostgreSQL as second invalidation channel, values not shared through it (AddPostgreSqlBackplane with ShareValuesMaxBytes = 0)";
 
     public string? UnavailableReason => null;
 
     public bool FollowsFailover => true;
 
     public Task<IDrillClient> CreateAsync(RedisTarget target, int instance, CancellationToken cancellationToken) =>
-        Task.FromResult<IDrillClient>(LeveeClient.Create(target, postgresChannel));
+        Task.FromResult<IDrillClient>(LeveeClient.Create(target, postgresChannel, shareValues));
 
     public Task WarmAsync(RedisTarget target, IDrillClient firstInstance, IReadOnlyList<CatalogEntry> entries, CancellationToken cancellationToken) =>
         WarmThroughAsync((LeveeClient)firstInstance, entries, cancellationToken);

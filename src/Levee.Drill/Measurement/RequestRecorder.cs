@@ -26,6 +26,7 @@ internal sealed class RequestRecorder
     internal const long NeverAnsweredMicros = HighestTrackableMicros;
 
     private readonly SecondBucket[] _buckets;
+    private readonly ErrorCauses _causes = new();
 
     public RequestRecorder(int seconds)
     {
@@ -39,9 +40,24 @@ internal sealed class RequestRecorder
 
     public int Seconds => _buckets.Length;
 
-    public void Record(TimeSpan scheduled, TimeSpan latency, RequestOutcome outcome, bool isWrite = false)
+    /// <summary>The stale-after-invalidation reads one by one (the drill adds them; <see cref="RecordStale"/> counts them).</summary>
+    public StaleReadLog StaleReads { get; } = new();
+
+    /// <summary>The failed requests so far by cause (<see cref="Record"/>'s <c>cause</c>).</summary>
+    public IReadOnlyList<Reporting.ErrorCause> ErrorsByCause() => _causes.Snapshot();
+
+    /// <summary>
+    /// Records one request. <paramref name="cause"/> says why an <see cref="RequestOutcome.Error"/> failed
+    /// (<see cref="ErrorCauses.Describe"/>); a refusal's is <see cref="ErrorCauses.RefusedCause"/>; ignored for a success.
+    /// </summary>
+    public void Record(TimeSpan scheduled, TimeSpan latency, RequestOutcome outcome, bool isWrite = false, string? cause = null)
     {
         var bucket = BucketOf(scheduled);
+        if (outcome != RequestOutcome.Ok)
+        {
+            _causes.Add(outcome == RequestOutcome.Refused ? ErrorCauses.RefusedCause : cause ?? "unknown", Math.Clamp((int)Math.Floor(scheduled.TotalSeconds), 0, _buckets.Length - 1));
+        }
+
         lock (bucket.Gate)
         {
             bucket.Requests++;

@@ -100,8 +100,74 @@ internal sealed record ClientRun(
     /// <summary>Set when the two counts disagree by more than 10 % (and 50 queries): the DB figures are then suspect.</summary>
     public string? DbCountWarning { get; init; }
 
+    /// <summary>The run's errors (refusals included) by cause, most frequent first; null when there were none
+    /// (<see cref="Measurement.ErrorCauses"/>).</summary>
+    public IReadOnlyList<ErrorCause>? ErrorsByCause { get; init; }
+
+    /// <summary>The run's stale-after-invalidation reads one by one (the first <see cref="Measurement.StaleReadLog.MaxKept"/>);
+    /// null when there were none.</summary>
+    public IReadOnlyList<StaleRead>? StaleReads { get; init; }
+
     public static ClientRun NotRun(string client, string description, string status, string note) =>
         new(client, description, status, note, 0, 0, 0, null, null, null, null, null, 0, 0, null, null, null);
+}
+
+/// <summary>Failed requests of one cause: how many, and the first and last second (by scheduled start) one was seen.</summary>
+/// <param name="Cause">The exception's type and normalized message, or the drill's reason (refused, cut off).</param>
+/// <param name="Count">Failed requests of this cause.</param>
+/// <param name="FirstSecond">The second of the run the first of them was scheduled in.</param>
+/// <param name="LastSecond">The second of the run the last of them was scheduled in.</param>
+internal sealed record ErrorCause(string Cause, long Count, int FirstSecond, int LastSecond);
+
+/// <summary>
+/// One stale-after-invalidation read. Times are milliseconds since the start of the load. <see cref="RemovalReceivedMs"/>:
+/// when the reading instance received the first removal of the key through its second invalidation channel at or after
+/// <see cref="InvalidationStartedMs"/> (the removal of this write, unless a later write's came first), looked up after the
+/// run, so it may be after the read; null when the client does not report receipts or none arrived. Redis' backplane is
+/// not traced.
+/// </summary>
+/// <param name="Second">The second of the run the read was scheduled in.</param>
+/// <param name="Key">The key read.</param>
+/// <param name="Instance">The app instance that read it.</param>
+/// <param name="Writer">The app instance whose write and invalidation the read came after.</param>
+/// <param name="ReturnedVersion">The row version the read returned.</param>
+/// <param name="InvalidatedVersion">The version whose invalidation had completed before the read began.</param>
+/// <param name="InvalidationStartedMs">When the writer called the client's invalidation.</param>
+/// <param name="InvalidatedMs">When that call returned.</param>
+/// <param name="ReadStartedMs">When the read began.</param>
+/// <param name="ReadEndedMs">When the read returned.</param>
+/// <param name="RemovalReceivedMs">When the removal reached the reading instance (see above).</param>
+internal sealed record StaleRead(
+    int Second,
+    string Key,
+    int Instance,
+    int Writer,
+    long ReturnedVersion,
+    long InvalidatedVersion,
+    double InvalidationStartedMs,
+    double InvalidatedMs,
+    double ReadStartedMs,
+    double ReadEndedMs,
+    double? RemovalReceivedMs)
+{
+    /// <summary>The read began before the removal reached the reading instance: the removal's delivery delay.</summary>
+    public const string BeforeArrival = "before-arrival";
+
+    /// <summary>The read began after the removal had reached (and been applied by) the reading instance.</summary>
+    public const string AfterArrival = "after-arrival";
+
+    /// <summary>No removal of the key reached the reading instance through the second channel after the invalidation was
+    /// called (or the client does not report receipts, as without a second channel).</summary>
+    public const string NotReceived = "not-received";
+
+    /// <summary>The reading instance made the write and the invalidation itself.</summary>
+    public const string WritersInstance = "writers-instance";
+
+    /// <summary>Which of <see cref="BeforeArrival"/>, <see cref="AfterArrival"/>, <see cref="NotReceived"/>, <see cref="WritersInstance"/>.</summary>
+    public string Arrival => Instance == Writer ? WritersInstance
+        : RemovalReceivedMs is not { } received ? NotReceived
+        : received > ReadStartedMs ? BeforeArrival
+        : AfterArrival;
 }
 
 /// <summary>

@@ -86,6 +86,24 @@ internal static class SummaryWriter
             sb.Append("  \n");
         }
 
+        foreach (var run in ran)
+        {
+            if (Measurement.StaleReadLog.Summary(run.Client, run.StaleAfterInvalidation, run.StaleReads) is { } stale)
+            {
+                sb.Append('\n').Append(stale).Append('\n');
+            }
+        }
+
+        foreach (var run in ran.Where(r => r.ErrorsByCause is { Count: > 0 }))
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"\nErrors by cause, {run.Client} ({Count(run.Errors)}):\n\n| cause | errors | seconds of the run |\n|---|---|---|\n");
+            foreach (var cause in run.ErrorsByCause!)
+            {
+                sb.Append("| ").Append(cause.Cause.Replace("|", "\\|", StringComparison.Ordinal)).Append(" | ").Append(Count(cause.Count)).Append(" | ")
+                  .Append(Seconds(cause)).Append(" |\n");
+            }
+        }
+
         sb.Append("\nFaults: ").Append(string.Join("; ", report.Faults.Select(f => string.Create(CultureInfo.InvariantCulture, $"t={f.AtSecond:0.#} s {f.Action}")))).Append('\n');
         return sb.ToString();
     }
@@ -126,6 +144,18 @@ internal static class SummaryWriter
             sb.Append("<img src=\"").Append(WebUtility.HtmlEncode(chart)).Append("\" alt=\"").Append(WebUtility.HtmlEncode(chart)).Append("\">");
         }
 
+        foreach (var run in report.Runs.Where(r => r.ErrorsByCause is { Count: > 0 }))
+        {
+            sb.Append("<h2>Errors by cause: ").Append(WebUtility.HtmlEncode(run.Client)).Append("</h2><table><tr><th>cause</th><th>errors</th><th>seconds of the run</th></tr>");
+            foreach (var cause in run.ErrorsByCause!)
+            {
+                sb.Append("<tr><td>").Append(WebUtility.HtmlEncode(cause.Cause)).Append("</td><td>").Append(Count(cause.Count)).Append("</td><td>")
+                  .Append(WebUtility.HtmlEncode(Seconds(cause))).Append("</td></tr>");
+            }
+
+            sb.Append("</table>");
+        }
+
         sb.Append("<h2>Faults</h2><ul>");
         foreach (var f in report.Faults)
         {
@@ -135,6 +165,10 @@ internal static class SummaryWriter
         sb.Append("</ul><p>Raw data: <a href=\"report.json\">report.json</a></p></body></html>\n");
         return sb.ToString();
     }
+
+    private static string Seconds(ErrorCause cause) => cause.FirstSecond == cause.LastSecond
+        ? cause.FirstSecond.ToString(CultureInfo.InvariantCulture)
+        : string.Create(CultureInfo.InvariantCulture, $"{cause.FirstSecond}-{cause.LastSecond}");
 
     private static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

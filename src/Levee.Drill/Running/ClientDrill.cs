@@ -84,6 +84,7 @@ internal sealed partial class ClientDrill(
         var isWrite = DeterministicRandom.Uniform(seed, 1, (ulong)index) < options.WriteRatio;
         floor.Observe(key, isWrite, scheduled);
         var outcome = RequestOutcome.Ok;
+        string? cause = null;
         bool stale = false, staleAfterInvalidation = false, late = false;
         try
         {
@@ -93,29 +94,56 @@ internal sealed partial class ClientDrill(
             {
                 var version = await instance.Store.UpdateAsync(key, cancellationToken).ConfigureAwait(false);
                 versions.RecordCommitted(key, version);
+                var invalidating = Elapsed();
                 await client.InvalidateAsync(key, cancellationToken).ConfigureAwait(false);
-                versions.RecordInvalidated(key, version, Elapsed());
+                versions.RecordInvalidated(key, version, Elapsed(), instance.Index, invalidating);
             }
             else
             {
                 var committed = versions.Committed(key);
-                var invalidated = versions.Invalidated(key);
+                var invalidated = versions.InvalidationOf(key);
                 var started = Elapsed();
                 var entry = await client.GetAsync(key, instance.Store, cancellationToken).ConfigureAwait(false);
                 stale = entry.Version < committed;
                 staleAfterInvalidation = entry.Version < invalidated.Version;
                 late = staleAfterInvalidation && started - invalidated.At > TimeSpan.FromSeconds(1);
+                if (staleAfterInvalidation)
+                {
+                    var (read, arrival) = DescribeStaleRead(scheduled, key, instance.Index, client, entry.Version, invalidated, started, Elapsed());
+                    recorder.StaleReads.Add(read, arrival);
+                }
             }
         }
 #pragma warning disable CA1031 // any failure of a request is an error the user saw; it is counted, not thrown
-        catch (Exception)
+        catch (Exception ex)
 #pragma warning restore CA1031
         {
             outcome = RequestOutcome.Error;
+            cause = ErrorCauses.Describe(ex, runEnded: cancellationToken.IsCancellationRequested);
         }
 
-        recorder.Record(scheduled, Elapsed() - scheduled, outcome, isWrite);
+        recorder.Record(scheduled, Elapsed() - scheduled, outcome, isWrite, cause);
         recorder.RecordStale(scheduled, stale, staleAfterInvalidation, late);
+    }
+
+    /// <summary>
+    /// A stale-after-invalidation read with its timings, and (when its client reports receipts) a way to find, after the
+    /// run, when the removal of that invalidation reached the reading instance (the first receipt since the invalidation
+    /// was called: it may come after the read).
+    /// </summary>
+    private (StaleRead Read, Func<double?>? Arrival) DescribeStaleRead(TimeSpan scheduled, string key, int reader, IDrillClient client, long returned, VersionBook.Invalidation invalidated, TimeSpan started, TimeSpan ended)
+    {
+        Func<double?>? arrival = null;
+        if (client is IRemovalReceipts receipts)
+        {
+            var since = _epoch + (long)(invalidated.StartedAt.TotalSeconds * _time.TimestampFrequency);
+            arrival = () => receipts.RemovalReceivedSince(key, since) is { } at ? Math.Round(_time.GetElapsedTime(_epoch, at).TotalMilliseconds, 1) : null;
+        }
+
+        var read = new StaleRead((int)scheduled.TotalSeconds, key, reader, invalidated.Writer, returned, invalidated.Version,
+            Math.Round(invalidated.StartedAt.TotalMilliseconds, 1), Math.Round(invalidated.At.TotalMilliseconds, 1),
+            Math.Round(started.TotalMilliseconds, 1), Math.Round(ended.TotalMilliseconds, 1), null);
+        return (read, arrival);
     }
 
     private async Task RestartFixedEndpointClientsAsync(DrillTopology topology, ScenarioContext context, RedisTarget target, List<AppInstance> instances, CancellationToken cancellationToken)
@@ -196,6 +224,8 @@ internal sealed partial class ClientDrill(
             DbQueriesServer = dbServer,
             DbQueriesClient = dbClient,
             DbCountWarning = TimelineAggregator.DbCountDisagreement(dbServer, dbClient),
+            ErrorsByCause = errors > 0 ? recorder.ErrorsByCause() : null,
+            StaleReads = staleAfter > 0 ? recorder.StaleReads.Snapshot() : null,
         };
     }
 

@@ -23,7 +23,7 @@ public sealed class RegisteredClientKindTests(ITestOutputHelper output) : IDispo
         options.ClientKinds.Add(new CountingKind());
         options.Clients.Add("memcached");
         var problem = Assert.Single(options.Validate());
-        Assert.Contains("unknown client 'memcached' (known: naive, postmortem, levee, levee-redis-only, levee-warmup, counting)", problem, StringComparison.Ordinal);
+        Assert.Contains("unknown client 'memcached' (known: naive, postmortem, levee, levee-no-share, levee-redis-only, levee-warmup, counting)", problem, StringComparison.Ordinal);
 
         options.Clients.Remove("memcached");
         options.Clients.Add("counting");

@@ -69,6 +69,36 @@ public sealed class DrillReportTests
     }
 
     [Fact]
+    public void ErrorsByCauseAndStaleReads_AreInTheJson_AndPrintedOnlyForClientsThatHadThem()
+    {
+        var sample = Sample();
+        var naive = sample.Runs[0] with
+        {
+            ErrorsByCause = [new ErrorCause("refused: the instance had --in-flight-limit requests in flight", 800, 12, 39), new ErrorCause("TimeoutException: a | b", 100, 11, 40)],
+            StaleReads = [new StaleRead(12, "product:7", 5, 2, 3, 4, 1000, 1004, 1010, 1011, 1030)],
+        };
+        var report = sample with { Runs = [naive, sample.Runs[0] with { Client = "quiet", Errors = 0, StaleAfterInvalidation = 0 }] };
+
+        var markdown = SummaryWriter.Markdown(report);
+        Assert.Contains("Errors by cause, naive (900):\n\n| cause | errors | seconds of the run |\n|---|---|---|\n"
+            + "| refused: the instance had --in-flight-limit requests in flight | 800 | 12-39 |\n| TimeoutException: a \\| b | 100 | 11-40 |\n", markdown, StringComparison.Ordinal);
+        Assert.DoesNotContain("Errors by cause, quiet", markdown, StringComparison.Ordinal);
+        Assert.Contains("Stale after invalidation, naive: 2 reads (the first 1 kept in report.json's staleReads)", markdown, StringComparison.Ordinal);
+        Assert.Contains("1 began before the removal reached the reading instance", markdown, StringComparison.Ordinal);
+        Assert.DoesNotContain("Stale after invalidation, quiet", markdown, StringComparison.Ordinal);
+        Assert.Contains("<h2>Errors by cause: naive</h2>", SummaryWriter.Html(report, []), StringComparison.Ordinal);
+
+        using var doc = JsonDocument.Parse(report.ToJson());
+        var run = doc.RootElement.GetProperty("runs")[0];
+        Assert.Equal(800, run.GetProperty("errorsByCause")[0].GetProperty("count").GetInt64());
+        Assert.Equal(12, run.GetProperty("errorsByCause")[0].GetProperty("firstSecond").GetInt32());
+        Assert.Equal("before-arrival", run.GetProperty("staleReads")[0].GetProperty("arrival").GetString());
+        Assert.False(doc.RootElement.GetProperty("runs")[1].TryGetProperty("errorsByCause", out _)); // none: left out
+        Assert.Equal(naive.ErrorsByCause, DrillReport.FromJson(report.ToJson()).Runs[0].ErrorsByCause);
+        Assert.Equal(naive.StaleReads, DrillReport.FromJson(report.ToJson()).Runs[0].StaleReads);
+    }
+
+    [Fact]
     public void ReportFiles_WritesJsonMarkdownHtmlAndCharts()
     {
         var dir = Path.Combine(Path.GetTempPath(), "levee-drill-report-" + Guid.NewGuid().ToString("N")[..8]);

@@ -1,3 +1,4 @@
+using Levee.Drill.Clients;
 using Levee.Drill.Reporting;
 using Levee.Drill.Scenarios;
 using Xunit.Abstractions;
@@ -156,14 +157,14 @@ public sealed partial class ScenarioEndToEndTests(ITestOutputHelper output) : ID
         // every Redis and Sentinel process listens on TLS only (port 0, client certificates required): a client that
         // did not connect with TLS and the run's client certificate would see no Redis at all (errors or every read
         // from the database), and the drill's own commands (readiness, faults, the Sentinels' events) would fail
-        var options = Options("master-crash", "naive", "postmortem", "levee", "levee-redis-only", "levee-warmup");
+        var options = Options("master-crash", [.. ClientKinds.BuiltIn]);
         options.Tls = true;
         var result = await DrillRunner.RunAsync(options);
         output.WriteLine(result.SummaryMarkdown);
         var report = DrillReport.FromJson(result.Json);
         Assert.True(report.Tls);
         Assert.Contains("--tls", result.SummaryMarkdown, StringComparison.Ordinal);
-        Assert.Equal(5, report.Runs.Count);
+        Assert.Equal(ClientKinds.BuiltIn.Count, report.Runs.Count);
         foreach (var run in report.Runs)
         {
             AssertStructure(report, run);
