@@ -27,6 +27,13 @@ internal sealed record Scenario(
     public bool Implemented => NotImplementedReason is null;
 
     public string? NotImplementedReason { get; init; }
+
+    /// <summary>
+    /// True where the fault takes every Redis data node away (redis-outage): only there is the fault floor
+    /// (<see cref="FaultFloor"/>: the fault's writes and first reads of each key's version) a lower bound a cache can be
+    /// compared with; where replicas still answer, a cache can go below it, and the report leaves it out.
+    /// </summary>
+    public bool LosesEveryRedisNode { get; init; }
 }
 
 /// <summary>The Redis deployment a scenario runs on: <c>sentinel</c> (1 master, replicas, Sentinels) or <c>cluster</c> (3 masters, 3 replicas).</summary>

@@ -114,6 +114,7 @@ internal static class ScenarioCatalog
         {
             FaultSummary = "every Redis data node killed",
             RepairSummary = "every Redis data node restarted, empty",
+            LosesEveryRedisNode = true,
         },
         new(
             "slow-redis",
