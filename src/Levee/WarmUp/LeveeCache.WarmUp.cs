@@ -40,6 +40,14 @@ public sealed partial class LeveeCache
 
                 return WarmUpOutcome.FromL2;
             }
+
+            // a re-warm at the end of an outage (after the failover that repaired it): an entry that expired during the
+            // outage is served stale by its reads and refreshed by them within the recovery budget; loading it here would
+            // pay every such entry's refresh at the repair, at once (issue 19)
+            if (l2.Stale is { } stale && _options.ServeStaleWhileL2Unavailable && ExpiredDuringOutage(stale))
+            {
+                return WarmUpOutcome.LeftToRecovery;
+            }
         }
 
         _ = await LoadAsync(Load<Func<CancellationToken, ValueTask<T>>, T>.ForWarmUp(this, key, factory, static (f, ct) => f(ct), options, tags, cancellationToken)).ConfigureAwait(false);
@@ -85,4 +93,7 @@ internal enum WarmUpOutcome
 {
     FromL2,
     FromFactory,
+
+    /// <summary>Expired during the outage that just ended: its reads serve it stale and refresh it (recovery), not the warm-up.</summary>
+    LeftToRecovery,
 }
