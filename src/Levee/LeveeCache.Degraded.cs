@@ -454,6 +454,10 @@ public sealed partial class LeveeCache
     /// <summary>Recovery refreshes started (for tests).</summary>
     internal int RecoveryRefreshesStarted => Volatile.Read(ref _recoveryRefreshesStarted);
 
+    /// <summary>L2 usable with its breaker closed: a half-open breaker's probe (every break duration while the master is
+    /// frozen) is not a repair, and must not end the unusable period.</summary>
+    private bool L2Recovered => _guard is { IsUsable: true, BreakerState: LeveeBreakerState.Closed };
+
     /// <summary>
     /// What this instance saw of L2 (on each read that asked it, and at each maintenance): the start of an unusable
     /// period, or its end, which opens a recovery period of <see cref="LeveeOptions.RecoveryDuration"/>.

@@ -99,7 +99,7 @@ public sealed partial class LeveeCache
             PruneShared();
             if (_guard is not null)
             {
-                NoteL2Usable(_guard.IsUsable);
+                NoteL2Usable(L2Recovered);
             }
 
             if (_guard is null || !_guard.Store.IsConnected)

@@ -126,7 +126,7 @@ public sealed partial class LeveeCache
             }
 
             l2Down = l2.Unavailable;
-            NoteL2Usable(!l2Down && _guard!.IsUsable);
+            NoteL2Usable(!l2Down && L2Recovered);
             if (!l2Down)
             {
                 _metrics.Miss("l2");
@@ -392,10 +392,7 @@ public sealed partial class LeveeCache
                 nowMono + throttle < stale.FreshUntilMono ? nowMono + throttle : long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq)
             : new CacheEntry(stale.Value, stale.CreatedWall, Math.Min(nowMono + throttle, Math.Max(stale.StaleUntilMono, nowMono + 1)),
                 stale.StaleUntilMono, long.MaxValue, stale.FreshUntilWall, stale.Tags, stale.Epoch, stale.CreatedSeq);
-        // not over a newer value (a background refresh that ended meanwhile: put over it, the old value would be served
-        // and refreshed again)
-        if (stale.Epoch == _coherence.Epoch && _coherence.MayCache(key, load.ReadSeq)
-            && !(_l1.TryGet(key, out var current) && current.CreatedWall > stale.CreatedWall))
+        if (stale.Epoch == _coherence.Epoch && _coherence.MayCache(key, load.ReadSeq))
         {
             _l1.AddOrUpdate(key, throttled);
             Interlocked.MemoryBarrier(); // pairs with RemoveAsync: it marks the change, then empties L1 (Coherence's remarks, pair 2)
