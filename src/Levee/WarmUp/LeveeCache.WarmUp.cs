@@ -31,6 +31,7 @@ public sealed partial class LeveeCache
         {
             var readSeq = CurrentSeq; // as on a read: a value a removal overlapped does not go into L1
             var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
+            NoteL2Usable(!l2.Unavailable && L2Recovered); // a re-warm at the failover may read L2 before any caller did
             if (l2.Fresh is { } fresh)
             {
                 if (!_coherence.ChangedDuring(key, readSeq))
