@@ -97,6 +97,11 @@ public sealed partial class LeveeCache
         {
             PruneLocalState();
             PruneShared();
+            if (_guard is not null)
+            {
+                NoteL2Usable(L2Recovered);
+            }
+
             if (_guard is null || !_guard.Store.IsConnected)
             {
                 return;

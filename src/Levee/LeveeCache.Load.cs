@@ -126,6 +126,7 @@ public sealed partial class LeveeCache
             }
 
             l2Down = l2.Unavailable;
+            NoteL2Usable(!l2Down && L2Recovered);
             if (!l2Down)
             {
                 _metrics.Miss("l2");
@@ -152,6 +153,18 @@ public sealed partial class LeveeCache
                 _ = RefreshInBackgroundAsync(key, load.State, load.Factory, options, load.Tags, DegradedRefreshDelay(), fallback.CreatedWall);
             }
 
+            return result;
+        }
+
+        // Recovery: L2 is usable again after an unusable period, and this entry expired during it. Its refresh was
+        // deferred during the outage (served stale, refreshed within DegradedRefreshesPerSecond); loading it now, with
+        // every other such entry, would pay the deferred refreshes all at once. It is served stale and refreshed in the
+        // background within the same budget; the refresh reads L2 first (another instance may have refreshed it).
+        if (load.Stale is { } expired && !load.Background && _options.ServeStaleWhileL2Unavailable && ReadsL2(options) && ExpiredDuringOutage(expired))
+        {
+            var result = ServeStale(load, "l2_recovery", null);
+            var (state, factory, tags, replaced) = (load.State, load.Factory, load.Tags, expired.CreatedWall);
+            QueueRecoveryRefresh(key, () => RefreshInBackgroundAsync(key, state, factory, options, tags, DegradedRefreshDelay(), replaced, readL2First: true));
             return result;
         }
 
@@ -214,6 +227,12 @@ public sealed partial class LeveeCache
                     try
                     {
                         value = await factoryTask.WaitAsync(soft, _clock.Provider, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException) when (factoryTask.IsCompletedSuccessfully)
+                    {
+                        // the factory completed as the soft timeout fired: its value is taken, not dropped for the stale
+                        // one (found by RecoveryTests: a refresh's value was lost, and the key refreshed again)
+                        value = await factoryTask.ConfigureAwait(false);
                     }
                     catch (TimeoutException) when (!factoryTask.IsCompleted)
                     {

@@ -309,11 +309,11 @@ public sealed partial class LeveeCache
     /// <paramref name="replacedCreatedWall"/>), instead of querying the database.
     /// </remarks>
     private async Task RefreshInBackgroundAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
-        LeveeEntryOptions options, string[]? tags, TimeSpan delay = default, long replacedCreatedWall = long.MaxValue)
+        LeveeEntryOptions options, string[]? tags, TimeSpan delay = default, long replacedCreatedWall = long.MaxValue, bool readL2First = false)
     {
         Interlocked.Increment(ref _backgroundRefreshesStarted); // before the first await: counted when started
         await Task.Yield();
-        var degraded = delay > TimeSpan.Zero;
+        var degraded = delay > TimeSpan.Zero || readL2First;
         try
         {
             if (degraded)
@@ -331,7 +331,8 @@ public sealed partial class LeveeCache
                 }
 
                 var waited = Load<TState, T>.ForRefresh(this, key, state, factory, options, tags);
-                var shared = await ReadSharedAsync<T>(key, options, waited.Epoch).ConfigureAwait(false);
+                // recovery: L2 is usable again, and another instance's refresh of the key went there
+                var shared = readL2First ? await ReadL2Async<T>(key, options, waited.Epoch).ConfigureAwait(false) : await ReadSharedAsync<T>(key, options, waited.Epoch).ConfigureAwait(false);
                 var fresh = shared.Fresh ?? await TryAwaitLoadElsewhereAsync<T>(key, options, waited.Epoch).ConfigureAwait(false); // one that is on its way
                 if (fresh is not null && fresh.CreatedWall > replacedCreatedWall)
                 {

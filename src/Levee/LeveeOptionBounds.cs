@@ -29,6 +29,7 @@ internal static class LeveeOptionBounds
     public static readonly OptionBound<TimeSpan> BreakerSamplingDuration = new("BreakerSamplingDuration", TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1));
     public static readonly OptionBound<TimeSpan> BreakerBreakDuration = new("BreakerBreakDuration", TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1));
     public static readonly OptionBound<double> DegradedRefreshesPerSecond = new("DegradedRefreshesPerSecond", 2, 0.01, 100_000);
+    public static readonly OptionBound<TimeSpan> RecoveryDuration = new("RecoveryDuration", TimeSpan.FromMinutes(2), TimeSpan.Zero, TimeSpan.FromHours(1));
     public static readonly OptionBound<int> InvalidationJournalCapacity = new("InvalidationJournalCapacity", 10_000, 1, 10_000_000);
     public static readonly OptionBound<TimeSpan> MaintenanceInterval = new("MaintenanceInterval", TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
     public static readonly OptionBound<TimeSpan> TagCheckInterval = new("TagCheckInterval", TimeSpan.FromSeconds(1), TimeSpan.Zero, TimeSpan.FromHours(1));
@@ -62,7 +63,8 @@ internal static class LeveeOptionBounds
     [
         DefaultExpiration, FailSafeMaxDuration, FailSafeThrottleDuration, FactorySoftTimeout, FactoryHardTimeout, JitterFraction,
         EarlyRefreshRatio, L1MaxEntries, MaximumKeyLength, MaximumPayloadBytes, L2Timeout, L2StartupWait, BreakerFailureRatio,
-        BreakerMinimumThroughput, BreakerSamplingDuration, BreakerBreakDuration, DegradedRefreshesPerSecond, InvalidationJournalCapacity,
+        BreakerMinimumThroughput, BreakerSamplingDuration, BreakerBreakDuration, DegradedRefreshesPerSecond, RecoveryDuration,
+        InvalidationJournalCapacity,
         MaintenanceInterval, TagCheckInterval,
         GateInitialLimit, GateMinLimit, GateMaxLimit, GateQueueLimit, GateQueueTimeout, GateLowPriorityShare, GateRatePerSecond,
         GateRateBurst, GateAdaptiveWindow, GateAdaptiveWindowMinSamples, GateAdaptiveSmoothing,

@@ -151,6 +151,16 @@ public sealed class LeveeOptions
     public double DegradedRefreshesPerSecond { get; set; } = LeveeOptionBounds.DegradedRefreshesPerSecond.Default;
 
     /// <summary>
+    /// Recovery after degraded mode: for this long after L2 becomes usable again, an entry that expired while it was
+    /// unusable (and is still inside its fail-safe window) is served stale at once and refreshed in the background within
+    /// the same budget, <see cref="DegradedRefreshesPerSecond"/>, each refresh reading L2 first (another instance may have
+    /// refreshed it), instead of being loaded by the caller: the refreshes deferred during the outage are not all paid at
+    /// the repair. A key removed (or tag-removed, or cleared) is never served stale. After it, such an entry is loaded as
+    /// any expired entry is. Requires <see cref="ServeStaleWhileL2Unavailable"/>. Default: 2 minutes. Bounds: 0 to 1 hour (0 turns it off).
+    /// </summary>
+    public TimeSpan RecoveryDuration { get; set; } = LeveeOptionBounds.RecoveryDuration.Default;
+
+    /// <summary>
     /// Whether removals and writes are published to the other instances (Redis pub/sub on <c>{KeyPrefix}backplane</c>) so
     /// they drop their L1 copy. Default: true. Turn it off only when a single instance uses the cache (each removal then
     /// costs one Redis command less); with several instances and no backplane, a removal on one leaves the others serving

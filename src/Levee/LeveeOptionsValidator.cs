@@ -58,6 +58,7 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         Check(LeveeOptionBounds.FactoryHardTimeout, o.FactoryHardTimeout);
         Check(LeveeOptionBounds.JitterFraction, o.JitterFraction);
         Check(LeveeOptionBounds.DegradedRefreshesPerSecond, o.DegradedRefreshesPerSecond);
+        Check(LeveeOptionBounds.RecoveryDuration, o.RecoveryDuration);
         Check(LeveeOptionBounds.EarlyRefreshRatio, o.EarlyRefreshRatio);
         Check(LeveeOptionBounds.L1MaxEntries, o.L1MaxEntries);
         Check(LeveeOptionBounds.MaximumKeyLength, o.MaximumKeyLength);

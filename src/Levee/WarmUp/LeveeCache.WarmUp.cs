@@ -31,6 +31,7 @@ public sealed partial class LeveeCache
         {
             var readSeq = CurrentSeq; // as on a read: a value a removal overlapped does not go into L1
             var l2 = await ReadL2Async<T>(key, options, epoch).ConfigureAwait(false);
+            NoteL2Usable(!l2.Unavailable && L2Recovered); // a re-warm at the failover may read L2 before any caller did
             if (l2.Fresh is { } fresh)
             {
                 if (!_coherence.ChangedDuring(key, readSeq))
@@ -39,6 +40,14 @@ public sealed partial class LeveeCache
                 }
 
                 return WarmUpOutcome.FromL2;
+            }
+
+            // a re-warm at the end of an outage (after the failover that repaired it): an entry that expired during the
+            // outage is served stale by its reads and refreshed by them within the recovery budget; loading it here would
+            // pay every such entry's refresh at the repair, at once (issue 19)
+            if (l2.Stale is { } stale && _options.ServeStaleWhileL2Unavailable && ExpiredDuringOutage(stale))
+            {
+                return WarmUpOutcome.LeftToRecovery;
             }
         }
 
@@ -85,4 +94,7 @@ internal enum WarmUpOutcome
 {
     FromL2,
     FromFactory,
+
+    /// <summary>Expired during the outage that just ended: its reads serve it stale and refresh it (recovery), not the warm-up.</summary>
+    LeftToRecovery,
 }

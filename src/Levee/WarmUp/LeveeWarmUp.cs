@@ -284,7 +284,7 @@ public sealed class LeveeWarmUp : IAsyncDisposable
             try
             {
                 var outcome = await entry.RunAsync(_cache, ct).ConfigureAwait(false);
-                Interlocked.Increment(ref outcome == WarmUpOutcome.FromL2 ? ref fromL2 : ref fromFactory);
+                Interlocked.Increment(ref outcome == WarmUpOutcome.FromFactory ? ref fromFactory : ref fromL2); // left to recovery: its L2 copy stays (stale, refreshed by its reads)
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
