@@ -53,7 +53,7 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
         }
         finally
         {
-            _counters.QueryDone();
+            _counters.QueryDone(QueryOrigin.OfRead());
         }
     }
 
@@ -76,7 +76,7 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
         }
         finally
         {
-            _counters.QueryDone();
+            _counters.QueryDone(QueryKind.Write);
         }
     }
 
@@ -116,6 +116,7 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
 internal sealed class DbCounters
 {
     private long _queries;
+    private readonly long[] _byKind = new long[4];
     private int _inUse;
     private int _waiting;
 
@@ -125,7 +126,18 @@ internal sealed class DbCounters
 
     public int Waiting => Volatile.Read(ref _waiting);
 
-    public void QueryDone() => Interlocked.Increment(ref _queries);
+    /// <summary>The queries so far by kind (<see cref="QueryOrigin"/>).</summary>
+    public QueryKindCounts ByKind => new(
+        Interlocked.Read(ref _byKind[(int)QueryKind.Request]),
+        Interlocked.Read(ref _byKind[(int)QueryKind.Background]),
+        Interlocked.Read(ref _byKind[(int)QueryKind.WarmUp]),
+        Interlocked.Read(ref _byKind[(int)QueryKind.Write]));
+
+    public void QueryDone(QueryKind kind)
+    {
+        Interlocked.Increment(ref _byKind[(int)kind]);
+        Interlocked.Increment(ref _queries);
+    }
 
     public void WaitStarted() => Interlocked.Increment(ref _waiting);
 

@@ -96,8 +96,14 @@ internal sealed class LeveeWarmUpClientKind : IDrillClientKind, IDatabaseClientK
             foreach (var key in keys)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                yield return LeveeWarmUpEntry.Create(key, ct => database.LoadAsync(key, ct));
+                yield return LeveeWarmUpEntry.Create(key, ct => LoadAsWarmUpAsync(database, key, ct));
             }
+        }
+
+        private static async ValueTask<CatalogEntry> LoadAsWarmUpAsync(ICatalogLoader database, string key, CancellationToken cancellationToken)
+        {
+            QueryOrigin.BeginWarmUp(); // counted as warm-up in the report's database load by origin
+            return await database.LoadAsync(key, cancellationToken).ConfigureAwait(false);
         }
     }
 }

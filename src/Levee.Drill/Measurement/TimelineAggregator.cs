@@ -1,5 +1,6 @@
 using HdrHistogram;
 using Levee.Drill.Reporting;
+using Levee.Drill.Catalog;
 
 namespace Levee.Drill.Measurement;
 
@@ -7,7 +8,7 @@ namespace Levee.Drill.Measurement;
 /// What the per-second sampler saw at the end of a second (counters are cumulative). <see cref="DbQueriesServer"/> is
 /// null when PostgreSQL's count could not be read that second.
 /// </summary>
-internal sealed record GaugeSample(long? DbQueriesServer, long DbQueriesClient, int DbPoolInUse, int DbPoolWaiting, int InFlight, int BreakerOpen, string L2);
+internal sealed record GaugeSample(long? DbQueriesServer, long DbQueriesClient, int DbPoolInUse, int DbPoolWaiting, int InFlight, int BreakerOpen, string L2, QueryKindCounts? DbByKind = null);
 
 /// <summary>The run's phases in whole seconds: baseline [0, B), fault [B, B+F), recovery [B+F, B+F+R).</summary>
 internal sealed record PhasePlan(int BaselineSeconds, int FaultSeconds, int RecoverySeconds)
@@ -57,7 +58,8 @@ internal static class TimelineAggregator
                 gauge?.L2 ?? "unknown",
                 stats.StaleServed,
                 stats.StaleAfterInvalidation,
-                stats.StaleAfterInvalidationLate));
+                stats.StaleAfterInvalidationLate,
+                before?.DbByKind is { } kindBefore && after?.DbByKind is { } kindAfter ? kindAfter - kindBefore : null));
         }
 
         return points;
@@ -106,6 +108,7 @@ internal static class TimelineAggregator
         var mergedAll = RequestRecorder.NewHistogram();
         long requests = 0, errors = 0, dbServer = 0, dbClient = 0, stale = 0, late = 0;
         var peakPool = 0;
+        QueryKindCounts? byKind = null;
         for (var s = from; s < to; s++)
         {
             var stats = recorder.Snapshot(s);
@@ -118,6 +121,10 @@ internal static class TimelineAggregator
             dbServer += timeline[s].DbQueries;
             dbClient += timeline[s].DbQueriesClient;
             peakPool = Math.Max(peakPool, timeline[s].DbPoolInUse);
+            if (timeline[s].DbByKind is { } kinds)
+            {
+                byKind = (byKind ?? QueryKindCounts.Zero) + kinds;
+            }
         }
 
         double? peak = withPeak ? PeakDbRate(timeline, from, to) : null;
@@ -137,6 +144,7 @@ internal static class TimelineAggregator
             stale,
             late)
         {
+            DbQueriesByKind = byKind,
             P50MsFailuresCounted = MillisOrNever(mergedAll, 50),
             P95MsFailuresCounted = MillisOrNever(mergedAll, 95),
             P99MsFailuresCounted = MillisOrNever(mergedAll, 99),

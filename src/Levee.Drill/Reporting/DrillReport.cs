@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Levee.Drill.Catalog;
 
 namespace Levee.Drill.Reporting;
 
@@ -201,6 +202,10 @@ internal sealed record PhaseBlock(
     /// <inheritdoc cref="P50MsFailuresCounted"/>
     public double P95MsFailuresCounted { get; init; }
 
+    /// <summary>The clients' database queries in the phase by origin (a request waited for it, background, warm-up,
+    /// write: <see cref="Catalog.QueryOrigin"/>); null in reports made before it was counted.</summary>
+    public QueryKindCounts? DbQueriesByKind { get; init; }
+
     /// <inheritdoc cref="P50MsFailuresCounted"/>
     public double P99MsFailuresCounted { get; init; }
 }
@@ -231,4 +236,5 @@ internal sealed record TimelinePoint(
     string L2,
     long StaleServed,
     long StaleAfterInvalidation,
-    long StaleAfterInvalidationLate = 0);
+    long StaleAfterInvalidationLate = 0,
+    QueryKindCounts? DbByKind = null);

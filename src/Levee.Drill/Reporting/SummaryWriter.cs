@@ -86,6 +86,8 @@ internal static class SummaryWriter
             sb.Append("  \n");
         }
 
+        AppendQueriesByOrigin(sb, ran);
+
         foreach (var run in ran)
         {
             if (Measurement.StaleReadLog.Summary(run.Client, run.StaleAfterInvalidation, run.StaleReads) is { } stale)
@@ -164,6 +166,36 @@ internal static class SummaryWriter
 
         sb.Append("</ul><p>Raw data: <a href=\"report.json\">report.json</a></p></body></html>\n");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// What each phase's database load was made of (the clients' count): reads a request waited for, background reads
+    /// (refreshes, recovery, loads past their caller's timeout), warm-up reads and writes, in queries per second.
+    /// </summary>
+    private static void AppendQueriesByOrigin(StringBuilder sb, IReadOnlyList<ClientRun> ran)
+    {
+        var withKinds = ran.Where(r => r.Fault?.DbQueriesByKind is not null).ToList();
+        if (withKinds.Count == 0)
+        {
+            return;
+        }
+
+        sb.Append("\nDatabase queries by origin, queries/s (the clients' count; a read is *background* when no request waited for it: a refresh, a recovery refresh, a load past its caller's timeout):\n\n");
+        sb.Append("| client | phase | requests waited | background | warm-up | writes | total |\n|---|---|---|---|---|---|---|\n");
+        foreach (var run in withKinds)
+        {
+            foreach (var (phase, block) in new[] { ("baseline", run.Baseline), ("fault", run.Fault), ("recovery", run.Recovery) })
+            {
+                if (block?.DbQueriesByKind is not { } k || block.Seconds == 0)
+                {
+                    continue;
+                }
+
+                double PerSecond(long n) => (double)n / block.Seconds;
+                sb.Append(CultureInfo.InvariantCulture,
+                    $"| {run.Client} | {phase} | {Num(PerSecond(k.Request))} | {Num(PerSecond(k.Background))} | {Num(PerSecond(k.WarmUp))} | {Num(PerSecond(k.Write))} | {Num(PerSecond(k.Total))} |\n");
+            }
+        }
     }
 
     private static string Seconds(ErrorCause cause) => cause.FirstSecond == cause.LastSecond

@@ -83,6 +83,7 @@ internal sealed partial class ClientDrill(
         var key = shape.KeysByPopularity[zipf.Sample(DeterministicRandom.Uniform(seed, 2, (ulong)index))];
         var isWrite = DeterministicRandom.Uniform(seed, 1, (ulong)index) < options.WriteRatio;
         floor.Observe(key, isWrite, scheduled);
+        var origin = QueryOrigin.BeginRequest(); // the database's load by origin: a read this request waits for
         var outcome = RequestOutcome.Ok;
         string? cause = null;
         bool stale = false, staleAfterInvalidation = false, late = false;
@@ -120,6 +121,10 @@ internal sealed partial class ClientDrill(
         {
             outcome = RequestOutcome.Error;
             cause = ErrorCauses.Describe(ex, runEnded: cancellationToken.IsCancellationRequested);
+        }
+        finally
+        {
+            origin.Answered(); // a read still running for it from now on is background work
         }
 
         recorder.Record(scheduled, Elapsed() - scheduled, outcome, isWrite, cause);
@@ -256,7 +261,7 @@ internal sealed partial class ClientDrill(
         var l2 = states.Count == 1
             ? states.Keys.First()
             : string.Join(", ", states.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}"));
-        return new GaugeSample(server, counters.Queries, counters.InUse, counters.Waiting, inFlight, breakerOpen, l2);
+        return new GaugeSample(server, counters.Queries, counters.InUse, counters.Waiting, inFlight, breakerOpen, l2, counters.ByKind);
     }
 
     /// <summary>The channel database's transactions since the run started; null when unknown (a failed read).</summary>
