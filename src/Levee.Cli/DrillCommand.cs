@@ -30,11 +30,12 @@ internal static class DrillCommand
         var inFlight = new Option<int>("--in-flight-limit") { Description = "Requests in flight per instance before refusing", DefaultValueFactory = _ => 128 };
         var dbPool = new Option<int>("--db-pool") { Description = "PostgreSQL pool size per instance", DefaultValueFactory = _ => 3 };
         var dbCost = new Option<double>("--db-cost-ms") { Description = "Cost of every DB query (pg_sleep), ms", DefaultValueFactory = _ => 100 };
+        var reference = new Option<bool>("--reference") { Description = "Also run each client with no fault (same scenario, seed and phases) and report the fault and recovery windows against it: what the same seconds cost with a healthy Redis. Doubles the time" };
         var tls = new Option<bool>("--tls") { Description = "Redis and Sentinel listen on TLS only (certificates made with openssl in the run's temp folder, client certificates required); every client connects with TLS" };
 
         var command = new Command("drill", "Reproduce Redis failures against real processes and measure what users and the database saw")
         {
-            scenario, list, clients, instances, rate, users, duration, baseline, recovery, seed, output, format, inFlight, dbPool, dbCost, tls,
+            scenario, list, clients, instances, rate, users, duration, baseline, recovery, seed, output, format, inFlight, dbPool, dbCost, tls, reference,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -64,6 +65,7 @@ internal static class DrillCommand
                 DbPoolSize = parse.GetValue(dbPool),
                 DbQueryCostMs = parse.GetValue(dbCost),
                 Tls = parse.GetValue(tls),
+                Reference = parse.GetValue(reference),
             };
             options.Clients.Clear();
             foreach (var c in parse.GetValue(clients)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

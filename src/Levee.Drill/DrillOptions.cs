@@ -42,6 +42,15 @@ public sealed class DrillOptions
     /// <summary>Seed of the load (arrivals, keys, writes) and the catalog. Default 1.</summary>
     public ulong Seed { get; set; } = 1;
 
+    /// <summary>
+    /// Also run each client a second time on the same scenario, seed and phases with no fault injected (a healthy Redis
+    /// throughout), and report the fault and recovery windows against that run: the load the same seconds cost without
+    /// the fault. The baseline phase is short and comes right after the warm-up, when every entry is fresh; over a long
+    /// fault this workload's entries reach their lifetime and a healthy Redis costs more too. Doubles the drill's time.
+    /// Default false.
+    /// </summary>
+    public bool Reference { get; set; }
+
     /// <summary>Report folder. Default <c>drill-report</c> (relative to the working directory).</summary>
     public string OutputDirectory { get; set; } = "drill-report";
 

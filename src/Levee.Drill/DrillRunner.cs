@@ -72,7 +72,21 @@ public static class DrillRunner
                     var drill = new ClientDrill(scenario, plan, kind, options, shape, zipf, postgres.AdminConnectionString, progress);
                     try
                     {
-                        runs.Add(await drill.RunAsync(cancellationToken).ConfigureAwait(false));
+                        var run = await drill.RunAsync(cancellationToken).ConfigureAwait(false);
+                        if (options.Reference)
+                        {
+                            var healthy = new ClientDrill(scenario.Healthy(), plan, kind, options, shape, zipf, postgres.AdminConnectionString, progress, kind.Name + " (healthy reference)");
+                            try
+                            {
+                                run = run with { Reference = ReferenceRun.Of(await healthy.RunAsync(cancellationToken).ConfigureAwait(false)) };
+                            }
+                            finally
+                            {
+                                pids.UnionWith(healthy.StartedProcessIds);
+                            }
+                        }
+
+                        runs.Add(run);
                     }
 #pragma warning disable CA1031 // one client's failure is reported in its row; the other clients still run
                     catch (Exception ex) when (ex is not OperationCanceledException)

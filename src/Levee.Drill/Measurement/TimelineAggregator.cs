@@ -168,6 +168,15 @@ internal static class TimelineAggregator
             : Math.Round(value / 1000.0, 1);
     }
 
+    /// <summary>PostgreSQL's mean per-second count over the last <paramref name="seconds"/> seconds before <paramref name="to"/>
+    /// (no earlier than <paramref name="from"/>): the fault's last minute, where a long fault's cost shows.</summary>
+    public static double MeanDbRateOfLast(IReadOnlyList<TimelinePoint> timeline, int from, int to, int seconds)
+    {
+        to = Math.Min(to, timeline.Count);
+        var start = Math.Max(from, to - seconds);
+        return to <= start ? 0 : Math.Round(Enumerable.Range(start, to - start).Average(s => (double)timeline[s].DbQueries), 1);
+    }
+
     /// <summary>
     /// Highest 3-second centred moving average of PostgreSQL's per-second count within [from, to): only windows that lie
     /// wholly inside the phase (the first recovery second, a refill storm after the repair, is not the fault's peak); a

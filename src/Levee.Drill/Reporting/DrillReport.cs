@@ -86,6 +86,12 @@ internal sealed record ClientRun(
     /// <summary>The clients' own count of their database queries over the run (reads and writes).</summary>
     public long DbQueriesClient { get; init; }
 
+    /// <summary>PostgreSQL's mean transactions per second over the fault's last 60 seconds (all of it when shorter).</summary>
+    public double? FaultLastMinuteDbQueriesPerSec { get; init; }
+
+    /// <summary>The same client, seed and phases with no fault (<see cref="DrillOptions.Reference"/>); null when not asked for.</summary>
+    public ReferenceRun? Reference { get; init; }
+
     /// <summary>PostgreSQL's transactions (run database) in the fault phase's seconds.</summary>
     public long? FaultDbTransactions { get; init; }
 
@@ -111,6 +117,33 @@ internal sealed record ClientRun(
 
     public static ClientRun NotRun(string client, string description, string status, string note) =>
         new(client, description, status, note, 0, 0, 0, null, null, null, null, null, 0, 0, null, null, null);
+}
+
+/// <summary>
+/// What the fault and recovery windows cost when nothing failed: the same client run again on the same scenario, seed and
+/// phases with no fault injected (<see cref="DrillOptions.Reference"/>). The seeded load makes the same requests at the
+/// same seconds, so each figure is the faulted run's figure without the fault.
+/// </summary>
+/// <param name="FaultDbQueriesPerSec">PostgreSQL's mean transactions per second in the fault phase's seconds.</param>
+/// <param name="FaultLastMinuteDbQueriesPerSec">The same over the fault phase's last 60 seconds.</param>
+/// <param name="FaultP95Ms">p95 latency of the fault phase's requests.</param>
+/// <param name="RecoveryDbQueriesPerSec">PostgreSQL's mean transactions per second in the recovery phase.</param>
+/// <param name="RecoveryP95Ms">p95 latency of the recovery phase's requests.</param>
+/// <param name="Errors">Failed requests over the whole run.</param>
+/// <param name="StaleAfterInvalidation">Stale-after-invalidation reads over the whole run.</param>
+internal sealed record ReferenceRun(
+    double FaultDbQueriesPerSec,
+    double FaultLastMinuteDbQueriesPerSec,
+    double FaultP95Ms,
+    double RecoveryDbQueriesPerSec,
+    double RecoveryP95Ms,
+    long Errors,
+    long StaleAfterInvalidation)
+{
+    /// <summary>The reference figures of a healthy run; null when it did not run.</summary>
+    public static ReferenceRun? Of(ClientRun healthy) => healthy is { Status: "ran", Fault: { } f, Recovery: { } r }
+        ? new ReferenceRun(f.DbQueriesPerSec, healthy.FaultLastMinuteDbQueriesPerSec ?? f.DbQueriesPerSec, f.P95Ms, r.DbQueriesPerSec, r.P95Ms, healthy.Errors, healthy.StaleAfterInvalidation)
+        : null;
 }
 
 /// <summary>Failed requests of one cause: how many, and the first and last second (by scheduled start) one was seen.</summary>

@@ -87,6 +87,7 @@ internal static class SummaryWriter
         }
 
         AppendQueriesByOrigin(sb, ran);
+        AppendReference(sb, ran);
 
         foreach (var run in ran)
         {
@@ -197,6 +198,30 @@ internal static class SummaryWriter
             }
         }
     }
+
+    /// <summary>The fault and recovery windows against the healthy reference run (<c>--reference</c>), each as faulted / healthy (ratio).</summary>
+    private static void AppendReference(StringBuilder sb, IReadOnlyList<ClientRun> ran)
+    {
+        var compared = ran.Where(r => r.Reference is not null).ToList();
+        if (compared.Count == 0)
+        {
+            return;
+        }
+
+        sb.Append("\nAgainst a healthy Redis (`--reference`: the same client, seed and phases with no fault; each cell is faulted / healthy, ratio):\n\n");
+        sb.Append("| client | DB q/s, fault | DB q/s, fault's last 60 s | p95, fault | DB q/s, recovery | p95, recovery | healthy run: errors, stale after invalidation |\n|---|---|---|---|---|---|---|\n");
+        foreach (var run in compared)
+        {
+            var h = run.Reference!;
+            sb.Append(CultureInfo.InvariantCulture,
+                $"| {run.Client} | {Versus(run.Fault?.DbQueriesPerSec, h.FaultDbQueriesPerSec, Num)} | {Versus(run.FaultLastMinuteDbQueriesPerSec, h.FaultLastMinuteDbQueriesPerSec, Num)} | {Versus(run.Fault?.P95Ms, h.FaultP95Ms, Ms)} | {Versus(run.Recovery?.DbQueriesPerSec, h.RecoveryDbQueriesPerSec, Num)} | {Versus(run.Recovery?.P95Ms, h.RecoveryP95Ms, Ms)} | {Count(h.Errors)}, {Count(h.StaleAfterInvalidation)} |\n");
+        }
+    }
+
+    private static string Versus(double? faulted, double healthy, Func<double?, string> format) =>
+        faulted is { } f && healthy > 0 && !double.IsInfinity(f)
+            ? string.Create(CultureInfo.InvariantCulture, $"{format(f)} / {format(healthy)} ({f / healthy:0.00}x)")
+            : $"{format(faulted)} / {format(healthy)}";
 
     private static string Seconds(ErrorCause cause) => cause.FirstSecond == cause.LastSecond
         ? cause.FirstSecond.ToString(CultureInfo.InvariantCulture)

@@ -22,7 +22,8 @@ internal sealed partial class ClientDrill(
     CatalogShape shape,
     ZipfSampler zipf,
     string adminConnectionString,
-    IProgress<DrillProgress>? progress)
+    IProgress<DrillProgress>? progress,
+    string? label = null)
 {
     private readonly TimeProvider _time = TimeProvider.System;
     private readonly ConcurrentQueue<FaultStep> _marks = new();
@@ -228,6 +229,7 @@ internal sealed partial class ClientDrill(
         {
             DbQueriesServer = dbServer,
             DbQueriesClient = dbClient,
+            FaultLastMinuteDbQueriesPerSec = TimelineAggregator.MeanDbRateOfLast(timeline, plan.FaultStart, plan.RecoveryStart, 60),
             DbCountWarning = TimelineAggregator.DbCountDisagreement(dbServer, dbClient),
             ErrorsByCause = errors > 0 ? recorder.ErrorsByCause() : null,
             StaleReads = staleAfter > 0 ? recorder.StaleReads.Snapshot() : null,
@@ -307,7 +309,7 @@ internal sealed partial class ClientDrill(
 
     private void Report(string phase, int second, string? message, SecondStats? stats = null, long db = 0, int inFlight = 0) =>
         progress?.Report(new DrillProgress(
-            kind.Name,
+            label ?? kind.Name,
             phase,
             second,
             plan.TotalSeconds,

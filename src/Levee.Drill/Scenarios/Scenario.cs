@@ -34,6 +34,17 @@ internal sealed record Scenario(
     /// compared with; where replicas still answer, a cache can go below it, and the report leaves it out.
     /// </summary>
     public bool LosesEveryRedisNode { get; init; }
+
+    /// <summary>The same scenario with nothing injected and nothing repaired: the healthy reference (<see cref="DrillOptions.Reference"/>).</summary>
+    public Scenario Healthy() => this with
+    {
+        ExpectsAutomaticFailover = false,
+        InjectAsync = static (_, _) => Task.CompletedTask,
+        RepairAsync = static (_, _) => Task.CompletedTask,
+        FaultSummary = "none (healthy reference)",
+        RepairSummary = "none",
+        LosesEveryRedisNode = false,
+    };
 }
 
 /// <summary>The Redis deployment a scenario runs on: <c>sentinel</c> (1 master, replicas, Sentinels) or <c>cluster</c> (3 masters, 3 replicas).</summary>

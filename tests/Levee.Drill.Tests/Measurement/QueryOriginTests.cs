@@ -65,4 +65,12 @@ public sealed class QueryOriginTests
         var fault = TimelineAggregator.Phase(recorder, timeline, 1, 3, withPeak: false);
         Assert.Equal(new QueryKindCounts(5, 50, 2, 1), fault.DbQueriesByKind);
     }
+
+    [Fact]
+    public void TheFaultsLastMinute_IsTheMeanOfItsLast60Seconds_OrOfAShorterFault()
+    {
+        var timeline = Enumerable.Range(0, 100).Select(s => new TimelinePoint(s, "x", 0, 0, 0, 0, 0, 0, s < 30 ? 1 : 3, 0, 0, 0, 0, 0, "up", 0, 0)).ToList();
+        Assert.Equal(3, TimelineAggregator.MeanDbRateOfLast(timeline, 10, 90, 60)); // seconds 30-89
+        Assert.Equal(2, TimelineAggregator.MeanDbRateOfLast(timeline, 10, 50, 60)); // the whole 40-s fault: 20 x 1 + 20 x 3
+    }
 }

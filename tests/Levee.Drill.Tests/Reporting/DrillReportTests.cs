@@ -99,6 +99,30 @@ public sealed class DrillReportTests
     }
 
     [Fact]
+    public void AHealthyReference_IsPrintedAsFaultedOverHealthy_AndKeptInTheJson()
+    {
+        var sample = Sample();
+        var levee = sample.Runs[0] with
+        {
+            Client = "levee",
+            Fault = sample.Runs[0].Fault! with { DbQueriesPerSec = 12, P95Ms = 53, DbQueriesByKind = new(90, 30, 0, 60) },
+            FaultLastMinuteDbQueriesPerSec = 15,
+            Reference = new ReferenceRun(10, 20, 50, 9, 6, 0, 1),
+        };
+        var report = sample with { Runs = [levee, sample.Runs[0] with { Client = "plain" }] };
+
+        var markdown = SummaryWriter.Markdown(report);
+        Assert.Contains("| levee | 12 / 10 (1.20x) | 15 / 20 (0.75x) | 53 ms / 50 ms (1.06x) | 9 / 9 (1.00x) | 8 ms / 6 ms (1.33x) | 0, 1 |", markdown, StringComparison.Ordinal);
+        Assert.DoesNotContain("| plain | 9 / ", markdown, StringComparison.Ordinal); // no reference run: no row
+        Assert.Contains("| levee | fault | 9 | 3 | 0 | 6 | 18 |", markdown, StringComparison.Ordinal); // by origin, per second of the 10-s phase
+
+        var back = DrillReport.FromJson(report.ToJson()).Runs[0];
+        Assert.Equal(levee.Reference, back.Reference);
+        Assert.Equal(15, back.FaultLastMinuteDbQueriesPerSec);
+        Assert.Equal(levee.Fault!.DbQueriesByKind, back.Fault!.DbQueriesByKind);
+    }
+
+    [Fact]
     public void ReportFiles_WritesJsonMarkdownHtmlAndCharts()
     {
         var dir = Path.Combine(Path.GetTempPath(), "levee-drill-report-" + Guid.NewGuid().ToString("N")[..8]);
