@@ -33,7 +33,9 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
     public async ValueTask<CatalogEntry> LoadAsync(string key, CancellationToken cancellationToken)
     {
         var (table, id) = CatalogShape.Parse(key);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var opened = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
 #pragma warning disable CA2100 // table name comes from CatalogShape.Parse's fixed list
@@ -54,6 +56,8 @@ internal sealed class CatalogStore : ICatalogLoader, IAsyncDisposable
         finally
         {
             _counters.QueryDone(QueryOrigin.OfRead());
+            QueryOrigin.Step(string.Create(CultureInfo.InvariantCulture,
+                $"db read {key} (pool wait {System.Diagnostics.Stopwatch.GetElapsedTime(started, opened).TotalMilliseconds:0.0} ms, query {System.Diagnostics.Stopwatch.GetElapsedTime(opened).TotalMilliseconds:0.0} ms)"));
         }
     }
 

@@ -11,14 +11,28 @@ internal sealed class QueryOrigin
 
     private bool _warmUp;
     private volatile bool _answered;
+    private System.Collections.Concurrent.ConcurrentQueue<string>? _steps;
 
-    /// <summary>Marks the current flow as a user's request (call at the top of an async method: the mark ends with it).</summary>
-    public static QueryOrigin BeginRequest()
+    /// <summary>Marks the current flow as a user's request (call at the top of an async method: the mark ends with it);
+    /// with <paramref name="trace"/>, what the request waited for is kept (<see cref="Step"/>) for the slow-request log.</summary>
+    public static QueryOrigin BeginRequest(bool trace = false)
     {
-        var origin = new QueryOrigin();
+        var origin = new QueryOrigin { _steps = trace ? new() : null };
         Current.Value = origin;
         return origin;
     }
+
+    /// <summary>Notes a step of the current request (an L2 call, a database query) when it is traced; else nothing.</summary>
+    public static void Step(string step)
+    {
+        if (Current.Value is { _steps: { } steps, _answered: false })
+        {
+            steps.Enqueue(step);
+        }
+    }
+
+    /// <summary>The steps noted so far, in the order they ended.</summary>
+    public string Steps => _steps is null ? string.Empty : string.Join("; ", _steps);
 
     /// <summary>Marks the current flow as warm-up (call at the top of an async method: the mark ends with it).</summary>
     public static void BeginWarmUp() => Current.Value = WarmUpOrigin;

@@ -72,6 +72,7 @@ internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
     internal static async Task<LeveeClient> StartAsync(RedisTarget target, Action<IServiceCollection> configure, CancellationToken cancellationToken)
     {
         var collection = new ServiceCollection();
+        DrillLog.AddTo(collection);
         collection.AddLevee(o => Connect(o, target));
         configure(collection);
         var client = new LeveeClient(collection.BuildServiceProvider());
@@ -87,6 +88,7 @@ internal sealed class LeveeClient : IDrillClient, IRemovalReceipts
     public static LeveeClient Create(RedisTarget target, bool postgresChannel, bool shareValues = true)
     {
         var collection = new ServiceCollection();
+        DrillLog.AddTo(collection);
         collection.AddLevee(o => Connect(o, target));
         if (postgresChannel && target.Database is { } database)
         {

@@ -84,7 +84,7 @@ internal sealed partial class ClientDrill(
         var key = shape.KeysByPopularity[zipf.Sample(DeterministicRandom.Uniform(seed, 2, (ulong)index))];
         var isWrite = DeterministicRandom.Uniform(seed, 1, (ulong)index) < options.WriteRatio;
         floor.Observe(key, isWrite, scheduled);
-        var origin = QueryOrigin.BeginRequest(); // the database's load by origin: a read this request waits for
+        var origin = QueryOrigin.BeginRequest(DrillLog.Enabled); // the database's load by origin: a read this request waits for
         var outcome = RequestOutcome.Ok;
         string? cause = null;
         bool stale = false, staleAfterInvalidation = false, late = false;
@@ -128,7 +128,13 @@ internal sealed partial class ClientDrill(
             origin.Answered(); // a read still running for it from now on is background work
         }
 
-        recorder.Record(scheduled, Elapsed() - scheduled, outcome, isWrite, cause);
+        var latency = Elapsed() - scheduled;
+        if (DrillLog.Enabled && !isWrite && latency >= DrillLog.SlowThreshold) // a write always waits for its UPDATE
+        {
+            DrillLog.SlowRequest(scheduled, instance.Index, key, isWrite, latency, origin.Steps);
+        }
+
+        recorder.Record(scheduled, latency, outcome, isWrite, cause);
         recorder.RecordStale(scheduled, stale, staleAfterInvalidation, late);
     }
 
