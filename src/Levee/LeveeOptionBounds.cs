@@ -27,6 +27,7 @@ internal static class LeveeOptionBounds
     public static readonly OptionBound<double> BreakerFailureRatio = new("BreakerFailureRatio", 0.5, 0.01, 1);
     public static readonly OptionBound<int> BreakerMinimumThroughput = new("BreakerMinimumThroughput", 10, 2, 1_000_000);
     public static readonly OptionBound<TimeSpan> BreakerSamplingDuration = new("BreakerSamplingDuration", TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1));
+    public static readonly OptionBound<int> BreakerConsecutiveFailures = new("BreakerConsecutiveFailures", 5, 0, 1_000_000);
     public static readonly OptionBound<TimeSpan> BreakerBreakDuration = new("BreakerBreakDuration", TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), TimeSpan.FromDays(1));
     public static readonly OptionBound<double> DegradedRefreshesPerSecond = new("DegradedRefreshesPerSecond", 2, 0.01, 100_000);
     public static readonly OptionBound<TimeSpan> RecoveryDuration = new("RecoveryDuration", TimeSpan.FromMinutes(2), TimeSpan.Zero, TimeSpan.FromHours(1));
@@ -63,7 +64,7 @@ internal static class LeveeOptionBounds
     [
         DefaultExpiration, FailSafeMaxDuration, FailSafeThrottleDuration, FactorySoftTimeout, FactoryHardTimeout, JitterFraction,
         EarlyRefreshRatio, L1MaxEntries, MaximumKeyLength, MaximumPayloadBytes, L2Timeout, L2StartupWait, BreakerFailureRatio,
-        BreakerMinimumThroughput, BreakerSamplingDuration, BreakerBreakDuration, DegradedRefreshesPerSecond, RecoveryDuration,
+        BreakerMinimumThroughput, BreakerConsecutiveFailures, BreakerSamplingDuration, BreakerBreakDuration, DegradedRefreshesPerSecond, RecoveryDuration,
         InvalidationJournalCapacity,
         MaintenanceInterval, TagCheckInterval,
         GateInitialLimit, GateMinLimit, GateMaxLimit, GateQueueLimit, GateQueueTimeout, GateLowPriorityShare, GateRatePerSecond,

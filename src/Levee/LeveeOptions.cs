@@ -128,10 +128,18 @@ public sealed class LeveeOptions
     /// <summary>Minimum number of L2 calls in the sampling window before the breaker may open. Default: 10. Bounds: 2 to 1,000,000.</summary>
     public int BreakerMinimumThroughput { get; set; } = LeveeOptionBounds.BreakerMinimumThroughput.Default;
 
+    /// <summary>
+    /// Failed L2 calls in a row (timeouts or errors, no success between them) that open the breaker at once, whatever the
+    /// sampling window holds: a master that stops answering is skipped after this many calls instead of after half the
+    /// window's calls (a window full of successes from just before). 0 turns it off. Default: 5. Bounds: 0 to 1,000,000.
+    /// </summary>
+    public int BreakerConsecutiveFailures { get; set; } = LeveeOptionBounds.BreakerConsecutiveFailures.Default;
+
     /// <summary>Sampling window of the breaker. Default: 2 seconds. Bounds: 500 ms to 1 day, and more than <see cref="L2Timeout"/>.</summary>
     public TimeSpan BreakerSamplingDuration { get; set; } = LeveeOptionBounds.BreakerSamplingDuration.Default;
 
-    /// <summary>How long the breaker stays open (L2 skipped entirely) before one probe call is let through. Default: 1 second. Bounds: 500 ms to 1 day.</summary>
+    /// <summary>How long the breaker stays open (L2 skipped entirely) before the cache probes L2 again (in the background: no
+    /// caller's call is the probe; see docs/engine.md). Default: 1 second. Bounds: 500 ms to 1 day.</summary>
     public TimeSpan BreakerBreakDuration { get; set; } = LeveeOptionBounds.BreakerBreakDuration.Default;
 
     /// <summary>

@@ -67,6 +67,7 @@ internal sealed class LeveeOptionsValidator : IValidateOptions<LeveeOptions>
         Check(LeveeOptionBounds.L2StartupWait, o.L2StartupWait);
         Check(LeveeOptionBounds.BreakerFailureRatio, o.BreakerFailureRatio);
         Check(LeveeOptionBounds.BreakerMinimumThroughput, o.BreakerMinimumThroughput);
+        Check(LeveeOptionBounds.BreakerConsecutiveFailures, o.BreakerConsecutiveFailures);
         Check(LeveeOptionBounds.BreakerSamplingDuration, o.BreakerSamplingDuration);
         Check(LeveeOptionBounds.BreakerBreakDuration, o.BreakerBreakDuration);
         Check(LeveeOptionBounds.InvalidationJournalCapacity, o.InvalidationJournalCapacity);

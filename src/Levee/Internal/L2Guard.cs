@@ -24,6 +24,17 @@ internal sealed class L2Guard : IDisposable
     private readonly string _cache;
     private readonly bool _replica;
     private readonly CircuitBreakerManualControl _control = new();
+    private readonly int _tripAfter;
+    private readonly TimeSpan _breakDuration;
+
+    // failed calls in a row on the closed path (a success resets it); at _tripAfter the breaker is isolated at once
+    private int _consecutiveFailures;
+
+    // when the breaker last opened (Polly's or our trip), as a TimeProvider timestamp: the probe waits _breakDuration
+    private long _openedAt;
+
+    // 1 while the breaker is isolated by the consecutive-failures trip (only a successful probe closes it)
+    private int _tripped;
 
     /// <summary>Creates a guard; with <paramref name="replica"/> true it guards replica reads (own breaker, own connectivity).</summary>
     /// <param name="store">The store whose calls are guarded.</param>
@@ -41,6 +52,8 @@ internal sealed class L2Guard : IDisposable
         _metrics = metrics;
         _logger = logger;
         _cache = options.Name;
+        _tripAfter = options.BreakerConsecutiveFailures;
+        _breakDuration = options.BreakerBreakDuration;
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
@@ -53,7 +66,12 @@ internal sealed class L2Guard : IDisposable
                 ShouldHandle = static args => new ValueTask<bool>(args.Outcome.Exception is not null and not OperationCanceledException),
                 OnOpened = args =>
                 {
-                    Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", args.BreakDuration.TotalSeconds);
+                    Volatile.Write(ref _openedAt, _time.GetTimestamp());
+                    if (!args.IsManual)
+                    {
+                        Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", args.BreakDuration.TotalSeconds);
+                    }
+
                     return default;
                 },
                 OnClosed = _ =>
@@ -75,8 +93,12 @@ internal sealed class L2Guard : IDisposable
     {
         CircuitState.Closed => LeveeBreakerState.Closed,
         CircuitState.HalfOpen => LeveeBreakerState.HalfOpen,
+        CircuitState.Isolated when Volatile.Read(ref _probing) == 1 => LeveeBreakerState.HalfOpen, // the trip's own probe is out
         _ => LeveeBreakerState.Open,
     };
+
+    // 1 while the consecutive-failures trip's own probe is out (reported as half-open)
+    private int _probing;
 
     private bool Connected => _replica ? _store.IsReplicaConnected : _store.IsConnected;
 
@@ -85,18 +107,80 @@ internal sealed class L2Guard : IDisposable
     /// <summary>Closes the breaker (a new master after a failover starts with a clean record).</summary>
     public async Task ResetAsync()
     {
+        Volatile.Write(ref _consecutiveFailures, 0);
         if (_state.CircuitState != CircuitState.Closed)
         {
             await _control.CloseAsync().ConfigureAwait(false);
         }
+
+        Volatile.Write(ref _tripped, 0);
+    }
+
+    /// <summary>
+    /// The breaker's probe, run by the cache's maintenance (never on a caller's path): while the breaker is open, once its
+    /// break duration has passed, makes one call (<paramref name="call"/>) under the budget; a success closes the breaker,
+    /// a failure keeps it open for another break. True when the breaker is closed afterwards. A caller's call never waits
+    /// for a probe: while the breaker is not closed every call fails at once (<see cref="TryAsync"/>).
+    /// </summary>
+    public async ValueTask<bool> ProbeAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
+    {
+        var state = _state.CircuitState;
+        if (state == CircuitState.Closed)
+        {
+            return true;
+        }
+
+        if (!Connected || _time.GetElapsedTime(Volatile.Read(ref _openedAt)) < _breakDuration)
+        {
+            return false;
+        }
+
+        if (Volatile.Read(ref _tripped) == 0)
+        {
+            // opened by Polly's sampling: this execution is its half-open probe, and Polly closes or reopens it
+            var outcome = await TryThroughPipelineAsync(operation, call, arg).ConfigureAwait(false);
+            if (!outcome.Success)
+            {
+                Volatile.Write(ref _openedAt, _time.GetTimestamp());
+            }
+
+            return outcome.Success;
+        }
+
+        // isolated by the consecutive-failures trip: the probe is ours, and so is closing it
+        var started = new L2Call(operation, Stopwatch.GetTimestamp(), StartActivity(operation));
+        Volatile.Write(ref _probing, 1);
+        try
+        {
+            _ = await Start(call, arg, started.Started).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Volatile.Write(ref _openedAt, _time.GetTimestamp());
+            _ = Failed<bool>(operation, ex, started.Activity);
+            started.Activity?.Dispose();
+            return false;
+        }
+        finally
+        {
+            Volatile.Write(ref _probing, 0);
+        }
+
+        started.Activity?.Dispose();
+        Volatile.Write(ref _consecutiveFailures, 0);
+        await _control.CloseAsync().ConfigureAwait(false);
+        Volatile.Write(ref _tripped, 0);
+        return true;
     }
 
     /// <summary>Runs an L2 operation; never throws (but for the caller's own cancellation). A failure is counted and logged.</summary>
     /// <remarks>
     /// While the breaker is closed (the normal case) the call is awaited directly and its outcome is then reported to the
     /// breaker synchronously: one await per call, no Polly state machine suspended across the Redis round trip (that
-    /// cost ~1.3 KB and a fifth of a round trip per call; docs/benchmarks.md, finding 3). Any other state (open, half-open,
-    /// isolated) goes through the pipeline, which decides whether the call may run and moves the breaker between states.
+    /// cost ~1.3 KB and a fifth of a round trip per call; docs/benchmarks.md, finding 3). In any other state (open,
+    /// half-open, isolated) the call fails at once: the probe that closes the breaker is the maintenance's
+    /// (<see cref="ProbeAsync"/>), so no caller waits an <see cref="LeveeOptions.L2Timeout"/> for a node that is still down
+    /// (the drill's incident: one caller per instance per break duration did).
     /// </remarks>
     public ValueTask<L2Outcome<TResult>> TryAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
     {
@@ -106,9 +190,14 @@ internal sealed class L2Guard : IDisposable
             return new ValueTask<L2Outcome<TResult>>(L2Outcome<TResult>.Failed(L2FailureKind.Unavailable));
         }
 
-        return _state.CircuitState == CircuitState.Closed
-            ? TryClosedAsync(operation, call, arg)
-            : TryThroughPipelineAsync(operation, call, arg);
+        if (_state.CircuitState != CircuitState.Closed)
+        {
+            // open (or half-open: the maintenance's probe is running): no caller waits for a probe (ProbeAsync)
+            _metrics.L2Error("breaker_open");
+            return new ValueTask<L2Outcome<TResult>>(L2Outcome<TResult>.Failed(L2FailureKind.BreakerOpen));
+        }
+
+        return TryClosedAsync(operation, call, arg);
     }
 
     /// <summary>
@@ -219,6 +308,21 @@ internal sealed class L2Guard : IDisposable
     /// <summary>Reports an outcome the guard already has to the breaker (synchronously: the callback returns it at once).</summary>
     private void Record(Outcome<bool> outcome)
     {
+        if (outcome.Exception is null)
+        {
+            Volatile.Write(ref _consecutiveFailures, 0);
+        }
+        else if (outcome.Exception is not OperationCanceledException && _tripAfter > 0
+            && Interlocked.Increment(ref _consecutiveFailures) >= _tripAfter && Interlocked.CompareExchange(ref _tripped, 1, 0) == 0)
+        {
+            // failures in a row: the node stopped answering; a sampling window full of earlier successes would keep the
+            // breaker closed for half its calls, each a caller waiting the whole budget
+            Volatile.Write(ref _openedAt, _time.GetTimestamp());
+            _ = _control.IsolateAsync();
+            Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", _breakDuration.TotalSeconds);
+            return;
+        }
+
         var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
         try
         {

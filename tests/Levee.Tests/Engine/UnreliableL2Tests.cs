@@ -81,12 +81,14 @@ public class UnreliableL2Tests
         return false;
     }
 
-    [Fact]
-    public async Task BreakerOpensAfterRepeatedFailures_ThenL2IsSkipped_ThenClosesWhenRedisAnswers()
+    [Theory]
+    [InlineData(5)] // opened by the consecutive failures
+    [InlineData(0)] // opened by Polly's failure ratio (consecutive trip off)
+    public async Task BreakerOpensAfterRepeatedFailures_ThenL2IsSkipped_ThenClosesWhenRedisAnswers(int consecutiveFailures)
     {
         var time = TestCache.NewTime();
         var l2 = new FakeL2Store();
-        await using var cache = await TestCache.WithOpenBreaker(time, l2);
+        await using var cache = await TestCache.WithOpenBreaker(time, l2, o => o.BreakerConsecutiveFailures = consecutiveFailures);
         var callsWhenOpen = l2.Calls;
         for (var i = 0; i < 10; i++)
         {
@@ -96,8 +98,77 @@ public class UnreliableL2Tests
         Assert.Equal(callsWhenOpen, l2.Calls); // open: no L2 call at all
         l2.Mode = FakeL2Mode.Healthy;
         time.Advance(TimeSpan.FromSeconds(2));
-        await cache.GetOrCreateAsync("probe", 0, (_, _) => ValueTask.FromResult(0), OneMinute);
+        await cache.RunMaintenanceAsync(); // the maintenance's probe: Redis answers, the breaker closes
         Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
+    }
+
+    [Fact]
+    public async Task NoCallerIsTheBreakersProbe_TheMaintenanceIs()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.WithOpenBreaker(time, l2);
+        l2.Mode = FakeL2Mode.Hang; // a frozen master: a probe would wait the whole L2Timeout
+        time.Advance(TimeSpan.FromSeconds(2)); // the break has passed
+        var calls = l2.Calls;
+        for (var i = 0; i < 10; i++)
+        {
+            var read = cache.GetOrCreateAsync("after" + i, 0, (_, _) => ValueTask.FromResult(i), OneMinute);
+            Assert.True(read.IsCompleted); // no caller waits for Redis: none is let through as the probe
+            Assert.Equal(i, await read);
+        }
+
+        Assert.Equal(calls, l2.Calls);
+
+        var probe = Task.Run(async () => { await cache.RunMaintenanceAsync(); return true; }); // the probe: one call, which hangs, then times out
+        await TestCache.Bounded(Until(() => l2.Calls > calls), "the probe's call");
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        await TestCache.Bounded(probe, "the probe");
+        Assert.NotEqual(LeveeBreakerState.Closed, cache.L2BreakerState);
+
+        l2.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(2));
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
+    }
+
+    [Fact]
+    public async Task AMasterThatStopsAnswering_OpensTheBreakerAfterConsecutiveFailures_ThoughTheWindowIsFullOfSuccesses()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2)); // defaults: ratio 0.5, 10 calls in 2 s, 5 in a row
+        for (var i = 0; i < 40; i++)
+        {
+            await cache.GetOrCreateAsync("ok" + i, 0, (_, _) => ValueTask.FromResult(i), OneMinute); // 40 successful GETs and SETs
+        }
+
+        l2.Mode = FakeL2Mode.Throw;
+        var calls = l2.Calls;
+        for (var i = 0; i < 5; i++)
+        {
+            await cache.GetOrCreateAsync("x" + i, 0, (_, _) => ValueTask.FromResult(i), new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite });
+        }
+
+        Assert.Equal(5, l2.Calls - calls); // one GET each
+        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState); // the sampling window alone (5 failures of 85 calls) would not open it
+        await cache.GetOrCreateAsync("y", 0, (_, _) => ValueTask.FromResult(0), OneMinute);
+        Assert.Equal(5, l2.Calls - calls); // skipped
+
+        l2.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(1));
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState); // closed by the maintenance's probe
+    }
+
+    private static async Task<bool> Until(Func<bool> condition)
+    {
+        for (var i = 0; i < 2000 && !condition(); i++)
+        {
+            await Task.Delay(1);
+        }
+
+        return condition();
     }
 
     [Fact]
@@ -173,6 +244,7 @@ public class UnreliableL2Tests
 
         Assert.Equal(1, a.PendingInvalidations); // overflowed: only "bump the generation" is remembered
         storeA.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(1)); // 5 failed calls in a row opened A's breaker: its probe waits out the break
         await a.RunMaintenanceAsync();
         Assert.Equal(1, redis.Numbers["levee:generation"]);
         Assert.Equal(0, a.PendingInvalidations);
