@@ -88,6 +88,11 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
     /// sent by other instances now reach this one through Redis only).</summary>
     public bool IsListening => Volatile.Read(ref _listening) == 1;
 
+    /// <inheritdoc/>
+    /// <remarks>The number of times the listening connection was opened, while it is listening: a reconnect changes it
+    /// (NOTIFYs sent while no connection listened are not kept by PostgreSQL).</remarks>
+    public long? DeliveryEpoch => IsListening ? ConnectCount : null;
+
     /// <summary>How many times the listening connection was opened (1 after the first start; more after reconnects).</summary>
     public long ConnectCount => Interlocked.Read(ref _connects);
 

@@ -91,6 +91,15 @@ public interface ILeveeInvalidationChannel
     IDisposable Subscribe(Action<LeveeInvalidation> onReceived);
 
     /// <summary>
+    /// Changes whenever this instance may have missed invalidations sent through the channel (its subscription was lost
+    /// and made again); null while it is not receiving, and by default (the channel cannot tell). A cache that reads the
+    /// same number when Redis was last healthy and again at a failover knows that every invalidation sent through the
+    /// channel in between reached it, and keeps its local entries at the failover instead of dropping them all. (A
+    /// cache also sends again, in order, what it could not send: <see cref="PublishAsync"/> returning false.)
+    /// </summary>
+    long? DeliveryEpoch => null;
+
+    /// <summary>
     /// The largest loaded value (<see cref="LeveeInvalidation.Value"/>, in bytes) this channel carries between instances
     /// while no Redis node can (every node down: a value loaded on one instance then reaches the others, so a key is
     /// loaded from the backend once, not once per instance). 0, the default: the channel carries invalidations only and

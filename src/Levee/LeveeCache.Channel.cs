@@ -82,6 +82,120 @@ public sealed partial class LeveeCache
         }
 
         _metrics.Backplane(sent ? sentMetric : "channel_failed");
+        if (!sent && message.Kind is LeveeInvalidationKind.Remove or LeveeInvalidationKind.Set or LeveeInvalidationKind.RemoveTag or LeveeInvalidationKind.Clear)
+        {
+            lock (_channelResend)
+            {
+                if (_channelResend.Count < ChannelResendMax)
+                {
+                    _channelResend.Enqueue(message with { Sender = _instanceId });
+                }
+                else
+                {
+                    _channelResendOverflowed = true; // sent as one clear-all instead
+                }
+            }
+        }
+    }
+
+    // Invalidations the channel refused, sent again in order by the maintenance: every instance then gets every
+    // invalidation through the channel (what DeliveryEpoch vouches for), later rather than never.
+    private readonly Queue<LeveeInvalidation> _channelResend = new();
+    private bool _channelResendOverflowed;
+    private const int ChannelResendMax = 10_000;
+
+    // the channel's DeliveryEpoch the last time the master answered this instance (NoEpoch: unknown)
+    private const long NoEpoch = long.MinValue;
+    private long _channelEpochWhenHealthy = NoEpoch;
+
+    /// <summary>Invalidations waiting to be sent again through the channel (for tests).</summary>
+    internal int ChannelResendWaiting
+    {
+        get
+        {
+            lock (_channelResend)
+            {
+                return _channelResend.Count + (_channelResendOverflowed ? 1 : 0);
+            }
+        }
+    }
+
+    /// <summary>Sends again, in order, the invalidations the channel refused; stops at the first refusal (run by the maintenance).</summary>
+    private async ValueTask ResendToChannelAsync()
+    {
+        if (_channel is not { } channel)
+        {
+            return;
+        }
+
+        var sent = 0;
+        while (true)
+        {
+            LeveeInvalidation next;
+            lock (_channelResend)
+            {
+                if (_channelResendOverflowed)
+                {
+                    next = new LeveeInvalidation { Kind = LeveeInvalidationKind.Clear, Sender = _instanceId, WallMs = _clock.WallMs };
+                }
+                else if (!_channelResend.TryPeek(out next))
+                {
+                    break;
+                }
+            }
+
+            bool ok;
+            try
+            {
+                ok = await channel.PublishAsync(next).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.L2CallFailed(_logger, _name, "channel publish", ex.GetType().Name, ex);
+                ok = false;
+            }
+
+            if (!ok)
+            {
+                break;
+            }
+
+            lock (_channelResend)
+            {
+                if (next.Kind == LeveeInvalidationKind.Clear && _channelResendOverflowed && next.Subject is null && next.WallMs is not null)
+                {
+                    _channelResendOverflowed = false;
+                    _channelResend.Clear(); // the clear-all covers everything queued before it
+                }
+                else
+                {
+                    _channelResend.TryDequeue(out _);
+                }
+            }
+
+            sent++;
+            _metrics.Backplane("resent_channel");
+        }
+
+        if (sent > 0)
+        {
+            Log.ChannelResent(_logger, _name, sent);
+        }
+    }
+
+    /// <summary>Notes the channel's delivery epoch while the master answers (maintenance, breaker closed).</summary>
+    private void NoteChannelEpochWhileHealthy() =>
+        Volatile.Write(ref _channelEpochWhenHealthy, _channel?.DeliveryEpoch ?? NoEpoch);
+
+    /// <summary>
+    /// True when the channel vouches that every invalidation sent through it since the master last answered this
+    /// instance reached it (its delivery epoch then and now is the same, and known): the invalidations Redis' pub/sub may
+    /// have lost meanwhile came through the channel, so the local entries need not be dropped at a failover or reconnect.
+    /// </summary>
+    private bool ChannelCoveredTheGap()
+    {
+        var then = Volatile.Read(ref _channelEpochWhenHealthy);
+        return then != NoEpoch && _channel?.DeliveryEpoch is { } now && now == then;
     }
 
     /// <summary>

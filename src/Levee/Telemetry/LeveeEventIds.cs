@@ -33,6 +33,8 @@ internal static class LeveeEventIds
     public const int SentinelCandidateConnected = 24;
     public const int SentinelCandidateNotMaster = 25;
     public const int SentinelReplicasChanged = 26;
+    public const int L1KeptAtFailover = 27;
+    public const int ChannelResent = 28;
 
     // the admission gate, warm-up and the L1 snapshot (GateLog)
     public const int RefreshSkipped = 100;

@@ -50,6 +50,12 @@ internal static partial class Log
     [LoggerMessage(LeveeEventIds.FailoverFollowed, LogLevel.Warning, "Levee cache '{Cache}': Redis master switched ({Detail}).")]
     public static partial void FailoverFollowed(ILogger logger, string cache, string detail);
 
+    [LoggerMessage(LeveeEventIds.L1KeptAtFailover, LogLevel.Information, "Levee cache '{Cache}': local entries kept after {Change}: the invalidation channel received every invalidation since Redis was last healthy.")]
+    public static partial void L1KeptAtFailover(ILogger logger, string cache, string change);
+
+    [LoggerMessage(LeveeEventIds.ChannelResent, LogLevel.Information, "Levee cache '{Cache}': sent {Count} invalidations through the invalidation channel that it could not send before.")]
+    public static partial void ChannelResent(ILogger logger, string cache, int count);
+
     [LoggerMessage(LeveeEventIds.SentinelTrying, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: trying {Master} as master")]
     public static partial void SentinelTrying(ILogger logger, string cache, string master);
 
