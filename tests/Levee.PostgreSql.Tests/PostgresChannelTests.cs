@@ -130,12 +130,15 @@ public sealed class PostgresChannelTests(PostgresFixture pg) : IClassFixture<Pos
 
         var pid = listenerB.ListenerProcessId;
         Assert.NotEqual(0, pid);
+        var epoch = ((ILeveeInvalidationChannel)listenerB).DeliveryEpoch;
+        Assert.NotNull(epoch); // listening: it can vouch for what it received
         // B's listening session and A's pooled NOTIFY sessions are terminated by the server
         await pg.Server.QueryScalarAsync($"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid = {pid} OR application_name = 'levee-notify'");
 
         await Instances.Until(() => listenerB.ConnectCount >= 2 && listenerB.IsListening, "B's listening connection did not come back");
         Assert.NotNull(listenerB.LastError);
         Assert.NotEqual(pid, listenerB.ListenerProcessId);
+        Assert.NotEqual(epoch, ((ILeveeInvalidationChannel)listenerB).DeliveryEpoch); // NOTIFYs sent while it reconnected are lost: a new epoch
         for (var i = 0; i < keys; i++)
         {
             await a.RemoveAsync("k" + i);
