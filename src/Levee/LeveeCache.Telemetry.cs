@@ -21,6 +21,9 @@ public sealed partial class LeveeCache
     /// <summary>The state of the circuit breaker in front of Redis; <see cref="LeveeBreakerState.None"/> without L2.</summary>
     public LeveeBreakerState L2BreakerState => _guard?.BreakerState ?? LeveeBreakerState.None;
 
+    /// <summary>The master breaker's break in force (flap damping; for tests).</summary>
+    internal TimeSpan L2CurrentBreak => _guard?.CurrentBreak ?? TimeSpan.Zero;
+
     /// <summary>True when L2 is configured, connected and its breaker is not open.</summary>
     public bool IsL2Available => _guard?.IsUsable ?? false;
 }

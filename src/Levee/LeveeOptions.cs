@@ -129,9 +129,10 @@ public sealed class LeveeOptions
     public int BreakerMinimumThroughput { get; set; } = LeveeOptionBounds.BreakerMinimumThroughput.Default;
 
     /// <summary>
-    /// Failed L2 calls in a row (timeouts or errors, no success between them) that open the breaker at once, whatever the
-    /// sampling window holds: a master that stops answering is skipped after this many calls instead of after half the
-    /// window's calls (a window full of successes from just before). 0 turns it off. Default: 5. Bounds: 0 to 1,000,000.
+    /// Failed L2 calls in a row (timeouts or errors, no success between them, and none for 5 x <see cref="L2Timeout"/>) that
+    /// open the breaker at once, whatever the sampling window holds: a master that stops answering is skipped after this
+    /// many calls instead of after half the window's calls (a window full of successes from just before). 0 turns it off.
+    /// Default: 5. Bounds: 0 to 1,000,000.
     /// </summary>
     public int BreakerConsecutiveFailures { get; set; } = LeveeOptionBounds.BreakerConsecutiveFailures.Default;
 
@@ -139,7 +140,8 @@ public sealed class LeveeOptions
     public TimeSpan BreakerSamplingDuration { get; set; } = LeveeOptionBounds.BreakerSamplingDuration.Default;
 
     /// <summary>How long the breaker stays open (L2 skipped entirely) before the cache probes L2 again (in the background: no
-    /// caller's call is the probe; see docs/engine.md). Default: 1 second. Bounds: 500 ms to 1 day.</summary>
+    /// caller's call is the probe). Doubled, up to 8 times this, each time the breaker opens again within 10 s of closing
+    /// (flap damping; docs/engine.md). Default: 1 second. Bounds: 500 ms to 1 day.</summary>
     public TimeSpan BreakerBreakDuration { get; set; } = LeveeOptionBounds.BreakerBreakDuration.Default;
 
     /// <summary>

@@ -27,14 +27,29 @@ internal sealed class L2Guard : IDisposable
     private readonly int _tripAfter;
     private readonly TimeSpan _breakDuration;
 
-    // failed calls in a row on the closed path (a success resets it); at _tripAfter the breaker is isolated at once
+    // failed calls in a row on the closed path (a success resets it); at _tripAfter, with no success for _tripQuiet, the
+    // breaker is isolated at once
     private int _consecutiveFailures;
+    private long _lastSuccessAt;
+    private readonly TimeSpan _tripQuiet;
 
     // when the breaker last opened (Polly's or our trip), as a TimeProvider timestamp: the probe waits _breakDuration
     private long _openedAt;
 
     // 1 while the breaker is isolated by the consecutive-failures trip (only a successful probe closes it)
     private int _tripped;
+
+    // Flap damping: the break in force (ticks), doubled (up to MaxBreakFactor x the option) when the breaker opens again
+    // within FlapWindow of closing: a node that answers a probe and then fails again (a master stalled 250 ms of every
+    // 300, the drill's slow-redis) is not handed back to callers every second. When it was last closed (timestamp; 0 none).
+    private long _currentBreakTicks;
+    private long _closedAt;
+
+    /// <summary>The breaker opening again this soon after closing doubles the break.</summary>
+    internal static readonly TimeSpan FlapWindow = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest break flap damping sets, in multiples of <see cref="LeveeOptions.BreakerBreakDuration"/>.</summary>
+    internal const int MaxBreakFactor = 8;
 
     /// <summary>Creates a guard; with <paramref name="replica"/> true it guards replica reads (own breaker, own connectivity).</summary>
     /// <param name="store">The store whose calls are guarded.</param>
@@ -53,7 +68,9 @@ internal sealed class L2Guard : IDisposable
         _logger = logger;
         _cache = options.Name;
         _tripAfter = options.BreakerConsecutiveFailures;
+        _tripQuiet = options.L2Timeout * TripQuietBudgets;
         _breakDuration = options.BreakerBreakDuration;
+        _currentBreakTicks = _breakDuration.Ticks;
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
@@ -64,16 +81,6 @@ internal sealed class L2Guard : IDisposable
                 StateProvider = _state,
                 ManualControl = _control,
                 ShouldHandle = static args => new ValueTask<bool>(args.Outcome.Exception is not null and not OperationCanceledException),
-                OnOpened = args =>
-                {
-                    Volatile.Write(ref _openedAt, _time.GetTimestamp());
-                    if (!args.IsManual)
-                    {
-                        Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", args.BreakDuration.TotalSeconds);
-                    }
-
-                    return default;
-                },
                 OnClosed = _ =>
                 {
                     Log.BreakerClosed(_logger, _cache, _replica ? "replica" : "master");
@@ -108,6 +115,8 @@ internal sealed class L2Guard : IDisposable
     public async Task ResetAsync()
     {
         Volatile.Write(ref _consecutiveFailures, 0);
+        Volatile.Write(ref _currentBreakTicks, _breakDuration.Ticks);
+        Volatile.Write(ref _closedAt, 0);
         if (_state.CircuitState != CircuitState.Closed)
         {
             await _control.CloseAsync().ConfigureAwait(false);
@@ -130,7 +139,7 @@ internal sealed class L2Guard : IDisposable
             return true;
         }
 
-        if (!Connected || _time.GetElapsedTime(Volatile.Read(ref _openedAt)) < _breakDuration)
+        if (!Connected || _time.GetElapsedTime(Volatile.Read(ref _openedAt)) < CurrentBreak)
         {
             return false;
         }
@@ -138,8 +147,24 @@ internal sealed class L2Guard : IDisposable
         if (Volatile.Read(ref _tripped) == 0)
         {
             // opened by Polly's sampling: this execution is its half-open probe, and Polly closes or reopens it
-            var outcome = await TryThroughPipelineAsync(operation, call, arg).ConfigureAwait(false);
-            if (!outcome.Success)
+            Volatile.Write(ref _probing, 1);
+            L2Outcome<TResult> outcome;
+            try
+            {
+                outcome = await TryThroughPipelineAsync(operation, call, arg).ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref _probing, 0);
+            }
+
+            if (outcome.Success)
+            {
+                Volatile.Write(ref _closedAt, _time.GetTimestamp());
+                Volatile.Write(ref _lastSuccessAt, _time.GetTimestamp());
+                Volatile.Write(ref _consecutiveFailures, 0);
+            }
+            else
             {
                 Volatile.Write(ref _openedAt, _time.GetTimestamp());
             }
@@ -169,7 +194,10 @@ internal sealed class L2Guard : IDisposable
         started.Activity?.Dispose();
         Volatile.Write(ref _consecutiveFailures, 0);
         await _control.CloseAsync().ConfigureAwait(false);
+        Volatile.Write(ref _closedAt, _time.GetTimestamp()); // (Polly's OnClosed is not told of a manual close)
+        Volatile.Write(ref _lastSuccessAt, _time.GetTimestamp());
         Volatile.Write(ref _tripped, 0);
+        Log.BreakerClosed(_logger, _cache, _replica ? "replica" : "master");
         return true;
     }
 
@@ -305,28 +333,62 @@ internal sealed class L2Guard : IDisposable
         }
     }
 
+    /// <summary>
+    /// The consecutive-failures trip also needs no success for this many <see cref="LeveeOptions.L2Timeout"/>s: calls
+    /// made together (a burst queued behind one backlog: the drill's warm-up, 32 at a time on a busy machine) time out
+    /// together while the node still answers the others; a node that stopped answering has no success at all.
+    /// </summary>
+    internal const int TripQuietBudgets = 5;
+
+    /// <summary>The break in force (flap damping: see <see cref="FlapWindow"/>).</summary>
+    internal TimeSpan CurrentBreak => TimeSpan.FromTicks(Volatile.Read(ref _currentBreakTicks));
+
+    /// <summary>The breaker opened from closed: the break is doubled if it closed less than <see cref="FlapWindow"/> ago
+    /// (up to <see cref="MaxBreakFactor"/> x the option), else back to the option's.</summary>
+    private TimeSpan OpenedFromClosed()
+    {
+        var closedAt = Volatile.Read(ref _closedAt);
+        var flapped = closedAt != 0 && _time.GetElapsedTime(closedAt) < FlapWindow;
+        var next = flapped ? Math.Min(Volatile.Read(ref _currentBreakTicks) * 2, _breakDuration.Ticks * MaxBreakFactor) : _breakDuration.Ticks;
+        Volatile.Write(ref _currentBreakTicks, next);
+        return TimeSpan.FromTicks(next);
+    }
+
     /// <summary>Reports an outcome the guard already has to the breaker (synchronously: the callback returns it at once).</summary>
     private void Record(Outcome<bool> outcome)
     {
         if (outcome.Exception is null)
         {
             Volatile.Write(ref _consecutiveFailures, 0);
+            Volatile.Write(ref _lastSuccessAt, _time.GetTimestamp());
         }
         else if (outcome.Exception is not OperationCanceledException && _tripAfter > 0
-            && Interlocked.Increment(ref _consecutiveFailures) >= _tripAfter && Interlocked.CompareExchange(ref _tripped, 1, 0) == 0)
+            && Interlocked.Increment(ref _consecutiveFailures) >= _tripAfter
+            && _time.GetElapsedTime(Volatile.Read(ref _lastSuccessAt)) >= _tripQuiet
+            && Interlocked.CompareExchange(ref _tripped, 1, 0) == 0)
         {
             // failures in a row: the node stopped answering; a sampling window full of earlier successes would keep the
             // breaker closed for half its calls, each a caller waiting the whole budget
+            var breakFor = OpenedFromClosed();
             Volatile.Write(ref _openedAt, _time.GetTimestamp());
             _ = _control.IsolateAsync();
-            Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", _breakDuration.TotalSeconds);
+            Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", breakFor.TotalSeconds);
             return;
         }
 
+        var wasClosed = _state.CircuitState == CircuitState.Closed;
         var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
         try
         {
             var pending = _pipeline.ExecuteOutcomeAsync(static (_, o) => new ValueTask<Outcome<bool>>(o), context, outcome);
+            if (wasClosed && _state.CircuitState == CircuitState.Open)
+            {
+                // opened by the failure ratio, now (Polly's OnOpened callback may run later: not used for the time)
+                var breakFor = OpenedFromClosed();
+                Volatile.Write(ref _openedAt, _time.GetTimestamp());
+                Log.BreakerOpened(_logger, _cache, _replica ? "replica" : "master", breakFor.TotalSeconds);
+            }
+
             if (!pending.IsCompleted)
             {
                 // not expected (the breaker's callbacks here are synchronous); never block on it

@@ -57,7 +57,8 @@ public sealed class ChannelGapTests
         ValueTask<int> Factory(int s, CancellationToken _) { calls++; return ValueTask.FromResult(calls); }
         await cache.RunMaintenanceAsync(); // noted: unknown (the channel is not listening)
 
-        l2.Mode = FakeL2Mode.Throw; // the master fails; the breaker opens at the first failure
+        l2.Mode = FakeL2Mode.Throw; // the master fails; the breaker opens at the first failure after 5 x L2Timeout without a success
+        time.Advance(TimeSpan.FromMilliseconds(250));
         await cache.GetOrCreateAsync("other", 0, Factory, new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1) });
         Assert.NotEqual(LeveeBreakerState.Closed, cache.L2BreakerState);
         await cache.GetOrCreateAsync("k", 0, Factory, L1Only);

@@ -144,21 +144,77 @@ public class UnreliableL2Tests
         }
 
         l2.Mode = FakeL2Mode.Throw;
+        var readOnly = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite };
+        for (var i = 0; i < 8; i++)
+        {
+            await cache.GetOrCreateAsync("burst" + i, 0, (_, _) => ValueTask.FromResult(i), readOnly); // failed together, right after successes
+        }
+
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState); // a burst timing out together is no frozen node
+
+        time.Advance(TimeSpan.FromMilliseconds(250)); // no success for 5 x L2Timeout
         var calls = l2.Calls;
         for (var i = 0; i < 5; i++)
         {
-            await cache.GetOrCreateAsync("x" + i, 0, (_, _) => ValueTask.FromResult(i), new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite });
+            await cache.GetOrCreateAsync("x" + i, 0, (_, _) => ValueTask.FromResult(i), readOnly);
         }
 
-        Assert.Equal(5, l2.Calls - calls); // one GET each
-        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState); // the sampling window alone (5 failures of 85 calls) would not open it
+        Assert.Equal(1, l2.Calls - calls); // the first failure of the quiet stretch trips it (8 in a row already)
+        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState); // the sampling window alone (9 failures of 89 calls) would not open it
         await cache.GetOrCreateAsync("y", 0, (_, _) => ValueTask.FromResult(0), OneMinute);
-        Assert.Equal(5, l2.Calls - calls); // skipped
+        Assert.Equal(1, l2.Calls - calls); // skipped
 
         l2.Mode = FakeL2Mode.Healthy;
         time.Advance(TimeSpan.FromSeconds(1));
         await cache.RunMaintenanceAsync();
         Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState); // closed by the maintenance's probe
+    }
+
+    [Fact]
+    public async Task ABreakerThatOpensAgainSoonAfterClosing_WaitsTwiceAsLong_UpTo8Times_AndForgetsItAfterStayingClosed()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.WithOpenBreaker(time, l2); // open, break 1 s
+        var l1Only = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite };
+        var n = 0;
+
+        // a master that answers the probe, then fails again at once (stalled most of the time): each time the break doubles
+        l2.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(1));
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
+        foreach (var expected in new[] { 2, 4, 8, 8 })
+        {
+            l2.Mode = FakeL2Mode.Throw;
+            for (var i = 0; i < 5; i++)
+            {
+                await cache.GetOrCreateAsync("f" + n++, 0, (_, _) => ValueTask.FromResult(0), l1Only);
+            }
+
+            Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState);
+            Assert.Equal(TimeSpan.FromSeconds(expected), cache.L2CurrentBreak);
+            l2.Mode = FakeL2Mode.Healthy;
+            time.Advance(TimeSpan.FromSeconds(expected) - TimeSpan.FromMilliseconds(100));
+            await cache.RunMaintenanceAsync();
+            Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState); // not probed before the doubled break
+            time.Advance(TimeSpan.FromMilliseconds(100));
+            await cache.RunMaintenanceAsync();
+            Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
+        }
+
+        // closed and left alone past the flap window: the next opening breaks for the option's 1 s again
+        time.Advance(TimeSpan.FromSeconds(11));
+        l2.Mode = FakeL2Mode.Throw;
+        for (var i = 0; i < 5; i++)
+        {
+            await cache.GetOrCreateAsync("g" + i, 0, (_, _) => ValueTask.FromResult(0), l1Only);
+        }
+
+        l2.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(1));
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
     }
 
     private static async Task<bool> Until(Func<bool> condition)
