@@ -58,14 +58,15 @@ public sealed partial class LeveeCache
     /// Tells other instances to drop their L1 copy. A removal whose message cannot be sent is journaled like a removal
     /// that could not reach L2: the replay after recovery sends it again, so no instance keeps serving it.
     /// </summary>
-    private async ValueTask PublishAsync(BackplaneMessageKind kind, string? subject)
+    private async ValueTask PublishAsync(BackplaneMessageKind kind, string? subject, long? wall = null)
     {
         if (_guard is null || !_options.Backplane)
         {
             return;
         }
 
-        var message = BackplaneMessage(kind, subject);
+        var at = wall ?? _clock.WallMs;
+        var message = BackplaneMessage(kind, subject, at);
         var sent = await _guard.TryAsync("publish", static async (store, a) =>
         {
             await store.PublishAsync(a.channel, a.message).ConfigureAwait(false);
@@ -81,12 +82,12 @@ public sealed partial class LeveeCache
 
         var journaled = kind switch
         {
-            BackplaneMessageKind.Remove => _journal.AddKey(subject!),
-            BackplaneMessageKind.RemoveTag => _journal.AddTag(subject!, _clock.WallMs),
+            BackplaneMessageKind.Remove => _journal.AddKey(subject!, at),
+            BackplaneMessageKind.RemoveTag => _journal.AddTag(subject!, at),
             BackplaneMessageKind.Clear => AddEverything(),
             // a lost "set": other instances may keep their older L1 copy; journaled as a removal, whose replay deletes the
             // key in L2 and tells every instance to drop it (a miss later, never an old value)
-            _ => _journal.AddKey(subject!),
+            _ => _journal.AddKey(subject!, at),
         };
         if (!journaled)
         {
@@ -102,6 +103,23 @@ public sealed partial class LeveeCache
 
     private string BackplaneMessage(BackplaneMessageKind kind, string? subject, long? wall = null) =>
         string.Create(CultureInfo.InvariantCulture, $"{_instanceId}|{(char)kind}|{wall ?? _clock.WallMs}|{(subject is not null && (kind is BackplaneMessageKind.Set or BackplaneMessageKind.Remove) ? WireKey.Encode(subject) : subject)}");
+
+    /// <summary>
+    /// A removal made at <paramref name="wall"/> (received from another instance): drops the key's L1 entry unless that
+    /// entry's load started after the removal, and so read the changed data. A removal sent again (a journal's replay,
+    /// the same removal through the other channel) then no longer throws away a value loaded since: at the end of the
+    /// drill's slow-redis fault every instance reloaded its hot keys from the database when the writers' journals were
+    /// replayed. A tie drops it.
+    /// </summary>
+    private void DropL1CreatedBy(string key, long wall)
+    {
+        if (_l1.TryGet(key, out var entry) && entry.CreatedWall > wall)
+        {
+            return;
+        }
+
+        _l1.TryRemove(key);
+    }
 
     /// <summary>A backplane message received through the master (one through the replicas: its sender could not reach the master).</summary>
     internal void OnBackplaneMessage(string message) => OnBackplaneMessage(message, viaReplicas: false);
@@ -144,7 +162,14 @@ public sealed partial class LeveeCache
                     // too, once back) still hold the removed value until it is replayed
                     MarkChanged(subject, parts[1][0] == (char)BackplaneMessageKind.Remove ? wall : long.MinValue,
                         parts[1][0] != (char)BackplaneMessageKind.Remove ? Coherence.RemovalState.None : viaReplicas ? Coherence.RemovalState.Journaled : Coherence.RemovalState.Done);
-                    _l1.TryRemove(subject);
+                    if (parts[1][0] == (char)BackplaneMessageKind.Remove)
+                    {
+                        DropL1CreatedBy(subject, wall);
+                    }
+                    else
+                    {
+                        _l1.TryRemove(subject);
+                    }
                 }
 
                 break;

@@ -225,7 +225,7 @@ public sealed partial class LeveeCache
                 }
 
                 MarkChanged(subject, wall, confirmed ? Coherence.RemovalState.Done : Coherence.RemovalState.Journaled);
-                _l1.TryRemove(subject);
+                DropL1CreatedBy(subject, wall);
                 if (!confirmed && _guard!.Store.IsConnected)
                 {
                     RunMaintenance(); // deletes an older entry on the master now (ConfirmRemovalsAsync); else once it is back

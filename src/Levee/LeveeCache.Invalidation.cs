@@ -109,7 +109,7 @@ public sealed partial class LeveeCache
         {
             // the DEL or its backplane message may not have gone out: the replay after recovery sends both again
             _coherence.MarkUnconfirmed(key);
-            if (!_journal.AddKey(key))
+            if (!_journal.AddKey(key, wall))
             {
                 OnJournalOverflow();
             }

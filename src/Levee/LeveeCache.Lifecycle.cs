@@ -255,7 +255,8 @@ public sealed partial class LeveeCache
 
             doneKeys.Add(entry);
             _coherence.ConfirmRemoval(entry.Key, long.MaxValue);
-            await PublishAsync(BackplaneMessageKind.Remove, entry.Key).ConfigureAwait(false);
+            var removedAt = _journal.WallOf(entry.Key); // sent with the removal's own time: a value loaded since stays
+            await PublishAsync(BackplaneMessageKind.Remove, entry.Key, removedAt == long.MinValue ? null : removedAt).ConfigureAwait(false);
         }
 
         var doneTags = new List<KeyValuePair<string, long>>(tags.Length);
@@ -274,12 +275,15 @@ public sealed partial class LeveeCache
                 }
 
                 doneTags.Add(tag);
-                await PublishAsync(BackplaneMessageKind.RemoveTag, tag.Key).ConfigureAwait(false);
+                await PublishAsync(BackplaneMessageKind.RemoveTag, tag.Key, tag.Value).ConfigureAwait(false);
             }
         }
 
         _journal.Complete([.. doneKeys], [.. doneTags], overflowVersionHandled: 0);
-        Log.JournalReplayed(_logger, _name, doneKeys.Count + doneTags.Count);
+        if (doneKeys.Count + doneTags.Count > 0)
+        {
+            Log.JournalReplayed(_logger, _name, doneKeys.Count + doneTags.Count); // (not "0" at every maintenance while the master fails)
+        }
     }
 
     /// <summary>Completes when this cache's start-up with Redis has ended: connected and ready, failed, or out of time.</summary>

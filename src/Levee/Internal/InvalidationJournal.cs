@@ -12,6 +12,7 @@ internal sealed class InvalidationJournal(int capacity)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, long> _keys = new(StringComparer.Ordinal); // key -> version of its last addition
+    private readonly Dictionary<string, long> _keyWalls = new(StringComparer.Ordinal); // key -> time of its latest removal
     private readonly Dictionary<string, long> _tags = new(StringComparer.Ordinal); // tag -> latest invalidation time
     private long _version;
     private long _overflowVersion; // version of the last overflow; 0 when not overflowed
@@ -26,7 +27,7 @@ internal sealed class InvalidationJournal(int capacity)
     public bool IsEmpty => _count == 0 && !_overflowed;
 
     /// <summary>Adds a removed key. Returns false when this addition overflowed the journal.</summary>
-    public bool AddKey(string key)
+    public bool AddKey(string key, long wall = long.MinValue)
     {
         lock (_lock)
         {
@@ -48,6 +49,7 @@ internal sealed class InvalidationJournal(int capacity)
             }
 
             _keys[key] = ++_version;
+            _keyWalls[key] = Math.Max(wall, _keyWalls.GetValueOrDefault(key, long.MinValue));
             _count = _keys.Count + _tags.Count;
             return true;
         }
@@ -156,6 +158,7 @@ internal sealed class InvalidationJournal(int capacity)
                 if (_keys.TryGetValue(key, out var current) && current == version)
                 {
                     _keys.Remove(key);
+                    _keyWalls.Remove(key);
                 }
             }
 
@@ -177,7 +180,18 @@ internal sealed class InvalidationJournal(int capacity)
         _replayingOverflow = false;
         _overflowVersion = ++_version;
         _keys.Clear();
+        _keyWalls.Clear();
         _tags.Clear();
         _count = 0;
+    }
+
+    /// <summary>The time of the key's latest journaled removal (the replay sends it with that time, not its own: an instance
+    /// that loaded the key after the removal keeps that value); <see cref="long.MinValue"/> when not known.</summary>
+    public long WallOf(string key)
+    {
+        lock (_lock)
+        {
+            return _keyWalls.GetValueOrDefault(key, long.MinValue);
+        }
     }
 }

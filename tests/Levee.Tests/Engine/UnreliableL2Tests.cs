@@ -313,6 +313,35 @@ public class UnreliableL2Tests
     }
 
     [Fact]
+    public async Task AReplayedRemoval_CarriesItsOwnTime_SoAValueLoadedSinceStaysInL1()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var storeA = new FakeL2Store(redis);
+        var storeB = new FakeL2Store(redis);
+        await using var a = await TestCache.Ready(TestCache.Create(time, storeA));
+        await using var b = await TestCache.Ready(TestCache.Create(time, storeB));
+        await a.SetAsync("k", "old", OneMinute);
+        Assert.Equal("old", await b.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+
+        storeA.Mode = FakeL2Mode.Throw; // A can't reach Redis: its removal is journaled (B does not hear of it yet)
+        await a.RemoveAsync("k");
+        Assert.Equal(1, a.PendingInvalidations);
+        time.Advance(TimeSpan.FromSeconds(2));
+        b.ClearLocal(); // B reloads the key after the removal (as after its own L1 lifetime): the changed data
+        var loads = 0;
+        Assert.Equal("new", await b.GetOrCreateAsync("k", 0, (_, _) => { loads++; return ValueTask.FromResult("new"); }, new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheRead | Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite }));
+        Assert.Equal(1, loads);
+
+        time.Advance(TimeSpan.FromSeconds(2));
+        storeA.Mode = FakeL2Mode.Healthy;
+        await a.RunMaintenanceAsync(); // A replays its removal: DEL, and the backplane message with the removal's own time
+        Assert.Equal(0, a.PendingInvalidations);
+        Assert.Equal("new", await b.GetOrCreateAsync("k", 0, (_, _) => { loads++; return ValueTask.FromResult("db2"); }, OneMinute));
+        Assert.Equal(1, loads); // kept: loaded after the removal (the replay sent with its own time made every instance reload)
+    }
+
+    [Fact]
     public async Task Backplane_RemoveOnOneInstance_DropsL1OnTheOther_OwnMessagesIgnored()
     {
         var time = TestCache.NewTime();
