@@ -275,6 +275,7 @@ public sealed partial class LeveeCache
         var master = await _guard!.TryAsync("generation", static (store, k) => store.GetNumbersAsync([k]), GenerationKey).ConfigureAwait(false);
         if (master.Success)
         {
+            await WriteBackSharedAsync().ConfigureAwait(false);
             ForgetAllShared();
             _announced.Clear();
             foreach (var key in _loadsElsewhere.Keys)
@@ -283,6 +284,44 @@ public sealed partial class LeveeCache
                 {
                     load.Arrived.TrySetResult();
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The master answers again: before the values other instances loaded during the outage are forgotten, each is
+    /// written to Redis where Redis holds nothing for its key (SET NX), so that no instance loads it from the database
+    /// again. Only when this instance knows every removal made meanwhile (<see cref="ChannelCoveredTheGap"/>) and none of
+    /// them, nor a clear-all, came after the value was created; tagged values are left out (their tags' times are not
+    /// checked here). A removal replayed later deletes it as any other entry. Before, at the incident's repair every
+    /// instance reloaded the hot keys written during the fault (their Redis copies deleted by the journals' replay).
+    /// </summary>
+    private async Task WriteBackSharedAsync()
+    {
+        if (_shared.IsEmpty || !ChannelCoveredTheGap())
+        {
+            return;
+        }
+
+        var nowWall = _clock.WallMs;
+        foreach (var (key, envelopeBytes) in _shared)
+        {
+            if (!Envelope.TryRead(envelopeBytes, out var envelope) || envelope.Tags is { Length: > 0 } || Journaled(key)
+                || _coherence.RemovedBeforeCreation(key, envelope.CreatedWall) || _coherence.ClearedSince(_coherence.Epoch, envelope.CreatedWall))
+            {
+                continue;
+            }
+
+            var ttl = TimeSpan.FromMilliseconds(envelope.FreshUntilWall - nowWall + _options.FailSafeMaxDuration.TotalMilliseconds);
+            if (ttl <= TimeSpan.Zero)
+            {
+                continue;
+            }
+
+            var written = await _guard!.TryAsync("set-shared", static (store, a) => store.SetIfAbsentAsync(a.key, a.value, a.ttl), (key: DataKey(key), value: envelopeBytes, ttl)).ConfigureAwait(false);
+            if (!written.Success)
+            {
+                return; // the master stopped answering: the rest are forgotten (their keys load from the database)
             }
         }
     }

@@ -76,6 +76,9 @@ internal interface IL2Store : IAsyncDisposable
     /// </summary>
     Task<bool> PublishToReplicasAsync(string channel, string message) => Task.FromResult(false);
 
+    /// <summary>Sets the key only when it holds nothing (SET NX): true when it was written. A store that can't says false.</summary>
+    Task<bool> SetIfAbsentAsync(string key, byte[] value, TimeSpan timeToLive) => Task.FromResult(false);
+
     /// <summary>Registers a handler for messages published on the replicas (<see cref="PublishToReplicasAsync"/>).</summary>
     void SubscribeReplicas(string channel, Action<string> handler)
     {

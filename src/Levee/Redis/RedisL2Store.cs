@@ -57,6 +57,8 @@ internal sealed class RedisL2Store : IL2Store
 
     public Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive);
 
+    public Task<bool> SetIfAbsentAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive, When.NotExists);
+
     public Task<bool> RemoveAsync(string key) => Required.PrimaryDatabase.KeyDeleteAsync(key);
 
     public async Task<bool> RemoveAndPublishAsync(string key, string channel, string message)

@@ -82,6 +82,39 @@ public sealed class ChannelSharingTests
     }
 
     [Fact]
+    public async Task ValuesSharedDuringTheOutage_AreWrittenToRedisWhenTheMasterAnswers_SoNoInstanceLoadsThemAgain()
+    {
+        await using var group = await Group.StartAsync(2, maxValueBytes: 4096);
+        var (a, b) = (group.Caches[0], group.Caches[1]);
+        foreach (var cache in group.Caches)
+        {
+            await cache.RunMaintenanceAsync(); // the master answers: each notes the channel's delivery epoch
+        }
+
+        group.AllRedisGone();
+        var factoryCalls = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("v1"); };
+        Assert.Equal("v1", await a.GetOrCreateAsync("k", 0, load, OneMinute));
+        Assert.Equal(1, b.SharedCount);
+        group.Time.Advance(TimeSpan.FromMilliseconds(5));
+        Assert.Equal("v2", await a.GetOrCreateAsync("removed", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
+        await a.RemoveAsync("removed"); // removed after it was shared: never written back
+
+        foreach (var store in group.Stores)
+        {
+            store.Mode = FakeL2Mode.Healthy;
+            store.ReplicaMode = FakeL2Mode.Healthy;
+        }
+
+        await b.RunMaintenanceAsync(); // the master answers: B writes what it was given, then forgets it
+        Assert.Equal(0, b.SharedCount);
+        await using var fresh = await TestCache.Ready(TestCache.Create(group.Time, new FakeL2Store(group.Redis)));
+        Assert.Equal("v1", await fresh.GetOrCreateAsync("k", 0, load, OneMinute)); // from Redis
+        Assert.Equal(1, factoryCalls);
+        Assert.Equal("db", await fresh.GetOrCreateAsync("removed", 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+    }
+
+    [Fact]
     public async Task AChannelThatCarriesNoValues_IsNeverSentOne_AndEachInstanceLoadsItself()
     {
         await using var group = await Group.StartAsync(2, maxValueBytes: 0);
@@ -159,6 +192,8 @@ public sealed class ChannelSharingTests
         {
             public int MaxSharedValueBytes => hub.MaxValueBytes;
 
+            public long? DeliveryEpoch => 1; // in memory: never misses a message
+
             public ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default)
             {
                 if (invalidation.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Value && invalidation.Value.Length > hub.MaxValueBytes)
@@ -199,10 +234,12 @@ public sealed class ChannelSharingTests
 
         public List<FakeL2Store> Stores { get; } = [];
 
+        public FakeRedis Redis { get; } = new();
+
         public static async Task<Group> StartAsync(int instances, int maxValueBytes)
         {
             var group = new Group { Time = TestCache.NewTime(), Hub = new FakeChannelHub(maxValueBytes) };
-            var redis = new FakeRedis();
+            var redis = group.Redis;
             for (var i = 0; i < instances; i++)
             {
                 var store = new FakeL2Store(redis);

@@ -123,6 +123,19 @@ internal sealed class FakeL2Store : IL2Store
     /// <summary>SETs that got past the fault switch (counted before <see cref="SetGate"/>: a SET "on the wire").</summary>
     public int SetsStarted;
 
+    public async Task<bool> SetIfAbsentAsync(string key, byte[] value, TimeSpan timeToLive)
+    {
+        await Fault();
+        if (_redis.Data.ContainsKey(key))
+        {
+            return false;
+        }
+
+        _redis.Data[key] = value;
+        _redis.Ttls[key] = timeToLive;
+        return true;
+    }
+
     public async Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive)
     {
         await Fault();
