@@ -273,8 +273,14 @@ public sealed partial class LeveeCache
         }
 
         var master = await _guard!.TryAsync("generation", static (store, k) => store.GetNumbersAsync([k]), GenerationKey).ConfigureAwait(false);
+        if (master.Success && Interlocked.Exchange(ref _masterAnsweredOnce, 1) == 0 && !_shared.IsEmpty && ChannelCoveredTheGap())
+        {
+            return; // written back at the next maintenance: the journals' replays (at this one, on every instance) go first
+        }
+
         if (master.Success)
         {
+            Volatile.Write(ref _masterAnsweredOnce, 0);
             await WriteBackSharedAsync().ConfigureAwait(false);
             ForgetAllShared();
             _announced.Clear();
@@ -294,8 +300,13 @@ public sealed partial class LeveeCache
     /// again. Only when this instance knows every removal made meanwhile (<see cref="ChannelCoveredTheGap"/>) and none of
     /// them, nor a clear-all, came after the value was created; tagged values are left out (their tags' times are not
     /// checked here). A removal replayed later deletes it as any other entry. Before, at the incident's repair every
-    /// instance reloaded the hot keys written during the fault (their Redis copies deleted by the journals' replay).
+    /// instance reloaded the hot keys written during the fault (their Redis copies deleted by the journals' replay). Done
+    /// one maintenance after the master first answers: the writers' replays, which delete every copy of a removed key
+    /// whatever its age, run at that first one on every instance.
     /// </summary>
+    // 1 once the master answered a maintenance while shared values were held (they are written back at the next one)
+    private int _masterAnsweredOnce;
+
     private async Task WriteBackSharedAsync()
     {
         if (_shared.IsEmpty || !ChannelCoveredTheGap())

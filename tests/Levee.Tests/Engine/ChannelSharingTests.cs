@@ -106,7 +106,9 @@ public sealed class ChannelSharingTests
             store.ReplicaMode = FakeL2Mode.Healthy;
         }
 
-        await b.RunMaintenanceAsync(); // the master answers: B writes what it was given, then forgets it
+        await b.RunMaintenanceAsync(); // the master answers: the journals' replays go first
+        Assert.Equal(1, b.SharedCount);
+        await b.RunMaintenanceAsync(); // then B writes what it was given, and forgets it
         Assert.Equal(0, b.SharedCount);
         await using var fresh = await TestCache.Ready(TestCache.Create(group.Time, new FakeL2Store(group.Redis)));
         Assert.Equal("v1", await fresh.GetOrCreateAsync("k", 0, load, OneMinute)); // from Redis
