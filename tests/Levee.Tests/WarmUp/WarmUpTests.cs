@@ -29,6 +29,28 @@ public class WarmUpTests
         new() { Registration = new HealthCheckRegistration("test", check, HealthStatus.Unhealthy, null) };
 
     [Fact]
+    public async Task AReWarm_OfAKeyRedisLost_WritesBackTheValueThisInstanceHoldsFresh_InsteadOfLoadingIt()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
+        var entry = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(5) };
+        await cache.SetAsync("hot", "held", entry);
+        l2.Redis.Data.Clear(); // Redis lost its copies (a long outage: their lifetime ran out; or a restart without persistence)
+
+        var loads = 0;
+        var outcome = await cache.WarmUpEntryAsync("hot", _ => { loads++; return ValueTask.FromResult("db"); }, entry, null, CancellationToken.None);
+        Assert.Equal(0, loads); // no query: this instance held it fresh
+        Assert.Equal(WarmUpOutcome.FromL1, outcome);
+        Assert.True(l2.Redis.Data.ContainsKey("levee:d:0:hot")); // and Redis has it again for the other instances
+
+        time.Advance(TimeSpan.FromMinutes(6)); // no longer fresh here: loaded
+        l2.Redis.Data.Clear();
+        Assert.Equal(WarmUpOutcome.FromFactory, await cache.WarmUpEntryAsync("hot", _ => { loads++; return ValueTask.FromResult("db"); }, entry, null, CancellationToken.None));
+        Assert.Equal(1, loads);
+    }
+
+    [Fact]
     public async Task StartUp_EntriesInL1AndL2BeforeReady_WarmUpNeverExceedsItsGateShare()
     {
         var time = TestCache.NewTime();
@@ -153,7 +175,7 @@ public class WarmUpTests
             time.Advance(TimeSpan.FromSeconds(1));
             return l2.Redis.Data.Count == 6;
         });
-        Assert.Equal(10, calls);
+        Assert.Equal(5, calls); // refilled from this instance's fresh L1 copies, without a query (a copy not fresh is loaded: AReWarm_OfAKeyRedisLost_...)
         Assert.True(logger.Has(LeveeEventIds.L2FoundEmpty));
         Assert.Equal("l2_empty", warmUp.LastResult!.Trigger);
     }
@@ -171,7 +193,7 @@ public class WarmUpTests
         l2.Redis.Data.Clear();
         l2.RaiseConnected();
         await GateEngineTests.WaitUntil(() => warmUp.LastResult is { Trigger: "l2_connected" } && !warmUp.IsRunning);
-        Assert.Equal(6, calls);
+        Assert.Equal(3, calls); // refilled from this instance's fresh L1 copies, without a query
         Assert.Equal(4, l2.Redis.Data.Count);
     }
 
