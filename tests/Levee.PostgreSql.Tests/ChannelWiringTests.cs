@@ -83,20 +83,29 @@ public sealed class ChannelWiringTests
         var cache = sp.GetRequiredService<LeveeCache>();
         var loads = 0;
         ValueTask<int> Load(int _, CancellationToken __) => ValueTask.FromResult(Interlocked.Increment(ref loads));
-        var wall = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000;
+        static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         void Receive(string sender, long at) =>
             channel.Subscribers[0](new LeveeInvalidation { Kind = LeveeInvalidationKind.Remove, Subject = "k", Sender = sender, WallMs = at, AppliedToRedis = true });
 
         Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+        Receive("other", Now() - 60_000); // a removal made before this value was loaded: the value already has the change
+        Assert.Equal(1, await cache.GetOrCreateAsync("k", 0, Load, Minute));
+
+        await Task.Delay(5);
+        var wall = Now();
         Receive("other", wall);
+        await Task.Delay(5);
         Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, Load, Minute)); // reloaded after the removal
 
         Receive("other", wall); // its copy through the other channel: the reload is kept
         Assert.Equal(2, await cache.GetOrCreateAsync("k", 0, Load, Minute));
 
-        Receive("other", wall + 1); // a later removal
+        await Task.Delay(5);
+        Receive("other", Now()); // a later removal
+        await Task.Delay(5);
         Assert.Equal(3, await cache.GetOrCreateAsync("k", 0, Load, Minute));
-        Receive("third", wall + 1); // another sender's removal in the same millisecond
+        await Task.Delay(5);
+        Receive("third", Now()); // another sender's removal
         Assert.Equal(4, await cache.GetOrCreateAsync("k", 0, Load, Minute));
     }
 
