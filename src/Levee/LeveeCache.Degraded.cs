@@ -318,7 +318,7 @@ public sealed partial class LeveeCache
         foreach (var (key, envelopeBytes) in _shared)
         {
             if (!Envelope.TryRead(envelopeBytes, out var envelope) || envelope.Tags is { Length: > 0 } || Journaled(key)
-                || _coherence.RemovedBeforeCreation(key, envelope.CreatedWall) || _coherence.ClearedSince(_coherence.Epoch, envelope.CreatedWall))
+                || _coherence.RemovedBeforeCreation(key, envelope.CreatedWall)) // (a clear-all after it included)
             {
                 continue;
             }
