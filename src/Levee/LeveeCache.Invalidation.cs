@@ -80,12 +80,19 @@ public sealed partial class LeveeCache
     {
         var wall = _clock.WallMs; // one time for both channels' messages: a receiver recognizes the second copy
         bool removed;
+
+        // A new instance whose first command has not been answered yet reads the generation first (as a read does): its
+        // DEL names the right key, and the removal is not journaled and replayed for nothing. When Redis does not answer,
+        // the removal is journaled below (replayed once the generation is known) and told through the replicas.
+        var generationKnown = _coherence.GenerationKnown || await RefreshGenerationAsync().ConfigureAwait(false);
         if (_options.Backplane)
         {
             // one guarded call, one Redis command: DEL and PUBLISH in one script
             var message = BackplaneMessage(BackplaneMessageKind.Remove, key, wall);
-            var sent = await _guard!.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
-                (key: DataKey(key), channel: BackplaneChannel, message)).ConfigureAwait(false);
+            var sent = generationKnown
+                ? await _guard!.TryAsync("remove", static (store, a) => store.RemoveAndPublishAsync(a.key, a.channel, a.message),
+                    (key: DataKey(key), channel: BackplaneChannel, message)).ConfigureAwait(false)
+                : default;
             removed = sent.Success;
             if (removed)
             {
@@ -98,7 +105,7 @@ public sealed partial class LeveeCache
         }
         else
         {
-            removed = (await _guard!.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false)).Success;
+            removed = generationKnown && (await _guard!.TryAsync("remove", static (store, k) => store.RemoveAsync(k), DataKey(key)).ConfigureAwait(false)).Success;
         }
 
         if (removed && _coherence.GenerationKnown)
