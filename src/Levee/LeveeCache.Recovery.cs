@@ -89,6 +89,15 @@ public sealed partial class LeveeCache
     /// <summary>Keys waiting for their recovery refresh (for tests).</summary>
     internal int RecoveryBacklog => _recoveryBacklog.Count;
 
+    // until when the pacer waits for its next token (MonoMs; long.MinValue while it runs)
+    private long _recoveryPacerWaitsUntilMono = long.MinValue;
+
+    /// <summary>The pacer is not running, or waits for a time still to come (for tests on fake time: its wake-up after a
+    /// clock advance runs on the thread pool, and a test that advances again before it has run makes the pacer skip a
+    /// tick).</summary>
+    internal bool RecoveryPacerAtRest =>
+        Volatile.Read(ref _recoveryPacerRunning) == 0 || Volatile.Read(ref _recoveryPacerWaitsUntilMono) > _clock.MonoMs;
+
     /// <summary>
     /// Queues the background refresh of an entry that expired during the outage (once per key); a pacer starts them in
     /// order, within the budget of <see cref="LeveeOptions.DegradedRefreshesPerSecond"/>. Served stale without a queue,
@@ -138,7 +147,9 @@ public sealed partial class LeveeCache
                     continue;
                 }
 
+                Volatile.Write(ref _recoveryPacerWaitsUntilMono, _clock.MonoMs + (long)interval.TotalMilliseconds);
                 await Task.Delay(interval, _clock.Provider).ConfigureAwait(false);
+                Volatile.Write(ref _recoveryPacerWaitsUntilMono, long.MinValue);
             }
         }
         catch (Exception ex)

@@ -127,9 +127,13 @@ public class MissPathTests
         var time = TestCache.NewTime();
         var redis = new FakeRedis();
         var l2B = new FakeL2Store(redis);
-        await using var a = TestCache.Create(time, new FakeL2Store(redis));
-        await using var b = TestCache.Create(time, l2B);
-        await using var c = TestCache.Create(time, new FakeL2Store(redis));
+        // B's SET is slow, not timed out: the second that passes below must not exceed the L2 budget (with the default
+        // 50 ms it did, B's load returned without its SET, and the SET landed on another thread after the assertion:
+        // this test's rare failure under a busy test run)
+        static void Slow(LeveeOptions o) => o.L2Timeout = TimeSpan.FromSeconds(1.5);
+        await using var a = TestCache.Create(time, new FakeL2Store(redis), Slow);
+        await using var b = TestCache.Create(time, l2B, Slow);
+        await using var c = TestCache.Create(time, new FakeL2Store(redis), Slow);
 
         // B loads the old row; its SET is slow to reach Redis
         l2B.SetGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -143,7 +147,7 @@ public class MissPathTests
         // only now does B's SET land: Redis holds the old row, written by a load that started before the removal
         l2B.SetGate.SetResult();
         Assert.Equal("old", await TestCache.Bounded(bLoading, "B's load"));
-        Assert.Single(redis.Data);
+        Assert.Single(redis.Data); // B's load returned once its SET landed
         var calls = 0;
         Assert.Equal("new", await c.GetOrCreateAsync("k", 0, (_, _) => { calls++; return ValueTask.FromResult("new"); }, OneMinute));
         Assert.Equal(1, calls); // C ignored the late entry and loaded the row (its SET overwrites the late one)

@@ -601,7 +601,9 @@ public class NothingForgottenTests
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var factoryCalls = 0;
         var aLoading = a.GetOrCreateAsync("k", release, async (r, _) => { Interlocked.Increment(ref factoryCalls); await r.Task; return "v2"; }, OneMinute).AsTask();
-        for (var i = 0; i < 400 && Volatile.Read(ref factoryCalls) == 0; i++)
+        // A's factory runs and B has heard of it (the announcement reaches B on another thread: without this wait, B's
+        // read sometimes came first and loaded on its own, a rare failure in a busy test run)
+        for (var i = 0; i < 400 && (Volatile.Read(ref factoryCalls) == 0 || b.PendingLoadsElsewhere == 0); i++)
         {
             await Task.Delay(5);
         }

@@ -25,6 +25,23 @@ internal static class TestCache
     }
 
     /// <summary>
+    /// Advances <paramref name="time"/> by <paramref name="step"/> until <paramref name="task"/> completes (at most 200
+    /// steps, else the test fails). For a call that waits on a timer the test cannot see being set: an L2 call's time
+    /// budget is registered just after the call has started, so a single advance right after the test saw the call
+    /// start can come before it, and the call then waits for ever on fake time.
+    /// </summary>
+    public static async Task<T> AdvanceUntilDone<T>(FakeTimeProvider time, Task<T> task, TimeSpan step, string what)
+    {
+        for (var i = 0; i < 200 && !task.IsCompleted; i++)
+        {
+            time.Advance(step);
+            await Task.WhenAny(task, Task.Delay(10));
+        }
+
+        return await Bounded(task, what);
+    }
+
+    /// <summary>
     /// A ready cache whose breaker opens after 5 failed calls and breaks for 1 s, and <paramref name="l2"/> throwing:
     /// 10 reads open the breaker (asserted). The L2 stays in <see cref="FakeL2Mode.Throw"/>.
     /// </summary>
