@@ -70,17 +70,7 @@ public sealed partial class LeveeCache
             return;
         }
 
-        bool sent;
-        try
-        {
-            sent = await channel.PublishAsync(message with { Sender = _instanceId }).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            Log.L2CallFailed(_logger, _name, "channel publish", ex.GetType().Name, ex);
-            sent = false;
-        }
-
+        var sent = await TryPublishAsync(channel, message with { Sender = _instanceId }).ConfigureAwait(false);
         _metrics.Backplane(sent ? sentMetric : "channel_failed");
         if (!sent && message.Kind is LeveeInvalidationKind.Remove or LeveeInvalidationKind.Set or LeveeInvalidationKind.RemoveTag or LeveeInvalidationKind.Clear)
         {
@@ -95,6 +85,20 @@ public sealed partial class LeveeCache
                     _channelResendOverflowed = true; // sent as one clear-all instead
                 }
             }
+        }
+    }
+
+    /// <summary>One message to the channel; a channel that throws is logged and counts as a refusal (never the caller's error).</summary>
+    private async ValueTask<bool> TryPublishAsync(ILeveeInvalidationChannel channel, LeveeInvalidation message)
+    {
+        try
+        {
+            return await channel.PublishAsync(message).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.L2CallFailed(_logger, _name, "channel publish", ex.GetType().Name, ex);
+            return false;
         }
     }
 
@@ -144,18 +148,7 @@ public sealed partial class LeveeCache
                 }
             }
 
-            bool ok;
-            try
-            {
-                ok = await channel.PublishAsync(next).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                Log.L2CallFailed(_logger, _name, "channel publish", ex.GetType().Name, ex);
-                ok = false;
-            }
-
-            if (!ok)
+            if (!await TryPublishAsync(channel, next).ConfigureAwait(false))
             {
                 break;
             }
