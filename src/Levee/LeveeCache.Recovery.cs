@@ -16,6 +16,7 @@ public sealed partial class LeveeCache
     // expired during it are still served stale and refreshed in the background instead of being loaded by their caller.
     private readonly Lock _recoveryLock = new();
     private long _unusableSinceWall; // 0: L2 was usable when last seen
+    private int _l2SeenUsable; // 1 once L2 was seen usable: later unusable periods are outages, not a cold start
     private long _recoveryFromWall;
     private long _recoveryToWall;
     private long _recoveryUntilMono = long.MinValue;
@@ -34,6 +35,11 @@ public sealed partial class LeveeCache
     /// </summary>
     private void NoteL2Usable(bool usable)
     {
+        if (usable && _l2SeenUsable == 0)
+        {
+            Volatile.Write(ref _l2SeenUsable, 1);
+        }
+
         if (!usable)
         {
             if (Volatile.Read(ref _unusableSinceWall) == 0)

@@ -59,10 +59,40 @@ public sealed partial class LeveeCache
             {
                 return WarmUpOutcome.LeftToRecovery;
             }
+
+            // L2 not usable in the middle of a re-warm (its breaker still open at the repair, or open again): an entry
+            // this instance holds through the outage stays as it is. Its reads serve it and refresh it within the
+            // degraded budget, and the next re-warm writes it to L2; loading it here only reloads L1 from the database,
+            // on every instance at once
+            if (l2.Unavailable && HeldThroughOutage(key))
+            {
+                return WarmUpOutcome.KeptInL1;
+            }
         }
 
         _ = await LoadAsync(Load<Func<CancellationToken, ValueTask<T>>, T>.ForWarmUp(this, key, factory, static (f, ct) => f(ct), options, tags, cancellationToken)).ConfigureAwait(false);
         return WarmUpOutcome.FromFactory;
+    }
+
+    /// <summary>
+    /// This instance, which has used L2 before (not a cold start), holds a valid entry of <paramref name="key"/> that is
+    /// fresh, or that expired while L2 was unusable and is still inside the fail-safe window (what its reads serve).
+    /// </summary>
+    private bool HeldThroughOutage(string key)
+    {
+        if (Volatile.Read(ref _l2SeenUsable) == 0 || !_options.ServeStaleWhileL2Unavailable || !_l1.TryGet(key, out var entry) || !_coherence.IsValid(entry))
+        {
+            return false;
+        }
+
+        var nowMono = _clock.MonoMs;
+        if (entry.FreshUntilMono > nowMono)
+        {
+            return true;
+        }
+
+        var unusableSince = Volatile.Read(ref _unusableSinceWall);
+        return entry.StaleUntilMono > nowMono && ((unusableSince != 0 && entry.FreshUntilWall >= unusableSince) || ExpiredDuringOutage(entry));
     }
 
     /// <summary>True: L2 holds the warm-up marker; false: L2 answered and the marker is gone (L2 lost its data); null: L2 not usable.</summary>
@@ -110,4 +140,7 @@ internal enum WarmUpOutcome
 
     /// <summary>Expired during the outage that just ended: its reads serve it stale and refresh it (recovery), not the warm-up.</summary>
     LeftToRecovery,
+
+    /// <summary>L2 not usable during a re-warm, and this instance holds the entry through the outage: kept, not loaded.</summary>
+    KeptInL1,
 }

@@ -284,7 +284,7 @@ public sealed class LeveeWarmUp : IAsyncDisposable
             try
             {
                 var outcome = await entry.RunAsync(_cache, ct).ConfigureAwait(false);
-                Interlocked.Increment(ref outcome == WarmUpOutcome.FromFactory ? ref fromFactory : ref fromL2); // left to recovery (its L2 copy stays, stale, refreshed by its reads) or written back from L1: no query
+                Interlocked.Increment(ref outcome == WarmUpOutcome.FromFactory ? ref fromFactory : ref fromL2); // left to recovery (its L2 copy stays, stale, refreshed by its reads), written back from L1 or kept in L1 (L2 unusable mid-run): no query
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {

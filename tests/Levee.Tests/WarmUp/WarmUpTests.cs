@@ -50,6 +50,50 @@ public class WarmUpTests
         Assert.Equal(1, loads);
     }
 
+    /// <summary>
+    /// A re-warm that finds L2 unusable (its breaker still open at the repair, or open again) keeps what this instance
+    /// holds through the outage instead of loading it: the 5-minute incident drill showed every levee-warmup instance's
+    /// re-warm at the repair going to the database (1,936 warm-up queries in 10 s). A cold instance, which holds nothing,
+    /// still loads; so does an entry past its fail-safe window.
+    /// </summary>
+    [Fact]
+    public async Task AReWarm_WhileL2IsUnusable_KeepsWhatThisInstanceHoldsThroughTheOutage_InsteadOfLoadingIt()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o => o.FailSafeMaxDuration = TimeSpan.FromHours(1)));
+        var entry = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(5) };
+        await cache.SetAsync("fresh", "held", new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(10) });
+        await cache.SetAsync("expiring", "held", entry);
+        l2.Mode = FakeL2Mode.Down; // the outage
+        time.Advance(TimeSpan.FromMinutes(1));
+        await cache.RunMaintenanceAsync(); // this instance sees L2 unusable
+        time.Advance(TimeSpan.FromMinutes(5)); // "expiring" expired during the outage; "fresh" is still fresh
+
+        var loads = 0;
+        ValueTask<string> Load(CancellationToken _)
+        {
+            loads++;
+            return ValueTask.FromResult("db");
+        }
+
+        Assert.Equal(WarmUpOutcome.KeptInL1, await cache.WarmUpEntryAsync("fresh", Load, entry, null, CancellationToken.None));
+        Assert.Equal(WarmUpOutcome.KeptInL1, await cache.WarmUpEntryAsync("expiring", Load, entry, null, CancellationToken.None));
+        Assert.Equal(0, loads);
+        Assert.Equal(WarmUpOutcome.FromFactory, await cache.WarmUpEntryAsync("unknown", Load, entry, null, CancellationToken.None)); // nothing held
+        Assert.Equal(1, loads);
+
+        time.Advance(TimeSpan.FromHours(1)); // past the fail-safe window: no longer served, so loaded
+        Assert.Equal(WarmUpOutcome.FromFactory, await cache.WarmUpEntryAsync("expiring", Load, entry, null, CancellationToken.None));
+        Assert.Equal(2, loads);
+
+        // a cold instance with L2 down from its start holds nothing and has never used L2: it loads (start-up warm-up)
+        var coldL2 = new FakeL2Store { Mode = FakeL2Mode.Down };
+        await using var cold = TestCache.Create(time, coldL2);
+        Assert.Equal(WarmUpOutcome.FromFactory, await cold.WarmUpEntryAsync("fresh", Load, entry, null, CancellationToken.None));
+        Assert.Equal(3, loads);
+    }
+
     [Fact]
     public async Task StartUp_EntriesInL1AndL2BeforeReady_WarmUpNeverExceedsItsGateShare()
     {
