@@ -17,7 +17,7 @@ public sealed partial class LeveeCache
     /// runs through the entry's gate at warm-up priority (behind every interactive caller, within the low-priority share).
     /// </summary>
     internal async Task<WarmUpOutcome> WarmUpEntryAsync<T>(string key, Func<CancellationToken, ValueTask<T>> factory, LeveeEntryOptions options,
-        string[]? tags, CancellationToken cancellationToken)
+        string[]? tags, CancellationToken cancellationToken, bool fromL2Only = false)
     {
         if (!IsCacheable(key))
         {
@@ -68,6 +68,11 @@ public sealed partial class LeveeCache
             {
                 return WarmUpOutcome.KeptInL1;
             }
+        }
+
+        if (fromL2Only)
+        {
+            return WarmUpOutcome.NeedsFactory;
         }
 
         _ = await LoadAsync(Load<Func<CancellationToken, ValueTask<T>>, T>.ForWarmUp(this, key, factory, static (f, ct) => f(ct), options, tags, cancellationToken)).ConfigureAwait(false);
@@ -143,4 +148,7 @@ internal enum WarmUpOutcome
 
     /// <summary>L2 not usable during a re-warm, and this instance holds the entry through the outage: kept, not loaded.</summary>
     KeptInL1,
+
+    /// <summary>Asked for from L2 only (a run's first pass) and needing its factory: left for the second pass.</summary>
+    NeedsFactory,
 }
