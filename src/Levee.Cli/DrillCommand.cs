@@ -16,7 +16,7 @@ internal static class DrillCommand
     {
         var scenario = new Option<string>("--scenario") { Description = "Scenario to run (see --list)", DefaultValueFactory = _ => "incident" };
         var list = new Option<bool>("--list") { Description = "List the scenarios and exit" };
-        var clients = new Option<string>("--clients") { Description = "Clients to compare, comma-separated: naive,postmortem,levee (with the PostgreSQL invalidation channel),levee-no-share (the channel without value sharing),levee-redis-only,levee-warmup (levee with warm-up + readiness)", DefaultValueFactory = _ => "naive,postmortem,levee" };
+        var clients = new Option<string>("--clients") { Description = "Clients to compare, comma-separated: naive,postmortem,levee (with the PostgreSQL invalidation channel),levee-no-share (the channel without value sharing),levee-redis-only,levee-warmup (levee-redis-only with warm-up + readiness)", DefaultValueFactory = _ => "naive,postmortem,levee" };
         var instances = new Option<int>("--instances") { Description = "App instances, each with its own cache client and DB pool", DefaultValueFactory = _ => 8 };
         var rate = new Option<double>("--rate") { Description = "Open-loop arrival rate over all instances, requests/s", DefaultValueFactory = _ => 300 };
         var users = new Option<double?>("--users") { Description = "Alias of --rate (virtual users arriving per second)" };

@@ -36,7 +36,7 @@ internal sealed class LeveeWarmUpClientKind : IDrillClientKind, IDatabaseClientK
     public string Name => "levee-warmup";
 
     public string Description =>
-        $"the levee client plus warm-up of the {HotKeys} hottest keys (AddLeveeWarmUpSource) and readiness (AddHealthChecks().AddLeveeWarmUp()): an instance takes traffic once ready";
+        $"the levee-redis-only client (Redis alone, no PostgreSQL channel) plus warm-up of the {HotKeys} hottest keys (AddLeveeWarmUpSource) and readiness (AddHealthChecks().AddLeveeWarmUp()): an instance takes traffic once ready";
 
     public string? UnavailableReason => null;
 
