@@ -98,6 +98,18 @@ public sealed class StorefrontTests : IAsyncLifetime
     public async Task RedisFrozen_EndpointsKeepAnswering_AndMetricsShowTheBreakerOpen()
     {
         await WaitUntilReady();
+
+        // Ready is not "connected to Redis": the readiness probe answers 200 for Degraded too, and a warm-up that could not
+        // reach Redis in time goes on without it. Frozen while the cache was not connected, no read ever waits for Redis
+        // nor fails, and the breaker stays closed: the likely cause of this test's one failure (gauge 0 after 871 ms,
+        // too fast for a single timed-out read). Wait for the connection first.
+        var cache = _app.Services.GetRequiredService<LeveeCache>();
+        for (var i = 0; i < 200 && !cache.IsL2Available; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(cache.IsL2Available, "the storefront's cache did not connect to Redis");
         await _http.GetAsync("/users/1");
         _redis.Freeze();
         try
