@@ -287,8 +287,7 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         // loaded by each of the 8 instances, 1,900 warm-up queries in 10 s with the database at capacity). In orders of
         // their own, the first instance to reach a key shares it through L2 with those that come later.
         var needFactory = new System.Collections.Concurrent.ConcurrentBag<LeveeWarmUpEntry>();
-        var twoPasses = _cache.HasL2;
-        await RunPassAsync(entries, fromL2Only: twoPasses).ConfigureAwait(false);
+        await RunPassAsync(entries, fromL2Only: _cache.HasL2).ConfigureAwait(false);
         if (!needFactory.IsEmpty)
         {
             var rest = needFactory.ToArray();
