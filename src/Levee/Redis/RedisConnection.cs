@@ -128,7 +128,11 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
         }
     }
 
-    private void Failover(string detail) => Raise(L2StoreEventKind.Failover, detail);
+    private void Failover(string detail)
+    {
+        _current?.LostMastersFailedOver(); // a Cluster failover: the lost masters' slots are served again
+        Raise(L2StoreEventKind.Failover, detail);
+    }
 
     /// <summary>Makes <paramref name="connection"/> the current one, subscribes the backplane on it, and retires the previous one.</summary>
     public async Task InstallAsync(ConnectionGeneration connection, string reason)

@@ -51,19 +51,19 @@ internal sealed class RedisL2Store : IL2Store
 #pragma warning restore CS0618
     }
 
-    public Task<RedisValue> GetAsync(string key) => Required.PrimaryDatabase.StringGetAsync(key);
+    public Task<RedisValue> GetAsync(string key) => Required.PrimaryFor(key).StringGetAsync(key);
 
     public Task<RedisValue> GetFromReplicaAsync(string key) => Required.ReplicaDatabase.StringGetAsync(key, CommandFlags.DemandReplica);
 
-    public Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive);
+    public Task<bool> SetAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryFor(key).StringSetAsync(key, value, timeToLive);
 
-    public Task<bool> SetIfAbsentAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryDatabase.StringSetAsync(key, value, timeToLive, When.NotExists);
+    public Task<bool> SetIfAbsentAsync(string key, byte[] value, TimeSpan timeToLive) => Required.PrimaryFor(key).StringSetAsync(key, value, timeToLive, When.NotExists);
 
-    public Task<bool> RemoveAsync(string key) => Required.PrimaryDatabase.KeyDeleteAsync(key);
+    public Task<bool> RemoveAsync(string key) => Required.PrimaryFor(key).KeyDeleteAsync(key);
 
     public async Task<bool> RemoveAndPublishAsync(string key, string channel, string message)
     {
-        var database = Required.PrimaryDatabase;
+        var database = Required.PrimaryFor(key);
         if (!_scriptingRefused)
         {
             // One script, one command, one reply (sent as EVALSHA once StackExchange.Redis knows the server has it):
@@ -102,7 +102,16 @@ internal sealed class RedisL2Store : IL2Store
         || ex.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase)
         || ex.Message.Contains("scripting is disabled", StringComparison.OrdinalIgnoreCase);
 
-    public Task<long?[]> GetNumbersAsync(string[] keys) => GetNumbersAsync(Required.PrimaryDatabase, keys, CommandFlags.None);
+    public Task<long?[]> GetNumbersAsync(string[] keys)
+    {
+        var current = Required;
+        foreach (var key in keys)
+        {
+            _ = current.PrimaryFor(key); // a key on a lost master: none is sent (the read needs them all)
+        }
+
+        return GetNumbersAsync(current.PrimaryDatabase, keys, CommandFlags.None);
+    }
 
     public Task<long?[]> GetNumbersFromReplicaAsync(string[] keys) => GetNumbersAsync(Required.ReplicaDatabase, keys, CommandFlags.DemandReplica);
 
@@ -128,7 +137,7 @@ internal sealed class RedisL2Store : IL2Store
 
     public async Task SetMaxAsync(string key, long value, TimeSpan timeToLive)
     {
-        var database = Required.PrimaryDatabase;
+        var database = Required.PrimaryFor(key);
         if (!_scriptingRefused)
         {
             try
@@ -160,7 +169,7 @@ internal sealed class RedisL2Store : IL2Store
         }
     }
 
-    public Task<long> IncrementAsync(string key) => Required.PrimaryDatabase.StringIncrementAsync(key);
+    public Task<long> IncrementAsync(string key) => Required.PrimaryFor(key).StringIncrementAsync(key);
 
     public Task PublishAsync(string channel, string message) =>
         Required.Primary.GetSubscriber().PublishAsync(RedisChannel.Literal(channel), message);

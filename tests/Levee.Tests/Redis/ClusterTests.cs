@@ -139,6 +139,68 @@ public sealed class ClusterTests
     }
 
     [Fact]
+    public async Task AKilledMastersKeys_AreNotSentToIt_AndAreReadFromItsReplica()
+    {
+        // node timeout 60 s: the Cluster neither fails the killed master over nor goes CLUSTERDOWN while this test runs,
+        // so what is tested is the client's side only: the other masters and the victim's replica still answer
+        await using var cluster = await ClusterTopology.StartAsync(new ClusterTopologyOptions { NodeTimeoutMilliseconds = 60_000 });
+        static ServiceProvider Instance(ClusterTopology cluster)
+        {
+            var services = new ServiceCollection();
+            services.AddLevee(o =>
+            {
+                o.Redis = cluster.ConnectionString;
+                o.L2Timeout = TimeSpan.FromSeconds(1); // a healthy call never times out on a busy machine
+            });
+            return services.BuildServiceProvider();
+        }
+
+        await using var writerApp = Instance(cluster);
+        await using var readerApp = Instance(cluster);
+        var writer = await RealRedisTests.ConnectedCache(writerApp);
+        var reader = await RealRedisTests.ConnectedCache(readerApp);
+        for (var i = 0; i < 30; i++)
+        {
+            await writer.SetAsync("k" + i, i, OneMinute);
+        }
+
+        var victim = cluster.Masters[0];
+        var replica = cluster.ReplicaOf.Single(kv => kv.Value == victim).Key;
+        var onVictim = (await victim.ExecuteAsync("KEYS", "*d:*:k*")).Items.Select(i => i.Text!).ToList();
+        Assert.NotEmpty(onVictim); // 30 keys over 3 masters
+        var elsewhere = Enumerable.Range(0, 30).Select(i => "k" + i).First(k => !onVictim.Any(d => d.EndsWith(":" + k, StringComparison.Ordinal)));
+        var masterOffset = (await victim.InfoAsync("replication"))["master_repl_offset"];
+        await Eventually.TrueAsync(async () => long.Parse((await replica.InfoAsync("replication"))["slave_repl_offset"], System.Globalization.CultureInfo.InvariantCulture)
+            >= long.Parse(masterOffset, System.Globalization.CultureInfo.InvariantCulture), TimeSpan.FromSeconds(10), "the victim's replica never caught up");
+
+        var lost = new System.Collections.Concurrent.ConcurrentQueue<LeveeL2EventArgs>();
+        reader.RedisStateChanged += (_, e) => lost.Enqueue(e);
+        victim.Kill();
+        await Eventually.TrueAsync(() => lost.Any(e => e.Kind == LeveeL2EventKind.ConnectionLost && e.Detail!.Contains(victim.Endpoint, StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(10), "StackExchange.Redis never reported the killed master's connection lost");
+
+        // the victim's keys: not sent (the call fails at once, naming the node), and read from its replica instead
+        var store = (Levee.Redis.RedisL2Store)reader.L2Store!;
+        // (thrown by the call itself, before any task exists: nothing was handed to StackExchange.Redis to wait on)
+        var refused = Assert.Throws<StackExchange.Redis.RedisConnectionException>(() => { _ = store.GetAsync(onVictim[0]); });
+        Assert.Contains(victim.Endpoint, refused.Message, StringComparison.Ordinal);
+        Assert.Throws<StackExchange.Redis.RedisConnectionException>(() => { _ = store.RemoveAsync(onVictim[0]); });
+        var loads = 0;
+        foreach (var dataKey in onVictim)
+        {
+            var key = dataKey[(dataKey.LastIndexOf(':') + 1)..];
+            Assert.Equal(int.Parse(key[1..], System.Globalization.CultureInfo.InvariantCulture),
+                await reader.GetOrCreateAsync(key, 0, (_, _) => { Interlocked.Increment(ref loads); return ValueTask.FromResult(-1); }, OneMinute));
+        }
+
+        Assert.Equal(0, loads); // every one from the replica
+
+        // the other masters' keys are sent as before
+        var prefix = onVictim[0][..(onVictim[0].LastIndexOf(':') + 1)];
+        Assert.False((await store.GetAsync(prefix + elsewhere)).IsNull);
+    }
+
+    [Fact]
     public async Task MasterKilled_ReplicaTakesOver_LeveeKeepsWorkingOnAllSlots()
     {
         await using var cluster = await ClusterTopology.StartAsync();
