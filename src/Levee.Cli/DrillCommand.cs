@@ -32,10 +32,11 @@ internal static class DrillCommand
         var dbCost = new Option<double>("--db-cost-ms") { Description = "Cost of every DB query (pg_sleep), ms", DefaultValueFactory = _ => 100 };
         var reference = new Option<bool>("--reference") { Description = "Also run each client with no fault (same scenario, seed and phases) and report the fault and recovery windows against it: what the same seconds cost with a healthy Redis. Doubles the time" };
         var tls = new Option<bool>("--tls") { Description = "Redis and Sentinel listen on TLS only (certificates made with openssl in the run's temp folder, client certificates required); every client connects with TLS" };
+        var redisConfig = new Option<string[]>("--redis-config") { Description = "An extra redis.conf line for every Redis data node, e.g. \"cluster-allow-reads-when-down yes\" (repeatable; not the ports, folders, TLS or Cluster wiring the drill sets)", AllowMultipleArgumentsPerToken = false };
 
         var command = new Command("drill", "Reproduce Redis failures against real processes and measure what users and the database saw")
         {
-            scenario, list, clients, instances, rate, users, duration, baseline, recovery, seed, output, format, inFlight, dbPool, dbCost, tls, reference,
+            scenario, list, clients, instances, rate, users, duration, baseline, recovery, seed, output, format, inFlight, dbPool, dbCost, tls, redisConfig, reference,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -67,6 +68,11 @@ internal static class DrillCommand
                 Tls = parse.GetValue(tls),
                 Reference = parse.GetValue(reference),
             };
+            foreach (var line in parse.GetValue(redisConfig) ?? [])
+            {
+                options.RedisConfig.Add(line);
+            }
+
             options.Clients.Clear();
             foreach (var c in parse.GetValue(clients)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {

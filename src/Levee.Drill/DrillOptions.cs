@@ -76,6 +76,22 @@ public sealed class DrillOptions
     /// </summary>
     public bool Tls { get; set; }
 
+    /// <summary>
+    /// Extra <c>redis.conf</c> lines for every Redis data node (not the Sentinels), after the scenario's own
+    /// (<c>--redis-config</c>, repeatable): the deployment's own settings, for example
+    /// <c>cluster-allow-reads-when-down yes</c>. Lines the drill sets itself (ports, folders, TLS, Cluster wiring) are
+    /// refused. Default none.
+    /// </summary>
+    public IList<string> RedisConfig { get; } = [];
+
+    /// <summary>The <c>redis.conf</c> directives the drill writes itself: a <see cref="RedisConfig"/> line may not set them.</summary>
+    internal static readonly IReadOnlySet<string> DrillOwnedDirectives = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "port", "bind", "dir", "logfile", "pidfile", "daemonize", "include", "dbfilename", "replicaof", "slaveof",
+        "cluster-enabled", "cluster-config-file", "cluster-port", "cluster-node-timeout",
+        "tls-port", "tls-cert-file", "tls-key-file", "tls-ca-cert-file", "tls-cluster", "tls-replication", "tls-auth-clients",
+    };
+
     /// <summary>Catalog size: products. Default 20000 (users 5000, categories 200, one settings row).</summary>
     public int Products { get; set; } = 20_000;
 
@@ -95,6 +111,14 @@ public sealed class DrillOptions
             {
                 problems.Add(message);
             }
+        }
+
+        foreach (var line in RedisConfig)
+        {
+            var directive = line.Trim().Split(' ', 2, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+            Check(directive is not null && !directive.StartsWith('#'), $"--redis-config '{line}': a redis.conf line (directive and arguments) is expected");
+            Check(line.IndexOfAny(['\r', '\n']) < 0, $"--redis-config '{line.ReplaceLineEndings(" ")}': one line each");
+            Check(directive is null || !DrillOwnedDirectives.Contains(directive), $"--redis-config '{line}': {directive} is set by the drill itself");
         }
 
         var known = DrillRunner.Scenarios.Select(s => s.Name).ToList();

@@ -142,7 +142,7 @@ public static class DrillRunner
                 new FaultStep(plan.FaultStart, "fault: " + scenario.FaultSummary),
                 new FaultStep(plan.RecoveryStart, "repair: " + scenario.RepairSummary),
             ],
-            runs) { Tls = options.Tls };
+            runs) { Tls = options.Tls, RedisConfig = [.. options.RedisConfig] };
 
         return ReportFiles.Write(report, options.OutputDirectory) with { StartedProcessIds = [.. pids] };
     }

@@ -25,6 +25,26 @@ public sealed class DrillOptionsTests
         Assert.Contains(problems, p => p.Contains("write ratio=0.9", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void RedisConfig_TakesTheDeploymentsOwnLines_AndRefusesWhatTheDrillSetsItself()
+    {
+        var options = new DrillOptions();
+        options.RedisConfig.Add("cluster-allow-reads-when-down yes");
+        options.RedisConfig.Add("maxmemory-policy allkeys-lru");
+        Assert.Empty(options.Validate());
+
+        options.RedisConfig.Add("port 6379");
+        options.RedisConfig.Add("CLUSTER-NODE-TIMEOUT 15000"); // the scenario's own timing
+        options.RedisConfig.Add("  ");
+        options.RedisConfig.Add("appendonly yes\nport 1");
+        var problems = options.Validate();
+        Assert.Contains(problems, p => p.Contains("--redis-config 'port 6379': port is set by the drill itself", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("CLUSTER-NODE-TIMEOUT is set by the drill itself", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("a redis.conf line (directive and arguments) is expected", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("one line each", StringComparison.Ordinal));
+        Assert.Equal(4, problems.Count);
+    }
+
     [Theory]
     [InlineData(5520, true)]   // the postmortem's 92-minute outage
     [InlineData(21600, true)]

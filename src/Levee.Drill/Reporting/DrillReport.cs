@@ -27,6 +27,9 @@ internal sealed record DrillReport(
     /// <summary>True when every Redis and Sentinel process listened on TLS only (<c>--tls</c>).</summary>
     public bool Tls { get; init; }
 
+    /// <summary>The extra <c>redis.conf</c> lines of every data node (<c>--redis-config</c>); empty when none.</summary>
+    public IReadOnlyList<string> RedisConfig { get; init; } = [];
+
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
     public static DrillReport FromJson(string json) =>

@@ -50,7 +50,7 @@ internal static class SummaryWriter
     {
         var sb = new StringBuilder();
         var l = report.Load;
-        sb.Append(CultureInfo.InvariantCulture, $"### levee drill --scenario {report.Scenario}{(report.Tls ? " --tls" : string.Empty)} (seed {report.Seed})\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"### levee drill --scenario {report.Scenario}{(report.Tls ? " --tls" : string.Empty)}{string.Concat(report.RedisConfig.Select(l => $" --redis-config \"{l}\""))} (seed {report.Seed})\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"{report.Description}\n\n");
         sb.Append(CultureInfo.InvariantCulture,
             $"{report.StartedAt:yyyy-MM-dd HH:mm} UTC on {report.Machine.Host} ({report.Machine.Cores} cores, {report.Machine.Os}, {report.Machine.Runtime}). ");

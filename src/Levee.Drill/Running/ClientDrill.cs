@@ -38,7 +38,7 @@ internal sealed partial class ClientDrill(
         Report("starting", 0, scenario.Topology.Kind == "cluster"
             ? "starting a Redis Cluster and a fresh database"
             : $"starting Redis ({scenario.Topology.Kind}, quorum {scenario.Topology.Quorum}) and a fresh database");
-        await using var topology = await DrillTopology.StartAsync(scenario.Topology, options.Tls, cancellationToken).ConfigureAwait(false);
+        await using var topology = await DrillTopology.StartAsync(scenario.Topology, options.Tls, [.. options.RedisConfig], cancellationToken).ConfigureAwait(false);
         RecordPids(topology);
         var database = await CatalogDatabase.CreateRunDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_'), cancellationToken).ConfigureAwait(false);
         var channelDatabase = await CatalogDatabase.CreateEmptyDatabaseAsync(adminConnectionString, "run_" + kind.Name.Replace('-', '_') + "_channel", cancellationToken).ConfigureAwait(false);

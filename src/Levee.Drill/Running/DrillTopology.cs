@@ -37,17 +37,31 @@ internal sealed class DrillTopology : IAsyncDisposable
 
     public ProcessHost Host => Sentinel?.Host ?? Cluster!.Host;
 
-    /// <summary>Starts the deployment; with <paramref name="tls"/> every process listens on TLS only (certificates in the run's folder).</summary>
-    public static async Task<DrillTopology> StartAsync(ScenarioTopology spec, bool tls, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts the deployment; with <paramref name="tls"/> every process listens on TLS only (certificates in the run's
+    /// folder); <paramref name="redisConfig"/> (<c>--redis-config</c>) is added to every data node's <c>redis.conf</c>
+    /// after the scenario's own lines.
+    /// </summary>
+    public static async Task<DrillTopology> StartAsync(ScenarioTopology spec, bool tls, IReadOnlyList<string> redisConfig, CancellationToken cancellationToken)
     {
         if (spec.Kind == "cluster")
         {
             var options = new ClusterTopologyOptions { Masters = 3, ReplicasPerMaster = 1, NodeTimeoutMilliseconds = spec.DownAfterMs, Tls = tls };
+            foreach (var line in spec.RedisConfig.Concat(redisConfig))
+            {
+                options.RedisConfig.Add(line);
+            }
+
             return new DrillTopology(null, await ClusterTopology.StartAsync(options, cancellationToken).ConfigureAwait(false));
         }
 
         var sentinel = spec.ToSentinelOptions();
         sentinel.Tls = tls;
+        foreach (var line in redisConfig)
+        {
+            sentinel.RedisConfig.Add(line);
+        }
+
         return new DrillTopology(await SentinelTopology.StartAsync(sentinel, cancellationToken).ConfigureAwait(false), null);
     }
 
