@@ -45,6 +45,9 @@ internal sealed class L2Guard : IDisposable
     private long _currentBreakTicks;
     private long _closedAt;
 
+    // how long probation lasts after the maintenance's probe closed the breaker (see OnProbation)
+    private readonly TimeSpan _probation;
+
     /// <summary>The breaker opening again this soon after closing doubles the break.</summary>
     internal static readonly TimeSpan FlapWindow = TimeSpan.FromSeconds(10);
 
@@ -70,6 +73,7 @@ internal sealed class L2Guard : IDisposable
         _tripAfter = options.BreakerConsecutiveFailures;
         _tripQuiet = options.L2Timeout * TripQuietBudgets;
         _breakDuration = options.BreakerBreakDuration;
+        _probation = options.BreakerSamplingDuration;
         _currentBreakTicks = _breakDuration.Ticks;
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = options.TimeProvider }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
@@ -340,6 +344,19 @@ internal sealed class L2Guard : IDisposable
     /// </summary>
     internal const int TripQuietBudgets = 5;
 
+    /// <summary>
+    /// Probation: for one <see cref="LeveeOptions.BreakerSamplingDuration"/> after the maintenance's probe closed the breaker,
+    /// the first failed call opens it again (not the fifth in a row with no success for 5x the budget: the probe's own
+    /// success is that success). A node that answers a probe between stalls (the drill's slow-redis: 250 ms stalled of
+    /// every 300) otherwise cost ~5 callers per instance a whole <see cref="LeveeOptions.L2Timeout"/> each time it was
+    /// handed back. Not after a failover (<see cref="ResetAsync"/>): a new master starts with a clean record.
+    /// </summary>
+    private bool OnProbation()
+    {
+        var closedAt = Volatile.Read(ref _closedAt);
+        return closedAt != 0 && _time.GetElapsedTime(closedAt) < _probation; // (only a probe sets _closedAt; a failover clears it)
+    }
+
     /// <summary>The break in force (flap damping: see <see cref="FlapWindow"/>).</summary>
     internal TimeSpan CurrentBreak => TimeSpan.FromTicks(Volatile.Read(ref _currentBreakTicks));
 
@@ -363,12 +380,13 @@ internal sealed class L2Guard : IDisposable
             Volatile.Write(ref _lastSuccessAt, _time.GetTimestamp());
         }
         else if (outcome.Exception is not OperationCanceledException && _tripAfter > 0
-            && Interlocked.Increment(ref _consecutiveFailures) >= _tripAfter
-            && _time.GetElapsedTime(Volatile.Read(ref _lastSuccessAt)) >= _tripQuiet
+            && (Interlocked.Increment(ref _consecutiveFailures) >= _tripAfter && _time.GetElapsedTime(Volatile.Read(ref _lastSuccessAt)) >= _tripQuiet
+                || OnProbation())
             && Interlocked.CompareExchange(ref _tripped, 1, 0) == 0)
         {
             // failures in a row: the node stopped answering; a sampling window full of earlier successes would keep the
-            // breaker closed for half its calls, each a caller waiting the whole budget
+            // breaker closed for half its calls, each a caller waiting the whole budget. Or the first failure on
+            // probation: the node failed again right after its probe handed it back to the callers.
             var breakFor = OpenedFromClosed();
             Volatile.Write(ref _openedAt, _time.GetTimestamp());
             _ = _control.IsolateAsync();

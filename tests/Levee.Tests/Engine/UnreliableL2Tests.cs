@@ -208,6 +208,42 @@ public class UnreliableL2Tests
         Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
     }
 
+    [Fact]
+    public async Task AFailureRightAfterTheProbeClosedTheBreaker_OpensItAgainAtOnce_ButNotOnceTheSamplingWindowHasPassed()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.WithOpenBreaker(time, l2); // open, break 1 s; sampling window 2 s
+        var l1Only = new LeveeEntryOptions { Expiration = TimeSpan.FromMinutes(1), Flags = Microsoft.Extensions.Caching.Hybrid.HybridCacheEntryFlags.DisableDistributedCacheWrite };
+        l2.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(1));
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
+
+        // on probation: the node answered the probe and fails the next call (a master stalled between its answers)
+        l2.Mode = FakeL2Mode.Throw;
+        var calls = l2.Calls;
+        for (var i = 0; i < 5; i++)
+        {
+            await cache.GetOrCreateAsync("p" + i, 0, (_, _) => ValueTask.FromResult(0), l1Only);
+        }
+
+        Assert.Equal(1, l2.Calls - calls); // one caller paid for it, not five
+        Assert.Equal(LeveeBreakerState.Open, cache.L2BreakerState);
+        Assert.Equal(TimeSpan.FromSeconds(2), cache.L2CurrentBreak); // and it flapped: flap damping doubles the break
+
+        // closed again and past the sampling window: one failure is no reason to open (5 in a row with no success are)
+        l2.Mode = FakeL2Mode.Healthy;
+        time.Advance(TimeSpan.FromSeconds(2));
+        await cache.RunMaintenanceAsync();
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
+        await cache.GetOrCreateAsync("ok", 0, (_, _) => ValueTask.FromResult(0), l1Only);
+        time.Advance(TimeSpan.FromSeconds(2));
+        l2.Mode = FakeL2Mode.Throw;
+        await cache.GetOrCreateAsync("q", 0, (_, _) => ValueTask.FromResult(0), l1Only);
+        Assert.Equal(LeveeBreakerState.Closed, cache.L2BreakerState);
+    }
+
     private static async Task<bool> Until(Func<bool> condition)
     {
         for (var i = 0; i < 2000 && !condition(); i++)
