@@ -17,7 +17,7 @@ public sealed partial class LeveeCache
     /// runs through the entry's gate at warm-up priority (behind every interactive caller, within the low-priority share).
     /// </summary>
     internal async Task<WarmUpOutcome> WarmUpEntryAsync<T>(string key, Func<CancellationToken, ValueTask<T>> factory, LeveeEntryOptions options,
-        string[]? tags, CancellationToken cancellationToken, WarmUpStep step = WarmUpStep.Load)
+        string[]? tags, CancellationToken cancellationToken, bool fromL2Only = false)
     {
         if (!IsCacheable(key))
         {
@@ -70,14 +70,9 @@ public sealed partial class LeveeCache
             }
         }
 
-        if (step == WarmUpStep.FromL2Only)
+        if (fromL2Only)
         {
             return WarmUpOutcome.NeedsFactory;
-        }
-
-        if (step == WarmUpStep.LoadUnlessLeased && !await TakeWarmUpLeaseAsync(key).ConfigureAwait(false))
-        {
-            return WarmUpOutcome.LoadingElsewhere;
         }
 
         _ = await LoadAsync(Load<Func<CancellationToken, ValueTask<T>>, T>.ForWarmUp(this, key, factory, static (f, ct) => f(ct), options, tags, cancellationToken)).ConfigureAwait(false);
@@ -104,30 +99,6 @@ public sealed partial class LeveeCache
         var unusableSince = Volatile.Read(ref _unusableSinceWall);
         return entry.StaleUntilMono > nowMono && ((unusableSince != 0 && entry.FreshUntilWall >= unusableSince) || ExpiredDuringOutage(entry));
     }
-
-    /// <summary>How long a warm-up lease holds a key for the instance that took it (its load and its write to L2).</summary>
-    internal static readonly TimeSpan WarmUpLeaseTime = TimeSpan.FromSeconds(5);
-
-    /// <summary>
-    /// Takes the key's warm-up lease in L2 (<c>SET NX</c> with <see cref="WarmUpLeaseTime"/>): false when another instance
-    /// holds it (it is loading the key now and writes it to L2). True also when L2 can't say (not usable, refused, timed
-    /// out): then nothing is shared and the key is loaded here, as without a lease.
-    /// </summary>
-    private async ValueTask<bool> TakeWarmUpLeaseAsync(string key)
-    {
-        if (_guard is null || !_guard.IsUsable)
-        {
-            return true;
-        }
-
-        var taken = await _guard.TryAsync("warm-up-lease", static (store, a) => store.SetIfAbsentAsync(a.key, a.value, a.ttl),
-            (key: string.Concat(_options.KeyPrefix, "w:", WireKey.Encode(key)), value: InstanceLease, ttl: WarmUpLeaseTime)).ConfigureAwait(false);
-        return !taken.Success || taken.Value;
-    }
-
-    // what a lease holds: this instance's id (for an operator reading Redis)
-    private byte[] InstanceLease => _instanceLease ??= System.Text.Encoding.UTF8.GetBytes(_instanceId);
-    private byte[]? _instanceLease;
 
     /// <summary>True: L2 holds the warm-up marker; false: L2 answered and the marker is gone (L2 lost its data); null: L2 not usable.</summary>
     internal async ValueTask<bool?> HasWarmMarkerAsync()
@@ -180,20 +151,4 @@ internal enum WarmUpOutcome
 
     /// <summary>Asked for from L2 only (a run's first pass) and needing its factory: left for the second pass.</summary>
     NeedsFactory,
-
-    /// <summary>Needing its factory, and another instance holds its warm-up lease (it is loading it): left for the third pass.</summary>
-    LoadingElsewhere,
-}
-
-/// <summary>What a warm-up run asks of an entry: the three passes of <see cref="LeveeWarmUp"/>.</summary>
-internal enum WarmUpStep
-{
-    /// <summary>Take it from L2 (or L1) only; one that needs its factory is left (<see cref="WarmUpOutcome.NeedsFactory"/>).</summary>
-    FromL2Only,
-
-    /// <summary>Read L2 again, then load it unless another instance holds its lease (<see cref="WarmUpOutcome.LoadingElsewhere"/>).</summary>
-    LoadUnlessLeased,
-
-    /// <summary>Read L2 again, then load it (a warm-up with no L2, a single entry, or the last pass).</summary>
-    Load,
 }

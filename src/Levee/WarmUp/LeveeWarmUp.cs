@@ -254,9 +254,6 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         }
     }
 
-    /// <summary>How often a run's third pass reads L2 again for the keys another instance's lease holds.</summary>
-    internal static readonly TimeSpan LeaseRecheck = TimeSpan.FromMilliseconds(100);
-
     private async Task<LeveeWarmUpResult> RunOnceAsync(string trigger, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
@@ -283,47 +280,32 @@ public sealed class LeveeWarmUp : IAsyncDisposable
         GateLog.WarmUpStarted(_logger, _name, trigger, entries.Count);
         int fromL2 = 0, fromFactory = 0, failed = 0;
 
-        // Three passes when there is an L2. The first takes what L2 (or this instance's L1) has and loads nothing; the second
-        // loads the rest in an order of this instance's own, each entry reading L2 once more just before its query and
-        // taking the key's lease in L2 (SET NX) first; the third, after it, reads L2 once more for the keys whose lease
-        // another instance held (it was loading them) and loads only those still missing. Every instance re-warms at the
-        // same moment after a failover: walking the same list in the same order, they reached each missing key together
-        // and all loaded it (the 5-minute incident drill: ~240 keys removed during the outage, loaded by each of the 8
-        // instances, 1,900 warm-up queries in 10 s with the database at capacity). In orders of their own, the first
-        // instance to reach a key shares it through L2 with those that come later (1.8 loads per key left), and with the
-        // lease with those that reach it while it loads.
+        // Two passes when there is an L2. The first takes what L2 (or this instance's L1) has and loads nothing; the second
+        // loads the rest in an order of this instance's own, each entry reading L2 once more just before its query. Every
+        // instance re-warms at the same moment after a failover: walking the same list in the same order, they reached
+        // each missing key together and all loaded it (the 5-minute incident drill: ~240 keys removed during the outage,
+        // loaded by each of the 8 instances, 1,900 warm-up queries in 10 s with the database at capacity). In orders of
+        // their own, the first instance to reach a key shares it through L2 with those that come later.
         var needFactory = new System.Collections.Concurrent.ConcurrentBag<LeveeWarmUpEntry>();
-        var elsewhere = new System.Collections.Concurrent.ConcurrentBag<LeveeWarmUpEntry>();
-        await RunPassAsync(entries, _cache.HasL2 ? WarmUpStep.FromL2Only : WarmUpStep.Load).ConfigureAwait(false);
+        await RunPassAsync(entries, fromL2Only: _cache.HasL2).ConfigureAwait(false);
         if (!needFactory.IsEmpty)
         {
             var rest = needFactory.ToArray();
             Random.Shared.Shuffle(rest);
-            await RunPassAsync(rest, WarmUpStep.LoadUnlessLeased).ConfigureAwait(false);
+            needFactory.Clear();
+            await RunPassAsync(rest, fromL2Only: false).ConfigureAwait(false);
         }
 
-        // the third: until the holders have written them (or their leases ran out: a holder that failed), each round reads
-        // L2 again; a key still leased waits for the next round
-        var thirdPassStarted = _time.GetTimestamp();
-        while (!elsewhere.IsEmpty)
-        {
-            var waiting = elsewhere.ToArray();
-            elsewhere.Clear();
-            var last = _time.GetElapsedTime(thirdPassStarted) >= LeveeCache.WarmUpLeaseTime;
-            await Task.Delay(LeaseRecheck, _time, cancellationToken).ConfigureAwait(false);
-            await RunPassAsync(waiting, last ? WarmUpStep.Load : WarmUpStep.LoadUnlessLeased).ConfigureAwait(false);
-        }
-
-        Task RunPassAsync(IEnumerable<LeveeWarmUpEntry> pass, WarmUpStep step) =>
+        Task RunPassAsync(IEnumerable<LeveeWarmUpEntry> pass, bool fromL2Only) =>
             Parallel.ForEachAsync(pass, new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelism, CancellationToken = cancellationToken }, async (entry, ct) =>
             {
                 var done = true;
                 try
                 {
-                    var outcome = await entry.RunAsync(_cache, step, ct).ConfigureAwait(false);
-                    if (outcome is WarmUpOutcome.NeedsFactory or WarmUpOutcome.LoadingElsewhere)
+                    var outcome = await entry.RunAsync(_cache, fromL2Only, ct).ConfigureAwait(false);
+                    if (outcome == WarmUpOutcome.NeedsFactory)
                     {
-                        (outcome == WarmUpOutcome.NeedsFactory ? needFactory : elsewhere).Add(entry);
+                        needFactory.Add(entry);
                         done = false;
                         return;
                     }

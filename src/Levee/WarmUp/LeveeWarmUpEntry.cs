@@ -26,13 +26,14 @@ public abstract class LeveeWarmUpEntry
         return new Typed<T>(key, factory, options ?? LeveeEntryOptions.Default, tags is null ? null : [.. tags]);
     }
 
-    /// <summary>Warms the entry as the run's <paramref name="step"/> says (see <see cref="WarmUpStep"/>).</summary>
-    internal abstract Task<WarmUpOutcome> RunAsync(LeveeCache cache, WarmUpStep step, CancellationToken cancellationToken);
+    /// <summary>Warms the entry; with <paramref name="fromL2Only"/>, one that would need its factory is left for later
+    /// (<see cref="WarmUpOutcome.NeedsFactory"/>) instead of loaded.</summary>
+    internal abstract Task<WarmUpOutcome> RunAsync(LeveeCache cache, bool fromL2Only, CancellationToken cancellationToken);
 
     private sealed class Typed<T>(string key, Func<CancellationToken, ValueTask<T>> factory, LeveeEntryOptions options, string[]? tags) : LeveeWarmUpEntry(key)
     {
-        internal override Task<WarmUpOutcome> RunAsync(LeveeCache cache, WarmUpStep step, CancellationToken cancellationToken) =>
-            cache.WarmUpEntryAsync(Key, factory, options, tags is { Length: > 0 } ? tags : null, cancellationToken, step);
+        internal override Task<WarmUpOutcome> RunAsync(LeveeCache cache, bool fromL2Only, CancellationToken cancellationToken) =>
+            cache.WarmUpEntryAsync(Key, factory, options, tags is { Length: > 0 } ? tags : null, cancellationToken, fromL2Only);
     }
 }
 
