@@ -143,8 +143,8 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
             return;
         }
 
-        connection.Primary.ConnectionFailed += (_, e) => Raise(L2StoreEventKind.ConnectionLost, $"{e.EndPoint} {e.FailureType}");
-        connection.Primary.ConnectionRestored += (_, e) => Raise(L2StoreEventKind.Connected, $"{e.EndPoint} restored");
+        connection.Primary.ConnectionFailed += (_, e) => Raise(L2StoreEventKind.ConnectionLost, $"{e.EndPoint} {e.ConnectionType} {e.FailureType}");
+        connection.Primary.ConnectionRestored += (_, e) => Raise(L2StoreEventKind.Connected, $"{e.EndPoint} {e.ConnectionType} restored");
         (string Channel, Action<string> Handler)[] subscriptions;
         lock (_subscriptions)
         {
