@@ -7,7 +7,7 @@ namespace Levee.PostgreSql;
 /// The NOTIFY payload of one invalidation: <c>1|kind|applied|wall|sender|subject</c> (kind R S T C, applied 1 or 0,
 /// wall Unix ms or empty for "when received", sender empty when no cache sent it). The subject comes last and may hold
 /// any character. A shared value (kind V) carries the base64 of its bytes where the others carry "applied" (empty: an
-/// announced load ended without a value); a load announcement is kind L. PostgreSQL refuses payloads of 8,000 bytes or more.
+/// announced load ended without a value); a load announcement is kind L, a background refresh's announcement kind F. PostgreSQL refuses payloads of 8,000 bytes or more.
 /// </summary>
 internal static class NotifyPayload
 {
@@ -24,6 +24,7 @@ internal static class NotifyPayload
             LeveeInvalidationKind.Clear => 'C',
             LeveeInvalidationKind.Loading => 'L',
             LeveeInvalidationKind.Value => 'V',
+            LeveeInvalidationKind.Refreshing => 'F',
             _ => throw new ArgumentOutOfRangeException(nameof(invalidation), invalidation.Kind, "Unknown invalidation kind."),
         };
         var wall = invalidation.WallMs is { } w ? w.ToString(CultureInfo.InvariantCulture) : "";
@@ -58,6 +59,7 @@ internal static class NotifyPayload
             case 'C': kind = LeveeInvalidationKind.Clear; break;
             case 'L': kind = LeveeInvalidationKind.Loading; break;
             case 'V': kind = LeveeInvalidationKind.Value; break;
+            case 'F': kind = LeveeInvalidationKind.Refreshing; break;
             default: return false;
         }
 

@@ -31,6 +31,16 @@ public enum LeveeInvalidationKind
     /// <see cref="ILeveeInvalidationChannel.MaxSharedValueBytes"/> is above zero, and never larger than that.
     /// </summary>
     Value = 5,
+
+    /// <summary>
+    /// Not an invalidation: as <see cref="Loading"/>, for a background refresh of an entry that expired (or reached its
+    /// early-refresh point) while no Redis node could take the value. A receiver counts it against its
+    /// <see cref="LeveeOptions.DegradedRefreshesPerSecond"/>, so that the instances together refresh about that many
+    /// entries per second, not that many each. Sent only to channels whose
+    /// <see cref="ILeveeInvalidationChannel.MaxSharedValueBytes"/> is above zero. An instance that does not know this kind
+    /// ignores it (a receiver of an older version then neither waits for the refresh nor counts it).
+    /// </summary>
+    Refreshing = 6,
 }
 
 /// <summary>
@@ -103,7 +113,8 @@ public interface ILeveeInvalidationChannel
     /// The largest loaded value (<see cref="LeveeInvalidation.Value"/>, in bytes) this channel carries between instances
     /// while no Redis node can (every node down: a value loaded on one instance then reaches the others, so a key is
     /// loaded from the backend once, not once per instance). 0, the default: the channel carries invalidations only and
-    /// is never sent <see cref="LeveeInvalidationKind.Loading"/> or <see cref="LeveeInvalidationKind.Value"/>.
+    /// is never sent <see cref="LeveeInvalidationKind.Loading"/>, <see cref="LeveeInvalidationKind.Refreshing"/> or
+    /// <see cref="LeveeInvalidationKind.Value"/>.
     /// </summary>
     int MaxSharedValueBytes => 0;
 }

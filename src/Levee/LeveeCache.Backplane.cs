@@ -15,6 +15,9 @@ internal enum BackplaneMessageKind
 
     /// <summary>An instance starts loading a key while the master is unreachable; its value follows as <see cref="Value"/>.</summary>
     Loading = 'L',
+
+    /// <summary>As <see cref="Loading"/>, for a background refresh: receivers count it against their degraded-mode refresh budget.</summary>
+    Refreshing = 'F',
 }
 
 public sealed partial class LeveeCache
@@ -184,7 +187,10 @@ public sealed partial class LeveeCache
                 OnSharedValue(subject);
                 break;
             case BackplaneMessageKind.Loading:
-                OnLoadElsewhere(subject);
+                OnLoadElsewhere(subject, refresh: false);
+                break;
+            case BackplaneMessageKind.Refreshing:
+                OnLoadElsewhere(subject, refresh: true);
                 break;
             case BackplaneMessageKind.Clear:
                 // entries created before the clear are invalid here too, wherever they are read from: L1, a restored

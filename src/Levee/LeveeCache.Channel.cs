@@ -237,8 +237,8 @@ public sealed partial class LeveeCache
                 ClearLocal();
                 RunMaintenance();
                 break;
-            case LeveeInvalidationKind.Loading when !string.IsNullOrEmpty(subject) && _channel is { MaxSharedValueBytes: > 0 }:
-                OnLoadElsewhereOf(subject);
+            case LeveeInvalidationKind.Loading or LeveeInvalidationKind.Refreshing when !string.IsNullOrEmpty(subject) && _channel is { MaxSharedValueBytes: > 0 }:
+                OnLoadElsewhereOf(subject, refresh: invalidation.Kind == LeveeInvalidationKind.Refreshing);
                 break;
             case LeveeInvalidationKind.Value when !string.IsNullOrEmpty(subject) && _channel is { MaxSharedValueBytes: > 0 } channel:
                 // checked like a value shared through the replicas (removals, clear-all, its own lifetime): Keep

@@ -212,7 +212,7 @@ public sealed partial class LeveeCache
         var hard = options.FactoryHardTimeout ?? _options.FactoryHardTimeout;
         load.FactoryStarts(CurrentSeq); // what the factory reads includes every change that began before this point
         var hardCts = hard == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(hard, _clock.Provider);
-        AnnounceLoad(load.Key);
+        AnnounceLoad(load.Key, refresh: load.Priority == GatePriority.Refresh);
         // every caller gone (each cancelled by its own token): the factory's token is cancelled, as HybridCache does
         var abandoned = flight?.Abandon is { } abandon ? abandon.Token.UnsafeRegister(static c => CancelQuietly((CancellationTokenSource)c!), hardCts) : default;
         var factoryTask = RunFactoryAsync(lease, load, hardCts.Token);

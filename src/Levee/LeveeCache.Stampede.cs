@@ -292,6 +292,15 @@ public sealed partial class LeveeCache
     {
         if (Interlocked.CompareExchange(ref entry.RefreshStarted, 1, 0) == 0)
         {
+            // L2 unusable (degraded mode): an early refresh takes a token of DegradedRefreshesPerSecond like the refresh of
+            // an expired entry. Without one the entry is not refreshed early (and not tried again on every hit): it
+            // expires, is served stale, and its refresh waits for a token then (measured: the early refreshes of a warm
+            // cache, 4 minutes into the 5-minute incident drill, were outside the budget)
+            if (_guard is not null && !_guard.IsUsable && _options.ServeStaleWhileL2Unavailable && !TryTakeDegradedRefresh())
+            {
+                return;
+            }
+
             // while values are shared (the master unreachable), every instance reaches the refresh point of the same entry
             // (and again each time it re-reads the entry from a replica): the refresh waits its turn and takes another
             // instance's newer value if one came meanwhile (measured: a wave of early refreshes from every instance at 80%

@@ -152,11 +152,14 @@ public sealed class LeveeOptions
     public bool ServeStaleWhileL2Unavailable { get; set; } = true;
 
     /// <summary>
-    /// Degraded mode: how many expired entries this instance refreshes from the factory per second while L2 is unavailable
-    /// (the others are served stale, within their fail-safe window, and tried again after
-    /// <see cref="FailSafeThrottleDuration"/>). Every entry of a warm cache expires during a long enough outage; without a
-    /// bound, their refreshes all reach the database in the same minute. While values are shared through the replicas, a
-    /// refresh made on one instance serves every instance. Default: 2 per second (bursts of 2). Bounds: 0.01 to 100,000.
+    /// Degraded mode: how many expired entries are refreshed from the factory per second while L2 is unavailable (the
+    /// others are served stale, within their fail-safe window, and tried again after <see cref="FailSafeThrottleDuration"/>);
+    /// early refreshes take from the same budget then. Every entry of a warm cache expires during a long enough outage;
+    /// without a bound, their refreshes all reach the database in the same minute. While values are shared (through the
+    /// replicas, or the invalidation channel when no Redis node answers) a refresh made on one instance serves every
+    /// instance, and each instance counts the refreshes the others announce against its own budget: the instances
+    /// together refresh about this many per second. Otherwise (no channel carries values, and during
+    /// <see cref="RecoveryDuration"/>) it is this instance's rate. Default: 2 per second (bursts of 2). Bounds: 0.01 to 100,000.
     /// </summary>
     public double DegradedRefreshesPerSecond { get; set; } = LeveeOptionBounds.DegradedRefreshesPerSecond.Default;
 

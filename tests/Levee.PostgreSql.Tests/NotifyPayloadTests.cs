@@ -33,6 +33,10 @@ public sealed class NotifyPayloadTests
         var loading = new LeveeInvalidation { Kind = LeveeInvalidationKind.Loading, Subject = key, Sender = "abc", WallMs = 9 };
         Assert.True(NotifyPayload.TryParse(NotifyPayload.Format(loading), out var announced));
         Assert.Equal(loading, announced);
+
+        var refreshing = loading with { Kind = LeveeInvalidationKind.Refreshing };
+        Assert.True(NotifyPayload.TryParse(NotifyPayload.Format(refreshing), out var refresh));
+        Assert.Equal(refreshing, refresh);
     }
 
     [Fact]

@@ -56,6 +56,14 @@ internal sealed class TokenBucket
         return wait;
     }
 
+    /// <summary>Takes a token spent elsewhere (another instance's use of a shared budget): the bucket may go into debt,
+    /// down to <paramref name="floor"/> tokens.</summary>
+    public void Spend(double floor)
+    {
+        Refill();
+        _tokens = Math.Max(floor, _tokens - 1);
+    }
+
     /// <summary>Gives back a reservation whose caller stopped waiting: its token goes to whoever asks next.</summary>
     public void Return()
     {

@@ -79,6 +79,44 @@ public sealed class ChannelSharingTests
         }
 
         Assert.Equal(1, factoryCalls);
+        Assert.Contains(group.Hub.Sent, m => m.Kind == LeveeInvalidationKind.Refreshing && m.Subject == "k"); // a refresh, announced as one
+        Assert.DoesNotContain(group.Hub.Sent, m => m.Kind == LeveeInvalidationKind.Loading);
+    }
+
+    /// <summary>Issue 19: a background refresh another instance announces is taken from this instance's
+    /// <see cref="LeveeOptions.DegradedRefreshesPerSecond"/> too: the instances share one budget.</summary>
+    [Fact]
+    public async Task EveryRedisNodeGone_ARefreshAnnouncedElsewhere_TakesATokenOfThisInstancesBudget()
+    {
+        await using var group = await Group.StartAsync(2, maxValueBytes: 4096); // 2 refreshes per second, bursts of 2
+        var (a, b) = (group.Caches[0], group.Caches[1]);
+        for (var i = 1; i <= 3; i++)
+        {
+            await a.SetAsync("k" + i, "v1", OneMinute);
+            Assert.Equal("v1", await b.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+        }
+
+        group.AllRedisGone();
+        group.Time.Advance(TimeSpan.FromSeconds(61)); // every entry expired during the outage; both budgets full (2)
+        Assert.Equal("v1", await a.GetOrCreateAsync("k1", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute)); // stale; A refreshes k1
+        await TestCache.AdvanceUntilDone(group.Time, WaitAsync(() => b.SharedCount == 1 && a.DegradedRefreshesActive == 0), TimeSpan.FromMilliseconds(50), "A's refresh");
+        Assert.Contains(group.Hub.Sent, m => m.Kind == LeveeInvalidationKind.Refreshing && m.Subject == "k1");
+        Assert.Equal("v2", await b.GetOrCreateAsync("k1", 0, (_, _) => ValueTask.FromResult("b's own"), OneMinute)); // A's value
+
+        // B's budget paid for A's refresh: one token left, not two
+        Assert.Equal("v1", await b.GetOrCreateAsync("k2", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
+        Assert.Equal("v1", await b.GetOrCreateAsync("k3", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
+        Assert.Equal(1, b.BackgroundRefreshesStarted);
+
+        static async Task<bool> WaitAsync(Func<bool> condition)
+        {
+            for (var i = 0; i < 2000 && !condition(); i++)
+            {
+                await Task.Delay(1);
+            }
+
+            return condition();
+        }
     }
 
     [Fact]
@@ -126,7 +164,7 @@ public sealed class ChannelSharingTests
         await group.Caches[0].GetOrCreateAsync("k", 0, load, OneMinute);
         await group.Caches[1].GetOrCreateAsync("k", 0, load, OneMinute);
         Assert.Equal(2, factoryCalls);
-        Assert.DoesNotContain(group.Hub.Sent, m => m.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Value);
+        Assert.DoesNotContain(group.Hub.Sent, m => m.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Refreshing or LeveeInvalidationKind.Value);
     }
 
     [Fact]
@@ -159,7 +197,7 @@ public sealed class ChannelSharingTests
         await group.Caches[0].GetOrCreateAsync("k", 0, load, OneMinute);
         Assert.Equal("v1", await group.Caches[1].GetOrCreateAsync("k", 0, load, OneMinute));
         Assert.Equal(1, factoryCalls);
-        Assert.DoesNotContain(group.Hub.Sent, m => m.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Value);
+        Assert.DoesNotContain(group.Hub.Sent, m => m.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Refreshing or LeveeInvalidationKind.Value);
     }
 
     /// <summary>An in-memory second channel: delivers every message to every subscriber at once, in order, and records it.</summary>

@@ -699,6 +699,108 @@ public class NothingForgottenTests
         Assert.Equal(4, cache.BackgroundRefreshesStarted); // the 2 refreshed keys need none, 2 more of the 8 get a token
     }
 
+    /// <summary>
+    /// Issue 19: while values are shared, the instances together refresh about <see cref="LeveeOptions.DegradedRefreshesPerSecond"/>
+    /// expired entries per second, not that many each (8 instances at 2 per second each kept the drill's database at 1.9x
+    /// its baseline in the fifth minute of the incident, when the warm-up's entries all expire). Each instance reads the
+    /// expired keys in an order of its own, so without the shared budget their refreshes are of different keys and none
+    /// is saved by another's shared value.
+    /// </summary>
+    [Fact]
+    public async Task MasterUnreachable_ExpiredEntries_AreRefreshedAtTheDegradedRateOfAllInstancesTogether()
+    {
+        const int Keys = 100;
+        const int Seconds = 20;
+        var time = TestCache.NewTime();
+        var (caches, stores) = await FourInstancesAsync(time, o => o.DegradedRefreshesPerSecond = 1);
+        try
+        {
+            for (var k = 0; k < Keys; k++)
+            {
+                await caches[0].SetAsync("k" + k, "v1", OneMinute);
+                foreach (var cache in caches)
+                {
+                    Assert.Equal("v1", await cache.GetOrCreateAsync("k" + k, 0, (_, _) => ValueTask.FromResult("db"), OneMinute));
+                }
+            }
+
+            stores.ForEach(s => s.Mode = FakeL2Mode.Down); // the master is gone; the replicas keep answering
+            time.Advance(TimeSpan.FromSeconds(61)); // every entry expired during the outage, on every instance
+            var factoryCalls = 0;
+            Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("v2"); };
+            var stale = 0;
+            for (var step = 0; step < Seconds * 10; step++)
+            {
+                // every 100 ms each instance reads 2 of the keys (each key every 5 s: its stale copy, throttled for 4 s,
+                // is due again by then, and the keys fall due spread over time), instance i a quarter further on
+                for (var i = 0; i < caches.Count; i++)
+                {
+                    for (var m = 0; m < 2; m++)
+                    {
+                        var key = "k" + (((step * 2) + m + (i * Keys / caches.Count)) % Keys);
+                        if (await caches[i].GetOrCreateAsync(key, 0, load, OneMinute) == "v1")
+                        {
+                            stale++;
+                        }
+                    }
+                }
+
+                time.Advance(TimeSpan.FromMilliseconds(100));
+                await Task.Delay(2); // the refreshes' continuations run
+            }
+
+            await TestCache.Bounded(WaitAsync(() => caches.All(c => c.DegradedRefreshesActive == 0)), "the last refreshes");
+            var started = caches.Sum(c => c.BackgroundRefreshesStarted);
+            // 1 per second for all four: a first token each (4), then ~1 per second (measured: 20); each instance on its
+            // own budget starts ~1 per second (measured without the shared budget: 76)
+            Assert.InRange(started, 12, 4 + Seconds + 8);
+            Assert.InRange(factoryCalls, 12, started);
+            Assert.True(stale > 0);
+        }
+        finally
+        {
+            await DisposeAllAsync(caches);
+        }
+
+        static async Task<bool> WaitAsync(Func<bool> condition)
+        {
+            for (var i = 0; i < 2000 && !condition(); i++)
+            {
+                await Task.Delay(1);
+            }
+
+            return condition();
+        }
+    }
+
+    /// <summary>Issue 19: while L2 is unusable, an early refresh takes a token of the degraded budget like the refresh of an
+    /// expired entry (the 5-minute incident's fourth minute: the warm entries' early refreshes were outside it); without
+    /// a token the entry is served as it is and refreshed once expired, within the budget.</summary>
+    [Fact]
+    public async Task RedisUnavailable_EarlyRefreshes_TakeTheDegradedBudget()
+    {
+        var time = TestCache.NewTime();
+        var l2 = new FakeL2Store();
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2, o =>
+        {
+            o.DegradedRefreshesPerSecond = 1; // bursts of 1
+            o.EarlyRefreshRatio = 0.5;
+        }));
+        for (var i = 0; i < 3; i++)
+        {
+            await cache.SetAsync("k" + i, "v1", OneMinute);
+        }
+
+        l2.Mode = FakeL2Mode.Down;
+        time.Advance(TimeSpan.FromSeconds(40)); // past the early-refresh point, still fresh
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("v1", await cache.GetOrCreateAsync("k" + i, 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
+        }
+
+        Assert.Equal(1, cache.BackgroundRefreshesStarted); // one token: one early refresh, not three
+    }
+
     /// <summary>Review: a shared value replaced by a newer one of the same key is counted once (the bytes of the
     /// replaced one leaked, until the 16 MiB bound turned sharing off for the life of the process).</summary>
     [Fact]
