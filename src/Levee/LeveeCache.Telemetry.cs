@@ -21,6 +21,9 @@ public sealed partial class LeveeCache
     /// <summary>The state of the circuit breaker in front of Redis; <see cref="LeveeBreakerState.None"/> without L2.</summary>
     public LeveeBreakerState L2BreakerState => _guard?.BreakerState ?? LeveeBreakerState.None;
 
+    /// <summary>The state of the circuit breaker in front of the replicas (degraded mode's reads and shared values; for tests).</summary>
+    internal LeveeBreakerState ReplicaBreakerState => _replicaGuard?.BreakerState ?? LeveeBreakerState.None;
+
     /// <summary>The master breaker's break in force (flap damping; for tests).</summary>
     internal TimeSpan L2CurrentBreak => _guard?.CurrentBreak ?? TimeSpan.Zero;
 

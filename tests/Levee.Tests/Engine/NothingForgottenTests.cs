@@ -801,6 +801,50 @@ public class NothingForgottenTests
         Assert.Equal(1, cache.BackgroundRefreshesStarted); // one token: one early refresh, not three
     }
 
+    /// <summary>
+    /// The replicas' breaker is probed while the master is not connected: opened during a master outage (replica reads
+    /// timing out on a starved machine), it closes once the replicas answer again. It used to stay open until the master
+    /// came back (its probe waited for the master's connection): in the 92-minute incident drill two of eight instances
+    /// read no replica and shared nothing for the rest of the outage, loading every key themselves.
+    /// </summary>
+    [Fact]
+    public async Task MasterGone_TheReplicasBreaker_OpenedDuringTheOutage_ClosesWhenTheReplicasAnswerAgain()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        await using var writer = await TestCache.Ready(TestCache.Create(time, new FakeL2Store(redis)));
+        for (var i = 0; i < 40; i++)
+        {
+            await writer.SetAsync("k" + i, "v" + i, new LeveeEntryOptions { Expiration = TimeSpan.FromHours(1) });
+        }
+
+        var l2 = new FakeL2Store(redis);
+        await using var cache = await TestCache.Ready(TestCache.Create(time, l2));
+        l2.Mode = FakeL2Mode.Down;          // the master is gone (not connected)
+        l2.ReplicaMode = FakeL2Mode.Throw;  // and the replicas fail for a while
+        var loads = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref loads); return ValueTask.FromResult("db"); };
+        for (var i = 0; i < 20 && cache.ReplicaBreakerState == LeveeBreakerState.Closed; i++)
+        {
+            Assert.Equal("db", await cache.GetOrCreateAsync("k" + i, 0, load, OneMinute));
+            time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.NotEqual(LeveeBreakerState.Closed, cache.ReplicaBreakerState);
+
+        l2.ReplicaMode = FakeL2Mode.Healthy; // the replicas answer again; the master is still gone
+        for (var i = 0; i < 20 && cache.ReplicaBreakerState != LeveeBreakerState.Closed; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await cache.RunMaintenanceAsync();
+        }
+
+        Assert.Equal(LeveeBreakerState.Closed, cache.ReplicaBreakerState);
+        loads = 0;
+        Assert.Equal("v30", await cache.GetOrCreateAsync("k30", 0, load, OneMinute)); // from a replica
+        Assert.Equal(0, loads);
+    }
+
     /// <summary>Review: a shared value replaced by a newer one of the same key is counted once (the bytes of the
     /// replaced one leaked, until the 16 MiB bound turned sharing off for the life of the process).</summary>
     [Fact]
