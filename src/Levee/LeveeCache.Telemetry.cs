@@ -10,6 +10,8 @@ public sealed partial class LeveeCache
         {
             meter.CreateObservableGauge("levee.l2.breaker.state", () => new System.Diagnostics.Metrics.Measurement<int>((int)_guard.BreakerState, tag),
                 "{state}", "L2 circuit breaker: 0 closed, 1 half-open, 2 open.");
+            meter.CreateObservableGauge("levee.l2.replica_breaker.state", () => new System.Diagnostics.Metrics.Measurement<int>((int)_replicaGuard!.BreakerState, tag),
+                "{state}", "Circuit breaker in front of the replicas (read, and carrying shared values, while the master is unreachable): 0 closed, 1 half-open, 2 open.");
         }
 
         meter.CreateObservableGauge("levee.invalidation.journal.size", () => new System.Diagnostics.Metrics.Measurement<int>(_journal.Count, tag),

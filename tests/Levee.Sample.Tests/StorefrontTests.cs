@@ -126,6 +126,7 @@ public sealed class StorefrontTests : IAsyncLifetime
             // "levee_l2_breaker_state{cache=...} 2": open (the message carries every levee_l2 series if it is not)
             Assert.True(breaker.Split(' ')[1] == "2", "breaker not open: " + string.Join(" | ", metrics.Split('\n').Where(l => l.StartsWith("levee_l2", StringComparison.Ordinal))));
             Assert.Contains("levee_l2_errors_total", metrics, StringComparison.Ordinal);
+            Assert.Contains("levee_l2_replica_breaker_state{", metrics, StringComparison.Ordinal); // the replicas' breaker is visible too
             var health = await _http.GetAsync("/health/ready");
             Assert.Contains("Degraded", await health.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }

@@ -27,6 +27,7 @@ meter.CreateCounter<long>("levee.l2.errors", "{error}").Add(1, C(), T("kind", "t
 meter.CreateHistogram<double>("levee.l2.duration", "s").Record(0.0004, C());
 meter.CreateCounter<long>("levee.l2.replica_reads", "{read}").Add(1, C());
 meter.CreateObservableGauge("levee.l2.breaker.state", () => new Measurement<int>(2, C()), "{state}");
+meter.CreateObservableGauge("levee.l2.replica_breaker.state", () => new Measurement<int>(0, C()), "{state}");
 meter.CreateObservableGauge("levee.l1.entries", () => new Measurement<int>(100, C()), "{entry}");
 meter.CreateCounter<long>("levee.failover.switches", "{switch}").Add(1, C());
 meter.CreateCounter<long>("levee.backplane.messages", "{message}").Add(1, C(), T("direction", "sent"));
