@@ -99,7 +99,7 @@ public sealed class ChannelSharingTests
         group.AllRedisGone();
         group.Time.Advance(TimeSpan.FromSeconds(61)); // every entry expired during the outage; both budgets full (2)
         Assert.Equal("v1", await a.GetOrCreateAsync("k1", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute)); // stale; A refreshes k1
-        await TestCache.AdvanceUntilDone(group.Time, WaitAsync(() => b.SharedCount == 1 && a.DegradedRefreshesActive == 0), TimeSpan.FromMilliseconds(50), "A's refresh");
+        await TestCache.AdvanceUntilDone(group.Time, TestCache.Until(() => b.SharedCount == 1 && a.DegradedRefreshesActive == 0), TimeSpan.FromMilliseconds(50), "A's refresh");
         Assert.Contains(group.Hub.Sent, m => m.Kind == LeveeInvalidationKind.Refreshing && m.Subject == "k1");
         Assert.Equal("v2", await b.GetOrCreateAsync("k1", 0, (_, _) => ValueTask.FromResult("b's own"), OneMinute)); // A's value
 
@@ -107,16 +107,6 @@ public sealed class ChannelSharingTests
         Assert.Equal("v1", await b.GetOrCreateAsync("k2", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
         Assert.Equal("v1", await b.GetOrCreateAsync("k3", 0, (_, _) => ValueTask.FromResult("v2"), OneMinute));
         Assert.Equal(1, b.BackgroundRefreshesStarted);
-
-        static async Task<bool> WaitAsync(Func<bool> condition)
-        {
-            for (var i = 0; i < 2000 && !condition(); i++)
-            {
-                await Task.Delay(1);
-            }
-
-            return condition();
-        }
     }
 
     [Fact]

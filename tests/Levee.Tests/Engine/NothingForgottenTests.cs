@@ -749,7 +749,7 @@ public class NothingForgottenTests
                 await Task.Delay(2); // the refreshes' continuations run
             }
 
-            await TestCache.Bounded(WaitAsync(() => caches.All(c => c.DegradedRefreshesActive == 0)), "the last refreshes");
+            await TestCache.Bounded(TestCache.Until(() => caches.All(c => c.DegradedRefreshesActive == 0)), "the last refreshes");
             var started = caches.Sum(c => c.BackgroundRefreshesStarted);
             // 1 per second for all four: a first token each (4), then ~1 per second (measured: 20); each instance on its
             // own budget starts ~1 per second (measured without the shared budget: 76)
@@ -760,16 +760,6 @@ public class NothingForgottenTests
         finally
         {
             await DisposeAllAsync(caches);
-        }
-
-        static async Task<bool> WaitAsync(Func<bool> condition)
-        {
-            for (var i = 0; i < 2000 && !condition(); i++)
-            {
-                await Task.Delay(1);
-            }
-
-            return condition();
         }
     }
 

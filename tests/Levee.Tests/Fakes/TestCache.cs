@@ -30,6 +30,17 @@ internal static class TestCache
     /// budget is registered just after the call has started, so a single advance right after the test saw the call
     /// start can come before it, and the call then waits for ever on fake time.
     /// </summary>
+    /// <summary>Polls <paramref name="condition"/> (1 ms apart, about 2 s of real time at most) until it holds; its last value.</summary>
+    public static async Task<bool> Until(Func<bool> condition)
+    {
+        for (var i = 0; i < 2000 && !condition(); i++)
+        {
+            await Task.Delay(1);
+        }
+
+        return condition();
+    }
+
     public static async Task<T> AdvanceUntilDone<T>(FakeTimeProvider time, Task<T> task, TimeSpan step, string what)
     {
         for (var i = 0; i < 200 && !task.IsCompleted; i++)
