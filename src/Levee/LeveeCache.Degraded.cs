@@ -91,8 +91,10 @@ public sealed partial class LeveeCache
         return default;
     }
 
-    /// <summary>True while the replicas' pub/sub can carry shared values and load announcements.</summary>
-    private bool ReplicasCarryValues => _options.Backplane && _guard is not null && _guard.Store.IsReplicaConnected;
+    /// <summary>True while the replicas' pub/sub can carry shared values and load announcements: a replica is connected
+    /// and the replicas' breaker is not open (when it is, a publish there fails at once, and the second channel, if it
+    /// carries values, takes them instead).</summary>
+    private bool ReplicasCarryValues => _options.Backplane && _replicaGuard is { IsUsable: true };
 
     /// <summary>True when the second channel carries shared values (used when no replica is connected).</summary>
     private bool ChannelCarriesValues => _channel is { MaxSharedValueBytes: > 0 };

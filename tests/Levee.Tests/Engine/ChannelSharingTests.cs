@@ -190,6 +190,32 @@ public sealed class ChannelSharingTests
         Assert.DoesNotContain(group.Hub.Sent, m => m.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Refreshing or LeveeInvalidationKind.Value);
     }
 
+    /// <summary>The replicas connected but their breaker open (they time out): values and announcements go through the
+    /// second channel rather than to a publish that fails at once.</summary>
+    [Fact]
+    public async Task MasterGone_ReplicasBreakerOpen_ValuesGoThroughTheChannel()
+    {
+        await using var group = await Group.StartAsync(2, maxValueBytes: 4096);
+        var (a, b) = (group.Caches[0], group.Caches[1]);
+        group.Stores[0].Mode = FakeL2Mode.Down;
+        group.Stores[0].ReplicaMode = FakeL2Mode.Throw; // A's replicas connected, failing
+        group.Stores[1].Mode = FakeL2Mode.Down;
+        group.Stores[1].ReplicaMode = FakeL2Mode.Healthy;
+        for (var i = 0; i < 20 && a.ReplicaBreakerState == LeveeBreakerState.Closed; i++)
+        {
+            await a.GetOrCreateAsync("other" + i, 0, (_, _) => ValueTask.FromResult("db"), OneMinute);
+            group.Time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.NotEqual(LeveeBreakerState.Closed, a.ReplicaBreakerState);
+        var factoryCalls = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { Interlocked.Increment(ref factoryCalls); return ValueTask.FromResult("v1"); };
+        Assert.Equal("v1", await a.GetOrCreateAsync("k", 0, load, OneMinute));
+        Assert.Contains(group.Hub.Sent, m => m.Kind == LeveeInvalidationKind.Value && m.Subject == "k");
+        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, load, OneMinute));
+        Assert.Equal(1, factoryCalls);
+    }
+
     /// <summary>An in-memory second channel: delivers every message to every subscriber at once, in order, and records it.</summary>
     private sealed class FakeChannelHub
     {
