@@ -117,13 +117,13 @@ public sealed partial class PostgreSqlInvalidationChannel : ILeveeInvalidationCh
     public async ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default)
     {
         var payload = NotifyPayload.Format(invalidation);
-        if (invalidation.Kind is LeveeInvalidationKind.Value or LeveeInvalidationKind.Loading
+        if (invalidation.Kind is LeveeInvalidationKind.Value or LeveeInvalidationKind.Loading or LeveeInvalidationKind.Refreshing
             && (_options.ShareValuesMaxBytes == 0 || invalidation.Value.Length > _options.ShareValuesMaxBytes || !NotifyPayload.Fits(payload)))
         {
             return false; // not an invalidation: a value not shared is loaded by each instance itself, nothing is lost
         }
 
-        if (invalidation.Kind is LeveeInvalidationKind.Value or LeveeInvalidationKind.Loading)
+        if (invalidation.Kind is LeveeInvalidationKind.Value or LeveeInvalidationKind.Loading or LeveeInvalidationKind.Refreshing)
         {
             return await PublishValueAsync(payload, invalidation.Kind == LeveeInvalidationKind.Value ? ValueSlotWait : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         }

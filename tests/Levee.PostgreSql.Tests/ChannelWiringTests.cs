@@ -162,4 +162,29 @@ public sealed class ChannelWiringTests
         Assert.Equal(0, ((ILeveeInvalidationChannel)off).MaxSharedValueBytes);
         Assert.False(await off.PublishAsync(new LeveeInvalidation { Kind = LeveeInvalidationKind.Value, Subject = "k", Value = new byte[] { 1 } })); // refused before any connection
     }
+
+    /// <summary>A refresh's announcement is no invalidation: with sharing off it is refused without a connection (it went
+    /// down the invalidations' path, which connects, waits and counts a failure).</summary>
+    [Theory]
+    [InlineData(LeveeInvalidationKind.Loading)]
+    [InlineData(LeveeInvalidationKind.Refreshing)]
+    public async Task Announcements_WithSharingOff_AreRefusedWithoutAConnection(LeveeInvalidationKind kind)
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0); // accepts, never answers
+        listener.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            await using var off = new PostgreSqlInvalidationChannel(new LeveePostgreSqlOptions
+            {
+                ConnectionString = $"Host=127.0.0.1;Port={port};Timeout=2", ShareValuesMaxBytes = 0,
+            });
+            Assert.False(await off.PublishAsync(new LeveeInvalidation { Kind = kind, Subject = "k", Sender = "a" }));
+            Assert.False(listener.Pending()); // no connection was attempted
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
 }

@@ -252,7 +252,7 @@ public sealed class ChannelSharingTests
 
             public ValueTask<bool> PublishAsync(LeveeInvalidation invalidation, CancellationToken cancellationToken = default)
             {
-                if (invalidation.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Value && invalidation.Value.Length > hub.MaxValueBytes)
+                if (invalidation.Kind is LeveeInvalidationKind.Loading or LeveeInvalidationKind.Refreshing or LeveeInvalidationKind.Value && invalidation.Value.Length > hub.MaxValueBytes)
                 {
                     return ValueTask.FromResult(false);
                 }
