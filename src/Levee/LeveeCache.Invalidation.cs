@@ -100,7 +100,7 @@ public sealed partial class LeveeCache
             }
             else
             {
-                await PublishThroughReplicasAsync(message).ConfigureAwait(false);
+                await PublishThroughReplicasAsync(message, mustArrive: true).ConfigureAwait(false);
             }
         }
         else

@@ -111,6 +111,7 @@ public sealed partial class LeveeCache
             if (_guard is not null)
             {
                 await ProbeBreakersAsync().ConfigureAwait(false);
+                await ResendThroughReplicasAsync().ConfigureAwait(false);
                 NoteL2Usable(L2Recovered);
             }
 
@@ -136,6 +137,11 @@ public sealed partial class LeveeCache
             if (!_journal.IsEmpty)
             {
                 await ReplayJournalAsync().ConfigureAwait(false);
+            }
+
+            if (_journal.IsEmpty)
+            {
+                DropReplicaOutbox(); // the master answered (the generation was read) and took every journaled invalidation
             }
 
             await ConfirmRemovalsAsync().ConfigureAwait(false);

@@ -71,16 +71,21 @@ internal interface IL2Store : IAsyncDisposable
 
     /// <summary>
     /// Publishes the message on every replica the store is connected to (used while the master is unreachable: every
-    /// instance also listens on one replica, see <see cref="SubscribeReplicas"/>). Completes with true when at least
-    /// one replica took it; false when the store has no replica to publish to.
+    /// instance also listens on one replica, see <see cref="SubscribeReplicas"/>). Completes with true when every
+    /// connected replica took it (at least one); false when one did not answer in time or failed (it may or may not have
+    /// delivered it), or the store has no replica to publish to.
     /// </summary>
     Task<bool> PublishToReplicasAsync(string channel, string message) => Task.FromResult(false);
 
     /// <summary>Sets the key only when it holds nothing (SET NX): true when it was written. A store that can't says false.</summary>
     Task<bool> SetIfAbsentAsync(string key, byte[] value, TimeSpan timeToLive) => Task.FromResult(false);
 
-    /// <summary>Registers a handler for messages published on the replicas (<see cref="PublishToReplicasAsync"/>).</summary>
-    void SubscribeReplicas(string channel, Action<string> handler)
+    /// <summary>
+    /// Registers a handler for messages published on the replicas (<see cref="PublishToReplicasAsync"/>), and
+    /// <paramref name="resubscribed"/>, called when the replicas' subscription was lost and is back (or moved to a new
+    /// replicas' connection): messages published meanwhile may never have reached this instance (pub/sub keeps none).
+    /// </summary>
+    void SubscribeReplicas(string channel, Action<string> handler, Action? resubscribed = null)
     {
     }
 }

@@ -140,6 +140,16 @@ internal sealed class InvalidationJournal(int capacity)
         }
     }
 
+    /// <summary>What is journaled, for sending it again (not a replay: nothing is forgotten): keys with the time of their
+    /// latest removal (<see cref="long.MinValue"/> when not known), tags with theirs, and whether the journal overflowed.</summary>
+    public (KeyValuePair<string, long>[] Keys, KeyValuePair<string, long>[] Tags, bool Overflowed) Removals()
+    {
+        lock (_lock)
+        {
+            return ([.. _keys.Keys.Select(k => KeyValuePair.Create(k, _keyWalls.GetValueOrDefault(k, long.MinValue)))], [.. _tags], _overflowed);
+        }
+    }
+
     /// <summary>
     /// Forgets what was replayed. An entry added again since its snapshot (a newer version of a key, a later time of a
     /// tag, another overflow) stays.

@@ -37,7 +37,7 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
     /// </summary>
     private readonly CancellationToken _stoppingToken;
     private readonly List<(string Channel, Action<string> Handler)> _subscriptions = [];
-    private readonly List<(string Channel, Action<string> Handler)> _replicaSubscriptions = [];
+    private readonly List<(string Channel, Action<string> Handler, Action? Resubscribed)> _replicaSubscriptions = [];
     private readonly SentinelWatch? _sentinel;
     private volatile ConnectionGeneration? _current;
 
@@ -226,12 +226,14 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
         }
     }
 
-    /// <summary>Subscribes <paramref name="handler"/> on the replicas' connection (Sentinel mode), now and on every later one.</summary>
-    public void SubscribeReplicas(string channel, Action<string> handler)
+    /// <summary>Subscribes <paramref name="handler"/> on the replicas' connection (Sentinel mode), now and on every later
+    /// one; <paramref name="resubscribed"/> is called when that subscription was lost and is back, or moved to another
+    /// replicas' connection (see <see cref="Levee.Internal.IL2Store.SubscribeReplicas"/>).</summary>
+    public void SubscribeReplicas(string channel, Action<string> handler, Action? resubscribed = null)
     {
         lock (_replicaSubscriptions)
         {
-            _replicaSubscriptions.Add((channel, handler));
+            _replicaSubscriptions.Add((channel, handler, resubscribed));
         }
 
         if (_current?.Replicas is { } replicas)
@@ -249,6 +251,15 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
     public async Task<bool> AttachReplicasAsync(ConnectionGeneration connection, ConnectionMultiplexer replicas, IReadOnlyList<EndPoint> endpoints,
         ConnectionMultiplexer? replacing = null)
     {
+        replicas.ConnectionFailed += (_, e) => Log.ReplicaConnectionChanged(_logger, _cache, $"{e.EndPoint}", $"{e.ConnectionType}", $"lost ({e.FailureType})");
+        replicas.ConnectionRestored += (_, e) =>
+        {
+            Log.ReplicaConnectionChanged(_logger, _cache, $"{e.EndPoint}", $"{e.ConnectionType}", "restored");
+            if (e.ConnectionType == ConnectionType.Subscription)
+            {
+                ReplicasResubscribed(); // StackExchange.Redis subscribes again by itself; what was published meanwhile is gone
+            }
+        };
         var subscribed = await SubscribeReplicasFromAsync(replicas, 0).ConfigureAwait(false);
         if (!connection.AttachReplicas(replicas, endpoints, replacing))
         {
@@ -257,8 +268,9 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
 
         if (replacing is not null)
         {
-            // the replaced one is retired off the caller's path; its subscriptions go with it
+            // the replaced one is retired off the caller's path; its subscriptions go with it (and what reached it last)
             _ = Task.Run(() => ConnectionGeneration.CloseAsync(replacing));
+            ReplicasResubscribed();
         }
 
         // a handler registered while this ran saw no replicas' connection yet: subscribe it here
@@ -266,10 +278,32 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
         return true;
     }
 
+    /// <summary>Tells the replica handlers that messages published on the replicas may have been missed.</summary>
+    private void ReplicasResubscribed()
+    {
+        (string Channel, Action<string> Handler, Action? Resubscribed)[] subscriptions;
+        lock (_replicaSubscriptions)
+        {
+            subscriptions = [.. _replicaSubscriptions];
+        }
+
+        foreach (var subscription in subscriptions)
+        {
+            try
+            {
+                subscription.Resubscribed?.Invoke();
+            }
+            catch (Exception ex)
+            {
+                Log.L2CallFailed(_logger, _cache, "event", "handler", ex);
+            }
+        }
+    }
+
     /// <summary>Subscribes the replica handlers registered from index <paramref name="from"/> on; returns how many there are.</summary>
     private async Task<int> SubscribeReplicasFromAsync(ConnectionMultiplexer replicas, int from)
     {
-        (string Channel, Action<string> Handler)[] subscriptions;
+        (string Channel, Action<string> Handler, Action? Resubscribed)[] subscriptions;
         lock (_replicaSubscriptions)
         {
             subscriptions = [.. _replicaSubscriptions];

@@ -176,12 +176,13 @@ internal sealed class RedisL2Store : IL2Store
 
     public void Subscribe(string channel, Action<string> handler) => _connection.Subscribe(channel, handler);
 
-    public void SubscribeReplicas(string channel, Action<string> handler) => _connection.SubscribeReplicas(channel, handler);
+    public void SubscribeReplicas(string channel, Action<string> handler, Action? resubscribed = null) => _connection.SubscribeReplicas(channel, handler, resubscribed);
 
     /// <summary>
     /// PUBLISH on every connected replica of the current connection (Sentinel mode: the replicas' own multiplexer). A
     /// replica delivers it to its own subscribers only (a PUBLISH is not passed from replica to master), which is why it
-    /// goes to each of them. False without replicas.
+    /// goes to each of them. True when every connected replica answered; false without replicas, or when one failed or
+    /// timed out (a PUBLISH that timed out may never have been written: the caller sends it again).
     /// </summary>
     public async Task<bool> PublishToReplicasAsync(string channel, string message)
     {
@@ -191,7 +192,8 @@ internal sealed class RedisL2Store : IL2Store
         }
 
         var sends = new List<Task<RedisResult>>();
-        foreach (var server in replicas.GetServers())
+        var servers = replicas.GetServers();
+        foreach (var server in servers)
         {
             if (server.IsConnected)
             {
@@ -199,13 +201,13 @@ internal sealed class RedisL2Store : IL2Store
             }
         }
 
-        var sent = false;
+        var reached = 0;
         foreach (var send in sends)
         {
             try
             {
                 await send.ConfigureAwait(false);
-                sent = true;
+                reached++;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
@@ -213,7 +215,12 @@ internal sealed class RedisL2Store : IL2Store
             }
         }
 
-        return sent;
+        if (reached < servers.Length)
+        {
+            Log.ReplicaPublishIncomplete(_logger, _cache, reached, servers.Length);
+        }
+
+        return reached > 0 && reached == sends.Count;
     }
 
     public ValueTask DisposeAsync() => _connection.DisposeAsync();

@@ -35,6 +35,8 @@ internal static class LeveeEventIds
     public const int SentinelReplicasChanged = 26;
     public const int L1KeptAtFailover = 27;
     public const int ChannelResent = 28;
+    public const int ReplicaConnectionChanged = 29;
+    public const int ReplicaPublishIncomplete = 30;
 
     // the admission gate, warm-up and the L1 snapshot (GateLog)
     public const int RefreshSkipped = 100;

@@ -56,6 +56,12 @@ internal static partial class Log
     [LoggerMessage(LeveeEventIds.ChannelResent, LogLevel.Information, "Levee cache '{Cache}': sent {Count} invalidations through the invalidation channel that it could not send before.")]
     public static partial void ChannelResent(ILogger logger, string cache, int count);
 
+    [LoggerMessage(LeveeEventIds.ReplicaConnectionChanged, LogLevel.Information, "Levee cache '{Cache}': replica {Endpoint} {ConnectionType} connection {State}.")]
+    public static partial void ReplicaConnectionChanged(ILogger logger, string cache, string endpoint, string connectionType, string state);
+
+    [LoggerMessage(LeveeEventIds.ReplicaPublishIncomplete, LogLevel.Debug, "Levee cache '{Cache}': a message through the replicas reached {Reached} of {Known} replicas.")]
+    public static partial void ReplicaPublishIncomplete(ILogger logger, string cache, int reached, int known);
+
     [LoggerMessage(LeveeEventIds.SentinelTrying, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: trying {Master} as master")]
     public static partial void SentinelTrying(ILogger logger, string cache, string master);
 

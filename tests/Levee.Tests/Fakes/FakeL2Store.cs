@@ -211,11 +211,55 @@ internal sealed class FakeL2Store : IL2Store
         }
 
         await Task.Yield();
+        if (LoseReplicaPublishes > 0)
+        {
+            LoseReplicaPublishes--;
+            throw new TimeoutException("fake: the PUBLISH timed out and was never written"); // as StackExchange.Redis's timeout on a starved machine
+        }
+
         _redis.Publish(channel, message);
         return true;
     }
 
-    public void SubscribeReplicas(string channel, Action<string> handler) => _redis.Subscribe(channel, handler);
+    /// <summary>The next this many PUBLISHes on the replicas time out without reaching any subscriber.</summary>
+    public int LoseReplicaPublishes;
+
+    /// <summary>While true, messages published on the replicas by anyone do not reach this store's replica handlers (its
+    /// subscription is lost); setting it back to false tells them it is back, as a reconnect does.</summary>
+    public bool ReplicaSubscriptionLost
+    {
+        get => _replicaSubscriptionLost;
+        set
+        {
+            var restored = _replicaSubscriptionLost && !value;
+            _replicaSubscriptionLost = value;
+            if (restored)
+            {
+                foreach (var resubscribed in _resubscribed)
+                {
+                    resubscribed();
+                }
+            }
+        }
+    }
+
+    private bool _replicaSubscriptionLost;
+    private readonly List<Action> _resubscribed = [];
+
+    public void SubscribeReplicas(string channel, Action<string> handler, Action? resubscribed = null)
+    {
+        _redis.Subscribe(channel, m =>
+        {
+            if (!_replicaSubscriptionLost)
+            {
+                handler(m);
+            }
+        });
+        if (resubscribed is not null)
+        {
+            _resubscribed.Add(resubscribed);
+        }
+    }
 
     public ValueTask DisposeAsync()
     {

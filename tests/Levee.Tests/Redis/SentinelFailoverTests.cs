@@ -486,6 +486,41 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         topology.Master.Thaw();
     }
 
+    /// <summary>
+    /// Issue 19: while the master is frozen, the instances' subscriptions on the replicas are cut (CLIENT KILL TYPE pubsub
+    /// on each replica); once StackExchange.Redis has subscribed again, an instance asks the others for what it may have
+    /// missed, and the instance holding a journaled removal sends it through the replicas again. The wiring of the
+    /// replicas' "subscription restored" to the resend, with real processes (the engine's side: NothingForgottenTests).
+    /// </summary>
+    [Fact]
+    public async Task TwoInstances_MasterFrozen_SubscriptionsOnTheReplicasCut_TheJournaledRemovalIsSentAgain()
+    {
+        await using var incident = await IncidentPairAsync();
+        var (topology, a, b) = (incident.Topology, incident.A, incident.B);
+
+        await a.SetAsync("price", 10, OneMinute);
+        topology.Master.Freeze();
+        try
+        {
+            await a.RemoveAsync("price"); // journaled; told to B through the replicas
+            Assert.True(a.PendingInvalidations >= 1);
+            Assert.Equal(0, a.ResentThroughReplicas);
+
+            foreach (var replica in topology.Replicas)
+            {
+                await replica.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub");
+            }
+
+            await Eventually.TrueAsync(() => a.ResentThroughReplicas >= 1, TimeSpan.FromSeconds(30),
+                "A never sent its journaled removal again after the subscriptions on the replicas came back");
+            Assert.Equal(0, b.ResentThroughReplicas); // B journaled nothing: it has nothing to send
+        }
+        finally
+        {
+            topology.Master.Thaw();
+        }
+    }
+
     /// <summary>Issue 19: while the master is frozen and no failover comes, a value one instance loads reaches the other
     /// through the replicas, which serves it without a database query.</summary>
     [Fact]
