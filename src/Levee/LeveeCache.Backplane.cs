@@ -56,7 +56,7 @@ public sealed partial class LeveeCache
     /// </summary>
     private async ValueTask PublishThroughReplicasAsync(string message, bool mustArrive = false)
     {
-        if (await TryPublishThroughReplicasAsync(message).ConfigureAwait(false))
+        if (await TryPublishThroughReplicasAsync(message, evenIfBreakerOpen: mustArrive).ConfigureAwait(false))
         {
             _metrics.Backplane("sent_via_replicas");
         }
@@ -66,10 +66,15 @@ public sealed partial class LeveeCache
         }
     }
 
-    private async ValueTask<bool> TryPublishThroughReplicasAsync(string message)
+    /// <summary>Publishes through the replicas; a message that must arrive (<paramref name="evenIfBreakerOpen"/>) is tried
+    /// while this instance's replica breaker is open too (<see cref="Internal.L2Guard.TryEvenIfOpenAsync"/>). True when
+    /// every connected replica took it.</summary>
+    private async ValueTask<bool> TryPublishThroughReplicasAsync(string message, bool evenIfBreakerOpen = false)
     {
-        var sent = await _replicaGuard!.TryAsync("publish-replicas", static (store, a) => store.PublishToReplicasAsync(a.channel, a.message),
-            (channel: ReplicaBackplaneChannel, message)).ConfigureAwait(false);
+        var call = static (IL2Store store, (string channel, string message) a) => store.PublishToReplicasAsync(a.channel, a.message);
+        var sent = evenIfBreakerOpen
+            ? await _replicaGuard!.TryEvenIfOpenAsync("publish-replicas", call, (ReplicaBackplaneChannel, message)).ConfigureAwait(false)
+            : await _replicaGuard!.TryAsync("publish-replicas", call, (ReplicaBackplaneChannel, message)).ConfigureAwait(false);
         return sent is { Success: true, Value: true };
     }
 
@@ -141,7 +146,7 @@ public sealed partial class LeveeCache
     /// </summary>
     private async ValueTask ResendThroughReplicasAsync()
     {
-        if (_replicaGuard is null || !_replicaGuard.IsUsable
+        if (_replicaGuard is null || !_guard!.Store.IsReplicaConnected
             || (Volatile.Read(ref _replicaOutboxCount) == 0 && Volatile.Read(ref _resendJournalThroughReplicas) == 0
                 && Volatile.Read(ref _askForResendThroughReplicas) == 0))
         {
@@ -149,7 +154,7 @@ public sealed partial class LeveeCache
         }
 
         if (Interlocked.Exchange(ref _askForResendThroughReplicas, 0) == 1
-            && !await TryPublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.ResendRequest, null)).ConfigureAwait(false))
+            && !await TryPublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.ResendRequest, null), evenIfBreakerOpen: true).ConfigureAwait(false))
         {
             Volatile.Write(ref _askForResendThroughReplicas, 1);
         }
@@ -162,7 +167,7 @@ public sealed partial class LeveeCache
 
         while (_replicaOutbox.TryPeek(out var message)) // the maintenance is the only reader
         {
-            if (!await TryPublishThroughReplicasAsync(message).ConfigureAwait(false))
+            if (!await TryPublishThroughReplicasAsync(message, evenIfBreakerOpen: true).ConfigureAwait(false))
             {
                 return;
             }
@@ -184,7 +189,7 @@ public sealed partial class LeveeCache
                 .Concat(tags.Select(t => BackplaneMessage(BackplaneMessageKind.RemoveTag, t.Key, t.Value)));
         foreach (var message in messages)
         {
-            if (!await TryPublishThroughReplicasAsync(message).ConfigureAwait(false))
+            if (!await TryPublishThroughReplicasAsync(message, evenIfBreakerOpen: true).ConfigureAwait(false))
             {
                 return false;
             }

@@ -233,6 +233,34 @@ internal sealed class L2Guard : IDisposable
     }
 
     /// <summary>
+    /// A call that is made even while the breaker is open, whenever the store is connected: a removal's message through
+    /// the replicas, which the other instances need (they serve the removed value until it arrives) whatever this
+    /// instance's record of the replicas says. Under the budget; while the breaker is open its outcome is not reported
+    /// to it (the maintenance's probe decides when it closes), while it is closed it is an ordinary call.
+    /// </summary>
+    /// <remarks>Measured without it (incident drill, machine loaded): the writers' replica breakers opened and closed
+    /// in turn (1, 2, 4 s breaks), and while a writer's was open its removals waited, other instances reading the
+    /// replicas' older entries: 409 reads of removed values in 25 s.</remarks>
+    public async ValueTask<L2Outcome<TResult>> TryEvenIfOpenAsync<TArg, TResult>(string operation, Func<IL2Store, TArg, Task<TResult>> call, TArg arg)
+    {
+        if (!Connected || _state.CircuitState == CircuitState.Closed)
+        {
+            return await TryAsync(operation, call, arg).ConfigureAwait(false);
+        }
+
+        using var activity = StartActivity(operation);
+        try
+        {
+            var result = await Start(call, arg, Stopwatch.GetTimestamp()).ConfigureAwait(false);
+            return L2Outcome<TResult>.Ok(result);
+        }
+        catch (Exception ex)
+        {
+            return Failed<TResult>(operation, ex, activity);
+        }
+    }
+
+    /// <summary>
     /// The guarded call without an async frame of the guard's own, for the L2 hit path: when the store is connected and the
     /// breaker closed (the normal case), starts the call under the budget and returns true; the caller awaits
     /// <paramref name="pending"/> and then reports its end with <see cref="Succeeded"/> or <see cref="Failed(in L2Call, Exception)"/>

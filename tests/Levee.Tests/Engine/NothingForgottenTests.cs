@@ -948,6 +948,38 @@ public class NothingForgottenTests
     }
 
     /// <summary>
+    /// Issue 19: a removal made while the remover's own replica breaker is open (its replica reads timed out a moment ago)
+    /// is published through the replicas all the same: the other instances, whose breakers are closed, read the replicas'
+    /// older entry until it arrives. Measured before (incident drill, machine loaded): the writers' breakers opened and
+    /// closed in turn, and 409 reads of removed values followed in 25 s.
+    /// </summary>
+    [Fact]
+    public async Task MasterUnreachable_ARemovalWhileTheRemoversReplicaBreakerIsOpen_StillReachesTheOthersAtOnce()
+    {
+        await using var pair = await TwoInstancesAsync();
+        var (time, redis, la, lb, a, b) = pair;
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw; // the master is unreachable
+        lb.Mode = FakeL2Mode.Throw;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => ValueTask.FromResult("db");
+        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, load, TwoDays)); // B holds v1 (read from a replica)
+
+        la.ReplicaMode = FakeL2Mode.Throw; // A's replica reads fail for a while: A's replica breaker opens
+        for (var i = 0; i < 20 && a.ReplicaBreakerState == LeveeBreakerState.Closed; i++)
+        {
+            await a.GetOrCreateAsync("x" + i, 0, load, TwoDays);
+            time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.NotEqual(LeveeBreakerState.Closed, a.ReplicaBreakerState);
+        la.ReplicaMode = FakeL2Mode.Healthy; // the replicas answer again; A's breaker is still open
+
+        await a.RemoveAsync("k");
+        Assert.Equal(0, a.ReplicaOutboxCount); // sent, not kept for later
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, load, TwoDays)); // B dropped v1 at once
+    }
+
+    /// <summary>
     /// Issue 19: an instance whose subscription on the replicas was lost while another instance removed a key asks for
     /// the journaled removals again once it is back, and stops serving the removed value.
     /// </summary>
