@@ -110,8 +110,9 @@ public sealed partial class LeveeCache
         _replicaOutbox.Enqueue(message);
     }
 
-    /// <summary>This instance's subscription on the replicas was lost and is back: it asks the others for what it may have
-    /// missed (an instance answers only while it holds journaled invalidations, i.e. while its master is, or was, away).</summary>
+    /// <summary>This instance's subscription on the replicas starts listening, or was lost and is back: it asks the others
+    /// for what it may have missed (an instance answers only while it holds journaled invalidations, i.e. while its master
+    /// is, or was, away). A new instance started during an outage learns that way of the removals made before it.</summary>
     private void OnReplicasResubscribed()
     {
         if (_disposed != 0 || _guard is null || !_options.Backplane)
@@ -119,8 +120,7 @@ public sealed partial class LeveeCache
             return;
         }
 
-        Volatile.Write(ref _askForResendThroughReplicas, 1);
-        RunMaintenance();
+        Volatile.Write(ref _askForResendThroughReplicas, 1); // sent by the next maintenance (this may run while the cache is built)
     }
 
     // 1: this instance's subscription on the replicas came back; the maintenance asks the others to send their journals again

@@ -82,8 +82,9 @@ internal interface IL2Store : IAsyncDisposable
 
     /// <summary>
     /// Registers a handler for messages published on the replicas (<see cref="PublishToReplicasAsync"/>), and
-    /// <paramref name="resubscribed"/>, called when the replicas' subscription was lost and is back (or moved to a new
-    /// replicas' connection): messages published meanwhile may never have reached this instance (pub/sub keeps none).
+    /// <paramref name="resubscribed"/>, called when the replicas' subscription starts listening (a replicas' connection
+    /// attached: a new one, or one replacing another) or was lost and is back: messages published before may never have
+    /// reached this instance (pub/sub keeps none).
     /// </summary>
     void SubscribeReplicas(string channel, Action<string> handler, Action? resubscribed = null)
     {

@@ -270,8 +270,12 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
         {
             // the replaced one is retired off the caller's path; its subscriptions go with it (and what reached it last)
             _ = Task.Run(() => ConnectionGeneration.CloseAsync(replacing));
-            ReplicasResubscribed();
         }
+
+        // what was published on the replicas before this connection listened never reached it: a new instance started
+        // during an outage, or a replaced replicas' connection, asks the others (they answer while they hold journaled
+        // invalidations)
+        ReplicasResubscribed();
 
         // a handler registered while this ran saw no replicas' connection yet: subscribe it here
         await SubscribeReplicasFromAsync(replicas, subscribed).ConfigureAwait(false);

@@ -980,6 +980,30 @@ public class NothingForgottenTests
     }
 
     /// <summary>
+    /// Issue 19: an instance started during the outage (a deploy, a restart) never heard the removals made before it; it
+    /// asks the others once it listens on the replicas, and does not serve the replicas' older entry of a removed key.
+    /// </summary>
+    [Fact]
+    public async Task MasterUnreachable_AnInstanceStartedAfterARemoval_LearnsOfIt_AndDoesNotServeTheReplicasOlderEntry()
+    {
+        await using var pair = await TwoInstancesAsync();
+        var (time, redis, la, lb, a, b) = pair;
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw; // the master is unreachable; the replicas answer
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        time.Advance(TimeSpan.FromMinutes(30));
+
+        var lc = new FakeL2Store(redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy };
+        await using var c = TestCache.Create(time, lc); // a new instance, its master unreachable from the start
+        await c.RunMaintenanceAsync(); // sends its request
+        await a.RunMaintenanceAsync();
+        await Eventually.TrueAsync(() => a.ResentThroughReplicas >= 1, TimeSpan.FromSeconds(10), "A sent its journal again");
+        Assert.Equal("db", await c.GetOrCreateAsync("k", 0, (_, _) => ValueTask.FromResult("db"), TwoDays)); // never the replica's v1
+    }
+
+    /// <summary>
     /// Issue 19: an instance whose subscription on the replicas was lost while another instance removed a key asks for
     /// the journaled removals again once it is back, and stops serving the removed value.
     /// </summary>

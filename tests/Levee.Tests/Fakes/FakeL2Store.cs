@@ -258,6 +258,10 @@ internal sealed class FakeL2Store : IL2Store
         if (resubscribed is not null)
         {
             _resubscribed.Add(resubscribed);
+            if (ReplicaMode != FakeL2Mode.Down)
+            {
+                resubscribed(); // as the Redis store does when its replicas' connection is attached
+            }
         }
     }
 
