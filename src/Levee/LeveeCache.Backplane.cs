@@ -90,6 +90,9 @@ public sealed partial class LeveeCache
     // asked, having missed messages, or the outbox overflowed)
     private int _resendJournalThroughReplicas;
 
+    /// <summary>At most this many removals known here are sent again for an overflowed journal (a bound on the burst).</summary>
+    internal const int ResentMarksMax = 100_000;
+
     /// <summary>Messages kept to be sent through the replicas again (for tests).</summary>
     internal int ReplicaOutboxCount => Volatile.Read(ref _replicaOutboxCount);
 
@@ -179,14 +182,22 @@ public sealed partial class LeveeCache
         }
     }
 
-    /// <summary>Every journaled invalidation, through the replicas, with its own time (an overflowed journal: a clear-all).</summary>
+    /// <summary>
+    /// Every journaled invalidation, through the replicas, with its own time. An overflowed journal no longer lists its
+    /// keys: the removals this instance still knows are not confirmed by the master (its change marks, at most
+    /// <see cref="ResentMarksMax"/>) go instead; not a clear-all, which would send every read of every instance to the
+    /// database for the rest of the outage.
+    /// </summary>
     private async ValueTask<bool> SendJournalThroughReplicasAsync()
     {
         var (keys, tags, overflowed) = _journal.Removals();
-        var messages = overflowed
-            ? [BackplaneMessage(BackplaneMessageKind.Clear, null)]
-            : keys.Select(k => BackplaneMessage(BackplaneMessageKind.Remove, k.Key, k.Value == long.MinValue ? null : k.Value))
-                .Concat(tags.Select(t => BackplaneMessage(BackplaneMessageKind.RemoveTag, t.Key, t.Value)));
+        var messages = keys.Select(k => BackplaneMessage(BackplaneMessageKind.Remove, k.Key, k.Value == long.MinValue ? null : k.Value))
+            .Concat(tags.Select(t => BackplaneMessage(BackplaneMessageKind.RemoveTag, t.Key, t.Value)));
+        if (overflowed && _coherence.Unconfirmed(static _ => false, ResentMarksMax) is { } unconfirmed)
+        {
+            messages = messages.Concat(unconfirmed.Select(u => BackplaneMessage(BackplaneMessageKind.Remove, u.Key, u.Wall)));
+        }
+
         foreach (var message in messages)
         {
             if (!await TryPublishThroughReplicasAsync(message, evenIfBreakerOpen: true).ConfigureAwait(false))

@@ -980,6 +980,53 @@ public class NothingForgottenTests
     }
 
     /// <summary>
+    /// Issue 19: asked again by an instance that missed messages, an instance whose journal overflowed (it no longer lists
+    /// its keys) sends the removals it still knows of (its change marks not confirmed by the master), not a clear-all
+    /// that would send every read of every instance to the database for the rest of the outage.
+    /// </summary>
+    [Fact]
+    public async Task MasterUnreachable_AskedAgain_AnOverflowedJournalSendsTheRemovalsItStillKnows_NotAClearAll()
+    {
+        var time = TestCache.NewTime();
+        var redis = new FakeRedis();
+        var la = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        var lb = new FakeL2Store(redis) { ReplicaMode = FakeL2Mode.Healthy };
+        await using var a = await TestCache.Ready(TestCache.Create(time, la, o => o.InvalidationJournalCapacity = 2));
+        await using var b = await TestCache.Ready(TestCache.Create(time, lb));
+        foreach (var key in new[] { "k1", "k2", "k3", "other" })
+        {
+            await a.SetAsync(key, "v1", TwoDays);
+        }
+
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        var loads = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { loads++; return ValueTask.FromResult("db"); };
+        Assert.Equal("v1", await b.GetOrCreateAsync("other", 0, load, TwoDays)); // in B's L1
+
+        lb.ReplicaSubscriptionLost = true;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        foreach (var key in new[] { "k1", "k2", "k3" })
+        {
+            await a.RemoveAsync(key); // the third overflows A's journal
+        }
+
+        lb.ReplicaSubscriptionLost = false;
+        await b.RunMaintenanceAsync();
+        await a.RunMaintenanceAsync();
+        await Eventually.TrueAsync(() => a.ResentThroughReplicas == 3, TimeSpan.FromSeconds(10), "A sent the three removals it knows again");
+        b.ClearLocal();
+        Assert.Equal("v1", await b.GetOrCreateAsync("other", 0, load, TwoDays)); // not removed: still served from a replica
+        Assert.Equal(0, loads);
+        foreach (var key in new[] { "k1", "k2", "k3" })
+        {
+            Assert.Equal("db", await b.GetOrCreateAsync(key, 0, load, TwoDays)); // never the replicas' v1
+        }
+
+        Assert.Equal(3, loads);
+    }
+
+    /// <summary>
     /// Issue 19: an instance started during the outage (a deploy, a restart) never heard the removals made before it; it
     /// asks the others once it listens on the replicas, and does not serve the replicas' older entry of a removed key.
     /// </summary>
