@@ -45,7 +45,17 @@ public sealed partial class LeveeCache
 
         _guard?.Store.Subscribe(BackplaneChannel, OnBackplaneMessage);
         _guard?.Store.SubscribeReplicas(ReplicaBackplaneChannel, m => OnBackplaneMessage(m, viaReplicas: true), OnReplicasResubscribed);
+        _guard?.Store.SubscribeReplicas(ResendChannel(_instanceId), m => OnBackplaneMessage(m, viaReplicas: true));
     }
+
+    /// <summary>An instance id as this version makes them (32 hexadecimal digits).</summary>
+    private static bool IsInstanceId(string id) => id.Length == 32 && id.AsSpan().IndexOfAnyExcept(HexDigits) < 0;
+
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdef");
+
+    /// <summary>The replicas' channel on which the instance <paramref name="instanceId"/> alone listens: the journals it
+    /// asked for are sent there (not to every instance: a fleet of N would receive each of them N times).</summary>
+    private string ResendChannel(string instanceId) => string.Concat(ReplicaBackplaneChannel, ":", instanceId);
 
     /// <summary>
     /// A backplane message that could not go through the master: published on the replicas, so that the other instances
@@ -69,12 +79,13 @@ public sealed partial class LeveeCache
     /// <summary>Publishes through the replicas; a message that must arrive (<paramref name="evenIfBreakerOpen"/>) is tried
     /// while this instance's replica breaker is open too (<see cref="Internal.L2Guard.TryEvenIfOpenAsync"/>). True when
     /// every connected replica took it.</summary>
-    private async ValueTask<bool> TryPublishThroughReplicasAsync(string message, bool evenIfBreakerOpen = false)
+    private async ValueTask<bool> TryPublishThroughReplicasAsync(string message, bool evenIfBreakerOpen = false, string? channel = null)
     {
         var call = static (IL2Store store, (string channel, string message) a) => store.PublishToReplicasAsync(a.channel, a.message);
+        var arg = (channel ?? ReplicaBackplaneChannel, message);
         var sent = evenIfBreakerOpen
-            ? await _replicaGuard!.TryEvenIfOpenAsync("publish-replicas", call, (ReplicaBackplaneChannel, message)).ConfigureAwait(false)
-            : await _replicaGuard!.TryAsync("publish-replicas", call, (ReplicaBackplaneChannel, message)).ConfigureAwait(false);
+            ? await _replicaGuard!.TryEvenIfOpenAsync("publish-replicas", call, arg).ConfigureAwait(false)
+            : await _replicaGuard!.TryAsync("publish-replicas", call, arg).ConfigureAwait(false);
         return sent is { Success: true, Value: true };
     }
 
@@ -86,9 +97,15 @@ public sealed partial class LeveeCache
     private readonly ConcurrentQueue<string> _replicaOutbox = new();
     private int _replicaOutboxCount;
 
-    // 1: the journal's invalidations are all sent through the replicas again at the next maintenance (another instance
-    // asked, having missed messages, or the outbox overflowed)
+    // 1: the journal's invalidations are all sent to every instance through the replicas again at the next maintenance
+    // (the outbox overflowed, or more instances asked than are tracked below)
     private int _resendJournalThroughReplicas;
+
+    // instances that asked for this instance's journal (having missed messages): each is sent it on its own channel
+    private readonly ConcurrentDictionary<string, byte> _journalAskedBy = new(StringComparer.Ordinal);
+
+    /// <summary>Requests for the journal tracked one by one; past it, the journal goes once to every instance.</summary>
+    private const int JournalRequestsMax = 1_000;
 
     /// <summary>At most this many removals known here are sent again for an overflowed journal (a bound on the burst).</summary>
     internal const int ResentMarksMax = 100_000;
@@ -139,6 +156,7 @@ public sealed partial class LeveeCache
         }
 
         Volatile.Write(ref _resendJournalThroughReplicas, 0);
+        _journalAskedBy.Clear();
     }
 
     /// <summary>
@@ -151,7 +169,7 @@ public sealed partial class LeveeCache
     {
         if (_replicaGuard is null || !_guard!.Store.IsReplicaConnected
             || (Volatile.Read(ref _replicaOutboxCount) == 0 && Volatile.Read(ref _resendJournalThroughReplicas) == 0
-                && Volatile.Read(ref _askForResendThroughReplicas) == 0))
+                && Volatile.Read(ref _askForResendThroughReplicas) == 0 && _journalAskedBy.IsEmpty))
         {
             return;
         }
@@ -162,10 +180,24 @@ public sealed partial class LeveeCache
             Volatile.Write(ref _askForResendThroughReplicas, 1);
         }
 
-        if (Interlocked.Exchange(ref _resendJournalThroughReplicas, 0) == 1 && !await SendJournalThroughReplicasAsync().ConfigureAwait(false))
+        if (Interlocked.Exchange(ref _resendJournalThroughReplicas, 0) == 1)
         {
-            Volatile.Write(ref _resendJournalThroughReplicas, 1);
-            return;
+            _journalAskedBy.Clear(); // every instance hears it
+            if (!await SendJournalThroughReplicasAsync(ReplicaBackplaneChannel).ConfigureAwait(false))
+            {
+                Volatile.Write(ref _resendJournalThroughReplicas, 1);
+                return;
+            }
+        }
+
+        foreach (var requester in _journalAskedBy.Keys)
+        {
+            _journalAskedBy.TryRemove(requester, out _);
+            if (!await SendJournalThroughReplicasAsync(ResendChannel(requester)).ConfigureAwait(false))
+            {
+                _journalAskedBy.TryAdd(requester, 0);
+                return;
+            }
         }
 
         while (_replicaOutbox.TryPeek(out var message)) // the maintenance is the only reader
@@ -188,7 +220,7 @@ public sealed partial class LeveeCache
     /// <see cref="ResentMarksMax"/>) go instead; not a clear-all, which would send every read of every instance to the
     /// database for the rest of the outage.
     /// </summary>
-    private async ValueTask<bool> SendJournalThroughReplicasAsync()
+    private async ValueTask<bool> SendJournalThroughReplicasAsync(string channel)
     {
         var (keys, tags, overflowed) = _journal.Removals();
         var messages = keys.Select(k => BackplaneMessage(BackplaneMessageKind.Remove, k.Key, k.Value == long.MinValue ? null : k.Value))
@@ -200,7 +232,7 @@ public sealed partial class LeveeCache
 
         foreach (var message in messages)
         {
-            if (!await TryPublishThroughReplicasAsync(message, evenIfBreakerOpen: true).ConfigureAwait(false))
+            if (!await TryPublishThroughReplicasAsync(message, evenIfBreakerOpen: true, channel).ConfigureAwait(false))
             {
                 return false;
             }
@@ -350,7 +382,15 @@ public sealed partial class LeveeCache
             case BackplaneMessageKind.ResendRequest:
                 if (viaReplicas && !_journal.IsEmpty)
                 {
-                    Volatile.Write(ref _resendJournalThroughReplicas, 1);
+                    if (_journalAskedBy.Count < JournalRequestsMax && IsInstanceId(parts[0])) // it names a channel: never any string
+                    {
+                        _journalAskedBy.TryAdd(parts[0], 0); // the asking instance's id
+                    }
+                    else
+                    {
+                        Volatile.Write(ref _resendJournalThroughReplicas, 1);
+                    }
+
                     RunMaintenance();
                 }
 

@@ -1077,6 +1077,11 @@ public class NothingForgottenTests
         await b.RunMaintenanceAsync();
         await a.RunMaintenanceAsync();
         await Eventually.TrueAsync(() => a.ResentThroughReplicas == 2, TimeSpan.FromSeconds(10), "A sent its two journaled removals again");
+
+        // sent to B alone (its own channel on the replicas), not to every instance
+        var resent = redis.PublishedOn.Where(p => p.Message.Contains("|R|", StringComparison.Ordinal)).Skip(2).ToList();
+        Assert.Equal(2, resent.Count);
+        Assert.All(resent, p => Assert.StartsWith("levee:backplane:r:", p.Channel, StringComparison.Ordinal));
         b.ClearLocal();
         time.Advance(TimeSpan.FromHours(1));
         Assert.Equal("db", await b.GetOrCreateAsync("k", 0, load, TwoDays));

@@ -289,9 +289,13 @@ internal sealed class FakeRedis
         }
     }
 
+    /// <summary>Every message published, with its channel.</summary>
+    public readonly ConcurrentQueue<(string Channel, string Message)> PublishedOn = new();
+
     public void Publish(string channel, string message)
     {
         Published.Enqueue(message);
+        PublishedOn.Enqueue((channel, message));
         (string Channel, Action<string> Handler)[] subs;
         lock (_subscribers)
         {
