@@ -369,8 +369,16 @@ public sealed partial class LeveeCache
             {
                 Interlocked.Decrement(ref _degradedRefreshesActive);
             }
+
+            Interlocked.Increment(ref _backgroundRefreshesFinished);
         }
     }
+
+    private int _backgroundRefreshesFinished;
+
+    /// <summary>Background refreshes started and not finished: their value stored (or refused), or failed (for tests: the
+    /// gate's slot is released when the factory ends, before the value is stored).</summary>
+    internal int BackgroundRefreshesRunning => Volatile.Read(ref _backgroundRefreshesStarted) - Volatile.Read(ref _backgroundRefreshesFinished);
 
     /// <summary>
     /// SetAsync: L1, L2 and the backplane. When the value cannot be written to L2 (unreachable, too large, not
