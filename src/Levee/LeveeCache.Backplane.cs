@@ -23,6 +23,10 @@ internal enum BackplaneMessageKind
     /// <summary>An instance whose subscription on the replicas was lost and is back asks the others to send their journaled
     /// invalidations through the replicas again (it may have missed some).</summary>
     ResendRequest = 'Q',
+
+    /// <summary>An instance's message to itself, on its own channel on the replicas: once it arrives, that subscription
+    /// listens again and the <see cref="ResendRequest"/> goes out (answers sent before it would be missed).</summary>
+    ListenCheck = 'P',
 }
 
 public sealed partial class LeveeCache
@@ -140,11 +144,60 @@ public sealed partial class LeveeCache
             return;
         }
 
+        Interlocked.Increment(ref _listenCheckSent); // a check sent before does not vouch for this subscription
         Volatile.Write(ref _askForResendThroughReplicas, 1); // sent by the next maintenance (this may run while the cache is built)
     }
 
     // 1: this instance's subscription on the replicas came back; the maintenance asks the others to send their journals again
     private int _askForResendThroughReplicas;
+
+    // The request for the journals waits until this instance hears its own message on its own replicas' channel
+    // (ListenCheck): StackExchange.Redis reports a subscription connection restored before it has subscribed its
+    // channels again, and the journals asked for are sent once, on that channel. _listenCheckSent numbers the checks
+    // (a new one at every resubscription); _listenCheckHeard is the last number heard back.
+    private long _listenCheckSent;
+    private long _listenCheckHeard;
+
+    /// <summary>Listen checks this instance sent, and the last it heard back (for tests).</summary>
+    internal (long Sent, long Heard) ListenChecks => (Volatile.Read(ref _listenCheckSent), Volatile.Read(ref _listenCheckHeard));
+
+    private void OnOwnMessageThroughReplicas(string message)
+    {
+        // "<instance>|P|<wall>|<number>"
+        var rest = message.AsSpan(_instanceId.Length);
+        if (rest.StartsWith("|P|") && rest[3..].IndexOf('|') is var at and >= 0
+            && long.TryParse(rest[(3 + at + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
+        {
+            InterlockedMax(ref _listenCheckHeard, number);
+        }
+    }
+
+    private static void InterlockedMax(ref long location, long value)
+    {
+        var current = Volatile.Read(ref location);
+        while (value > current && Interlocked.CompareExchange(ref location, value, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
+    }
+
+    /// <summary>The request for the others' journals, once this instance hears itself on its own replicas' channel: a
+    /// check is sent (each maintenance until one comes back), then the request. True when the request went out.</summary>
+    private async ValueTask<bool> AskForJournalsThroughReplicasAsync()
+    {
+        var check = Volatile.Read(ref _listenCheckSent);
+        if (Volatile.Read(ref _listenCheckHeard) < check)
+        {
+            _ = await TryPublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.ListenCheck, check.ToString(CultureInfo.InvariantCulture)),
+                evenIfBreakerOpen: true, ResendChannel(_instanceId)).ConfigureAwait(false);
+            if (Volatile.Read(ref _listenCheckHeard) < check)
+            {
+                return false; // not heard yet (it usually comes back within milliseconds): the next maintenance looks again
+            }
+        }
+
+        return await TryPublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.ResendRequest, null), evenIfBreakerOpen: true).ConfigureAwait(false);
+    }
 
     /// <summary>Once the master answered and this instance's journal was replayed, what it kept for the replicas went out
     /// through the master (the replay publishes every journaled invalidation there).</summary>
@@ -174,8 +227,7 @@ public sealed partial class LeveeCache
             return;
         }
 
-        if (Interlocked.Exchange(ref _askForResendThroughReplicas, 0) == 1
-            && !await TryPublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.ResendRequest, null), evenIfBreakerOpen: true).ConfigureAwait(false))
+        if (Interlocked.Exchange(ref _askForResendThroughReplicas, 0) == 1 && !await AskForJournalsThroughReplicasAsync().ConfigureAwait(false))
         {
             Volatile.Write(ref _askForResendThroughReplicas, 1);
         }
@@ -318,7 +370,12 @@ public sealed partial class LeveeCache
     {
         if (message.StartsWith(_instanceId, StringComparison.Ordinal))
         {
-            return; // this instance's own message, echoed by Redis: nothing to parse
+            if (viaReplicas)
+            {
+                OnOwnMessageThroughReplicas(message);
+            }
+
+            return; // this instance's own message, echoed by Redis: nothing else to parse
         }
 
         var parts = message.Split('|', 4);

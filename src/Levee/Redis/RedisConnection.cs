@@ -227,8 +227,10 @@ internal sealed class RedisConnection : IAsyncDisposable, ISentinelTarget
     }
 
     /// <summary>Subscribes <paramref name="handler"/> on the replicas' connection (Sentinel mode), now and on every later
-    /// one; <paramref name="resubscribed"/> is called when that subscription was lost and is back, or moved to another
-    /// replicas' connection (see <see cref="Levee.Internal.IL2Store.SubscribeReplicas"/>).</summary>
+    /// one; <paramref name="resubscribed"/> is called when a replicas' connection is attached (the first, or one replacing
+    /// another) and when its subscription was lost and is back (see <see cref="Levee.Internal.IL2Store.SubscribeReplicas"/>).
+    /// It may run before the channels are subscribed again: the cache checks that it hears its own message before it
+    /// relies on the subscription.</summary>
     public void SubscribeReplicas(string channel, Action<string> handler, Action? resubscribed = null)
     {
         lock (_replicaSubscriptions)

@@ -1088,6 +1088,45 @@ public class NothingForgottenTests
         Assert.Equal("db", await b.GetOrCreateAsync("other", 0, load, TwoDays));
     }
 
+    [Fact]
+    public async Task MasterUnreachable_TheRequestForTheJournals_WaitsUntilTheResubscribedInstanceHearsItself()
+    {
+        // StackExchange.Redis raises ConnectionRestored before it has subscribed the channels again; the journals asked
+        // for are sent once, on the asker's own channel: a request sent at once would be answered while B does not
+        // listen yet, and nothing would ask again
+        await using var pair = await TwoInstancesAsync();
+        var (time, redis, la, lb, a, b) = pair;
+        await a.SetAsync("k", "v1", TwoDays);
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => ValueTask.FromResult("db");
+        Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, load, TwoDays));
+
+        lb.ReplicaSubscriptionLost = true;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+        var before = redis.PublishedOn.Count; // (each instance asked once when it started)
+        lb.ReplicaSubscriptionRestoredNotYetListening();
+        for (var i = 0; i < 3; i++)
+        {
+            await b.RunMaintenanceAsync();
+            await a.RunMaintenanceAsync();
+        }
+
+        Assert.DoesNotContain(redis.PublishedOn.Skip(before), p => p.Message.Contains("|Q|", StringComparison.Ordinal)); // B has not heard itself
+        Assert.Equal(0, a.ResentThroughReplicas);
+        var (sent, heard) = b.ListenChecks;
+        Assert.True(sent > heard, "B's listen check is still unanswered");
+
+        lb.ReplicaSubscriptionListens();
+        await b.RunMaintenanceAsync(); // its check comes back: the request goes out
+        await a.RunMaintenanceAsync();
+        await Eventually.TrueAsync(() => a.ResentThroughReplicas == 1, TimeSpan.FromSeconds(10), "A sent its journaled removal again");
+        b.ClearLocal();
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal("db", await b.GetOrCreateAsync("k", 0, load, TwoDays));
+    }
+
     /// <summary>Two ready instances on one fake Redis whose replicas answer (their masters are switched off by the tests).</summary>
     private static async Task<Pair> TwoInstancesAsync()
     {

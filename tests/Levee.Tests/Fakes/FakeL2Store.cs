@@ -246,6 +246,20 @@ internal sealed class FakeL2Store : IL2Store
     private bool _replicaSubscriptionLost;
     private readonly List<Action> _resubscribed = [];
 
+    /// <summary>After <see cref="ReplicaSubscriptionLost"/>: tells the handlers the subscription is back while it does
+    /// not listen yet (StackExchange.Redis raises <c>ConnectionRestored</c> before it has subscribed the channels again);
+    /// <see cref="ReplicaSubscriptionListens"/> ends that.</summary>
+    public void ReplicaSubscriptionRestoredNotYetListening()
+    {
+        foreach (var resubscribed in _resubscribed)
+        {
+            resubscribed();
+        }
+    }
+
+    /// <summary>The replicas' subscription listens again, with no further notice (see <see cref="ReplicaSubscriptionRestoredNotYetListening"/>).</summary>
+    public void ReplicaSubscriptionListens() => _replicaSubscriptionLost = false;
+
     public void SubscribeReplicas(string channel, Action<string> handler, Action? resubscribed = null)
     {
         _redis.Subscribe(channel, m =>
