@@ -421,10 +421,10 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     /// A Sentinel topology that does not fail over during a test (down-after 60 s: a frozen master stays frozen, the
     /// replicas answer, as in the incident) and two connected instances with their replicas' connections attached.
     /// </summary>
-    private static async Task<IncidentPair> IncidentPairAsync()
+    private static async Task<IncidentPair> IncidentPairAsync(Action<LeveeOptions>? configureA = null)
     {
         var topology = await SentinelTopology.StartAsync(new SentinelTopologyOptions { DownAfterMilliseconds = 60_000 });
-        var appA = NewApp(topology);
+        var appA = NewApp(topology, configureA);
         var appB = NewApp(topology);
         var pair = new IncidentPair(topology, appA, appB, await RealRedisTests.ConnectedCache(appA), await RealRedisTests.ConnectedCache(appB));
         await ReplicasAttachedAsync(pair.A, pair.B);
@@ -514,6 +514,103 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
             await Eventually.TrueAsync(() => a.ResentThroughReplicas >= 1, TimeSpan.FromSeconds(30),
                 "A never sent its journaled removal again after the subscriptions on the replicas came back");
             Assert.Equal(0, b.ResentThroughReplicas); // B journaled nothing: it has nothing to send
+        }
+        finally
+        {
+            topology.Master.Thaw();
+        }
+    }
+
+    /// <summary>
+    /// Issue 19: an instance whose journal overflowed (it no longer lists its keys), asked again for it through the
+    /// replicas, sends the removals it still knows, not a clear-all: the other instance keeps serving what was not
+    /// removed without a query. Real processes for the engine test
+    /// NothingForgottenTests.MasterUnreachable_AskedAgain_AnOverflowedJournalSendsTheRemovalsItStillKnows_NotAClearAll.
+    /// </summary>
+    [Fact]
+    public async Task TwoInstances_MasterFrozen_AskedAgain_AnOverflowedJournalSendsItsRemovals_NotAClearAll()
+    {
+        await using var incident = await IncidentPairAsync(o => o.InvalidationJournalCapacity = 2);
+        var (topology, a, b) = (incident.Topology, incident.A, incident.B);
+        string[] removed = ["k1", "k2", "k3"];
+        foreach (var key in removed.Append("other"))
+        {
+            await a.SetAsync(key, 10, OneMinute);
+        }
+
+        foreach (var replica in topology.Replicas)
+        {
+            await Eventually.TrueAsync(async () => !(await replica.ExecuteAsync("GET", "levee:d:0:other")).IsNull,
+                TimeSpan.FromSeconds(10), "the values never reached the replicas");
+        }
+
+        var queries = 0;
+        Func<int, CancellationToken, ValueTask<int>> load = (_, _) => { Interlocked.Increment(ref queries); return ValueTask.FromResult(11); };
+        Assert.Equal(10, await b.GetOrCreateAsync("other", 0, load, OneMinute)); // in B's L1
+        topology.Master.Freeze();
+        try
+        {
+            foreach (var key in removed)
+            {
+                await a.RemoveAsync(key); // the third overflows A's journal
+            }
+
+            foreach (var replica in topology.Replicas)
+            {
+                await replica.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub"); // B asks again once it listens
+            }
+
+            await Eventually.TrueAsync(() => a.ResentThroughReplicas >= removed.Length, TimeSpan.FromSeconds(30),
+                "A never sent the removals it knows again");
+            await Task.Delay(200); // their delivery
+            Assert.Equal(10, await b.GetOrCreateAsync("other", 0, load, OneMinute)); // no clear-all came: still held
+            Assert.Equal(0, queries);
+            foreach (var key in removed)
+            {
+                Assert.Equal(11, await b.GetOrCreateAsync(key, 0, load, OneMinute)); // never the replicas' 10
+            }
+
+            Assert.Equal(removed.Length, queries);
+        }
+        finally
+        {
+            topology.Master.Thaw();
+        }
+    }
+
+    /// <summary>
+    /// Issue 19: an instance started while the master is frozen (a deploy during the outage) does not serve the replicas'
+    /// entry of a key removed before it started. (With real Sentinel such an instance never connects to its frozen master
+    /// and attaches no replicas: its reads go to the database until the master answers or is replaced. The engine test
+    /// NothingForgottenTests.MasterUnreachable_AnInstanceStartedAfterARemoval_... covers one that reads the replicas.)
+    /// </summary>
+    [Fact]
+    public async Task MasterFrozen_AnInstanceStartedAfterARemoval_NeverServesTheRemovedValue()
+    {
+        await using var incident = await IncidentPairAsync();
+        var (topology, a) = (incident.Topology, incident.A);
+        await a.SetAsync("price", 10, OneMinute);
+        foreach (var replica in topology.Replicas)
+        {
+            await Eventually.TrueAsync(async () => !(await replica.ExecuteAsync("GET", "levee:d:0:price")).IsNull,
+                TimeSpan.FromSeconds(10), "the value never reached the replicas");
+        }
+
+        topology.Master.Freeze();
+        try
+        {
+            await a.RemoveAsync("price");
+            await using var appC = NewApp(topology);
+            var c = appC.GetRequiredService<LeveeCache>();
+            var served = new List<int>();
+            var watch = Stopwatch.StartNew();
+            while (watch.Elapsed < TimeSpan.FromSeconds(4)) // through its connection attempts and first maintenances
+            {
+                served.Add(await c.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(11), OneMinute));
+                await Task.Delay(100);
+            }
+
+            Assert.All(served, v => Assert.Equal(11, v));
         }
         finally
         {
