@@ -34,6 +34,9 @@ public sealed partial class LeveeCache
     // Message: "<instance>|<kind>|<wall ms>|<subject>" on channel "<prefix>backplane".
     private readonly string _instanceId = Guid.NewGuid().ToString("N");
 
+    /// <summary>This instance's id on the backplane (for tests).</summary>
+    internal string InstanceId => _instanceId;
+
     private string BackplaneChannel => _options.KeyPrefix + "backplane";
 
     /// <summary>The channel of messages published on the replicas while the master is unreachable (its own name: the

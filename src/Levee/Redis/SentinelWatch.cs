@@ -154,6 +154,11 @@ internal sealed class SentinelWatch : FailoverWatch
 
                 if (decision.ToTry.Count == 0)
                 {
+                    if (current!.Replicas is null && Interlocked.Exchange(ref _attaching, 1) == 0)
+                    {
+                        _ = AttachReplicasAsync(current); // a master installed before it answered (below): its replicas still serve
+                    }
+
                     return true; // the master is not answering, and no Sentinel names another one (yet): nothing to switch to
                 }
 
@@ -168,7 +173,52 @@ internal sealed class SentinelWatch : FailoverWatch
             }
         }
 
+        if (current is null && decision.Ranked.Count > 0)
+        {
+            await InstallUnansweredMasterAsync(decision.Ranked[0].Address).ConfigureAwait(false);
+        }
+
         return false;
+    }
+
+    /// <summary>
+    /// An instance that has never connected, whose master (the Sentinels' top answer) does not answer: frozen or
+    /// partitioned, with no failover coming (the postmortem's 92 minutes). Without a connection it would attach no
+    /// replicas, and every read of an instance started during the outage (a deploy, a restart, a scale-out) would go to
+    /// the database. It installs that master unverified, as a connection StackExchange.Redis keeps trying in the
+    /// background (commands fail at once meanwhile, and are journaled or go to the replicas as on any instance whose
+    /// master stopped answering), and attaches its replicas. Once the master answers, the checks verify it (ROLE) as any
+    /// current master; if the Sentinels name another, the watch switches to it.
+    /// </summary>
+    private async Task InstallUnansweredMasterAsync(EndPoint master)
+    {
+        var options = DataOptions([master]);
+        options.ConnectTimeout = Math.Min(options.ConnectTimeout, CandidateConnectTimeoutMilliseconds);
+        ConnectionMultiplexer primary;
+        try
+        {
+            primary = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false); // abortConnect=false (DataOptions)
+        }
+        catch (Exception ex) when (RedisNodes.IsConnectFailure(ex))
+        {
+            Log.L2ConnectFailed(_logger, _cache, ex);
+            return;
+        }
+
+        if (primary.IsConnected)
+        {
+            await primary.DisposeAsync().ConfigureAwait(false); // it answers now: the next check verifies and installs it
+            return;
+        }
+
+        Log.SentinelMasterUnreachableAtStart(_logger, _cache, RedisNodes.Format(master), _service);
+        var connection = new ConnectionGeneration(primary, master);
+        await _store.InstallAsync(connection, string.Create(CultureInfo.InvariantCulture,
+            $"master {RedisNodes.Format(master)} of '{_service}' named by the Sentinels, not answering yet")).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _attaching, 1) == 0)
+        {
+            _ = AttachReplicasAsync(connection);
+        }
     }
 
     /// <summary>With a working master: attaches its replicas when the first attempt found none, or compares them with the Sentinels' list now and then.</summary>

@@ -37,6 +37,7 @@ internal static class LeveeEventIds
     public const int ChannelResent = 28;
     public const int ReplicaConnectionChanged = 29;
     public const int ReplicaPublishIncomplete = 30;
+    public const int SentinelMasterUnreachableAtStart = 31;
 
     // the admission gate, warm-up and the L1 snapshot (GateLog)
     public const int RefreshSkipped = 100;

@@ -91,6 +91,9 @@ internal static partial class Log
     [LoggerMessage(LeveeEventIds.SentinelCandidateConnected, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: connected to {Master} in {ConnectMilliseconds} ms, ROLE after {RoleMilliseconds} ms")]
     public static partial void SentinelCandidateConnected(ILogger logger, string cache, string master, long connectMilliseconds, long roleMilliseconds);
 
+    [LoggerMessage(LeveeEventIds.SentinelMasterUnreachableAtStart, LogLevel.Warning, "Levee cache '{Cache}': the master {Master} the Sentinels name for '{Service}' does not answer; its replicas are used for reads and messages until it does or the Sentinels name another (writes and removals are journaled meanwhile).")]
+    public static partial void SentinelMasterUnreachableAtStart(ILogger logger, string cache, string master, string service);
+
     [LoggerMessage(LeveeEventIds.SentinelCandidateNotMaster, LogLevel.Debug, "Levee cache '{Cache}': Sentinel check: not switching: a Sentinel names {Master} as master but it reports ROLE {Role}")]
     public static partial void SentinelCandidateNotMaster(ILogger logger, string cache, string master, string? role);
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Levee.Drill.Topology;
 using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
 using Xunit.Abstractions;
 
 namespace Levee.Tests.Redis;
@@ -579,22 +580,29 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Issue 19: an instance started while the master is frozen (a deploy during the outage) does not serve the replicas'
-    /// entry of a key removed before it started. (With real Sentinel such an instance never connects to its frozen master
-    /// and attaches no replicas: its reads go to the database until the master answers or is replaced. The engine test
-    /// NothingForgottenTests.MasterUnreachable_AnInstanceStartedAfterARemoval_... covers one that reads the replicas.)
+    /// Issue 19: an instance started while the master is frozen (a deploy, a restart or a scale-out during the outage)
+    /// uses the replicas from its first reads (it installs the master the Sentinels name, unverified, and attaches its
+    /// replicas); it asks the others for their journals once it hears itself there, and then does not serve the
+    /// replicas' entry of a key removed before it started. Once the master answers it is the instance's master, its
+    /// channel included.
     /// </summary>
     [Fact]
-    public async Task MasterFrozen_AnInstanceStartedAfterARemoval_NeverServesTheRemovedValue()
+    public async Task MasterFrozen_AnInstanceStartedDuringTheOutage_ReadsTheReplicas_AndLearnsOfTheRemovalsBeforeIt()
     {
         await using var incident = await IncidentPairAsync();
         var (topology, a) = (incident.Topology, incident.A);
         await a.SetAsync("price", 10, OneMinute);
+        await a.SetAsync("other", 20, OneMinute);
         foreach (var replica in topology.Replicas)
         {
-            await Eventually.TrueAsync(async () => !(await replica.ExecuteAsync("GET", "levee:d:0:price")).IsNull,
-                TimeSpan.FromSeconds(10), "the value never reached the replicas");
+            await Eventually.TrueAsync(async () => !(await replica.ExecuteAsync("GET", "levee:d:0:other")).IsNull,
+                TimeSpan.FromSeconds(10), "the values never reached the replicas");
         }
+
+        // what the replicas carry on the instances' own channels (the journals sent to an instance that asked)
+        var answered = new System.Collections.Concurrent.ConcurrentQueue<(string Channel, string Message)>();
+        await using var listener = await ConnectionMultiplexer.ConnectAsync(string.Join(",", topology.Replicas.Select(r => r.Endpoint)));
+        await listener.GetSubscriber().SubscribeAsync(RedisChannel.Pattern("levee:backplane:r:*"), (ch, m) => answered.Enqueue((ch!, m!))); // on one replica: A publishes on each
 
         topology.Master.Freeze();
         try
@@ -602,15 +610,38 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
             await a.RemoveAsync("price");
             await using var appC = NewApp(topology);
             var c = appC.GetRequiredService<LeveeCache>();
-            var served = new List<int>();
-            var watch = Stopwatch.StartNew();
-            while (watch.Elapsed < TimeSpan.FromSeconds(4)) // through its connection attempts and first maintenances
+            var queries = 0;
+            Func<int, CancellationToken, ValueTask<int>> load = (_, _) => { Interlocked.Increment(ref queries); return ValueTask.FromResult(11); };
+            var store = (Levee.Redis.RedisL2Store)c.L2Store!;
+            await Eventually.TrueAsync(() => store.Current?.Replicas is not null, TimeSpan.FromSeconds(15), "C never attached the frozen master's replicas");
+            await Eventually.TrueAsync(() => answered.Any(a => a.Channel == "levee:backplane:r:" + c.InstanceId && a.Message.Contains("|R|", StringComparison.Ordinal)), TimeSpan.FromSeconds(15),
+                "A never sent C its journaled removal");
+            Assert.Equal(20, await c.GetOrCreateAsync("other", 0, load, OneMinute)); // from a replica, no query
+            Assert.Equal(0, queries);
+
+            // the listener got the answer from one replica; C gets it from its own (a read before that may still take the
+            // replicas' 10, which the answer drops): then the removed value is a miss
+            var price = await c.GetOrCreateAsync("price", 0, load, OneMinute);
+            for (var i = 0; i < 100 && price == 10; i++)
             {
-                served.Add(await c.GetOrCreateAsync("price", 0, (_, _) => ValueTask.FromResult(11), OneMinute));
-                await Task.Delay(100);
+                await Task.Delay(50);
+                price = await c.GetOrCreateAsync("price", 0, load, OneMinute);
             }
 
-            Assert.All(served, v => Assert.Equal(11, v));
+            Assert.Equal(11, price);
+            Assert.Equal(1, queries);
+
+            topology.Master.Thaw();
+            await Eventually.TrueAsync(() => c.IsL2Available, TimeSpan.FromSeconds(20), "C never used the master once it answered");
+            await a.RemoveAsync("other"); // through the master's channel now
+            var served = 20;
+            for (var i = 0; i < 100 && served == 20; i++)
+            {
+                await Task.Delay(50);
+                served = await c.GetOrCreateAsync("other", 0, load, OneMinute);
+            }
+
+            Assert.Equal(11, served);
         }
         finally
         {
