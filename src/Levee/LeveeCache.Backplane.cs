@@ -148,8 +148,24 @@ public sealed partial class LeveeCache
         }
 
         Interlocked.Increment(ref _listenCheckSent); // a check sent before does not vouch for this subscription
-        Volatile.Write(ref _askForResendThroughReplicas, 1); // sent by the next maintenance (this may run while the cache is built)
+        Volatile.Write(ref _replicasUntrustedUntilMono, long.MaxValue);
+        Volatile.Write(ref _askForResendThroughReplicas, 1); // sent by the maintenance (this may run while the cache is built)
+        if (_maintenance is not null) // (null while the constructor runs)
+        {
+            RunMaintenance(); // now, not at the next tick: until it asked, this instance reads nothing from the replicas
+        }
     }
+
+    // Until then (monotonic ms; long.MaxValue: until the request for the journals went out) a read does not take an entry
+    // from the replicas (it is a miss there: L1's stale value or the factory): this instance's subscription there started,
+    // or came back, and it may not know the removals made meanwhile whose DEL the replicas have not seen (a new instance
+    // started during an outage read the replicas' entries of keys removed before it: 71 such reads in the drill's
+    // incident-deploy). Once it listens (its check came back) and asked, the answers are on their way (each instance
+    // sends its journal at once when asked); a read in between may still take an entry they drop.
+    private long _replicasUntrustedUntilMono;
+
+    /// <summary>False while this instance may have missed removals the replicas' entries predate (see above).</summary>
+    private bool ReplicasTrusted => _clock.MonoMs >= Volatile.Read(ref _replicasUntrustedUntilMono);
 
     // 1: this instance's subscription on the replicas came back; the maintenance asks the others to send their journals again
     private int _askForResendThroughReplicas;
@@ -172,6 +188,10 @@ public sealed partial class LeveeCache
             && long.TryParse(rest[(3 + at + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
         {
             InterlockedMax(ref _listenCheckHeard, number);
+            if (Volatile.Read(ref _askForResendThroughReplicas) == 1)
+            {
+                RunMaintenance(); // the request can go now, not at the next tick
+            }
         }
     }
 
@@ -199,7 +219,17 @@ public sealed partial class LeveeCache
             }
         }
 
-        return await TryPublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.ResendRequest, null), evenIfBreakerOpen: true).ConfigureAwait(false);
+        if (!await TryPublishThroughReplicasAsync(BackplaneMessage(BackplaneMessageKind.ResendRequest, null), evenIfBreakerOpen: true).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        if (Volatile.Read(ref _listenCheckSent) == check) // (not when the subscription was lost again meanwhile)
+        {
+            Volatile.Write(ref _replicasUntrustedUntilMono, 0);
+        }
+
+        return true;
     }
 
     /// <summary>Once the master answered and this instance's journal was replayed, what it kept for the replicas went out
@@ -270,17 +300,21 @@ public sealed partial class LeveeCache
     }
 
     /// <summary>
-    /// Every journaled invalidation, through the replicas, with its own time. An overflowed journal no longer lists its
-    /// keys: the removals this instance still knows are not confirmed by the master (its change marks, at most
-    /// <see cref="ResentMarksMax"/>) go instead; not a clear-all, which would send every read of every instance to the
-    /// database for the rest of the outage.
+    /// Every journaled invalidation, through the replicas, with its own time, and the removals this instance received from
+    /// others that the master has not confirmed (their senders may be gone: replaced in a deploy during the outage, their
+    /// journals with them). An overflowed journal no longer lists its keys: this instance's own unconfirmed removals (its
+    /// change marks) go instead. At most <see cref="ResentMarksMax"/> marks; never a clear-all, which would send every
+    /// read of every instance to the database for the rest of the outage.
     /// </summary>
     private async ValueTask<bool> SendJournalThroughReplicasAsync(string channel)
     {
         var (keys, tags, overflowed) = _journal.Removals();
         var messages = keys.Select(k => BackplaneMessage(BackplaneMessageKind.Remove, k.Key, k.Value == long.MinValue ? null : k.Value))
             .Concat(tags.Select(t => BackplaneMessage(BackplaneMessageKind.RemoveTag, t.Key, t.Value)));
-        if (overflowed && _coherence.Unconfirmed(static _ => false, ResentMarksMax) is { } unconfirmed)
+        // the removals known here that the master has not confirmed and the journal does not list: with an overflowed
+        // journal, this instance's own; and those received from other instances (which may be gone since)
+        var journal = _journal;
+        if (_coherence.Unconfirmed(overflowed ? static _ => false : k => journal.ContainsKey(k), ResentMarksMax) is { } unconfirmed)
         {
             messages = messages.Concat(unconfirmed.Select(u => BackplaneMessage(BackplaneMessageKind.Remove, u.Key, u.Wall)));
         }
@@ -440,7 +474,11 @@ public sealed partial class LeveeCache
                 OnLoadElsewhere(subject, refresh: true);
                 break;
             case BackplaneMessageKind.ResendRequest:
-                if (viaReplicas && !_journal.IsEmpty)
+                // an instance answers with its journal and with the removals it received from others that the master has
+                // not confirmed: the instance that made a removal may be gone (replaced in a deploy during the outage, its
+                // journal with it), and a new instance must still learn of it (the drill's incident-deploy: 58-71 reads
+                // of removed values by the new instances, the writers all replaced)
+                if (viaReplicas && (!_journal.IsEmpty || _coherence.Unconfirmed(static _ => false, 1) is not null))
                 {
                     if (_journalAskedBy.Count < JournalRequestsMax && IsInstanceId(parts[0])) // it names a channel: never any string
                     {

@@ -144,6 +144,11 @@ public sealed partial class LeveeCache
             return shared;
         }
 
+        if (!ReplicasTrusted)
+        {
+            return new L2Read { Unavailable = true }; // this instance may not know every removal their entries predate yet
+        }
+
         var outcome = await _replicaGuard!.TryAsync("get-replica", static (store, k) => store.GetFromReplicaAsync(k), DataKey(key)).ConfigureAwait(false);
         if (!outcome.Success)
         {

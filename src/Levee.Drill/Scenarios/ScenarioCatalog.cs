@@ -213,6 +213,39 @@ internal static class ScenarioCatalog
             FaultSummary = "app instances replaced one by one (one every 3 s): each a new cache client with an empty L1 and new connections",
             RepairSummary = "none (the deploy is over; its last old clients are disposed)",
         },
+        new(
+            "incident-deploy",
+            "The reference postmortem with a deploy in it: the incident's fault (quorum 3 of 3, one Sentinel partitioned, the master frozen, "
+            + "no failover), and during it the app instances are replaced one by one, one every 3 s, as in the deploy scenario (a pod "
+            + "restart, a scale-out or a release while Redis is down): each new client starts while its master does not answer. "
+            + "Repair as in the incident.",
+            new ScenarioTopology("sentinel", Replicas: 2, Sentinels: 3, Quorum: 3, DownAfterMs: 2000),
+            Standard,
+            ExpectsAutomaticFailover: false,
+            InjectAsync: static (ctx, ct) =>
+            {
+                var deploy = ctx.Deploy ?? throw new InvalidOperationException("the incident-deploy scenario needs the run's app instances");
+                ctx.Topology.Sentinels[^1].Freeze();
+                ctx.Mark($"sentinel {ctx.Topology.Sentinels[^1].Endpoint} partitioned (SIGSTOP)");
+                ctx.Topology.Master.Freeze();
+                ctx.Mark($"master {ctx.Topology.Master.Endpoint} host dies (SIGSTOP, no TCP reset)");
+                ctx.Mark($"deploy starts: {deploy.Instances} instances, one replaced every {DeployInterval.TotalSeconds:0} s");
+                deploy.Start(DeployInterval, ctx.FaultEnd, ct);
+                return Task.CompletedTask;
+            },
+            RepairAsync: static async (ctx, ct) =>
+            {
+                var deploy = ctx.Deploy!;
+                await deploy.FinishAsync().ConfigureAwait(false);
+                var (reads, loads, p95, max) = deploy.NewClientsFirstSeconds;
+                ctx.Mark(string.Create(CultureInfo.InvariantCulture,
+                    $"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database; read p95 {p95} ms, max {max} ms"));
+                await PromoteByHandAsync(ctx, thawSentinels: true, ct).ConfigureAwait(false);
+            })
+        {
+            FaultSummary = "one Sentinel frozen, the master frozen (no failover), and the app instances replaced one by one (one every 3 s) meanwhile",
+            RepairSummary = "Sentinel thawed, SENTINEL FAILOVER by hand; fixed-endpoint clients re-pointed with a rolling restart",
+        },
     ];
 
     public static Scenario? Find(string name) =>

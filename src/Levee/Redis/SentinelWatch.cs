@@ -165,17 +165,35 @@ internal sealed class SentinelWatch : FailoverWatch
                 break;
         }
 
-        foreach (var candidate in decision.ToTry)
+        // an instance that never had a master keeps the connection to the Sentinels' top answer when it does not answer
+        // (see InstallUnansweredMasterAsync): one connect timeout, not two, before its callers go on without waiting
+        var top = current is null && decision.Ranked.Count > 0 ? decision.Ranked[0].Address : null;
+        ConnectionMultiplexer? unanswered = null;
+        try
         {
-            if (await TrySwitchAsync(current, candidate).ConfigureAwait(false))
+            foreach (var candidate in decision.ToTry)
             {
-                return true;
+                var keep = candidate.Equals(top) && unanswered is null;
+                var (switched, kept) = await TrySwitchAsync(current, candidate, keep).ConfigureAwait(false);
+                unanswered ??= kept;
+                if (switched)
+                {
+                    return true;
+                }
+            }
+
+            if (unanswered is not null)
+            {
+                await InstallUnansweredMasterAsync(unanswered, top!).ConfigureAwait(false);
+                unanswered = null;
             }
         }
-
-        if (current is null && decision.Ranked.Count > 0)
+        finally
         {
-            await InstallUnansweredMasterAsync(decision.Ranked[0].Address).ConfigureAwait(false);
+            if (unanswered is not null)
+            {
+                await unanswered.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         return false;
@@ -190,27 +208,8 @@ internal sealed class SentinelWatch : FailoverWatch
     /// master stopped answering), and attaches its replicas. Once the master answers, the checks verify it (ROLE) as any
     /// current master; if the Sentinels name another, the watch switches to it.
     /// </summary>
-    private async Task InstallUnansweredMasterAsync(EndPoint master)
+    private async Task InstallUnansweredMasterAsync(ConnectionMultiplexer primary, EndPoint master)
     {
-        var options = DataOptions([master]);
-        options.ConnectTimeout = Math.Min(options.ConnectTimeout, CandidateConnectTimeoutMilliseconds);
-        ConnectionMultiplexer primary;
-        try
-        {
-            primary = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false); // abortConnect=false (DataOptions)
-        }
-        catch (Exception ex) when (RedisNodes.IsConnectFailure(ex))
-        {
-            Log.L2ConnectFailed(_logger, _cache, ex);
-            return;
-        }
-
-        if (primary.IsConnected)
-        {
-            await primary.DisposeAsync().ConfigureAwait(false); // it answers now: the next check verifies and installs it
-            return;
-        }
-
         Log.SentinelMasterUnreachableAtStart(_logger, _cache, RedisNodes.Format(master), _service);
         var connection = new ConnectionGeneration(primary, master);
         await _store.InstallAsync(connection, string.Create(CultureInfo.InvariantCulture,
@@ -256,12 +255,17 @@ internal sealed class SentinelWatch : FailoverWatch
         }
     }
 
-    /// <summary>Connects to <paramref name="master"/>, checks ROLE and makes it the current master. False when it isn't one (yet).</summary>
-    private async Task<bool> TrySwitchAsync(ConnectionGeneration? current, EndPoint master)
+    /// <summary>
+    /// Connects to <paramref name="master"/>, checks ROLE and makes it the current master. Switched is false when it isn't
+    /// one (yet). With <paramref name="keepUnanswered"/>, a master that does not answer the connect is not dropped: its
+    /// connection, which StackExchange.Redis keeps trying, is handed back as Unanswered (see InstallUnansweredMasterAsync).
+    /// </summary>
+    private async Task<(bool Switched, ConnectionMultiplexer? Unanswered)> TrySwitchAsync(ConnectionGeneration? current, EndPoint master, bool keepUnanswered = false)
     {
         Log.SentinelTrying(_logger, _cache, RedisNodes.Format(master));
         var primaryOptions = DataOptions([master]);
-        primaryOptions.AbortOnConnectFail = true; // one known endpoint: fail fast and retry here, rather than hold a half-connected multiplexer
+        // one known endpoint: fail fast and retry here, rather than hold a half-connected multiplexer (unless it is kept)
+        primaryOptions.AbortOnConnectFail = !keepUnanswered;
         primaryOptions.ConnectTimeout = Math.Min(primaryOptions.ConnectTimeout, CandidateConnectTimeoutMilliseconds);
         ConnectionMultiplexer? primary = null;
         try
@@ -269,6 +273,11 @@ internal sealed class SentinelWatch : FailoverWatch
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             using var connectLog = new StringWriter(CultureInfo.InvariantCulture);
             primary = await ConnectionMultiplexer.ConnectAsync(primaryOptions, _logger.IsEnabled(LogLevel.Trace) ? connectLog : null).ConfigureAwait(false);
+            if (keepUnanswered && !primary.IsConnected)
+            {
+                return (false, primary);
+            }
+
             var connected = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             if (connected > SlowConnect && _logger.IsEnabled(LogLevel.Trace))
             {
@@ -282,7 +291,7 @@ internal sealed class SentinelWatch : FailoverWatch
             {
                 Log.SentinelCandidateNotMaster(_logger, _cache, RedisNodes.Format(master), roleName);
                 await primary.DisposeAsync().ConfigureAwait(false);
-                return false;
+                return (false, null);
             }
         }
         catch (Exception ex) when (RedisNodes.IsConnectFailure(ex))
@@ -293,7 +302,7 @@ internal sealed class SentinelWatch : FailoverWatch
             }
 
             Log.L2ConnectFailed(_logger, _cache, ex);
-            return false;
+            return (false, null);
         }
 
         var reason = current?.Master is { } old
@@ -306,7 +315,7 @@ internal sealed class SentinelWatch : FailoverWatch
         // replica, and connecting to it must not delay writes to the new master.
         Interlocked.Exchange(ref _attaching, 1);
         _ = AttachReplicasAsync(connection);
-        return true;
+        return (true, null);
     }
 
     /// <summary>

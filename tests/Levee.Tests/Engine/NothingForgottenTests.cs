@@ -1051,6 +1051,76 @@ public class NothingForgottenTests
     }
 
     /// <summary>
+    /// Issue 19: the instance that made a removal during the outage is gone (replaced in a deploy, its journal with it);
+    /// an instance that received the removal answers a new instance's request with it, so the new one does not serve the
+    /// replicas' older entry either (the drill's incident-deploy: 58-71 reads of removed values by new instances before).
+    /// </summary>
+    [Fact]
+    public async Task MasterUnreachable_TheRemoverIsGone_AnInstanceThatReceivedTheRemovalTellsANewOne()
+    {
+        await using var pair = await TwoInstancesAsync();
+        var (time, redis, la, lb, a, b) = pair;
+        await a.SetAsync("k", "v1", TwoDays);
+        await a.SetAsync("other", "o1", TwoDays);
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k"); // B receives it through the replicas
+        await a.DisposeAsync(); // A is replaced: its journal is gone
+        time.Advance(TimeSpan.FromMinutes(30));
+
+        var lc = new FakeL2Store(redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy };
+        await using var c = TestCache.Create(time, lc); // a new instance, its master unreachable from the start
+        await c.RunMaintenanceAsync(); // it asks
+        await b.RunMaintenanceAsync();
+        await Eventually.TrueAsync(() => b.ResentThroughReplicas >= 1, TimeSpan.FromSeconds(10), "B told C of the removal it received");
+        var loads = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { loads++; return ValueTask.FromResult("db"); };
+        Assert.Equal("db", await c.GetOrCreateAsync("k", 0, load, TwoDays)); // never the replicas' v1
+        Assert.Equal("o1", await c.GetOrCreateAsync("other", 0, load, TwoDays)); // not a clear-all
+        Assert.Equal(1, loads);
+
+        // and C, in turn, tells the next one
+        var ld = new FakeL2Store(redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy };
+        await using var d = TestCache.Create(time, ld);
+        await b.DisposeAsync();
+        await d.RunMaintenanceAsync();
+        await c.RunMaintenanceAsync();
+        await Eventually.TrueAsync(() => c.ResentThroughReplicas >= 1, TimeSpan.FromSeconds(10), "C told D of the removal");
+        Assert.Equal("db", await d.GetOrCreateAsync("k", 0, load, TwoDays));
+    }
+
+    /// <summary>
+    /// Issue 19: until a new instance (or one whose subscription on the replicas came back) has asked the others for their
+    /// journals, it does not take entries from the replicas: it may not know the removals they predate. The drill's
+    /// incident-deploy (instances replaced while the master was frozen) had 71 reads of removed values from such instances.
+    /// </summary>
+    [Fact]
+    public async Task MasterUnreachable_ANewInstance_TakesNothingFromTheReplicas_UntilItHasAskedForTheJournals()
+    {
+        await using var pair = await TwoInstancesAsync();
+        var (time, redis, la, lb, a, _) = pair;
+        await a.SetAsync("k", "v1", TwoDays);
+        await a.SetAsync("other", "o1", TwoDays);
+        la.Mode = FakeL2Mode.Throw;
+        lb.Mode = FakeL2Mode.Throw;
+        time.Advance(TimeSpan.FromMilliseconds(5));
+        await a.RemoveAsync("k");
+
+        var lc = new FakeL2Store(redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy };
+        await using var c = TestCache.Create(time, lc); // its replicas' subscription starts; no maintenance has run yet
+        var loads = 0;
+        Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { loads++; return ValueTask.FromResult("db"); };
+        Assert.Equal("db", await c.GetOrCreateAsync("k", 0, load, TwoDays)); // not the replicas' v1: C has not asked yet
+        Assert.Equal(1, loads);
+
+        await c.RunMaintenanceAsync(); // its check comes back and it asks
+        Assert.Contains(redis.PublishedOn, p => p.Message.StartsWith(c.InstanceId + "|Q|", StringComparison.Ordinal));
+        Assert.Equal("o1", await c.GetOrCreateAsync("other", 0, load, TwoDays)); // from the replicas now
+        Assert.Equal(1, loads);
+    }
+
+    /// <summary>
     /// Issue 19: an instance whose subscription on the replicas was lost while another instance removed a key asks for
     /// the journaled removals again once it is back, and stops serving the removed value.
     /// </summary>

@@ -497,7 +497,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
     public async Task TwoInstances_MasterFrozen_SubscriptionsOnTheReplicasCut_TheJournaledRemovalIsSentAgain()
     {
         await using var incident = await IncidentPairAsync();
-        var (topology, a, b) = (incident.Topology, incident.A, incident.B);
+        var (topology, a) = (incident.Topology, incident.A);
 
         await a.SetAsync("price", 10, OneMinute);
         topology.Master.Freeze();
@@ -514,7 +514,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
 
             await Eventually.TrueAsync(() => a.ResentThroughReplicas >= 1, TimeSpan.FromSeconds(30),
                 "A never sent its journaled removal again after the subscriptions on the replicas came back");
-            Assert.Equal(0, b.ResentThroughReplicas); // B journaled nothing: it has nothing to send
+            // (B may answer A's request too: it received the removal, which the master has not confirmed)
         }
         finally
         {
