@@ -27,10 +27,7 @@ internal static class ScenarioCatalog
             ExpectsAutomaticFailover: false,
             InjectAsync: static (ctx, ct) =>
             {
-                ctx.Topology.Sentinels[^1].Freeze();
-                ctx.Mark($"sentinel {ctx.Topology.Sentinels[^1].Endpoint} partitioned (SIGSTOP)");
-                ctx.Topology.Master.Freeze();
-                ctx.Mark($"master {ctx.Topology.Master.Endpoint} host dies (SIGSTOP, no TCP reset)");
+                PartitionSentinelAndFreezeMaster(ctx);
                 return Task.CompletedTask;
             },
             RepairAsync: static (ctx, ct) => PromoteByHandAsync(ctx, thawSentinels: true, ct))
@@ -196,19 +193,10 @@ internal static class ScenarioCatalog
             ExpectsAutomaticFailover: false,
             InjectAsync: static (ctx, ct) =>
             {
-                var deploy = ctx.Deploy ?? throw new InvalidOperationException("the deploy scenario needs the run's app instances");
-                ctx.Mark($"deploy starts: {deploy.Instances} instances, one replaced every {DeployInterval.TotalSeconds:0} s");
-                deploy.Start(DeployInterval, ctx.FaultEnd, ct);
+                StartDeploy(ctx, ct);
                 return Task.CompletedTask;
             },
-            RepairAsync: static async (ctx, ct) =>
-            {
-                var deploy = ctx.Deploy!;
-                await deploy.FinishAsync().ConfigureAwait(false);
-                var (reads, loads, p95, max) = deploy.NewClientsFirstSeconds;
-                ctx.Mark(string.Create(CultureInfo.InvariantCulture,
-                    $"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database; read p95 {p95} ms, max {max} ms"));
-            })
+            RepairAsync: static (ctx, ct) => FinishDeployAsync(ctx))
         {
             FaultSummary = "app instances replaced one by one (one every 3 s): each a new cache client with an empty L1 and new connections",
             RepairSummary = "none (the deploy is over; its last old clients are disposed)",
@@ -224,22 +212,13 @@ internal static class ScenarioCatalog
             ExpectsAutomaticFailover: false,
             InjectAsync: static (ctx, ct) =>
             {
-                var deploy = ctx.Deploy ?? throw new InvalidOperationException("the incident-deploy scenario needs the run's app instances");
-                ctx.Topology.Sentinels[^1].Freeze();
-                ctx.Mark($"sentinel {ctx.Topology.Sentinels[^1].Endpoint} partitioned (SIGSTOP)");
-                ctx.Topology.Master.Freeze();
-                ctx.Mark($"master {ctx.Topology.Master.Endpoint} host dies (SIGSTOP, no TCP reset)");
-                ctx.Mark($"deploy starts: {deploy.Instances} instances, one replaced every {DeployInterval.TotalSeconds:0} s");
-                deploy.Start(DeployInterval, ctx.FaultEnd, ct);
+                PartitionSentinelAndFreezeMaster(ctx);
+                StartDeploy(ctx, ct);
                 return Task.CompletedTask;
             },
             RepairAsync: static async (ctx, ct) =>
             {
-                var deploy = ctx.Deploy!;
-                await deploy.FinishAsync().ConfigureAwait(false);
-                var (reads, loads, p95, max) = deploy.NewClientsFirstSeconds;
-                ctx.Mark(string.Create(CultureInfo.InvariantCulture,
-                    $"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database; read p95 {p95} ms, max {max} ms"));
+                await FinishDeployAsync(ctx).ConfigureAwait(false);
                 await PromoteByHandAsync(ctx, thawSentinels: true, ct).ConfigureAwait(false);
             })
         {
@@ -247,6 +226,33 @@ internal static class ScenarioCatalog
             RepairSummary = "Sentinel thawed, SENTINEL FAILOVER by hand; fixed-endpoint clients re-pointed with a rolling restart",
         },
     ];
+
+    /// <summary>The incident's fault: the last Sentinel partitioned, then the master host dead (both SIGSTOP).</summary>
+    private static void PartitionSentinelAndFreezeMaster(ScenarioContext ctx)
+    {
+        ctx.Topology.Sentinels[^1].Freeze();
+        ctx.Mark($"sentinel {ctx.Topology.Sentinels[^1].Endpoint} partitioned (SIGSTOP)");
+        ctx.Topology.Master.Freeze();
+        ctx.Mark($"master {ctx.Topology.Master.Endpoint} host dies (SIGSTOP, no TCP reset)");
+    }
+
+    /// <summary>Starts replacing the app instances one by one (<see cref="DeployInterval"/>) until the fault phase ends.</summary>
+    private static void StartDeploy(ScenarioContext ctx, CancellationToken ct)
+    {
+        var deploy = ctx.Deploy ?? throw new InvalidOperationException("a deploy needs the run's app instances");
+        ctx.Mark($"deploy starts: {deploy.Instances} instances, one replaced every {DeployInterval.TotalSeconds:0} s");
+        deploy.Start(DeployInterval, ctx.FaultEnd, ct);
+    }
+
+    /// <summary>Waits for the deploy's last replacement and records what the new clients did in their first seconds.</summary>
+    private static async Task FinishDeployAsync(ScenarioContext ctx)
+    {
+        var deploy = ctx.Deploy!;
+        await deploy.FinishAsync().ConfigureAwait(false);
+        var (reads, loads, p95, max) = deploy.NewClientsFirstSeconds;
+        ctx.Mark(string.Create(CultureInfo.InvariantCulture,
+            $"deploy done: {deploy.Replaced} of {deploy.Instances} instances replaced; in their first {DeployInterval.TotalSeconds:0} s the new clients served {reads} reads, {loads} of them loaded from the database; read p95 {p95} ms, max {max} ms"));
+    }
 
     public static Scenario? Find(string name) =>
         All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));

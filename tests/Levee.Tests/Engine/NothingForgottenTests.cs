@@ -1059,30 +1059,25 @@ public class NothingForgottenTests
     public async Task MasterUnreachable_TheRemoverIsGone_AnInstanceThatReceivedTheRemovalTellsANewOne()
     {
         await using var pair = await TwoInstancesAsync();
-        var (time, redis, la, lb, a, b) = pair;
-        await a.SetAsync("k", "v1", TwoDays);
-        await a.SetAsync("other", "o1", TwoDays);
-        la.Mode = FakeL2Mode.Throw;
-        lb.Mode = FakeL2Mode.Throw;
+        var (time, _, _, _, a, b) = pair;
+        await pair.MastersAwayAfterWritingAsync("k", "other");
         time.Advance(TimeSpan.FromMilliseconds(5));
         await a.RemoveAsync("k"); // B receives it through the replicas
         await a.DisposeAsync(); // A is replaced: its journal is gone
         time.Advance(TimeSpan.FromMinutes(30));
 
-        var lc = new FakeL2Store(redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy };
-        await using var c = TestCache.Create(time, lc); // a new instance, its master unreachable from the start
+        await using var c = pair.NewInstanceDuringTheOutage();
         await c.RunMaintenanceAsync(); // it asks
         await b.RunMaintenanceAsync();
         await Eventually.TrueAsync(() => b.ResentThroughReplicas >= 1, TimeSpan.FromSeconds(10), "B told C of the removal it received");
         var loads = 0;
         Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { loads++; return ValueTask.FromResult("db"); };
         Assert.Equal("db", await c.GetOrCreateAsync("k", 0, load, TwoDays)); // never the replicas' v1
-        Assert.Equal("o1", await c.GetOrCreateAsync("other", 0, load, TwoDays)); // not a clear-all
+        Assert.Equal("v1", await c.GetOrCreateAsync("other", 0, load, TwoDays)); // not a clear-all
         Assert.Equal(1, loads);
 
         // and C, in turn, tells the next one
-        var ld = new FakeL2Store(redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy };
-        await using var d = TestCache.Create(time, ld);
+        await using var d = pair.NewInstanceDuringTheOutage();
         await b.DisposeAsync();
         await d.RunMaintenanceAsync();
         await c.RunMaintenanceAsync();
@@ -1099,16 +1094,12 @@ public class NothingForgottenTests
     public async Task MasterUnreachable_ANewInstance_TakesNothingFromTheReplicas_UntilItHasAskedForTheJournals()
     {
         await using var pair = await TwoInstancesAsync();
-        var (time, redis, la, lb, a, _) = pair;
-        await a.SetAsync("k", "v1", TwoDays);
-        await a.SetAsync("other", "o1", TwoDays);
-        la.Mode = FakeL2Mode.Throw;
-        lb.Mode = FakeL2Mode.Throw;
+        var (time, redis, _, _, a, _) = pair;
+        await pair.MastersAwayAfterWritingAsync("k", "other");
         time.Advance(TimeSpan.FromMilliseconds(5));
         await a.RemoveAsync("k");
 
-        var lc = new FakeL2Store(redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy };
-        await using var c = TestCache.Create(time, lc); // its replicas' subscription starts; no maintenance has run yet
+        await using var c = pair.NewInstanceDuringTheOutage(); // its replicas' subscription starts; no maintenance has run yet
         var loads = 0;
         Func<int, CancellationToken, ValueTask<string>> load = (_, _) => { loads++; return ValueTask.FromResult("db"); };
         Assert.Equal("db", await c.GetOrCreateAsync("k", 0, load, TwoDays)); // not the replicas' v1: C has not asked yet
@@ -1116,7 +1107,7 @@ public class NothingForgottenTests
 
         await c.RunMaintenanceAsync(); // its check comes back and it asks
         Assert.Contains(redis.PublishedOn, p => p.Message.StartsWith(c.InstanceId + "|Q|", StringComparison.Ordinal));
-        Assert.Equal("o1", await c.GetOrCreateAsync("other", 0, load, TwoDays)); // from the replicas now
+        Assert.Equal("v1", await c.GetOrCreateAsync("other", 0, load, TwoDays)); // from the replicas now
         Assert.Equal(1, loads);
     }
 
@@ -1165,10 +1156,8 @@ public class NothingForgottenTests
         // for are sent once, on the asker's own channel: a request sent at once would be answered while B does not
         // listen yet, and nothing would ask again
         await using var pair = await TwoInstancesAsync();
-        var (time, redis, la, lb, a, b) = pair;
-        await a.SetAsync("k", "v1", TwoDays);
-        la.Mode = FakeL2Mode.Throw;
-        lb.Mode = FakeL2Mode.Throw;
+        var (time, redis, _, lb, a, b) = pair;
+        await pair.MastersAwayAfterWritingAsync("k");
         Func<int, CancellationToken, ValueTask<string>> load = (_, _) => ValueTask.FromResult("db");
         Assert.Equal("v1", await b.GetOrCreateAsync("k", 0, load, TwoDays));
 
@@ -1219,6 +1208,22 @@ public class NothingForgottenTests
             Time.Advance(TimeSpan.FromMilliseconds(5));
             await A.RemoveAsync("k");
         }
+
+        /// <summary>Each of <paramref name="keys"/> = "v1" in Redis, written by A; then both masters are unreachable (the replicas answer).</summary>
+        public async Task MastersAwayAfterWritingAsync(params string[] keys)
+        {
+            foreach (var key in keys)
+            {
+                await A.SetAsync(key, "v1", TwoDays);
+            }
+
+            La.Mode = FakeL2Mode.Throw;
+            Lb.Mode = FakeL2Mode.Throw;
+        }
+
+        /// <summary>A new instance on the same Redis, its master unreachable from the start (its replicas answer); no maintenance has run.</summary>
+        public LeveeCache NewInstanceDuringTheOutage() =>
+            TestCache.Create(Time, new FakeL2Store(Redis) { Mode = FakeL2Mode.Throw, ReplicaMode = FakeL2Mode.Healthy });
 
         public async ValueTask DisposeAsync()
         {
