@@ -148,7 +148,7 @@ public sealed partial class LeveeCache
         }
 
         Interlocked.Increment(ref _listenCheckSent); // a check sent before does not vouch for this subscription
-        Volatile.Write(ref _replicasUntrustedUntilMono, long.MaxValue);
+        Volatile.Write(ref _replicasUntrusted, 1);
         Volatile.Write(ref _askForResendThroughReplicas, 1); // sent by the maintenance (this may run while the cache is built)
         if (_maintenance is not null) // (null while the constructor runs)
         {
@@ -156,16 +156,15 @@ public sealed partial class LeveeCache
         }
     }
 
-    // Until then (monotonic ms; long.MaxValue: until the request for the journals went out) a read does not take an entry
-    // from the replicas (it is a miss there: L1's stale value or the factory): this instance's subscription there started,
-    // or came back, and it may not know the removals made meanwhile whose DEL the replicas have not seen (a new instance
+    // 1: until the request for the journals went out, a read does not take an entry from the replicas (it is a miss
+    // there: L1's stale value or the factory): this instance's subscription there started, or came back, and it may not know the removals made meanwhile whose DEL the replicas have not seen (a new instance
     // started during an outage read the replicas' entries of keys removed before it: 71 such reads in the drill's
     // incident-deploy). Once it listens (its check came back) and asked, the answers are on their way (each instance
     // sends its journal at once when asked); a read in between may still take an entry they drop.
-    private long _replicasUntrustedUntilMono;
+    private int _replicasUntrusted;
 
     /// <summary>False while this instance may have missed removals the replicas' entries predate (see above).</summary>
-    private bool ReplicasTrusted => _clock.MonoMs >= Volatile.Read(ref _replicasUntrustedUntilMono);
+    private bool ReplicasTrusted => Volatile.Read(ref _replicasUntrusted) == 0;
 
     // 1: this instance's subscription on the replicas came back; the maintenance asks the others to send their journals again
     private int _askForResendThroughReplicas;
@@ -226,7 +225,7 @@ public sealed partial class LeveeCache
 
         if (Volatile.Read(ref _listenCheckSent) == check) // (not when the subscription was lost again meanwhile)
         {
-            Volatile.Write(ref _replicasUntrustedUntilMono, 0);
+            Volatile.Write(ref _replicasUntrusted, 0);
         }
 
         return true;
